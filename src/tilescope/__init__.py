@@ -1,0 +1,1 @@
+"""tilescope: an n-dimensional image viewer engine that never freezes."""
