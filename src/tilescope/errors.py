@@ -16,6 +16,7 @@ __all__ = [
     "DataSourceError",
     "DimsError",
     "LayerDataError",
+    "LayerPropertyError",
     "NoDisplayError",
     "RenderError",
     "SliceError",
@@ -43,6 +44,10 @@ class ArrayProtocolError(TilescopeError, TypeError):
 
 class LayerDataError(TilescopeError, ValueError):
     """Layer data of the wrong shape, dtype or dimensionality for its layer type."""
+
+
+class LayerPropertyError(TilescopeError, ValueError):
+    """An invalid value for a layer property (opacity, blending, colormap, contrast limits, ...)."""
 
 
 class SliceError(TilescopeError, RuntimeError):
