@@ -14,6 +14,7 @@ from tilescope.tiles.levels import (
     compute_multiscale_level_and_corners,
     downsample_factors_from_shapes,
     ideal_level,
+    level_and_corners_for_view,
     view_bbox_int,
 )
 
@@ -167,3 +168,17 @@ def test_downsample_factors_from_shapes_matches_napari_formula() -> None:
 
 def test_view_bbox_int_orders_and_rounds() -> None:
     np.testing.assert_array_equal(view_bbox_int((5.5, -1.2), (2.1, 3.0)), [[2, -2], [6, 3]])
+
+
+def test_level_and_corners_for_view_locked_and_outside() -> None:
+    shapes = [(4000, 3000), (2000, 1500), (1000, 750)]
+    level, corners = level_and_corners_for_view(
+        (0, 0), (10, 10), (500, 500), shapes, locked_level=1
+    ) or (None, None)
+    assert level == 1
+    np.testing.assert_array_equal(corners, [[0, 0], [1999, 1499]])
+    # A view entirely outside the data: no previous state -> None; else the previous one.
+    assert level_and_corners_for_view((-900, -900), (-500, -500), (100, 100), shapes) is None
+    prev = (2, np.array([[0, 0], [999, 749]]))
+    got = level_and_corners_for_view((-900, -900), (-500, -500), (100, 100), shapes, previous=prev)
+    assert got is prev

@@ -31,6 +31,7 @@ __all__ = [
     "compute_multiscale_level_and_corners",
     "downsample_factors_from_shapes",
     "ideal_level",
+    "level_and_corners_for_view",
     "view_bbox_int",
 ]
 
@@ -168,7 +169,9 @@ def ideal_level(
     return compute_multiscale_level(bbox[1] - bbox[0], canvas, factors)
 
 
-def downsample_factors_from_shapes(level_shapes: Sequence[Sequence[int]]) -> FloatArray:
+def downsample_factors_from_shapes(
+    level_shapes: Sequence[Sequence[int]] | npt.ArrayLike,
+) -> FloatArray:
     """Return napari's downsample factors ``shapes[0] / shapes[l]`` as ``(levels, D)``."""
     shapes = np.asarray(level_shapes, dtype=np.float64)
     if shapes.ndim != 2 or shapes.shape[0] == 0:
@@ -179,3 +182,56 @@ def downsample_factors_from_shapes(level_shapes: Sequence[Sequence[int]]) -> Flo
         raise ValueError("every level shape must be positive along every axis")
     result: FloatArray = shapes[0] / shapes
     return result
+
+
+def level_and_corners_for_view(
+    view_min: npt.ArrayLike,
+    view_max: npt.ArrayLike,
+    canvas_shape: Sequence[int] | npt.ArrayLike,
+    level_shapes: Sequence[Sequence[int]] | npt.ArrayLike,
+    locked_level: int | None = None,
+    previous: tuple[int, IntArray] | None = None,
+) -> tuple[int, IntArray] | None:
+    """Return ``(data_level, corner_pixels)`` of a 2D multiscale view, napari-style.
+
+    All arguments concern the displayed axes only.  ``corner_pixels`` is
+    ``(2, ndisplay)`` inclusive pixel bounds at ``data_level``, clipped to
+    ``[0, shape - 1]`` of that level.  With ``locked_level`` the corners are
+    that level's full extent (napari's ``locked_data_level``).
+
+    ``previous`` is the layer's current ``(data_level, corner_pixels)``.  Like
+    napari, the previous value is kept (and returned) when the view is empty
+    after clipping (it lies outside the data), or when the level is unchanged
+    and the new corners lie inside the previous ones (napari only refreshes when
+    the view leaves the region already fetched).  ``None`` is returned when
+    the view is empty and there is no previous value.  Chunk-boundary expansion (napari's
+    ``expand_corners_to_chunk_boundaries``) is not done here; tiles already
+    align reads to tile boundaries.
+    """
+    shapes = np.asarray(level_shapes, dtype=np.int64)
+    factors = downsample_factors_from_shapes(shapes)
+    if locked_level is not None:
+        level = ideal_level(view_min, view_max, canvas_shape, factors, locked_level)
+        full = np.zeros((2, shapes.shape[1]), dtype=np.int64)
+        full[1] = shapes[level] - 1
+        return level, full
+    bbox = view_bbox_int(view_min, view_max)
+    canvas = np.asarray(canvas_shape, dtype=np.float64)
+    if canvas.shape != (bbox.shape[1],):
+        raise ValueError(
+            f"canvas_shape {tuple(canvas.tolist())} does not match the view's "
+            f"{bbox.shape[1]} displayed axes"
+        )
+    level, scaled = compute_multiscale_level_and_corners(bbox, canvas, factors)
+    corners = np.clip(scaled, 0, shapes[level] - 1).astype(np.int64)
+    if np.any(corners[1] - corners[0] == 0):
+        return previous
+    if previous is not None:
+        prev_level, prev_corners = previous
+        if (
+            prev_level == level
+            and np.all(corners[0] >= prev_corners[0])
+            and np.all(corners[1] <= prev_corners[1])
+        ):
+            return previous
+    return level, corners
