@@ -1,0 +1,41 @@
+"""Cancellation as an object: a token passed to work running in a worker.
+
+The submitter keeps the token and calls :meth:`CancelToken.cancel` when the work is no longer
+wanted; the work calls :meth:`CancelToken.raise_if_cancelled` between its steps (per chunk,
+per plane) and stops with :class:`Cancelled`. Nothing is ever interrupted mid-step.
+"""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["CancelToken", "Cancelled"]
+
+
+class Cancelled(Exception):
+    """Raised inside cancelled work at its next check; never reaches the user."""
+
+
+class CancelToken:
+    """A one-way, thread-safe flag: once cancelled, always cancelled."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next check. Safe from any thread, idempotent."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Called by the work between steps: raise :class:`Cancelled` if cancelled."""
+        if self._event.is_set():
+            raise Cancelled
+
+    def __repr__(self) -> str:
+        return f"CancelToken(cancelled={self.cancelled})"

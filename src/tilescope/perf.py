@@ -1,0 +1,139 @@
+"""Main-thread instrumentation: every main-thread task is timed.
+
+A *task* is one uninterrupted piece of main-thread work: handling an event, applying a slice
+result, uploading, drawing. The longest task is what a user feels as a freeze, so this is what
+every benchmark reads (``viewer.perf``). With ``TILESCOPE_PERF_LOG=path`` each task is also
+appended to ``path`` as one JSON line ``{"name", "start", "duration_ms", "thread"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+
+__all__ = ["PerfMonitor", "PerfStats", "TaskStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    """Durations (ms) of one kind of task, or of all tasks."""
+
+    count: int
+    max_ms: float
+    p99_ms: float
+    mean_ms: float
+    total_ms: float
+
+    @classmethod
+    def of(cls, durations_ms: list[float]) -> TaskStats:
+        if not durations_ms:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+        a = np.asarray(durations_ms)
+        return cls(
+            count=int(a.size),
+            max_ms=float(a.max()),
+            p99_ms=float(np.percentile(a, 99)),
+            mean_ms=float(a.mean()),
+            total_ms=float(a.sum()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PerfStats:
+    """A snapshot: all main-thread tasks together and per task name."""
+
+    all: TaskStats
+    by_name: dict[str, TaskStats]
+
+    @property
+    def max_ms(self) -> float:
+        return self.all.max_ms
+
+    @property
+    def p99_ms(self) -> float:
+        return self.all.p99_ms
+
+    @property
+    def count(self) -> int:
+        return self.all.count
+
+    def __str__(self) -> str:
+        lines = [
+            f"main thread: {self.all.count} tasks, max {self.all.max_ms:.2f} ms, "
+            f"p99 {self.all.p99_ms:.2f} ms"
+        ]
+        for name, s in sorted(self.by_name.items()):
+            lines.append(
+                f"  {name:<16} n={s.count:<6} max {s.max_ms:8.2f} ms  p99 {s.p99_ms:8.2f} ms"
+            )
+        return "\n".join(lines)
+
+
+class PerfMonitor:
+    """Times main-thread tasks. Nested tasks count once, as the outermost task."""
+
+    def __init__(
+        self, log_path: str | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._clock = clock
+        self._durations: defaultdict[str, list[float]] = defaultdict(list)
+        self._depth = 0
+        self._lock = threading.Lock()
+        path = log_path if log_path is not None else os.environ.get("TILESCOPE_PERF_LOG")
+        self._log: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+
+    @contextmanager
+    def task(self, name: str) -> Iterator[None]:
+        """Time the enclosed main-thread work as one task called ``name``."""
+        if self._depth:
+            yield
+            return
+        self._depth += 1
+        start = self._clock()
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            self.record(name, start, (self._clock() - start) * 1000.0)
+
+    def record(self, name: str, start: float, duration_ms: float) -> None:
+        """Record one task measured elsewhere."""
+        with self._lock:
+            self._durations[name].append(duration_ms)
+            if self._log is not None:
+                self._log.write(
+                    json.dumps(
+                        {
+                            "name": name,
+                            "start": start,
+                            "duration_ms": round(duration_ms, 4),
+                            "thread": threading.current_thread().name,
+                        }
+                    )
+                    + "\n"
+                )
+                self._log.flush()
+
+    def stats(self) -> PerfStats:
+        with self._lock:
+            per = {k: list(v) for k, v in self._durations.items()}
+        everything = [d for v in per.values() for d in v]
+        return PerfStats(TaskStats.of(everything), {k: TaskStats.of(v) for k, v in per.items()})
+
+    def reset(self) -> None:
+        with self._lock:
+            self._durations.clear()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -1,0 +1,209 @@
+"""LayerSlicer: runs slice tasks in workers so the main thread never waits on data.
+
+One *stream* per layer (any hashable key). Submitting a task for a key supersedes the previous
+one for that key: if it is still queued it is dropped, if it is running its cancel token is
+set, and its result — should it still arrive — is dropped because its generation number is
+stale. Results and errors reach the main thread only through
+:class:`~tilescope.hop.MainThreadQueue`.
+
+A task that runs longer than ``timeout_s`` is reported as failed (its worker is abandoned and its
+late result dropped); the next submit for that key retries. Nothing is left pending forever.
+
+Threads: ``submit``, ``poll``, ``force_sync``, ``wait_until_idle`` and ``shutdown`` are called
+on the main thread. ``_run`` runs in a worker. Callbacks run on the main thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from tilescope.cancel import Cancelled, CancelToken
+from tilescope.errors import SliceError
+from tilescope.hop import MainThreadQueue
+
+__all__ = ["LayerSlicer", "SliceStats"]
+
+R = TypeVar("R")
+
+
+@dataclass
+class _Task(Generic[R]):
+    generation: int
+    token: CancelToken
+    on_done: Callable[[R], None]
+    on_error: Callable[[BaseException], None]
+    submitted: float
+    future: cf.Future[None] | None = None
+
+
+@dataclass
+class SliceStats:
+    """Counters for tests and benchmarks."""
+
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    cancelled_queued: int = 0
+    cancelled_running: int = 0
+    stale_dropped: int = 0
+    sync: int = 0
+    by_key: dict[Hashable, int] = field(default_factory=dict)
+
+
+class LayerSlicer:
+    """Owns the slicing executor and the latest-wins bookkeeping per layer."""
+
+    def __init__(
+        self,
+        hop: MainThreadQueue,
+        *,
+        max_workers: int = 4,
+        timeout_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._hop = hop
+        self._executor: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="tilescope-slice"
+        )
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._tasks: dict[Hashable, _Task[Any]] = {}
+        self._generation = 0
+        self._sync_depth = 0
+        self.stats = SliceStats()
+
+    # ---- main thread -------------------------------------------------------------------
+    @property
+    def is_sync(self) -> bool:
+        return self._sync_depth > 0
+
+    @contextmanager
+    def force_sync(self) -> Iterator[None]:
+        """Within this block, ``submit`` runs tasks at once on the calling thread."""
+        self._sync_depth += 1
+        try:
+            yield
+        finally:
+            self._sync_depth -= 1
+
+    def pending(self) -> tuple[Hashable, ...]:
+        """Keys whose latest task has not reported yet."""
+        return tuple(self._tasks)
+
+    def submit(
+        self,
+        key: Hashable,
+        task: Callable[[CancelToken], R],
+        on_done: Callable[[R], None],
+        on_error: Callable[[BaseException], None],
+    ) -> int:
+        """Run ``task(token)`` for ``key``, superseding the key's previous task.
+
+        ``on_done(result)`` or ``on_error(exc)`` runs later on the main thread, only if this is
+        still the key's latest task. Returns the task's generation number.
+        """
+        if self._executor is None:
+            raise RuntimeError("LayerSlicer is shut down")
+        self._supersede(key)
+        self._generation += 1
+        gen = self._generation
+        self.stats.submitted += 1
+        self.stats.by_key[key] = self.stats.by_key.get(key, 0) + 1
+        entry: _Task[R] = _Task(gen, CancelToken(), on_done, on_error, self._clock())
+        self._tasks[key] = entry
+        if self.is_sync:
+            self.stats.sync += 1
+            self._run(key, gen, entry.token, task)
+            self._hop.drain()  # deliver now: the caller asked for synchronous slicing
+            return gen
+        entry.future = self._executor.submit(self._run, key, gen, entry.token, task)
+        return gen
+
+    def cancel(self, key: Hashable) -> None:
+        """Drop ``key``'s pending task (e.g. the layer was removed)."""
+        self._supersede(key)
+
+    def poll(self) -> None:
+        """Fail tasks that ran past ``timeout_s``. Called on each main-thread tick."""
+        now = self._clock()
+        for key, entry in list(self._tasks.items()):
+            if now - entry.submitted > self._timeout_s:
+                del self._tasks[key]
+                entry.token.cancel()
+                self.stats.timed_out += 1
+                entry.on_error(
+                    SliceError(
+                        f"reading the slice took longer than {self._timeout_s:g} s and was "
+                        "abandoned; it is retried on the next change (check the data source)"
+                    )
+                )
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """Deliver results until no task is pending; False if ``timeout`` s passed first.
+
+        For scripts and tests only: this blocks the calling (main) thread.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._hop.drain()
+            self.poll()
+            if not self._tasks:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._hop.wait_posted(min(0.05, left) if left is not None else 0.05)
+
+    def shutdown(self) -> None:
+        """Cancel everything and stop the workers; no thread is left running."""
+        for key in list(self._tasks):
+            self._supersede(key)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _supersede(self, key: Hashable) -> None:
+        entry = self._tasks.pop(key, None)
+        if entry is None:
+            return
+        entry.token.cancel()
+        if entry.future is not None and entry.future.cancel():
+            self.stats.cancelled_queued += 1
+        else:
+            self.stats.cancelled_running += 1
+
+    def _finish(self, key: Hashable, gen: int, ok: bool, value: Any) -> None:
+        entry = self._tasks.get(key)
+        if entry is None or entry.generation != gen:
+            self.stats.stale_dropped += 1
+            return
+        del self._tasks[key]
+        if ok:
+            self.stats.completed += 1
+            entry.on_done(value)
+        else:
+            self.stats.failed += 1
+            entry.on_error(value)
+
+    # ---- worker ------------------------------------------------------------------------
+    def _run(
+        self, key: Hashable, gen: int, token: CancelToken, task: Callable[[CancelToken], Any]
+    ) -> None:
+        """Worker thread: run the task, post the outcome to the main thread."""
+        if token.cancelled:
+            return
+        try:
+            result = task(token)
+        except Cancelled:
+            return
+        except Exception as e:  # any read failure becomes a visible error state, not a crash
+            self._hop.post(self._finish, key, gen, False, e)
+            return
+        if not token.cancelled:
+            self._hop.post(self._finish, key, gen, True, result)

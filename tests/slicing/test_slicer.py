@@ -1,0 +1,222 @@
+"""LayerSlicer: latest wins, stale results never delivered, errors recover, clean shutdown.
+
+Deterministic: tasks block on Events the test controls; nothing sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tilescope.cancel import CancelToken
+from tilescope.errors import SliceError
+from tilescope.hop import MainThreadQueue
+from tilescope.slicing.slicer import LayerSlicer
+
+WAIT = 10.0  # generous upper bound for a gate; tests never wait this long when correct
+
+
+class Gate:
+    """A task whose body blocks until released; records what happened to it."""
+
+    def __init__(self, value: object, fail: Exception | None = None) -> None:
+        self.value = value
+        self.fail = fail
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.saw_cancel = threading.Event()
+
+    def __call__(self, token: CancelToken) -> object:
+        self.started.set()
+        assert self.release.wait(WAIT)
+        if token.cancelled:
+            self.saw_cancel.set()
+            token.raise_if_cancelled()
+        if self.fail is not None:
+            raise self.fail
+        return self.value
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.done: list[object] = []
+        self.errors: list[BaseException] = []
+
+    def on_done(self, v: object) -> None:
+        self.done.append(v)
+
+    def on_error(self, e: BaseException) -> None:
+        self.errors.append(e)
+
+
+@pytest.fixture
+def hop() -> MainThreadQueue:
+    return MainThreadQueue()
+
+
+@pytest.fixture
+def slicer(hop: MainThreadQueue) -> Iterator[LayerSlicer]:
+    s = LayerSlicer(hop, max_workers=1)
+    yield s
+    s.shutdown()
+
+
+def _workers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")]
+
+
+def test_result_is_delivered_on_the_main_thread(slicer: LayerSlicer) -> None:
+    sink = Sink()
+    seen: list[int] = []
+
+    def on_done(v: object) -> None:
+        seen.append(threading.get_ident())
+        sink.on_done(v)
+
+    slicer.submit("a", lambda tok: 42, on_done, sink.on_error)
+    assert slicer.wait_until_idle(WAIT)
+    assert sink.done == [42]
+    assert seen == [threading.get_ident()]
+
+
+def test_superseded_queued_request_is_dropped_before_it_starts(slicer: LayerSlicer) -> None:
+    sink = Sink()
+    blocker = Gate("blocker")
+    slicer.submit("other", blocker, sink.on_done, sink.on_error)  # occupies the only worker
+    assert blocker.started.wait(WAIT)
+    queued = Gate("old")
+    slicer.submit("a", queued, sink.on_done, sink.on_error)
+    slicer.submit("a", lambda tok: "new", sink.on_done, sink.on_error)
+    assert slicer.stats.cancelled_queued == 1
+    blocker.release.set()
+    assert slicer.wait_until_idle(WAIT)
+    assert not queued.started.is_set()
+    assert sink.done == ["blocker", "new"]
+
+
+def test_running_request_is_told_to_cancel_and_its_result_never_shows(
+    slicer: LayerSlicer,
+) -> None:
+    sink = Sink()
+    old = Gate("old")
+    slicer.submit("a", old, sink.on_done, sink.on_error)
+    assert old.started.wait(WAIT)
+    slicer.submit("a", lambda tok: "new", sink.on_done, sink.on_error)
+    assert slicer.stats.cancelled_running == 1
+    old.release.set()
+    assert slicer.wait_until_idle(WAIT)
+    assert old.saw_cancel.is_set()
+    assert sink.done == ["new"]
+
+
+def test_stale_result_that_ignores_its_token_is_dropped(
+    slicer: LayerSlicer, hop: MainThreadQueue
+) -> None:
+    sink = Sink()
+    proceed = threading.Event()
+
+    def stubborn(tok: CancelToken) -> str:  # never checks its token
+        proceed.wait(WAIT)
+        return "stale"
+
+    slicer.submit("a", stubborn, sink.on_done, sink.on_error)
+    # Deliver the stale result by hand after superseding, bypassing the token check.
+    gen_old = slicer._generation
+    slicer.submit("a", lambda tok: "new", sink.on_done, sink.on_error)
+    hop.post(slicer._finish, "a", gen_old, True, "stale")
+    proceed.set()
+    assert slicer.wait_until_idle(WAIT)
+    assert sink.done == ["new"]
+    assert slicer.stats.stale_dropped >= 1
+
+
+def test_error_is_reported_and_the_next_request_recovers(slicer: LayerSlicer) -> None:
+    sink = Sink()
+    bad = Gate(None, fail=OSError("disk on fire"))
+    bad.release.set()
+    slicer.submit("a", bad, sink.on_done, sink.on_error)
+    assert slicer.wait_until_idle(WAIT)
+    assert len(sink.errors) == 1
+    assert "disk on fire" in str(sink.errors[0])
+    slicer.submit("a", lambda tok: "ok", sink.on_done, sink.on_error)
+    assert slicer.wait_until_idle(WAIT)
+    assert sink.done == ["ok"]
+
+
+def test_timeout_fails_the_task_with_a_fake_clock(hop: MainThreadQueue) -> None:
+    now = [0.0]
+    slicer = LayerSlicer(hop, max_workers=1, timeout_s=5.0, clock=lambda: now[0])
+    try:
+        sink = Sink()
+        hung = Gate("late")
+        slicer.submit("a", hung, sink.on_done, sink.on_error)
+        assert hung.started.wait(WAIT)
+        slicer.poll()
+        assert sink.errors == []
+        now[0] = 6.0
+        slicer.poll()
+        assert len(sink.errors) == 1
+        assert isinstance(sink.errors[0], SliceError)
+        assert "longer than 5 s" in str(sink.errors[0])
+        assert slicer.pending() == ()
+        hung.release.set()
+        slicer.submit("a", lambda tok: "retry", sink.on_done, sink.on_error)
+        assert slicer.wait_until_idle(WAIT)
+        assert sink.done == ["retry"]
+    finally:
+        slicer.shutdown()
+
+
+def test_force_sync_runs_inline(slicer: LayerSlicer) -> None:
+    sink = Sink()
+    caller = threading.get_ident()
+    ran_on: list[int] = []
+
+    def task(tok: CancelToken) -> str:
+        ran_on.append(threading.get_ident())
+        return "sync"
+
+    with slicer.force_sync():
+        slicer.submit("a", task, sink.on_done, sink.on_error)
+    assert sink.done == ["sync"]
+    assert ran_on == [caller]
+
+
+def test_wait_until_idle_times_out_while_a_task_is_blocked(slicer: LayerSlicer) -> None:
+    g = Gate("x")
+    slicer.submit("a", g, Sink().on_done, Sink().on_error)
+    assert not slicer.wait_until_idle(0.05)
+    g.release.set()
+    assert slicer.wait_until_idle(WAIT)
+
+
+def test_shutdown_leaves_no_thread_running(hop: MainThreadQueue) -> None:
+    slicer = LayerSlicer(hop, max_workers=2)
+    gates = [Gate(i) for i in range(3)]
+    for i, g in enumerate(gates):
+        slicer.submit(i, g, Sink().on_done, Sink().on_error)
+    assert gates[0].started.wait(WAIT)
+    releaser = threading.Timer(0.0, lambda: [g.release.set() for g in gates])
+    releaser.start()
+    slicer.shutdown()
+    releaser.join()
+    assert _workers() == []
+    with pytest.raises(RuntimeError, match="shut down"):
+        slicer.submit("a", lambda tok: 1, Sink().on_done, Sink().on_error)
+
+
+def test_drain_refuses_other_threads(hop: MainThreadQueue) -> None:
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            hop.drain()
+        except RuntimeError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert errors
