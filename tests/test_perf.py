@@ -1,0 +1,62 @@
+"""Main-thread task timing, with a fake clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tilescope.perf import PerfMonitor
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_tasks_are_timed_and_nested_tasks_count_once() -> None:
+    clock = FakeClock()
+    perf = PerfMonitor(clock=clock)
+    with perf.task("draw"):
+        clock.t += 0.004
+        with perf.task("upload"):  # nested: part of draw
+            clock.t += 0.002
+    with perf.task("event"):
+        clock.t += 0.001
+    s = perf.stats()
+    assert s.count == 2
+    assert s.max_ms == pytest.approx(6.0)
+    assert set(s.by_name) == {"draw", "event"}
+    assert s.by_name["event"].max_ms == pytest.approx(1.0)
+    assert "max 6.00 ms" in str(s)
+
+
+def test_p99_over_many_tasks() -> None:
+    clock = FakeClock()
+    perf = PerfMonitor(clock=clock)
+    for i in range(100):
+        with perf.task("t"):
+            clock.t += 0.001 * (50 if i == 7 else 1)
+    s = perf.stats()
+    assert s.max_ms == pytest.approx(50.0)
+    assert 1.0 <= s.p99_ms <= 50.0
+    perf.reset()
+    assert perf.stats().count == 0
+
+
+def test_perf_log_writes_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "perf.jsonl"
+    monkeypatch.setenv("TILESCOPE_PERF_LOG", str(log))
+    clock = FakeClock()
+    perf = PerfMonitor(clock=clock)
+    with perf.task("slice"):
+        clock.t += 0.0125
+    perf.close()
+    (line,) = log.read_text().splitlines()
+    rec = json.loads(line)
+    assert rec["name"] == "slice"
+    assert rec["duration_ms"] == pytest.approx(12.5)
