@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArrayProtocolError",
+    "CameraError",
     "ChunkLoadError",
     "ConfigError",
     "DataSourceError",
@@ -32,6 +33,10 @@ class TilescopeError(Exception):
 
 class DimsError(TilescopeError, ValueError):
     """An invalid value for a :class:`~tilescope.models.dims.Dims` field."""
+
+
+class CameraError(TilescopeError, ValueError):
+    """An invalid value for a :class:`~tilescope.models.camera.Camera` field."""
 
 
 class TransformError(TilescopeError, ValueError):
