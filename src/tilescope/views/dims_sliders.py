@@ -1,0 +1,252 @@
+"""One slider per sliced axis, bound to :class:`~tilescope.models.dims.Dims`.
+
+:class:`DimsSliders` listens to the coarse ``dims.events.changed`` only: it resolves the
+rows the new state needs (which axes, their labels and step counts) and rebuilds the
+rows when that structure changed, else just moves the sliders. Moving a slider calls
+``dims.set_current_step``. Widgets are updated from the model with their signals
+blocked, so a model change never echoes back into the model.
+
+As in napari, only sliced axes with more than one position get a row. Each row has a
+play button: it advances that axis on a timer at :attr:`DimsSliders.fps` frames per
+second and loops; only one axis plays at a time. Right-click the button to set the fps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qtpy.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+    QWidgetAction,
+)
+
+from tilescope.models.dims import Dims, DimsState
+from tilescope.views._bind import connect_for_lifetime
+
+__all__ = ["AxisSlider", "DimsSliders", "SliderRow", "slider_rows"]
+
+_PLAY = "▶"
+_PAUSE = "⏸"
+
+
+@dataclass(frozen=True, slots=True)
+class SliderRow:
+    """What one slider row shows: a sliced world axis, its label and slider positions."""
+
+    axis: int
+    label: str
+    nsteps: int
+
+
+def slider_rows(state: DimsState) -> tuple[SliderRow, ...]:
+    """The rows a dims state needs: sliced axes (in ``order``) with more than one step."""
+    nsteps = state.nsteps
+    return tuple(
+        SliderRow(axis, state.axis_labels[axis], nsteps[axis])
+        for axis in state.not_displayed
+        if nsteps[axis] > 1
+    )
+
+
+class AxisSlider(QWidget):
+    """One row: axis label, play button, slider, editable step and the step count."""
+
+    #: Emitted with the new step when the user moves the slider or edits the step box.
+    step_requested = Signal(int)
+    #: Emitted when the user toggles the play button (``True`` to start playing).
+    play_requested = Signal(bool)
+
+    def __init__(self, row: SliderRow, step: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.row = row
+        self.label = QLabel(row.label, self)
+        self.label.setMinimumWidth(24)
+        self.label.setToolTip(f"world axis {row.axis}")
+        self.play_button = QPushButton(_PLAY, self)
+        self.play_button.setCheckable(True)
+        self.play_button.setFixedWidth(28)
+        self.play_button.setToolTip(f"play axis {row.label!r} (right-click: frames per second)")
+        self.play_button.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setRange(0, row.nsteps - 1)
+        self.slider.setPageStep(max(1, row.nsteps // 10))
+        self.slider.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.spin = QSpinBox(self)
+        self.spin.setRange(0, row.nsteps - 1)
+        self.spin.setKeyboardTracking(False)
+        self.total = QLabel(f"/ {row.nsteps - 1}", self)
+        self.set_step(step)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.play_button)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.spin)
+        layout.addWidget(self.total)
+
+        self.slider.valueChanged.connect(self.step_requested)
+        self.spin.valueChanged.connect(self.step_requested)
+        self.play_button.toggled.connect(self._on_play_toggled)
+
+    @property
+    def step(self) -> int:
+        """The step the slider shows."""
+        return self.slider.value()
+
+    def set_step(self, step: int) -> None:
+        """Show ``step`` without emitting :attr:`step_requested` (model -> widget)."""
+        with QSignalBlocker(self.slider), QSignalBlocker(self.spin):
+            self.slider.setValue(step)
+            self.spin.setValue(step)
+
+    def set_playing(self, playing: bool) -> None:
+        """Show the play state without emitting :attr:`play_requested`."""
+        with QSignalBlocker(self.play_button):
+            self.play_button.setChecked(playing)
+            self.play_button.setText(_PAUSE if playing else _PLAY)
+
+    def _on_play_toggled(self, checked: bool) -> None:
+        self.play_button.setText(_PAUSE if checked else _PLAY)
+        self.play_requested.emit(checked)
+
+
+class DimsSliders(QWidget):
+    """The sliders of every sliced axis of ``dims``, kept in sync both ways."""
+
+    def __init__(self, dims: Dims, parent: QWidget | None = None, *, fps: float = 10.0) -> None:
+        super().__init__(parent)
+        self._dims = dims
+        self._rows: tuple[SliderRow, ...] = ()
+        self._sliders: dict[int, AxisSlider] = {}
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 2, 0, 2)
+        self._layout.setSpacing(2)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._advance)
+        self._playing_axis: int | None = None
+        self._fps = 10.0
+        self.fps = fps
+        connect_for_lifetime(self, dims.events.changed, self._on_dims_changed)
+        self._on_dims_changed(dims.state)
+
+    # ---------------------------------------------------------------- public
+
+    @property
+    def dims(self) -> Dims:
+        """The model these sliders drive."""
+        return self._dims
+
+    @property
+    def rows(self) -> tuple[SliderRow, ...]:
+        """The rows currently shown, top to bottom."""
+        return self._rows
+
+    def slider(self, axis: int) -> AxisSlider:
+        """The row of world axis ``axis`` (``KeyError`` when that axis has no slider)."""
+        return self._sliders[axis]
+
+    @property
+    def fps(self) -> float:
+        """Frames per second while playing (0.1 to 120)."""
+        return self._fps
+
+    @fps.setter
+    def fps(self, value: float) -> None:
+        if not 0.1 <= value <= 120:
+            raise ValueError(f"fps must be between 0.1 and 120, got {value!r}")
+        self._fps = float(value)
+        self._timer.setInterval(max(1, round(1000 / self._fps)))
+
+    @property
+    def playing_axis(self) -> int | None:
+        """The world axis being played, or ``None``."""
+        return self._playing_axis
+
+    def play(self, axis: int) -> None:
+        """Start advancing ``axis`` (stops any other axis playing)."""
+        if axis not in self._sliders:
+            raise KeyError(f"axis {axis} has no slider (sliced axes: {sorted(self._sliders)})")
+        self.stop()
+        self._playing_axis = axis
+        self._sliders[axis].set_playing(True)
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop playing."""
+        self._timer.stop()
+        if self._playing_axis is not None and self._playing_axis in self._sliders:
+            self._sliders[self._playing_axis].set_playing(False)
+        self._playing_axis = None
+
+    # ---------------------------------------------------------------- model -> widgets
+
+    def _on_dims_changed(self, state: DimsState) -> None:
+        rows = slider_rows(state)
+        if rows != self._rows:
+            self._rebuild(rows, state)
+        else:
+            steps = state.current_step
+            for axis, widget in self._sliders.items():
+                widget.set_step(steps[axis])
+
+    def _rebuild(self, rows: tuple[SliderRow, ...], state: DimsState) -> None:
+        playing = self._playing_axis
+        self.stop()
+        for widget in self._sliders.values():
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self._sliders = {}
+        self._rows = rows
+        steps = state.current_step
+        for row in rows:
+            widget = AxisSlider(row, steps[row.axis], self)
+            widget.step_requested.connect(lambda step, axis=row.axis: self._set_step(axis, step))
+            widget.play_requested.connect(
+                lambda on, axis=row.axis: self.play(axis) if on else self.stop()
+            )
+            widget.play_button.customContextMenuRequested.connect(
+                lambda _pos, w=widget: self._show_fps_menu(w)
+            )
+            self._layout.addWidget(widget)
+            self._sliders[row.axis] = widget
+        self.setVisible(bool(rows))
+        if playing is not None and playing in self._sliders:
+            self.play(playing)
+
+    # ---------------------------------------------------------------- widgets -> model
+
+    def _set_step(self, axis: int, step: int) -> None:
+        self._dims.set_current_step(axis, step)
+
+    def _advance(self) -> None:
+        axis = self._playing_axis
+        if axis is None:
+            return
+        nsteps = self._dims.nsteps[axis]
+        self._dims.set_current_step(axis, (self._dims.current_step[axis] + 1) % nsteps)
+
+    def _show_fps_menu(self, widget: AxisSlider) -> None:
+        menu = QMenu(widget)
+        box = QDoubleSpinBox(menu)
+        box.setRange(0.1, 120.0)
+        box.setDecimals(1)
+        box.setSuffix(" fps")
+        box.setValue(self._fps)
+        box.valueChanged.connect(self._on_fps_edited)
+        action = QWidgetAction(menu)
+        action.setDefaultWidget(box)
+        menu.addAction(action)
+        menu.exec(widget.play_button.mapToGlobal(widget.play_button.rect().bottomLeft()))
+
+    def _on_fps_edited(self, value: float) -> None:
+        self.fps = value
