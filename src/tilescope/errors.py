@@ -17,6 +17,7 @@ __all__ = [
     "DataSourceError",
     "DimsError",
     "LayerDataError",
+    "LayerListError",
     "LayerPropertyError",
     "NoDisplayError",
     "RenderError",
@@ -53,6 +54,10 @@ class LayerDataError(TilescopeError, ValueError):
 
 class LayerPropertyError(TilescopeError, ValueError):
     """An invalid value for a layer property (opacity, blending, colormap, contrast limits, ...)."""
+
+
+class LayerListError(TilescopeError, ValueError):
+    """An invalid layer-list operation (a layer added twice, a bad reorder)."""
 
 
 class SliceError(TilescopeError, RuntimeError):

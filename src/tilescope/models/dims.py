@@ -64,9 +64,11 @@ class DimsEvents(SignalGroup):
     """Signals of :class:`Dims`.
 
     ``changed(state)`` fires exactly once per mutation that changed anything, after
-    the per-field signals; each per-field signal fires with its new value only when
-    that field (or derived value: ``nsteps``, ``current_step``, ``thickness``)
-    actually changed. A mutation that changes nothing emits nothing.
+    the per-field signals; each per-field signal fires only when that field (or
+    derived value: ``nsteps``, ``current_step``, ``thickness``) actually changed.
+    A mutation that changes nothing emits nothing. Listeners always receive the
+    model's *current* values (which differ from the mutation's result only if an
+    earlier listener mutated the model again).
     """
 
     changed = Signal(DimsState)
@@ -130,6 +132,13 @@ class Dims:
         self._state = changed_state(default_dims_state(ndim, ndisplay), given)
         self.events = DimsEvents()
 
+    @classmethod
+    def from_state(cls, state: DimsState) -> Dims:
+        """A model starting at ``state`` (revalidated)."""
+        dims = cls()
+        dims.set_state(state)
+        return dims
+
     def __repr__(self) -> str:
         return f"Dims({self._state})"
 
@@ -164,11 +173,12 @@ class Dims:
         if new == old:
             return
         self._state = new
+        # Values are read from self._state at emission time: if a listener mutates
+        # the model re-entrantly, later listeners still see the current state.
         for name in _EMIT_ORDER:
-            value = getattr(new, name)
-            if getattr(old, name) != value:
-                getattr(self.events, name).emit(value)
-        self.events.changed.emit(new)
+            if getattr(old, name) != getattr(new, name):
+                getattr(self.events, name).emit(getattr(self._state, name))
+        self.events.changed.emit(self._state)
 
     # ------------------------------------------------------------------ fields
 
