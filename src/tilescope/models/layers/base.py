@@ -1,0 +1,345 @@
+"""The :class:`Layer` base: state, transform and events, nothing else.
+
+A layer model holds what the user asked for (data, transform, display settings)
+and emits psygnal events when it changes.  It does not slice (see
+:mod:`tilescope.slicing`) and does not render (see :mod:`tilescope.render`).
+
+Every setter validates first and assigns after: an invalid value raises a typed
+error from :mod:`tilescope.errors` and leaves the layer exactly as it was.  After a
+successful change the per-field signals fire (with the new value), then the coarse
+``events.changed`` fires once.
+
+Models are main-thread objects; slicing reads frozen snapshots built from them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from psygnal import Signal, SignalGroup, SignalInstance
+
+from tilescope.errors import LayerPropertyError, TransformError
+from tilescope.models.dims_mapping import world_to_layer_coords
+from tilescope.models.transforms import Affine, FloatArray, Transform
+
+__all__ = ["BLENDINGS", "Extent", "Layer", "LayerEvents"]
+
+BLENDINGS: frozenset[str] = frozenset({"translucent", "additive", "opaque", "minimum"})
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Extent:
+    """A layer's extent (napari's ``Layer.extent``).
+
+    Attributes
+    ----------
+    data
+        ``(2, ndim)`` min and max data coordinates (pixel centres for image-like
+        layers, so ``[0, shape - 1]``; point coordinates for points; NaN when empty).
+    world
+        ``(2, ndim)`` world bounding box of ``data`` under the layer's transform.
+    step
+        ``(ndim,)`` world distance per data step along each axis.
+    """
+
+    data: FloatArray
+    world: FloatArray
+    step: FloatArray
+
+
+class LayerEvents(SignalGroup):
+    """Signals of every layer: one per field plus the coarse ``changed``."""
+
+    changed = Signal()
+    name = Signal(str)
+    visible = Signal(bool)
+    opacity = Signal(float)
+    blending = Signal(str)
+    metadata = Signal(object)
+    transform = Signal(object)
+    data = Signal(object)
+    """Data replaced (carries the new data; ``layer.data_version`` was bumped)."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+class Layer(ABC):
+    """State shared by every layer type.
+
+    Subclasses set ``self._ndim`` from their data before calling
+    ``Layer.__init__`` and implement :meth:`_extent_data`.
+    """
+
+    _events_class: ClassVar[type[LayerEvents]] = LayerEvents
+    _default_name: ClassVar[str] = "Layer"
+
+    _ndim: int
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        visible: bool = True,
+        opacity: float = 1.0,
+        blending: str = "translucent",
+        metadata: Mapping[str, Any] | None = None,
+        scale: Any = None,
+        translate: Any = None,
+        rotate: Any = None,
+        shear: Any = None,
+        affine: Any = None,
+    ) -> None:
+        self._name = self._validate_name(name)
+        self._visible = self._validate_visible(visible)
+        self._opacity = self._validate_opacity(opacity)
+        self._blending = self._validate_blending(blending)
+        self._metadata = self._validate_metadata(metadata)
+        self._transform = Transform.create(
+            self._ndim, scale=scale, translate=translate, rotate=rotate, shear=shear, affine=affine
+        )
+        self._data_version = 0
+        self._layer_id = next(_ids)
+        self.events = self._events_class()
+
+    # change machinery ---------------------------------------------------
+    def _update(self, **values: Any) -> list[str]:
+        """Assign validated values (to ``_<field>``), emit per-field signals, then ``changed``.
+
+        Returns the names that actually changed.
+        """
+        return self._apply(values)
+
+    def _apply(self, values: Mapping[str, Any], always: frozenset[str] = frozenset()) -> list[str]:
+        """Like :meth:`_update`; keys in ``always`` count as changed without comparing
+        (used for data, which must never be compared element-wise)."""
+        changed = []
+        for key, value in values.items():
+            if key in always or not _same(getattr(self, "_" + key), value):
+                setattr(self, "_" + key, value)
+                changed.append(key)
+        for key in changed:
+            signal = getattr(self.events, key, None)
+            if isinstance(signal, SignalInstance):
+                signal.emit(getattr(self, key))
+        if changed:
+            self.events.changed.emit()
+        return changed
+
+    # validation ---------------------------------------------------------
+    def _validate_name(self, name: Any) -> str:
+        if name is None:
+            return self._default_name
+        if not isinstance(name, str):
+            raise LayerPropertyError(f"name must be a string, got {type(name).__name__}")
+        return name
+
+    @staticmethod
+    def _validate_visible(visible: Any) -> bool:
+        if not isinstance(visible, bool | np.bool_):
+            raise LayerPropertyError(f"visible must be True or False, got {visible!r}")
+        return bool(visible)
+
+    @staticmethod
+    def _validate_opacity(opacity: Any) -> float:
+        try:
+            value = float(opacity)
+        except (TypeError, ValueError) as e:
+            raise LayerPropertyError(f"opacity must be a number in [0, 1], got {opacity!r}") from e
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise LayerPropertyError(f"opacity must be within [0, 1], got {opacity!r}")
+        return value
+
+    @staticmethod
+    def _validate_blending(blending: Any) -> str:
+        if blending not in BLENDINGS:
+            raise LayerPropertyError(
+                f"blending must be one of {sorted(BLENDINGS)}, got {blending!r}"
+            )
+        return str(blending)
+
+    @staticmethod
+    def _validate_metadata(metadata: Any) -> dict[str, Any]:
+        if metadata is None:
+            return {}
+        if not isinstance(metadata, Mapping):
+            raise LayerPropertyError(f"metadata must be a mapping, got {type(metadata).__name__}")
+        return dict(metadata)
+
+    # identity -----------------------------------------------------------
+    @property
+    def layer_id(self) -> int:
+        """A process-unique id (render and cache key)."""
+        return self._layer_id
+
+    @property
+    def data_version(self) -> int:
+        """Bumped every time the layer's data is replaced."""
+        return self._data_version
+
+    @property
+    def ndim(self) -> int:
+        """Number of layer (data) dimensions, excluding an RGB channel axis."""
+        return self._ndim
+
+    # simple fields ------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Display name."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._update(name=self._validate_name(value))
+
+    @property
+    def visible(self) -> bool:
+        """Whether the layer is drawn (an invisible layer is not sliced either)."""
+        return self._visible
+
+    @visible.setter
+    def visible(self, value: bool) -> None:
+        self._update(visible=self._validate_visible(value))
+
+    @property
+    def opacity(self) -> float:
+        """Opacity in [0, 1]."""
+        return self._opacity
+
+    @opacity.setter
+    def opacity(self, value: float) -> None:
+        self._update(opacity=self._validate_opacity(value))
+
+    @property
+    def blending(self) -> str:
+        """One of ``translucent``, ``additive``, ``opaque``, ``minimum``."""
+        return self._blending
+
+    @blending.setter
+    def blending(self, value: str) -> None:
+        self._update(blending=self._validate_blending(value))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free-form user metadata (a copy is stored on assignment)."""
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: Mapping[str, Any]) -> None:
+        self._update(metadata=self._validate_metadata(value))
+
+    # transform ----------------------------------------------------------
+    @property
+    def transform(self) -> Transform:
+        """The layer's data->world :class:`Transform`."""
+        return self._transform
+
+    @transform.setter
+    def transform(self, value: Transform) -> None:
+        if not isinstance(value, Transform):
+            raise TransformError(f"transform must be a Transform, got {type(value).__name__}")
+        if value.ndim != self.ndim:
+            raise TransformError(
+                f"transform is {value.ndim}-D but the layer has {self.ndim} dimensions"
+            )
+        self._update(transform=value)
+
+    @property
+    def scale(self) -> FloatArray:
+        """World size of one data step per axis (before rotate/shear/affine)."""
+        return self._transform.scale
+
+    @scale.setter
+    def scale(self, value: Any) -> None:
+        self._update(transform=self._transform.replace(scale=value))
+
+    @property
+    def translate(self) -> FloatArray:
+        """World offset of the data origin per axis (before affine)."""
+        return self._transform.translate
+
+    @translate.setter
+    def translate(self, value: Any) -> None:
+        self._update(transform=self._transform.replace(translate=value))
+
+    @property
+    def rotate(self) -> FloatArray:
+        """``(ndim, ndim)`` rotation matrix."""
+        return self._transform.rotate
+
+    @rotate.setter
+    def rotate(self, value: Any) -> None:
+        self._update(transform=self._transform.replace(rotate=value))
+
+    @property
+    def shear(self) -> FloatArray:
+        """``(ndim, ndim)`` triangular shear matrix."""
+        return self._transform.shear
+
+    @shear.setter
+    def shear(self, value: Any) -> None:
+        self._update(transform=self._transform.replace(shear=value))
+
+    @property
+    def affine(self) -> Affine:
+        """The extra physical->world :class:`Affine`."""
+        return self._transform.affine
+
+    @affine.setter
+    def affine(self, value: Any) -> None:
+        self._update(transform=self._transform.replace(affine=value))
+
+    @property
+    def data_to_world_affine(self) -> Affine:
+        """The full data->world :class:`Affine`."""
+        return self._transform.data_to_world
+
+    def world_to_data(self, coords: npt.ArrayLike) -> FloatArray:
+        """World -> data coordinates, napari semantics.
+
+        World coordinates longer than ``ndim`` use their last ``ndim`` values,
+        shorter ones are left-padded with zeros (right alignment).  Accepts
+        ``(D,)`` or ``(N, D)``.
+        """
+        return self._transform.world_to_data(world_to_layer_coords(coords, self.ndim))
+
+    def data_to_world(self, coords: npt.ArrayLike) -> FloatArray:
+        """Data -> world coordinates (same alignment rules as :meth:`world_to_data`)."""
+        return self._transform.data_to_world(world_to_layer_coords(coords, self.ndim))
+
+    # extent -------------------------------------------------------------
+    @abstractmethod
+    def _extent_data(self) -> FloatArray:
+        """``(2, ndim)`` data-coordinate extent (pixel centres or point coordinates)."""
+
+    @property
+    def extent(self) -> Extent:
+        """Data extent, its world bounding box, and the world step per axis."""
+        data = np.array(self._extent_data(), dtype=np.float64)
+        data.setflags(write=False)
+        if np.all(np.isfinite(data)):
+            world = self._transform.world_extent(data)
+        else:
+            world = np.full_like(data, np.nan)
+            world.setflags(write=False)
+        return Extent(data=data, world=world, step=self._transform.step)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r} ndim={self.ndim} id={self._layer_id}>"

@@ -1,0 +1,261 @@
+"""The Points layer model: N points in D dimensions with sizes and colours.
+
+In-slice rule (used by :mod:`tilescope.slicing`): along every sliced axis a point
+is in the slice when its coordinate lies within the thick-slice window
+``[point - margin_left, point + margin_right]`` (data units), or, where the
+thickness is 0, within half its size of the slice point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from psygnal import Signal
+
+from tilescope.errors import LayerDataError, LayerPropertyError
+from tilescope.models.layers.base import Layer, LayerEvents
+from tilescope.models.layers.colors import to_rgba, to_rgba_array
+from tilescope.models.transforms import FloatArray
+
+__all__ = ["Points", "PointsEvents"]
+
+ColorArray = npt.NDArray[np.float32]
+
+
+class PointsEvents(LayerEvents):
+    """Points signals (each carries the new value)."""
+
+    size = Signal(object)
+    face_color = Signal(object)
+    edge_color = Signal(object)
+    edge_width = Signal(float)
+    edge_width_is_relative = Signal(bool)
+
+
+def _frozen(a: npt.ArrayLike, dtype: Any = np.float64) -> Any:
+    out = np.array(a, dtype=dtype)
+    out.setflags(write=False)
+    return out
+
+
+class Points(Layer):
+    """A points layer.
+
+    Parameters
+    ----------
+    data
+        ``(N, D)`` coordinates in data space; ``None`` for no points (then ``ndim``
+        gives D, default 2).
+    size
+        Diameter in data units: one number or one per point.
+    face_color, edge_color
+        One colour or one per point.
+    edge_width, edge_width_is_relative
+        Border width: a fraction of the size when relative (napari's default), else
+        data units.
+    """
+
+    _events_class: ClassVar[type[LayerEvents]] = PointsEvents
+    _default_name: ClassVar[str] = "Points"
+    events: PointsEvents
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        ndim: int | None = None,
+        size: Any = 10.0,
+        face_color: Any = "white",
+        edge_color: Any = "dimgray",
+        edge_width: float = 0.05,
+        edge_width_is_relative: bool = True,
+        name: str | None = None,
+        visible: bool = True,
+        opacity: float = 1.0,
+        blending: str = "translucent",
+        metadata: Mapping[str, Any] | None = None,
+        scale: Any = None,
+        translate: Any = None,
+        rotate: Any = None,
+        shear: Any = None,
+        affine: Any = None,
+    ) -> None:
+        coords = self._validate_data(data, ndim)
+        n = coords.shape[0]
+        self._data = coords
+        self._ndim = int(coords.shape[1])
+        self._size = self._validate_size(size, n)
+        self._face_color = to_rgba_array(face_color, n, "face_color")
+        self._edge_color = to_rgba_array(edge_color, n, "edge_color")
+        self._defaults = {
+            "size": float(self._size[0]) if n and np.all(self._size == self._size[0]) else 10.0,
+            "face_color": self._single_or(face_color, "white"),
+            "edge_color": self._single_or(edge_color, "dimgray"),
+        }
+        self._edge_width = self._validate_edge_width(edge_width)
+        self._edge_width_is_relative = self._validate_bool(
+            edge_width_is_relative, "edge_width_is_relative"
+        )
+        super().__init__(
+            name=name,
+            visible=visible,
+            opacity=opacity,
+            blending=blending,
+            metadata=metadata,
+            scale=scale,
+            translate=translate,
+            rotate=rotate,
+            shear=shear,
+            affine=affine,
+        )
+
+    # validation ---------------------------------------------------------
+    @staticmethod
+    def _validate_data(data: Any, ndim: int | None) -> FloatArray:
+        if ndim is not None and (not isinstance(ndim, int) or ndim < 1):
+            raise LayerDataError(f"ndim must be a positive int, got {ndim!r}")
+        if data is None:
+            return _frozen(np.empty((0, ndim or 2)))  # type: ignore[no-any-return]
+        try:
+            arr = np.asarray(data, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise LayerDataError(f"Points data must be an (N, D) array of numbers ({e})") from e
+        if arr.ndim == 1 and arr.size == 0:
+            arr = arr.reshape(0, ndim or 2)
+        if arr.ndim != 2:
+            raise LayerDataError(
+                f"Points data must be an (N, D) array (one row per point), got shape {arr.shape}"
+            )
+        if arr.shape[1] < 1:
+            raise LayerDataError(f"Points data needs at least 1 coordinate per point, got {arr.shape}")
+        if ndim is not None and arr.shape[1] != ndim:
+            raise LayerDataError(f"Points data has {arr.shape[1]} columns but ndim={ndim}")
+        if not np.all(np.isfinite(arr)):
+            raise LayerDataError("Points coordinates must be finite (no NaN or inf)")
+        return _frozen(arr)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _validate_size(size: Any, n: int) -> FloatArray:
+        try:
+            arr = np.asarray(size, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise LayerPropertyError(f"size must be a number or one per point, got {size!r}") from e
+        if arr.ndim == 0:
+            arr = np.full(n, float(arr))
+        elif arr.shape != (n,):
+            raise LayerPropertyError(
+                f"size must be one number or {n} numbers (one per point), got shape {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise LayerPropertyError("point sizes must be finite and >= 0")
+        return _frozen(arr)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _validate_edge_width(value: Any) -> float:
+        try:
+            v = float(value)
+        except (TypeError, ValueError) as e:
+            raise LayerPropertyError(f"edge_width must be a number >= 0, got {value!r}") from e
+        if not (math.isfinite(v) and v >= 0):
+            raise LayerPropertyError(f"edge_width must be finite and >= 0, got {value!r}")
+        return v
+
+    @staticmethod
+    def _validate_bool(value: Any, name: str) -> bool:
+        if not isinstance(value, bool | np.bool_):
+            raise LayerPropertyError(f"{name} must be True or False, got {value!r}")
+        return bool(value)
+
+    @staticmethod
+    def _single_or(value: Any, default: str) -> Any:
+        try:
+            return to_rgba(value)
+        except LayerPropertyError:
+            return default
+
+    # data ---------------------------------------------------------------
+    @property
+    def data(self) -> FloatArray:
+        """``(N, D)`` read-only point coordinates in data space."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        coords = self._validate_data(value, None)
+        n = coords.shape[0]
+        changes: dict[str, Any] = {"data": coords, "data_version": self._data_version + 1}
+        if coords.shape[1] != self._ndim:
+            changes["ndim"] = int(coords.shape[1])
+            changes["transform"] = self._transform.with_ndim(int(coords.shape[1]))
+        if n != self._data.shape[0]:
+            changes["size"] = self._validate_size(self._defaults["size"], n)
+            changes["face_color"] = to_rgba_array(self._defaults["face_color"], n)
+            changes["edge_color"] = to_rgba_array(self._defaults["edge_color"], n)
+        self._apply(changes, always=frozenset({"data"}))
+
+    @property
+    def n_points(self) -> int:
+        """Number of points."""
+        return int(self._data.shape[0])
+
+    def _extent_data(self) -> FloatArray:
+        if self.n_points == 0:
+            return np.full((2, self.ndim), np.nan)
+        return np.stack([self._data.min(axis=0), self._data.max(axis=0)])
+
+    # per-point values ---------------------------------------------------
+    @property
+    def size(self) -> FloatArray:
+        """``(N,)`` diameters in data units."""
+        return self._size
+
+    @size.setter
+    def size(self, value: Any) -> None:
+        new = self._validate_size(value, self.n_points)
+        if np.ndim(value) == 0:
+            self._defaults["size"] = float(value)
+        self._update(size=new)
+
+    @property
+    def face_color(self) -> ColorArray:
+        """``(N, 4)`` RGBA fill colours."""
+        return self._face_color
+
+    @face_color.setter
+    def face_color(self, value: Any) -> None:
+        new = to_rgba_array(value, self.n_points, "face_color")
+        self._defaults["face_color"] = self._single_or(value, self._defaults["face_color"])
+        self._update(face_color=new)
+
+    @property
+    def edge_color(self) -> ColorArray:
+        """``(N, 4)`` RGBA border colours."""
+        return self._edge_color
+
+    @edge_color.setter
+    def edge_color(self, value: Any) -> None:
+        new = to_rgba_array(value, self.n_points, "edge_color")
+        self._defaults["edge_color"] = self._single_or(value, self._defaults["edge_color"])
+        self._update(edge_color=new)
+
+    @property
+    def edge_width(self) -> float:
+        """Border width (fraction of the size when :attr:`edge_width_is_relative`)."""
+        return self._edge_width
+
+    @edge_width.setter
+    def edge_width(self, value: float) -> None:
+        self._update(edge_width=self._validate_edge_width(value))
+
+    @property
+    def edge_width_is_relative(self) -> bool:
+        """Whether :attr:`edge_width` is a fraction of each point's size."""
+        return self._edge_width_is_relative
+
+    @edge_width_is_relative.setter
+    def edge_width_is_relative(self, value: bool) -> None:
+        self._update(edge_width_is_relative=self._validate_bool(value, "edge_width_is_relative"))
