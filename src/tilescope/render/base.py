@@ -1,0 +1,123 @@
+"""The narrow interface every render backend implements.
+
+The viewer talks to a backend through :class:`RenderBackend` only: it builds a
+:class:`~tilescope.render.plan.RenderPlan` per frame and calls
+:meth:`RenderBackend.apply`; the backend works out what changed. Everything
+here runs on the main (GUI) thread, the only thread that touches the GPU.
+The interface is small enough to fake with ``MagicMock(spec=RenderBackend)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.render.plan import CameraView, RenderPlan
+
+__all__ = ["CameraCallback", "RenderBackend", "RenderStats", "ResizeCallback"]
+
+CameraCallback = Callable[[CameraView], None]
+"""Called with the new camera values after the user moved the camera on the canvas."""
+
+ResizeCallback = Callable[[tuple[int, int]], None]
+"""Called with the new ``(height, width)`` after the canvas widget was resized."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderStats:
+    """Counters since the backend was created (for tests and benchmarks).
+
+    ``texture_uploads`` counts whole-texture uploads of layer data (2D images,
+    volumes, label slices); ``vertex_uploads`` counts point-set uploads;
+    ``frames`` counts frames drawn (screenshots included).
+    """
+
+    texture_uploads: int = 0
+    vertex_uploads: int = 0
+    frames: int = 0
+
+
+class RenderBackend(ABC):
+    """Draws :class:`RenderPlan` frames on a canvas, on screen or headless.
+
+    Canvas positions are ``(x, y)`` in logical pixels from the top-left corner
+    of the canvas (what Qt and vispy mouse events report); world coordinates are
+    those of the displayed axes, in display order.
+    """
+
+    @abstractmethod
+    def apply(self, plan: RenderPlan) -> None:
+        """Make the canvas show ``plan``, changing only what differs from the last plan.
+
+        Display-only changes (contrast limits, colormap, gamma, opacity,
+        blending, order, visibility, camera) never re-upload layer data. In a
+        window this schedules a redraw; headless, the next :meth:`screenshot`
+        draws it.
+        """
+
+    @abstractmethod
+    def screenshot(self, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
+        """Render the current plan offscreen; return ``(height, width, 4)`` RGBA uint8.
+
+        ``size`` is ``(height, width)``; by default the canvas size. A different
+        size keeps the camera centre and fits the canvas's field of view into
+        the image (uniform scale), like a higher-resolution export.
+        """
+
+    @abstractmethod
+    def canvas_to_world(self, xy: Sequence[float]) -> tuple[float, ...]:
+        """World coordinates (display order) under canvas position ``(x, y)``.
+
+        In 3D, the point on the plane through the camera centre facing the camera.
+        """
+
+    @abstractmethod
+    def world_to_canvas(self, coords: Sequence[float]) -> tuple[float, float]:
+        """Canvas position ``(x, y)`` of world coordinates ``coords`` (display order)."""
+
+    @abstractmethod
+    def on_camera_changed(self, callback: CameraCallback | None) -> None:
+        """Register the one callback told when user interaction moves the camera.
+
+        It is not called for camera changes made by :meth:`apply`. ``None`` clears it.
+        """
+
+    @abstractmethod
+    def on_resized(self, callback: ResizeCallback | None) -> None:
+        """Register the one callback told when the canvas widget changes size."""
+
+    @property
+    @abstractmethod
+    def canvas_size(self) -> tuple[int, int]:
+        """Current canvas size ``(height, width)`` in logical pixels."""
+
+    @property
+    @abstractmethod
+    def native(self) -> Any:
+        """The native widget to embed in a GUI (a ``QWidget`` for Qt), or ``None`` headless."""
+
+    @property
+    @abstractmethod
+    def stats(self) -> RenderStats:
+        """Upload and frame counters since creation."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the canvas and its GPU resources; safe to call twice."""
+
+    def __enter__(self) -> RenderBackend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

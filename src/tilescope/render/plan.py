@@ -1,0 +1,373 @@
+"""A backend-free description of one frame: what to draw, where, and how.
+
+A :class:`RenderPlan` is a frozen value built on the main thread from the
+viewer's models (camera, dims, layers and their latest slices). A render
+backend (:class:`~tilescope.render.base.RenderBackend`) compares each new plan
+with the previous one and applies only the difference: display settings
+(contrast limits, colormap, gamma, opacity, blending, order, visibility) never
+re-upload texture data; only a new slice array (``data is not previous.data``)
+or a new ``data_version`` does.
+
+Coordinate convention (napari's): everything is in *display order*. In 2D,
+display axis 0 is vertical (rows, pointing down on screen) and display axis 1
+horizontal (columns, pointing right). In 3D the display axes are
+(plane, row, column). Backends translate to their own conventions (vispy's
+x/y/z are the reverse of display order) internally.
+
+This module imports no GPU or GUI library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias, get_args
+
+import numpy as np
+import numpy.typing as npt
+from cmap import Colormap
+
+__all__ = [
+    "INTERPOLATIONS",
+    "RGBA",
+    "Blending",
+    "CameraView",
+    "Draw",
+    "ImageDraw",
+    "LabelColormap",
+    "LabelsDraw",
+    "PointsDraw",
+    "RenderPlan",
+    "Rendering",
+]
+
+Blending: TypeAlias = Literal["translucent", "additive", "opaque", "minimum"]
+"""How a layer's pixels combine with what is below them (napari's modes)."""
+
+Rendering: TypeAlias = Literal["mip", "translucent", "iso", "minip", "average", "attenuated_mip"]
+"""How a 3D image volume is projected onto the screen."""
+
+RGBA: TypeAlias = tuple[float, float, float, float]
+"""A colour, four floats in [0, 1]."""
+
+INTERPOLATIONS: frozenset[str] = frozenset(
+    {
+        "nearest",
+        "linear",
+        "cubic",
+        "bessel",
+        "blackman",
+        "catrom",
+        "gaussian",
+        "hamming",
+        "hanning",
+        "hermite",
+        "kaiser",
+        "lanczos",
+        "mitchell",
+        "quadric",
+        "sinc",
+        "spline16",
+        "spline36",
+    }
+)
+"""Interpolation kernels a 2D image may use (napari's / vispy's names)."""
+
+_BLENDINGS: frozenset[str] = frozenset(get_args(Blending))
+_RENDERINGS: frozenset[str] = frozenset(get_args(Rendering))
+
+
+def _check_common(kind: str, key: int, opacity: float, blending: str) -> None:
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"{kind} {key}: opacity must be in [0, 1], got {opacity!r}")
+    if blending not in _BLENDINGS:
+        raise ValueError(
+            f"{kind} {key}: blending must be one of {sorted(_BLENDINGS)}, got {blending!r}"
+        )
+
+
+def _as_transform(
+    matrix: npt.ArrayLike, ndisplay: int, kind: str, key: int
+) -> npt.NDArray[np.float64]:
+    m = np.array(matrix, dtype=np.float64)
+    n = ndisplay + 1
+    if m.shape != (n, n):
+        raise ValueError(
+            f"{kind} {key}: transform must be a {n}x{n} homogeneous matrix for "
+            f"{ndisplay} displayed axes, got shape {m.shape}"
+        )
+    if not np.allclose(m[-1], np.eye(n)[-1]):
+        raise ValueError(f"{kind} {key}: the transform's last row must be (0, ..., 0, 1)")
+    if not np.all(np.isfinite(m)) or abs(np.linalg.det(m[:-1, :-1])) < 1e-12:
+        raise ValueError(f"{kind} {key}: the transform must be finite and invertible")
+    m.setflags(write=False)
+    return m
+
+
+@dataclass(frozen=True, slots=True)
+class CameraView:
+    """Camera values for one frame (the render-side copy of the camera model's state).
+
+    ``center`` is in world coordinates of the displayed axes, display order
+    (length 2 in 2D, 3 in 3D). ``zoom`` is screen pixels per world unit.
+    ``angles`` are napari's Euler angles in degrees (3D only): with
+    ``(0, 0, 0)`` the camera looks along display axis 0 with rows pointing down
+    and columns right. ``perspective`` is the field of view in degrees
+    (0 = orthographic, 3D only).
+    """
+
+    center: tuple[float, ...]
+    zoom: float
+    angles: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    perspective: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.zoom) and self.zoom > 0):
+            raise ValueError(f"camera zoom must be a positive finite number, got {self.zoom!r}")
+        if len(self.center) not in (2, 3):
+            raise ValueError(f"camera center must have 2 or 3 values, got {self.center!r}")
+        if not 0.0 <= self.perspective < 180.0:
+            raise ValueError(f"camera perspective must be in [0, 180), got {self.perspective!r}")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ImageDraw:
+    """One image layer's slice and display settings.
+
+    ``data`` is the slice in display order: 2D ``(rows, cols)``, a 3D volume
+    ``(planes, rows, cols)``, or either with a trailing RGB(A) channel when
+    ``rgb``. ``transform`` maps slice-array index coordinates (pixel centres,
+    display order) to world coordinates of the displayed axes (display order).
+    The backend re-uploads the texture only when ``data`` is a different object
+    or ``data_version`` changed.
+    """
+
+    key: int
+    data: np.ndarray
+    transform: npt.NDArray[np.float64]
+    contrast_limits: tuple[float, float]
+    colormap: Colormap = field(default_factory=lambda: Colormap("gray"))
+    data_version: int = 0
+    rgb: bool = False
+    gamma: float = 1.0
+    opacity: float = 1.0
+    blending: Blending = "translucent"
+    interpolation: str = "nearest"
+    visible: bool = True
+    rendering: Rendering = "mip"
+    iso_threshold: float = 0.5
+    attenuation: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_common("image", self.key, self.opacity, self.blending)
+        nd = self.data.ndim - (1 if self.rgb else 0)
+        if nd not in (2, 3):
+            raise ValueError(
+                f"image {self.key}: slice data must be 2D or 3D (plus a channel axis "
+                f"when rgb), got shape {self.data.shape}"
+            )
+        if self.rgb and self.data.shape[-1] not in (3, 4):
+            raise ValueError(
+                f"image {self.key}: rgb data needs 3 or 4 channels last, got {self.data.shape}"
+            )
+        object.__setattr__(self, "transform", _as_transform(self.transform, nd, "image", self.key))
+        lo, hi = (float(v) for v in self.contrast_limits)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+            raise ValueError(
+                f"image {self.key}: contrast_limits must be finite with min <= max, "
+                f"got {self.contrast_limits!r}"
+            )
+        object.__setattr__(self, "contrast_limits", (lo, hi))
+        if not self.gamma > 0:
+            raise ValueError(f"image {self.key}: gamma must be > 0, got {self.gamma!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"image {self.key}: interpolation must be one of {sorted(INTERPOLATIONS)}, "
+                f"got {self.interpolation!r}"
+            )
+        if self.rendering not in _RENDERINGS:
+            raise ValueError(
+                f"image {self.key}: rendering must be one of {sorted(_RENDERINGS)}, "
+                f"got {self.rendering!r}"
+            )
+
+    @property
+    def ndisplay(self) -> int:
+        """Number of displayed axes this slice covers (2 or 3)."""
+        return int(self.transform.shape[0]) - 1
+
+
+LabelColorFunc: TypeAlias = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.floating]]
+"""Vectorised default colours: ``labels (K,) -> RGBA (K, 4)`` floats in [0, 1]."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LabelColormap:
+    """Exact label -> RGBA colours.
+
+    ``colors`` lists explicit colours; labels not listed get ``default(labels)``
+    when given, else transparent. ``background`` is always fully transparent.
+    Bump ``version`` whenever the colours change (the backend re-uploads only
+    the small colour table then, never the label data).
+    """
+
+    colors: Mapping[int, RGBA] = field(default_factory=dict)
+    default: LabelColorFunc | None = None
+    background: int = 0
+    version: int = 0
+
+    def map(self, labels: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Colours of ``labels`` (any int array) as float32 RGBA, shape ``labels.shape + (4,)``."""
+        lab = np.asarray(labels).astype(np.int64, copy=False)
+        flat = lab.ravel()
+        out = np.zeros((flat.size, 4), dtype=np.float32)
+        if self.default is not None and flat.size:
+            out[:] = np.asarray(self.default(flat), dtype=np.float32).reshape(flat.size, 4)
+        if self.colors and flat.size:
+            keys = np.fromiter(self.colors.keys(), dtype=np.int64, count=len(self.colors))
+            order = np.argsort(keys)
+            keys = keys[order]
+            values = np.asarray(list(self.colors.values()), dtype=np.float32)[order]
+            idx = np.clip(np.searchsorted(keys, flat), 0, keys.size - 1)
+            hit = keys[idx] == flat
+            out[hit] = values[idx[hit]]
+        out[flat == self.background] = 0.0
+        return out.reshape((*lab.shape, 4))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LabelsDraw:
+    """One labels layer's integer slice and its exact colours (always nearest-sampled).
+
+    ``data`` and ``transform`` follow :class:`ImageDraw` (2D or 3D integer slice).
+    """
+
+    key: int
+    data: np.ndarray
+    transform: npt.NDArray[np.float64]
+    colormap: LabelColormap = field(default_factory=LabelColormap)
+    data_version: int = 0
+    opacity: float = 1.0
+    blending: Blending = "translucent"
+    visible: bool = True
+
+    def __post_init__(self) -> None:
+        _check_common("labels", self.key, self.opacity, self.blending)
+        if self.data.ndim not in (2, 3):
+            raise ValueError(
+                f"labels {self.key}: slice data must be 2D or 3D, got shape {self.data.shape}"
+            )
+        if not (np.issubdtype(self.data.dtype, np.integer) or self.data.dtype == np.bool_):
+            raise ValueError(
+                f"labels {self.key}: slice data must be integer, got dtype {self.data.dtype}"
+            )
+        object.__setattr__(
+            self, "transform", _as_transform(self.transform, self.data.ndim, "labels", self.key)
+        )
+
+    @property
+    def ndisplay(self) -> int:
+        """Number of displayed axes this slice covers (2 or 3)."""
+        return self.data.ndim
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PointsDraw:
+    """One points layer's in-slice points, already in world coordinates.
+
+    ``coords`` is ``(N, ndisplay)`` world coordinates of the displayed axes in
+    display order; ``sizes`` are diameters in world units (scalar or ``(N,)``);
+    ``face_colors``/``edge_colors`` are ``(N, 4)`` RGBA floats. ``edge_width``
+    is a fraction of the size when ``edge_width_is_relative`` (napari's
+    default), else in world units. Bump ``data_version`` when the points or
+    their per-point values change.
+    """
+
+    key: int
+    coords: npt.NDArray[np.float64]
+    sizes: npt.NDArray[np.float64]
+    face_colors: npt.NDArray[np.float32]
+    edge_colors: npt.NDArray[np.float32]
+    edge_width: float = 0.05
+    edge_width_is_relative: bool = True
+    data_version: int = 0
+    opacity: float = 1.0
+    blending: Blending = "translucent"
+    visible: bool = True
+
+    def __post_init__(self) -> None:
+        _check_common("points", self.key, self.opacity, self.blending)
+        coords = np.array(self.coords, dtype=np.float64, ndmin=2)
+        if coords.size == 0:
+            coords = coords.reshape(0, coords.shape[-1] if coords.ndim == 2 else 2)
+        if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+            raise ValueError(
+                f"points {self.key}: coords must be (N, 2) or (N, 3), got {coords.shape}"
+            )
+        n = coords.shape[0]
+        sizes = np.broadcast_to(np.asarray(self.sizes, dtype=np.float64), (n,)).copy()
+        if np.any(sizes < 0):
+            raise ValueError(f"points {self.key}: sizes must be >= 0")
+        face = np.broadcast_to(np.asarray(self.face_colors, dtype=np.float32), (n, 4)).copy()
+        edge = np.broadcast_to(np.asarray(self.edge_colors, dtype=np.float32), (n, 4)).copy()
+        if self.edge_width < 0:
+            raise ValueError(f"points {self.key}: edge_width must be >= 0")
+        for name, arr in (
+            ("coords", coords),
+            ("sizes", sizes),
+            ("face_colors", face),
+            ("edge_colors", edge),
+        ):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    @property
+    def ndisplay(self) -> int:
+        """Number of displayed axes of the coordinates (2 or 3)."""
+        return int(self.coords.shape[1])
+
+
+Draw: TypeAlias = ImageDraw | LabelsDraw | PointsDraw
+"""Any one layer's drawing instructions."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RenderPlan:
+    """Everything a backend needs to draw one frame.
+
+    ``layers`` are drawn in order, bottom to top. ``canvas_size`` is
+    ``(height, width)`` in screen pixels: a headless canvas is resized to it;
+    a canvas inside a window keeps the window's size (it reports its own size).
+    Every draw's ``ndisplay`` must equal the plan's; keys must be unique.
+    """
+
+    ndisplay: Literal[2, 3]
+    camera: CameraView
+    layers: tuple[Draw, ...] = ()
+    canvas_size: tuple[int, int] = (512, 512)
+    background: RGBA = (0.0, 0.0, 0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.ndisplay not in (2, 3):
+            raise ValueError(f"ndisplay must be 2 or 3, got {self.ndisplay!r}")
+        if len(self.camera.center) != self.ndisplay:
+            raise ValueError(
+                f"camera center {self.camera.center!r} must have ndisplay={self.ndisplay} values"
+            )
+        h, w = self.canvas_size
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"canvas_size must be positive (height, width), got {self.canvas_size}"
+            )
+        object.__setattr__(self, "layers", tuple(self.layers))
+        keys = [d.key for d in self.layers]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"layer keys must be unique, got {keys}")
+        for d in self.layers:
+            if d.ndisplay != self.ndisplay:
+                raise ValueError(
+                    f"layer {d.key} has {d.ndisplay} displayed axes but the plan has "
+                    f"ndisplay={self.ndisplay}"
+                )
+        if len(self.background) != 4:
+            raise ValueError(f"background must be RGBA, got {self.background!r}")

@@ -1,0 +1,414 @@
+"""One vispy node per layer draw, updated in place from successive draws.
+
+Each adaptor compares the new draw with the previous one and touches only what
+changed: new slice data (another array object or another ``data_version``) is
+the only thing that uploads a texture; contrast limits, colormap, gamma,
+opacity, blending, order and visibility are shader uniforms or GL state.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from cmap import Colormap
+from vispy.color import Colormap as VispyColormap
+from vispy.visuals.transforms import MatrixTransform
+
+from tilescope.errors import RenderError
+from tilescope.render.plan import Blending, Draw, ImageDraw, LabelColormap, LabelsDraw, PointsDraw
+from tilescope.render.vispy import _visuals
+
+__all__ = ["GLLimits", "LayerVisual", "create_layer_visual", "gl_state", "layer_kind"]
+
+Counter = Callable[[], None]
+
+_GPU_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+_DIRECT_LABEL_MAX = 1 << 16
+_MAX_LABEL_INDICES = 1 << 24
+
+
+@dataclass(frozen=True, slots=True)
+class GLLimits:
+    """Texture size limits of the GL context (slices beyond them are strided down)."""
+
+    max_texture_2d: int = 16384
+    max_texture_3d: int = 2048
+
+
+def gl_state(blending: Blending, first_visible: bool, ndisplay: int) -> dict[str, Any]:
+    """Full GL state for napari's blending modes (every field set, none inherited).
+
+    The bottom visible layer blends against the canvas differently, as napari
+    does, so a lone additive or minimum layer shows its own colours. In 2D
+    depth testing is off: all layers lie in one plane and order decides.
+    """
+    depth = ndisplay == 3 and blending in ("translucent", "opaque")
+    state: dict[str, Any] = {
+        "depth_test": depth,
+        "cull_face": False,
+        "blend": True,
+        "blend_equation": "func_add",
+        "blend_func": ("src_alpha", "one_minus_src_alpha", "one", "one"),
+    }
+    if first_visible:
+        src, dst = {
+            "minimum": ("one", "zero"),
+            "additive": ("src_alpha", "zero"),
+        }.get(blending, ("src_alpha", "one_minus_src_alpha"))
+        state["blend_func"] = (src, dst, "one", "one")
+    elif blending == "opaque":
+        state["blend"] = False
+    elif blending == "additive":
+        state["blend_func"] = ("src_alpha", "dst_alpha", "one", "one")
+    elif blending == "minimum":
+        state["blend_equation"] = "min"
+        state["blend_func"] = ("one", "one", "one", "one")
+    return state
+
+
+def layer_kind(draw: Draw) -> tuple[str, int, bool]:
+    """Draws of the same kind can share a node; another kind needs a new node."""
+    rgb = isinstance(draw, ImageDraw) and draw.rgb
+    return type(draw).__name__, draw.ndisplay, rgb
+
+
+def to_vispy_colormap(cm: Colormap) -> Any:
+    """A vispy colormap with the same colour stops (nearest stays nearest)."""
+    stops = cm.color_stops
+    colors = np.asarray(stops.color_array, dtype=np.float32)
+    controls = np.asarray(stops.stops, dtype=np.float32)
+    if cm.interpolation == "nearest":
+        n = colors.shape[0]
+        return VispyColormap(colors, controls=np.linspace(0.0, 1.0, n + 1), interpolation="zero")
+    if colors.shape[0] == 1:
+        colors = np.repeat(colors, 2, axis=0)
+        controls = np.array([0.0, 1.0], dtype=np.float32)
+    controls[0], controls[-1] = 0.0, 1.0
+    return VispyColormap(colors, controls=controls, interpolation="linear")
+
+
+def _vispy_matrix(
+    transform: npt.NDArray[np.float64], pixel_offset: float
+) -> npt.NDArray[np.float64]:
+    """vispy's 4x4 (row-vector, xyz) matrix for a display-order homogeneous transform.
+
+    ``pixel_offset`` is applied first in texture space (vispy's 2D images put
+    texel i's centre at i + 0.5; the plan puts it at i).
+    """
+    n = transform.shape[0] - 1
+    rev = np.eye(n + 1)
+    rev[:n, :n] = np.eye(n)[::-1]
+    m = rev @ transform @ rev
+    full = np.eye(4)
+    full[:n, :n] = m[:n, :n]
+    full[:n, 3] = m[:n, n]
+    if pixel_offset:
+        shift = np.eye(4)
+        shift[:n, 3] = pixel_offset
+        full = full @ shift
+    return full.T
+
+
+def _texture_ready(data: np.ndarray, rgb: bool, limit: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Data in a GPU-friendly dtype, strided down to fit ``limit``; returns (array, strides)."""
+    spatial = data.shape[:-1] if rgb else data.shape
+    strides = tuple(max(1, math.ceil(s / limit)) for s in spatial)
+    if any(s > 1 for s in strides):
+        data = data[tuple(slice(None, None, s) for s in strides)]
+    if data.dtype not in _GPU_DTYPES:
+        data = data.astype(np.float32)
+    return np.ascontiguousarray(data), strides
+
+
+def _stride_transform(
+    transform: npt.NDArray[np.float64], strides: tuple[int, ...]
+) -> npt.NDArray[np.float64]:
+    if all(s == 1 for s in strides):
+        return transform
+    scale = np.diag([*map(float, strides), 1.0])
+    result: npt.NDArray[np.float64] = transform @ scale
+    return result
+
+
+def _normalized(value: float, dtype: np.dtype) -> float:
+    """A data value as the shader sees it (normalized integer textures are in [0, 1])."""
+    if dtype == np.uint8:
+        return value / 255.0
+    if dtype == np.uint16:
+        return value / 65535.0
+    return value
+
+
+class LayerVisual(ABC):
+    """Owns the vispy node(s) of one layer and applies successive draws to them."""
+
+    def __init__(self, node: Any, count_upload: Counter) -> None:
+        self.node = node
+        self.kind: tuple[str, int, bool] = ("", 0, False)
+        self._count_upload = count_upload
+        self._prev: Any = None
+        self._state: dict[str, Any] | None = None
+        self._matrix: npt.NDArray[np.float64] | None = None
+
+    def update(self, draw: Draw, order: int, first_visible: bool) -> None:
+        """Apply ``draw`` (drawn ``order``-th from the bottom)."""
+        prev = self._prev
+        self._update(draw, prev)
+        self._prev = draw
+        self.node.visible = draw.visible
+        self.node.order = order
+        if prev is None or prev.opacity != draw.opacity:
+            self.node.opacity = draw.opacity
+        state = gl_state(draw.blending, first_visible, draw.ndisplay)
+        if state != self._state:
+            self.node.set_gl_state(**state)
+            self._state = state
+        self.node.update()
+
+    def _set_matrix(self, matrix: npt.NDArray[np.float64]) -> None:
+        if self._matrix is None or not np.array_equal(matrix, self._matrix):
+            self.node.transform = MatrixTransform(matrix)
+            self._matrix = matrix
+
+    @staticmethod
+    def _data_changed(draw: ImageDraw | LabelsDraw, prev: Any) -> bool:
+        return prev is None or prev.data is not draw.data or prev.data_version != draw.data_version
+
+    @abstractmethod
+    def _update(self, draw: Any, prev: Any) -> None: ...
+
+    def remove(self) -> None:
+        """Detach the node from the scene."""
+        self.node.parent = None
+
+
+class ImageVisual2D(LayerVisual):
+    """A 2D image (grayscale with colormap, or RGB/RGBA) as one texture."""
+
+    def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
+        node = _visuals.Image(
+            np.zeros((1, 1), np.float32),
+            parent=parent,
+            texture_format="auto",
+            interpolation="nearest",
+            cmap="grays",
+            clim=(0.0, 1.0),
+        )
+        node.upload_hook = count_upload
+        super().__init__(node, count_upload)
+        self._limit = limits.max_texture_2d
+        self._strides: tuple[int, ...] = (1, 1)
+
+    def _update(self, draw: ImageDraw, prev: ImageDraw | None) -> None:
+        node = self.node
+        if self._data_changed(draw, prev):
+            arr, self._strides = _texture_ready(draw.data, draw.rgb, self._limit)
+            node.set_data(arr)
+        if prev is None or prev.contrast_limits != draw.contrast_limits:
+            node.clim = draw.contrast_limits
+        if not draw.rgb and (prev is None or prev.colormap != draw.colormap):
+            node.cmap = to_vispy_colormap(draw.colormap)
+        if prev is None or prev.gamma != draw.gamma:
+            node.gamma = draw.gamma
+        if prev is None or prev.interpolation != draw.interpolation:
+            node.interpolation = draw.interpolation
+        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
+
+
+class ImageVisual3D(LayerVisual):
+    """A 3D image volume rendered by ray casting (mip, translucent, iso, ...)."""
+
+    def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
+        node = _visuals.Volume(
+            np.zeros((1, 1, 1), np.float32),
+            parent=parent,
+            texture_format="auto",
+            interpolation="nearest",
+            cmap="grays",
+            clim=(0.0, 1.0),
+        )
+        node.upload_hook = count_upload
+        super().__init__(node, count_upload)
+        self._limit = limits.max_texture_3d
+        self._strides: tuple[int, ...] = (1, 1, 1)
+        self._dtype = np.dtype(np.float32)
+
+    def _update(self, draw: ImageDraw, prev: ImageDraw | None) -> None:
+        node = self.node
+        if self._data_changed(draw, prev):
+            arr, self._strides = _texture_ready(draw.data, draw.rgb, self._limit)
+            self._dtype = arr.dtype
+            node.set_data(arr, clim=draw.contrast_limits)
+        elif prev is None or prev.contrast_limits != draw.contrast_limits:
+            node.clim = draw.contrast_limits
+        if not draw.rgb and (prev is None or prev.colormap != draw.colormap):
+            node.cmap = to_vispy_colormap(draw.colormap)
+        if prev is None or prev.gamma != draw.gamma:
+            node.gamma = draw.gamma
+        if prev is None or prev.interpolation != draw.interpolation:
+            node.interpolation = draw.interpolation
+        if prev is None or prev.rendering != draw.rendering:
+            node.method = draw.rendering
+        node.threshold = _normalized(draw.iso_threshold, self._dtype)
+        if prev is None or prev.attenuation != draw.attenuation:
+            node.attenuation = draw.attenuation
+        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), 0.0))
+
+
+def _label_indices(data: np.ndarray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Exact float32 indices into a colour table, and the label of each table entry.
+
+    Small non-negative labels index the table directly (the table then only
+    changes with the colours); others are mapped through ``np.unique``.
+    """
+    if data.size == 0:
+        return data.astype(np.float32), np.zeros(1, np.int64)
+    lo, hi = int(data.min()), int(data.max())
+    if lo >= 0 and hi < _DIRECT_LABEL_MAX:
+        size = max(256, 1 << math.ceil(math.log2(hi + 1)))
+        return data.astype(np.float32), np.arange(size, dtype=np.int64)
+    labels, inverse = np.unique(data, return_inverse=True)
+    if labels.size > _MAX_LABEL_INDICES:
+        raise RenderError(
+            f"a labels slice with {labels.size} distinct labels cannot be drawn exactly "
+            f"(at most {_MAX_LABEL_INDICES})"
+        )
+    return inverse.reshape(data.shape).astype(np.float32), labels.astype(np.int64)
+
+
+def _lut_colors(colormap: LabelColormap, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    rgba = np.clip(colormap.map(labels), 0.0, 1.0)
+    return np.round(rgba * 255.0).astype(np.uint8)
+
+
+class LabelsVisual2D(LayerVisual):
+    """A 2D labels slice: index texture + colour lookup texture (exact colours)."""
+
+    def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
+        node = _visuals.LabelsImage(parent=parent)
+        node.upload_hook = count_upload
+        super().__init__(node, count_upload)
+        self._limit = limits.max_texture_2d
+        self._strides: tuple[int, ...] = (1, 1)
+        self._lut_labels: npt.NDArray[np.int64] | None = None
+
+    def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
+        new_table = False
+        if self._data_changed(draw, prev):
+            data, self._strides = _texture_ready(
+                draw.data.astype(np.int64, copy=False), False, self._limit
+            )
+            indices, table = _label_indices(data)
+            self.node.set_data(indices)
+            if self._lut_labels is None or not np.array_equal(table, self._lut_labels):
+                self._lut_labels = table
+                new_table = True
+        recolor = (
+            prev is None
+            or prev.colormap is not draw.colormap
+            or prev.colormap.version != draw.colormap.version
+        )
+        if (new_table or recolor) and self._lut_labels is not None:
+            self.node.set_lut(_lut_colors(draw.colormap, self._lut_labels))
+        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
+
+
+class LabelsVisual3D(LayerVisual):
+    """A 3D labels slice as a pre-coloured RGBA volume (re-uploaded when colours change)."""
+
+    def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
+        node = _visuals.Volume(
+            np.zeros((1, 1, 1, 4), np.uint8),
+            parent=parent,
+            texture_format="auto",
+            interpolation="nearest",
+            method="translucent",
+        )
+        node.upload_hook = count_upload
+        super().__init__(node, count_upload)
+        self._limit = limits.max_texture_3d
+        self._strides: tuple[int, ...] = (1, 1, 1)
+
+    def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
+        recolor = (
+            prev is None
+            or prev.colormap is not draw.colormap
+            or prev.colormap.version != draw.colormap.version
+        )
+        if self._data_changed(draw, prev) or recolor:
+            data, self._strides = _texture_ready(
+                draw.data.astype(np.int64, copy=False), False, self._limit
+            )
+            indices, table = _label_indices(data)
+            colors = _lut_colors(draw.colormap, table)
+            self.node.set_data(np.ascontiguousarray(colors[indices.astype(np.int64)]))
+        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), 0.0))
+
+
+class PointsVisual(LayerVisual):
+    """Points as discs sized in world units (2D or 3D)."""
+
+    def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
+        node = _visuals.Markers(parent=parent, scaling="scene", antialias=1.0)
+        super().__init__(node, count_upload)
+
+    def _update(self, draw: PointsDraw, prev: PointsDraw | None) -> None:
+        changed = (
+            prev is None
+            or prev.data_version != draw.data_version
+            or prev.edge_width != draw.edge_width
+            or prev.edge_width_is_relative != draw.edge_width_is_relative
+            or not all(
+                np.array_equal(getattr(prev, name), getattr(draw, name))
+                for name in ("coords", "sizes", "face_colors", "edge_colors")
+            )
+        )
+        if not changed:
+            return
+        n = draw.coords.shape[0]
+        if n == 0:
+            self.node.set_data(np.zeros((1, draw.ndisplay), np.float32), size=0.0)
+        else:
+            width = (
+                {"edge_width_rel": draw.edge_width}
+                if draw.edge_width_is_relative
+                else {"edge_width": draw.edge_width}
+            )
+            self.node.set_data(
+                pos=np.ascontiguousarray(draw.coords[:, ::-1], dtype=np.float32),
+                size=draw.sizes.astype(np.float32),
+                face_color=draw.face_colors,
+                edge_color=draw.edge_colors,
+                symbol="disc",
+                **width,
+            )
+        self._count_upload()
+
+
+_FACTORIES: dict[tuple[str, int, bool], Callable[[Any, Counter, GLLimits], LayerVisual]] = {
+    ("ImageDraw", 2, False): ImageVisual2D,
+    ("ImageDraw", 2, True): ImageVisual2D,
+    ("ImageDraw", 3, False): ImageVisual3D,
+    ("ImageDraw", 3, True): ImageVisual3D,
+    ("LabelsDraw", 2, False): LabelsVisual2D,
+    ("LabelsDraw", 3, False): LabelsVisual3D,
+    ("PointsDraw", 2, False): PointsVisual,
+    ("PointsDraw", 3, False): PointsVisual,
+}
+
+
+def create_layer_visual(
+    draw: Draw, parent: Any, count_texture: Counter, count_vertex: Counter, limits: GLLimits
+) -> LayerVisual:
+    """A new adaptor (and node under ``parent``) for ``draw``'s kind."""
+    kind = layer_kind(draw)
+    counter = count_vertex if isinstance(draw, PointsDraw) else count_texture
+    layer = _FACTORIES[kind](parent, counter, limits)
+    layer.kind = kind
+    return layer

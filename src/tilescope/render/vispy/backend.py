@@ -1,0 +1,270 @@
+"""The vispy render backend: one SceneCanvas, one view, one node per layer.
+
+Runs on the main thread only. Headless it renders through EGL (Mesa llvmpipe
+works without GPU or display); in a window it is a Qt widget (``native``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.errors import RenderError
+from tilescope.render.base import CameraCallback, RenderBackend, RenderStats, ResizeCallback
+from tilescope.render.orientation import camera_basis
+from tilescope.render.plan import CameraView, RenderPlan
+from tilescope.render.vispy._app import EGL_PACKAGES, select_app
+from tilescope.render.vispy._camera import TURNTABLE_FLIP, apply_camera, read_camera
+from tilescope.render.vispy._layers import GLLimits, LayerVisual, create_layer_visual, layer_kind
+
+__all__ = ["VispyBackend"]
+
+_INPUT_EVENTS = ("mouse_move", "mouse_release", "mouse_wheel", "key_press", "touch")
+
+
+def _close(a: CameraView, b: CameraView) -> bool:
+    return (
+        len(a.center) == len(b.center)
+        and bool(np.allclose(a.center, b.center, rtol=1e-9, atol=1e-9))
+        and math.isclose(a.zoom, b.zoom, rel_tol=1e-9)
+        and bool(np.allclose(a.angles, b.angles, atol=1e-7))
+        and math.isclose(a.perspective, b.perspective, abs_tol=1e-9)
+    )
+
+
+class VispyBackend(RenderBackend):
+    """A :class:`RenderBackend` drawing with vispy.
+
+    ``show=False`` needs no display (EGL); ``show=True`` creates a Qt canvas
+    whose widget (:attr:`native`) the caller embeds in a window or shows.
+    ``size`` is the initial canvas size ``(height, width)``.
+    """
+
+    def __init__(self, *, show: bool = False, size: tuple[int, int] = (512, 512)) -> None:
+        self._app = select_app(show)
+        from vispy import scene
+
+        h, w = size
+        try:
+            self._canvas: Any = scene.SceneCanvas(size=(w, h), show=False, bgcolor="black")
+            self._canvas.set_current()
+            self._limits = self._query_limits()
+        except RenderError:
+            raise
+        except Exception as exc:
+            raise RenderError(
+                f"cannot create an OpenGL canvas ({exc}); for headless rendering install "
+                f"`{EGL_PACKAGES}`"
+            ) from exc
+        self._view: Any = self._canvas.central_widget.add_view(border_width=0)
+        self._cam2d: Any = scene.PanZoomCamera(aspect=1, flip=(False, True, False))
+        self._cam3d: Any = scene.TurntableCamera(fov=0.0, flip=TURNTABLE_FLIP)
+        self._view.camera = self._cam2d
+        self._ndisplay = 2
+        self._plan: RenderPlan | None = None
+        self._camera_view: CameraView | None = None
+        self._layers: dict[int, LayerVisual] = {}
+        self._on_camera: CameraCallback | None = None
+        self._on_resize: ResizeCallback | None = None
+        self._busy = False  # inside apply/screenshot: camera/resize changes are ours
+        self._texture_uploads = 0
+        self._vertex_uploads = 0
+        self._frames = 0
+        self._closed = False
+        self._canvas.events.resize.connect(self._handle_resize, position="last")
+        self._canvas.events.draw.connect(self._handle_draw, position="last")
+        for name in _INPUT_EVENTS:
+            getattr(self._canvas.events, name).connect(self._sync_camera, position="last")
+
+    # -- RenderBackend -------------------------------------------------------------
+
+    def apply(self, plan: RenderPlan) -> None:
+        self._check_open()
+        self._busy = True
+        try:
+            self._apply(plan)
+        finally:
+            self._busy = False
+        self._canvas.update()
+
+    def screenshot(self, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
+        self._check_open()
+        h, w = size if size is not None else self.canvas_size
+        if h < 1 or w < 1:
+            raise ValueError(f"screenshot size must be positive (height, width), got {size}")
+        old = tuple(self._canvas.size)
+        self._busy = True
+        try:
+            if old != (w, h):
+                self._resize_canvas(w, h)
+            img = self._canvas.render(alpha=True)
+            self._frames += 1
+        except Exception as exc:
+            raise RenderError(f"rendering a screenshot failed: {exc}") from exc
+        finally:
+            if tuple(self._canvas.size) != old:
+                self._resize_canvas(*old)
+            self._busy = False
+        return np.ascontiguousarray(img, dtype=np.uint8)
+
+    def canvas_to_world(self, xy: Sequence[float]) -> tuple[float, ...]:
+        self._check_open()
+        x, y = float(xy[0]), float(xy[1])
+        tr = self._canvas.scene.node_transform(self._view.scene)
+        p0 = np.asarray(tr.map([x, y, 0.0, 1.0]), dtype=np.float64)
+        p0 = p0[:3] / p0[3]
+        if self._ndisplay == 2:
+            return (float(p0[1]), float(p0[0]))
+        p1 = np.asarray(tr.map([x, y, 0.5, 1.0]), dtype=np.float64)
+        ray = p1[:3] / p1[3] - p0
+        cam = self._current_camera()
+        normal = camera_basis(cam.angles)[2][::-1]
+        center = np.asarray(cam.center[::-1], dtype=np.float64)
+        denom = float(np.dot(ray, normal))
+        t = float(np.dot(center - p0, normal)) / denom if abs(denom) > 1e-12 else 0.0
+        p = (p0 + t * ray)[::-1]
+        return (float(p[0]), float(p[1]), float(p[2]))
+
+    def world_to_canvas(self, coords: Sequence[float]) -> tuple[float, float]:
+        self._check_open()
+        if len(coords) != self._ndisplay:
+            raise ValueError(
+                f"expected {self._ndisplay} world coordinates (displayed axes), got {len(coords)}"
+            )
+        xyz = [float(c) for c in coords][::-1] + [0.0] * (3 - self._ndisplay)
+        tr = self._canvas.scene.node_transform(self._view.scene)
+        p = np.asarray(tr.imap([*xyz, 1.0]), dtype=np.float64)
+        return (float(p[0] / p[3]), float(p[1] / p[3]))
+
+    def on_camera_changed(self, callback: CameraCallback | None) -> None:
+        self._on_camera = callback
+
+    def on_resized(self, callback: ResizeCallback | None) -> None:
+        self._on_resize = callback
+
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        w, h = self._canvas.size
+        return (int(h), int(w))
+
+    @property
+    def native(self) -> Any:
+        return None if self._app == "egl" else self._canvas.native
+
+    @property
+    def stats(self) -> RenderStats:
+        return RenderStats(self._texture_uploads, self._vertex_uploads, self._frames)
+
+    @property
+    def camera(self) -> CameraView | None:
+        """The camera the canvas shows now (after any user interaction), if a plan was applied."""
+        return self._current_camera() if self._camera_view is not None else None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for layer in self._layers.values():
+            layer.remove()
+        self._layers.clear()
+        self._on_camera = self._on_resize = None
+        self._canvas.close()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RenderError("this render backend was closed")
+
+    def _query_limits(self) -> GLLimits:
+        from vispy.gloo import gl
+
+        try:
+            max2d = int(gl.glGetParameter(gl.GL_MAX_TEXTURE_SIZE))
+            max3d = int(gl.glGetParameter(gl.GL_MAX_3D_TEXTURE_SIZE))
+        except Exception:  # not all GL wrappers expose the 3D limit
+            return GLLimits()
+        return GLLimits(max_texture_2d=max2d, max_texture_3d=max3d)
+
+    def _count_texture(self) -> None:
+        self._texture_uploads += 1
+
+    def _count_vertex(self) -> None:
+        self._vertex_uploads += 1
+
+    def _size_wh(self) -> tuple[float, float]:
+        w, h = self._view.size
+        return (float(w), float(h))
+
+    def _apply(self, plan: RenderPlan) -> None:
+        prev = self._plan
+        self._plan = plan
+        if self._app == "egl":
+            h, w = plan.canvas_size
+            if tuple(self._canvas.size) != (w, h):
+                self._resize_canvas(w, h)
+        if prev is None or prev.background != plan.background:
+            self._canvas.bgcolor = plan.background
+        if plan.ndisplay != self._ndisplay:
+            self._view.camera = self._cam3d if plan.ndisplay == 3 else self._cam2d
+            self._ndisplay = plan.ndisplay
+        self._sync_layers(plan)
+        self._camera_view = plan.camera
+        self._reapply_camera()
+
+    def _sync_layers(self, plan: RenderPlan) -> None:
+        wanted = {d.key: d for d in plan.layers}
+        for key in list(self._layers):
+            draw = wanted.get(key)
+            old = self._layers[key]
+            if draw is None or layer_kind(draw) != old.kind:
+                old.remove()
+                del self._layers[key]
+        first_visible = next((d.key for d in plan.layers if d.visible), None)
+        for order, draw in enumerate(plan.layers):
+            layer = self._layers.get(draw.key)
+            if layer is None:
+                layer = create_layer_visual(
+                    draw, self._view.scene, self._count_texture, self._count_vertex, self._limits
+                )
+                self._layers[draw.key] = layer
+            layer.update(draw, order, draw.key == first_visible)
+
+    def _resize_canvas(self, w: int, h: int) -> None:
+        """Resize the canvas now (EGL sends no resize event; a hidden Qt widget defers it)."""
+        self._canvas.size = (w, h)
+        if tuple(self._canvas.central_widget.size) != (w, h):
+            self._canvas.central_widget.size = (w, h)
+        self._reapply_camera()
+
+    def _reapply_camera(self) -> None:
+        if self._camera_view is not None:
+            apply_camera(self._cam2d, self._cam3d, self._camera_view, self._size_wh())
+
+    def _current_camera(self) -> CameraView:
+        return read_camera(self._view.camera, self._ndisplay, self._size_wh())
+
+    def _handle_resize(self, event: Any) -> None:
+        if self._busy or self._closed:
+            return
+        self._reapply_camera()
+        if self._on_resize is not None:
+            self._on_resize(self.canvas_size)
+
+    def _handle_draw(self, event: Any) -> None:
+        self._frames += 1
+
+    def _sync_camera(self, event: Any) -> None:
+        """After user input: report the camera if the user moved it."""
+        if self._busy or self._closed or self._camera_view is None:
+            return
+        now = self._current_camera()
+        if _close(now, self._camera_view):
+            return
+        self._camera_view = now
+        if self._on_camera is not None:
+            self._on_camera(now)
