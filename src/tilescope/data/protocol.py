@@ -11,6 +11,7 @@ Pure Python/numpy; safe to call from any thread.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -63,7 +64,7 @@ def validate_array(obj: object, name: str = "data") -> ArrayLike:
     how to fix the usual mistakes (a nested list, a dask array of unknown shape).
     Only metadata is read.
     """
-    missing = [attr for attr in _REQUIRED if not hasattr(type(obj), attr) and not hasattr(obj, attr)]
+    missing = [a for a in _REQUIRED if not hasattr(type(obj), a) and not hasattr(obj, a)]
     if missing:
         hint = ""
         if isinstance(obj, list | tuple):
@@ -236,7 +237,7 @@ def is_multiscale(data: object) -> bool:
             "multiscale pyramid needs arrays of decreasing size. To view them as a stack, "
             "pass numpy.stack(...) (or dask.array.stack) instead."
         )
-    if not all(a > b for a, b in zip(sizes, sizes[1:], strict=False)):
+    if not all(a > b for a, b in itertools.pairwise(sizes)):
         raise LayerDataError(
             f"got a list of arrays whose sizes {sizes} do not decrease: a multiscale "
             "pyramid lists its levels from finest (largest) to coarsest."

@@ -167,9 +167,15 @@ class ScalarFieldLayer(Layer):
         axes = self._view_axes or tuple(range(max(0, self.ndim - 2), self.ndim))
         corners = np.zeros((2, self.ndim), dtype=np.int64)
         corners[1, list(axes)] = shapes[level, list(axes)] - 1
-        self._update(
-            locked_data_level=level, data_level=level, corner_pixels=_frozen_int(corners)
-        )
+        self._update(locked_data_level=level, data_level=level, corner_pixels=_frozen_int(corners))
+
+    @property
+    def view_axes(self) -> tuple[int, ...] | None:
+        """Displayed layer axes of the last :meth:`update_view` (``None`` before any).
+
+        :attr:`corner_pixels` describe a view of exactly these axes.
+        """
+        return self._view_axes
 
     @property
     def corner_pixels(self) -> IntArray:
@@ -210,7 +216,8 @@ class ScalarFieldLayer(Layer):
             if displayed is None
             else tuple(int(a) for a in displayed)
         )
-        if box.shape != (2, len(axes)) or len(axes) != k or not all(0 <= a < self.ndim for a in axes):
+        valid_axes = len(axes) == k and all(0 <= a < self.ndim for a in axes)
+        if box.shape != (2, len(axes)) or not valid_axes:
             raise LayerPropertyError(
                 f"update_view needs corners of shape (2, {k}) for displayed layer axes within "
                 f"0..{self.ndim - 1}; got corners {box.shape} and axes {axes}"
@@ -272,4 +279,3 @@ class ScalarFieldLayer(Layer):
         box = np.stack([data_pts.min(axis=0), data_pts.max(axis=0)])
         canvas = [c for i, c in enumerate(canvas_shape) if i in present]
         self.update_view(box, canvas, layer_disp)
-

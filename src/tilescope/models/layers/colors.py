@@ -28,9 +28,8 @@ RGBA = tuple[float, float, float, float]
 
 def to_rgba(value: Any, name: str = "color") -> RGBA:
     """One colour as an RGBA tuple of floats in [0, 1]."""
-    if isinstance(value, np.ndarray | tuple | list) and len(value) in (3, 4):
-        if all(isinstance(v, int | float | np.number) for v in value):
-            return _numeric_rgba([float(v) for v in value], value, name)
+    if _is_numeric_color(value):
+        return _numeric_rgba([float(v) for v in value], value, name)
     try:
         c = Color(value)
     except (ValueError, TypeError) as e:
@@ -40,6 +39,14 @@ def to_rgba(value: Any, name: str = "color") -> RGBA:
         ) from e
     r, g, b, a = (float(v) for v in c.rgba)
     return (r, g, b, a)
+
+
+def _is_numeric_color(value: Any) -> bool:
+    return (
+        isinstance(value, np.ndarray | tuple | list)
+        and len(value) in (3, 4)
+        and all(isinstance(v, int | float | np.number) for v in value)
+    )
 
 
 def _numeric_rgba(vals: list[float], value: Any, name: str) -> RGBA:
@@ -93,9 +100,8 @@ def _maybe_single(value: Any, name: str) -> RGBA | None:
     """``value`` as one colour, or ``None`` when it is a sequence of colours."""
     if isinstance(value, str | Color):
         return to_rgba(value, name)
-    if isinstance(value, tuple | list | np.ndarray) and len(value) in (3, 4):
-        if all(isinstance(v, int | float | np.number) for v in value):
-            return to_rgba(tuple(value), name)
+    if _is_numeric_color(value):
+        return to_rgba(tuple(value), name)
     if isinstance(value, tuple | list | np.ndarray):
         return None
     return to_rgba(value, name)

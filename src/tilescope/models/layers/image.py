@@ -76,11 +76,7 @@ class ImageEvents(ScalarFieldEvents):
 
 def guess_rgb(shape: tuple[int, ...], min_side_len: int = 30) -> bool:
     """napari's guess: 3+ axes, last of length 3 or 4, the two before it longer than 30."""
-    return (
-        len(shape) > 2
-        and shape[-1] in (3, 4)
-        and all(d > min_side_len for d in shape[-3:-1])
-    )
+    return len(shape) > 2 and shape[-1] in (3, 4) and all(d > min_side_len for d in shape[-3:-1])
 
 
 def _limits(value: Any, name: str) -> tuple[float, float]:
@@ -208,8 +204,9 @@ class Image(ScalarFieldLayer):
         spatial = len(shape) - (1 if is_rgb else 0)
         if spatial < 2:
             raise LayerDataError(
-                f"Image data must have at least 2 dimensions{' besides the RGB channel' if is_rgb else ''}"
-                f", got shape {shape}; for 1-D data add an axis (data[np.newaxis])"
+                f"Image data must have at least 2 dimensions"
+                f"{' besides the RGB channel' if is_rgb else ''}, got shape {shape}; "
+                "for 1-D data add an axis (data[np.newaxis])"
             )
         if any(n == 0 for n in shape):
             raise LayerDataError(f"Image data is empty (shape {shape})")
@@ -237,7 +234,9 @@ class Image(ScalarFieldLayer):
     @staticmethod
     def _validate_rendering(value: Any) -> str:
         if value not in RENDERINGS:
-            raise LayerPropertyError(f"rendering must be one of {sorted(RENDERINGS)}, got {value!r}")
+            raise LayerPropertyError(
+                f"rendering must be one of {sorted(RENDERINGS)}, got {value!r}"
+            )
         return str(value)
 
     @staticmethod

@@ -131,7 +131,9 @@ class Points(Layer):
                 f"Points data must be an (N, D) array (one row per point), got shape {arr.shape}"
             )
         if arr.shape[1] < 1:
-            raise LayerDataError(f"Points data needs at least 1 coordinate per point, got {arr.shape}")
+            raise LayerDataError(
+                f"Points data needs at least 1 coordinate per point, got {arr.shape}"
+            )
         if ndim is not None and arr.shape[1] != ndim:
             raise LayerDataError(f"Points data has {arr.shape[1]} columns but ndim={ndim}")
         if not np.all(np.isfinite(arr)):

@@ -1,0 +1,433 @@
+"""Slice requests: frozen callables built on the main thread, run anywhere.
+
+:func:`build_slice_request` reads a layer model and a
+:class:`~tilescope.models.dims.DimsState` (metadata only: shapes, transforms,
+levels) and returns a frozen request holding everything the slice needs: which
+indices to read, how to project, and where the result sits in the world.
+Calling the request (``request()``) is the only step that touches array data;
+it may block for as long as the array takes, so run it in a worker (e.g. through
+:class:`~tilescope.slicing.slicer.LayerSlicer`).
+
+Coordinates: the response's data has the displayed axes in display order (plus a
+trailing RGB(A) channel), and ``slice_to_world`` maps its index coordinates
+(pixel centres) to world coordinates of the displayed axes, display order.  A
+displayed world axis the layer lacks is a length-1 axis at world coordinate 0
+(napari #3882's expected behaviour; see :mod:`tilescope.models.dims_mapping`).
+
+Multiscale: level ``L`` pixel ``i`` sits at level-0 data coordinate
+``i * downsample_factor`` (napari's convention), so a coarse level is not shifted
+by half a coarse pixel.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.errors import SliceError
+from tilescope.models.dims import DimsState
+from tilescope.models.dims_mapping import LayerAxes, layer_axes
+from tilescope.models.layers.base import Layer
+from tilescope.models.layers.image import Image
+from tilescope.models.layers.labels import Labels
+from tilescope.models.layers.points import Points
+from tilescope.models.transforms import Affine, FloatArray
+from tilescope.slicing.projection import Window, project, window_indices
+
+__all__ = [
+    "ImageSliceRequest",
+    "ImageSliceResponse",
+    "PointsSliceRequest",
+    "PointsSliceResponse",
+    "SliceRequest",
+    "SliceResponse",
+    "build_slice_request",
+    "data_slice_point",
+]
+
+_request_ids = itertools.count(1)
+_EPS = 1e-9
+
+
+def _frozen(a: npt.ArrayLike, dtype: Any = np.float64) -> Any:
+    out = np.array(a, dtype=dtype)
+    out.setflags(write=False)
+    return out
+
+
+def data_slice_point(
+    layer: Layer, dims: DimsState, axes: LayerAxes | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The slice point and margins in data coordinates of the sliced layer axes.
+
+    Returns ``(point, margin_left, margin_right)``, each ``(len(not_displayed),)``,
+    for ``axes.not_displayed`` in order.  Like napari, only the sliced block of
+    the world->data transform is used (world values of displayed axes are
+    meaningless); margins are mapped by its linear part.
+    """
+    axes = layer_axes(dims, layer.ndim) if axes is None else axes
+    nd = list(axes.not_displayed)
+    if not nd:
+        empty: FloatArray = np.zeros(0)
+        return empty, empty, empty
+    off = axes.ndim_world - axes.ndim_layer
+    world_ax = [a + off for a in nd]
+    w2d = layer.transform.world_to_data.subset(nd)
+    p = w2d(np.asarray(dims.point, dtype=np.float64)[world_ax])
+    ml = w2d.apply_vectors(np.asarray(dims.margin_left, dtype=np.float64)[world_ax])
+    mr = w2d.apply_vectors(np.asarray(dims.margin_right, dtype=np.float64)[world_ax])
+    return p, ml, mr
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ImageSliceResponse:
+    """A slice of an Image or Labels layer.
+
+    ``data`` is ``ndisplay``-D (plus a channel axis when ``rgb``) in display order;
+    ``slice_to_world`` is the ``(ndisplay+1)^2`` homogeneous map from its index
+    coordinates to world coordinates of the displayed axes.  ``empty`` marks a
+    placeholder for a point outside the data: draw nothing.
+    """
+
+    data: np.ndarray = field(repr=False)
+    slice_to_world: FloatArray
+    level: int
+    empty: bool
+    request: ImageSliceRequest = field(repr=False)
+
+    @property
+    def layer_id(self) -> int:
+        """The sliced layer's id."""
+        return self.request.layer_id
+
+    @property
+    def data_version(self) -> int:
+        """The layer's data version when the request was built."""
+        return self.request.data_version
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ImageSliceRequest:
+    """Everything needed to slice an Image or Labels layer (see the module docstring).
+
+    Attributes
+    ----------
+    data
+        The array of ``level`` (not the whole pyramid).
+    displayed
+        The layer axis at each displayed world axis (display order); ``None`` where
+        the layer lacks that world axis.
+    not_displayed
+        Sliced layer axes, ascending.
+    windows
+        ``[start, stop)`` at ``level`` for each sliced axis (``None`` when ``empty``).
+    region
+        ``[start, stop)`` at ``level`` for each displayed layer axis, in the order of
+        ``displayed`` (``None`` entries skipped).
+    """
+
+    layer_id: int
+    data_version: int
+    kind: Literal["image", "labels"]
+    data: ArrayLike = field(repr=False)
+    dtype: np.dtype[Any]
+    level: int
+    rgb: bool
+    channels: int
+    displayed: tuple[int | None, ...]
+    not_displayed: tuple[int, ...]
+    windows: tuple[Window, ...] | None
+    region: tuple[Window, ...]
+    projection_mode: str
+    slice_to_world: FloatArray = field(repr=False)
+    id: int = field(default_factory=lambda: next(_request_ids))
+
+    @property
+    def empty(self) -> bool:
+        """True when the slice point lies outside the data (nothing to read)."""
+        return self.windows is None
+
+    @property
+    def ndisplay(self) -> int:
+        """Number of displayed axes."""
+        return len(self.displayed)
+
+    def index_key(self) -> tuple[int | slice, ...]:
+        """The key used to index :attr:`data` (ints for ``none``-mode sliced axes)."""
+        if self.windows is None:
+            raise SliceError("an empty slice request reads nothing")
+        ndim = len(self.displayed) - self.displayed.count(None) + len(self.not_displayed)
+        key: list[int | slice] = [slice(None)] * (ndim + (1 if self.rgb else 0))
+        for axis, (start, stop) in zip(self.not_displayed, self.windows, strict=True):
+            key[axis] = start if self.projection_mode == "none" else slice(start, stop)
+        shown = [a for a in self.displayed if a is not None]
+        for axis, (start, stop) in zip(shown, self.region, strict=True):
+            key[axis] = slice(start, stop)
+        return tuple(key)
+
+    def __call__(self) -> ImageSliceResponse:
+        """Read and project the slice.  Blocks on the array; call off the main thread."""
+        if self.windows is None:
+            shape = (1,) * self.ndisplay + ((self.channels,) if self.rgb else ())
+            return ImageSliceResponse(
+                data=np.zeros(shape, dtype=self.dtype),
+                slice_to_world=self.slice_to_world,
+                level=self.level,
+                empty=True,
+                request=self,
+            )
+        try:
+            arr = np.asarray(self.data[self.index_key()])
+        except Exception as e:
+            raise SliceError(
+                f"reading the slice of layer {self.layer_id} (level {self.level}) failed: {e}"
+            ) from e
+        shown = [a for a in self.displayed if a is not None]
+        if self.projection_mode == "none":
+            kept = sorted(shown)
+        else:
+            kept = sorted(shown + list(self.not_displayed))
+            reduce_axes = tuple(kept.index(a) for a in self.not_displayed)
+            arr = project(arr, reduce_axes, self.projection_mode)
+            kept = sorted(shown)
+        order = [kept.index(a) for a in shown]
+        if self.rgb:
+            order.append(len(kept))
+        arr = np.transpose(arr, order)
+        missing = [i for i, a in enumerate(self.displayed) if a is None]
+        if missing:
+            arr = np.expand_dims(arr, tuple(missing))
+        return ImageSliceResponse(
+            data=arr,
+            slice_to_world=self.slice_to_world,
+            level=self.level,
+            empty=False,
+            request=self,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PointsSliceResponse:
+    """The in-slice points of a Points layer, in world coordinates of the displayed axes.
+
+    ``coords`` is ``(M, ndisplay)`` (display order); ``indices`` are the rows of the
+    layer data kept; ``sizes`` are diameters in world units; colours are ``(M, 4)``.
+    """
+
+    coords: FloatArray
+    indices: npt.NDArray[np.int64]
+    sizes: FloatArray
+    face_colors: npt.NDArray[np.float32]
+    edge_colors: npt.NDArray[np.float32]
+    request: PointsSliceRequest = field(repr=False)
+
+    @property
+    def layer_id(self) -> int:
+        """The sliced layer's id."""
+        return self.request.layer_id
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PointsSliceRequest:
+    """Everything needed to slice a Points layer.
+
+    A point is kept when, along every sliced axis, its coordinate lies in
+    ``[point - margin_left, point + margin_right]`` (axes with a thickness), or
+    within half its size of ``point`` (axes of zero thickness).
+    """
+
+    layer_id: int
+    data_version: int
+    data: FloatArray = field(repr=False)
+    sizes: FloatArray = field(repr=False)
+    face_colors: npt.NDArray[np.float32] = field(repr=False)
+    edge_colors: npt.NDArray[np.float32] = field(repr=False)
+    displayed: tuple[int | None, ...]
+    not_displayed: tuple[int, ...]
+    point: FloatArray
+    low: FloatArray
+    high: FloatArray
+    thick: tuple[bool, ...]
+    data_to_world: Affine = field(repr=False)
+    size_scale: float
+    id: int = field(default_factory=lambda: next(_request_ids))
+
+    def in_slice(self) -> npt.NDArray[np.bool_]:
+        """``(N,)`` mask of the points in the slice."""
+        n = self.data.shape[0]
+        keep = np.ones(n, dtype=bool)
+        for j, axis in enumerate(self.not_displayed):
+            c = self.data[:, axis]
+            if self.thick[j]:
+                keep &= (c >= self.low[j] - _EPS) & (c <= self.high[j] + _EPS)
+            else:
+                keep &= np.abs(c - self.point[j]) <= self.sizes / 2 + _EPS
+        return keep
+
+    def __call__(self) -> PointsSliceResponse:
+        """Select the in-slice points and map them to world coordinates (any thread)."""
+        idx = np.flatnonzero(self.in_slice()).astype(np.int64)
+        world = (
+            self.data_to_world(self.data[idx]) if idx.size else np.zeros((0, self.data.shape[1]))
+        )
+        coords = np.zeros((idx.size, len(self.displayed)))
+        for m, axis in enumerate(self.displayed):
+            if axis is not None:
+                coords[:, m] = world[:, axis]
+        return PointsSliceResponse(
+            coords=_frozen(coords),
+            indices=_frozen(idx, np.int64),
+            sizes=_frozen(self.sizes[idx] * self.size_scale),
+            face_colors=_frozen(self.face_colors[idx], np.float32),
+            edge_colors=_frozen(self.edge_colors[idx], np.float32),
+            request=self,
+        )
+
+
+SliceRequest = ImageSliceRequest | PointsSliceRequest
+SliceResponse = ImageSliceResponse | PointsSliceResponse
+
+
+def build_slice_request(layer: Layer, dims: DimsState) -> SliceRequest:
+    """Build the slice request of ``layer`` for the world state ``dims``.
+
+    Reads only metadata (no array values); cheap enough for the main thread.
+    """
+    if isinstance(layer, Points):
+        return _points_request(layer, dims)
+    if isinstance(layer, Image | Labels):
+        return _image_request(layer, dims)
+    raise TypeError(f"cannot slice a {type(layer).__name__} layer")
+
+
+def _choose_level(layer: Image | Labels, axes: LayerAxes) -> tuple[int, list[Window]]:
+    """Level and displayed-axis region (napari: corner pixels in 2D, coarsest in 3D)."""
+    shapes = layer.level_shapes
+    shown = list(axes.displayed_layer)
+    locked = layer.locked_data_level
+    if not layer.multiscale:
+        return 0, [(0, int(shapes[0, a])) for a in shown]
+    coarsest = shapes.shape[0] - 1
+    if len(axes.displayed) == 3 or layer.view_axes != tuple(shown):
+        # 3D (napari: coarsest level in full), or the view was never set for these
+        # axes: a whole level (the coarsest unless locked) is always valid.
+        level = coarsest if locked is None else locked
+        return level, [(0, int(shapes[level, a])) for a in shown]
+    level = layer.data_level
+    corners = layer.corner_pixels
+    region = []
+    for a in shown:
+        n = int(shapes[level, a])
+        start = int(np.clip(corners[0, a], 0, n - 1))
+        stop = int(np.clip(corners[1, a], start, n - 1)) + 1
+        region.append((start, stop))
+    return level, region
+
+
+def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
+    axes = layer_axes(dims, layer.ndim)
+    mode = layer.projection_mode if isinstance(layer, Image) else "none"
+    level, region = _choose_level(layer, axes)
+    shapes = layer.level_shapes
+    factors = layer.downsample_factors
+    point, ml, mr = data_slice_point(layer, dims, axes)
+    windows: tuple[Window, ...] | None = None
+    # Emptiness is decided at level 0 (napari); the window is then taken at `level`.
+    level0 = [
+        window_indices(p, lo, hi, int(shapes[0, a]), mode)
+        for a, p, lo, hi in zip(axes.not_displayed, point, ml, mr, strict=True)
+    ]
+    if all(w is not None for w in level0):
+        at_level: list[Window] = []
+        for a, p, lo, hi in zip(axes.not_displayed, point, ml, mr, strict=True):
+            f, n = float(factors[level, a]), int(shapes[level, a])
+            pl = min(max(p / f, 0.0), n - 1.0)
+            w = window_indices(pl, lo / f, hi / f, n, mode)
+            at_level.append(w if w is not None else (int(np.round(pl)), int(np.round(pl)) + 1))
+        windows = tuple(at_level)
+    data = layer.level_data(level)
+    rgb = bool(getattr(layer, "rgb", False))
+    channels = shape_of(data)[-1] if rgb else 0
+    return ImageSliceRequest(
+        layer_id=layer.layer_id,
+        data_version=layer.data_version,
+        kind="image" if isinstance(layer, Image) else "labels",
+        data=data,
+        dtype=np.dtype(layer.dtype),
+        level=level,
+        rgb=rgb,
+        channels=channels,
+        displayed=axes.displayed,
+        not_displayed=axes.not_displayed,
+        windows=windows,
+        region=tuple(region),
+        projection_mode=mode,
+        slice_to_world=_slice_to_world(layer, axes, point, level, region),
+    )
+
+
+def _slice_to_world(
+    layer: Layer,
+    axes: LayerAxes,
+    point: FloatArray,
+    level: int,
+    region: list[Window],
+) -> FloatArray:
+    """``(k+1)^2`` map: slice index (display order) -> world coords of the displayed axes."""
+    d = layer.ndim
+    k = len(axes.displayed)
+    factors = layer.downsample_factors if isinstance(layer, Image | Labels) else np.ones((1, d))
+    # slice index (k) -> level-0 data coordinates (d), homogeneous (d+1, k+1)
+    to_data = np.zeros((d + 1, k + 1))
+    to_data[d, k] = 1.0
+    starts = iter(region)
+    for m, a in enumerate(axes.displayed):
+        if a is None:
+            continue
+        start, _ = next(starts)
+        f = float(factors[level, a])
+        to_data[a, m] = f
+        to_data[a, k] = start * f
+    for a, p in zip(axes.not_displayed, point, strict=True):
+        to_data[a, k] = p
+    world = layer.transform.data_to_world.matrix @ to_data  # (d+1, k+1)
+    out = np.eye(k + 1)
+    for m, a in enumerate(axes.displayed):
+        if a is not None:
+            out[m] = world[a]
+        else:
+            out[m] = 0.0
+            out[m, m] = 1.0
+    return _frozen(out)  # type: ignore[no-any-return]
+
+
+def _points_request(layer: Points, dims: DimsState) -> PointsSliceRequest:
+    axes = layer_axes(dims, layer.ndim)
+    point, ml, mr = data_slice_point(layer, dims, axes)
+    a, b = point - ml, point + mr
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    thick = tuple(bool(h - lo > _EPS) for lo, h in zip(low, high, strict=True))
+    step = layer.transform.step
+    shown = list(axes.displayed_layer)
+    size_scale = float(np.mean(step[shown])) if shown else 1.0
+    return PointsSliceRequest(
+        layer_id=layer.layer_id,
+        data_version=layer.data_version,
+        data=layer.data,
+        sizes=layer.size,
+        face_colors=layer.face_color,
+        edge_colors=layer.edge_color,
+        displayed=axes.displayed,
+        not_displayed=axes.not_displayed,
+        point=_frozen(point),
+        low=_frozen(low),
+        high=_frozen(high),
+        thick=thick,
+        data_to_world=layer.transform.data_to_world,
+        size_scale=size_scale,
+    )
