@@ -351,6 +351,7 @@ BAD_INPUTS: list[Any] = [
     ("range-start-after-stop", lambda d: d.set_range(2, (3, 1, 1)), "start <= stop"),
     ("range-nan", lambda d: d.set_range(0, (0, float("nan"), 1)), "finite"),
     ("range-inf", lambda d: d.set_range(0, (0, float("inf"), 1)), "finite"),
+    ("range-step-tiny", lambda d: d.set_range(0, (0, 4, 1e-300)), "fewer than"),
     ("range-text", lambda d: d.set_range(0, ("a", 1, 1)), "range[0]"),
     ("point-short", lambda d: setattr(d, "point", (1.0, 2.0)), "point"),
     ("point-nan", lambda d: setattr(d, "point", (1.0, float("nan"), 2.0)), "point[1]"),

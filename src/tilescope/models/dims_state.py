@@ -51,6 +51,9 @@ __all__ = [
 
 _irange = range  # the builtin; ``range`` is also a Dims field name used as a keyword below
 
+# Most slider positions per axis: beyond 2**53 steps no longer map to distinct floats.
+_MAX_STEPS = float(2**53)
+
 # Relative tolerance under which (stop - start) / step counts as a whole number of steps.
 _STEP_RTOL = 1e-9
 
@@ -199,6 +202,8 @@ def _as_range(value: object, axis: int) -> RangeTuple:
         raise _fail(field, value, f"step > 0 (got step={step})")
     if start > stop:
         raise _fail(field, value, f"start <= stop (got start={start} > stop={stop})")
+    if not (stop - start) / step < _MAX_STEPS:
+        raise _fail(field, value, f"a step giving fewer than {_MAX_STEPS:.0e} slider positions")
     return RangeTuple(start, stop, step)
 
 
