@@ -320,7 +320,7 @@ def cases() -> list[dict[str, Any]]:
     add(
         "viewer_init_labels",
         "viewer",
-        [img([3, 4, 5])],
+        [img([3, 4, 5]), img([2, 3, 4, 5]), {"op": "remove", "index": 1}],
         {"axis_labels": ("z", "y", "x"), "ndisplay": 2},
     )
     add(
