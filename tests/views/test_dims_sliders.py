@@ -157,3 +157,19 @@ def test_widget_destroyed_disconnects_from_dims(qtbot: QtBot) -> None:
     widget.deleteLater()
     qtbot.waitUntil(lambda: len(dims.events.changed) < before, timeout=2000)
     dims.set_current_step(0, 1)  # must not touch the deleted widget
+
+
+def test_step_last_moves_the_axis_used_last(qtbot: QtBot) -> None:
+    dims = stack_dims()
+    widget = make(qtbot, dims)
+    assert widget.last_axis == 0  # nothing used yet: the first row
+    widget.step_last(+1)
+    assert dims.current_step[:2] == (1, 0)
+    widget.slider(1).slider.setValue(2)
+    widget.step_last(+1)
+    widget.step_last(+5)  # clamped to the last step
+    assert dims.current_step[:2] == (1, 3)
+    widget.step_last(-1)
+    assert dims.current_step[:2] == (1, 2)
+    dims.ndisplay = 3  # axis 1 is displayed now: back to the first row
+    assert widget.last_axis == 0

@@ -134,6 +134,7 @@ class DimsSliders(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._advance)
         self._playing_axis: int | None = None
+        self._last_axis: int | None = None
         self._fps = 10.0
         self.fps = fps
         connect_for_lifetime(self, dims.events.changed, self._on_dims_changed)
@@ -154,6 +155,21 @@ class DimsSliders(QWidget):
     def slider(self, axis: int) -> AxisSlider:
         """The row of world axis ``axis`` (``KeyError`` when that axis has no slider)."""
         return self._sliders[axis]
+
+    @property
+    def last_axis(self) -> int | None:
+        """The axis the user moved or played last if it still has a slider, else the first."""
+        if self._last_axis in self._sliders:
+            return self._last_axis
+        return self._rows[0].axis if self._rows else None
+
+    def step_last(self, delta: int) -> None:
+        """Move :attr:`last_axis` by ``delta`` steps, clamped to its range (arrow keys)."""
+        axis = self.last_axis
+        if axis is None:
+            return
+        step = min(max(self._dims.current_step[axis] + delta, 0), self._dims.nsteps[axis] - 1)
+        self._set_step(axis, step)
 
     @property
     def fps(self) -> float:
@@ -178,6 +194,7 @@ class DimsSliders(QWidget):
             raise KeyError(f"axis {axis} has no slider (sliced axes: {sorted(self._sliders)})")
         self.stop()
         self._playing_axis = axis
+        self._last_axis = axis
         self._sliders[axis].set_playing(True)
         self._timer.start()
 
@@ -226,6 +243,7 @@ class DimsSliders(QWidget):
     # ---------------------------------------------------------------- widgets -> model
 
     def _set_step(self, axis: int, step: int) -> None:
+        self._last_axis = axis
         self._dims.set_current_step(axis, step)
 
     def _advance(self) -> None:
