@@ -184,11 +184,10 @@ class Camera:
         if new == old:
             return
         self._state = new
-        for name in _FIELDS:
-            value = getattr(new, name)
-            if getattr(old, name) != value:
-                getattr(self.events, name).emit(value)
-        self.events.changed.emit(new)
+        for name in _FIELDS:  # current values, in case a listener re-entered (see Dims)
+            if getattr(old, name) != getattr(new, name):
+                getattr(self.events, name).emit(getattr(self._state, name))
+        self.events.changed.emit(self._state)
 
     @property
     def center(self) -> tuple[float, ...]:
