@@ -193,11 +193,17 @@ def plan_coverage(
         if pos not in resident:
             loads[pos] = (0, distances[pos])
 
-    # drop drawn tiles whose in-view area finer drawn tiles cover entirely
+    # drop drawn stand-ins (finer or coarser than ideal) that are outside the view,
+    # or whose in-view area finer drawn tiles cover entirely
     if draw:
         finest = min(p[0] for p in draw)
         memo: dict[Position, bool] = {}
-        hidden = [p for p in draw if p[0] > finest and _hidden(grid, p, draw, finest, view, memo)]
+        hidden = [
+            p
+            for p in draw
+            if (p[0] != ideal and not _in_view(grid, p, view))
+            or (p[0] > finest and _hidden(grid, p, draw, finest, view, memo))
+        ]
         draw.difference_update(hidden)
 
     def draw_order(p: Position) -> tuple[int, float, int, int]:
