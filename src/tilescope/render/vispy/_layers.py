@@ -115,13 +115,18 @@ def _vispy_matrix(
     return full.T
 
 
-def _texture_ready(data: np.ndarray, rgb: bool, limit: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Data in a GPU-friendly dtype, strided down to fit ``limit``; returns (array, strides)."""
+def _texture_ready(
+    data: np.ndarray, rgb: bool, limit: int, convert: bool = True
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Data strided down to fit ``limit`` and (when ``convert``) in a GPU-friendly dtype.
+
+    Returns the array and the stride per spatial axis.
+    """
     spatial = data.shape[:-1] if rgb else data.shape
     strides = tuple(max(1, math.ceil(s / limit)) for s in spatial)
     if any(s > 1 for s in strides):
         data = data[tuple(slice(None, None, s) for s in strides)]
-    if data.dtype not in _GPU_DTYPES:
+    if convert and data.dtype not in _GPU_DTYPES:
         data = data.astype(np.float32)
     return np.ascontiguousarray(data), strides
 
@@ -301,9 +306,7 @@ class LabelsVisual2D(LayerVisual):
     def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
         new_table = False
         if self._data_changed(draw, prev):
-            data, self._strides = _texture_ready(
-                draw.data.astype(np.int64, copy=False), False, self._limit
-            )
+            data, self._strides = _texture_ready(draw.data, False, self._limit, convert=False)
             indices, table = _label_indices(data)
             self.node.set_data(indices)
             if self._lut_labels is None or not np.array_equal(table, self._lut_labels):
@@ -329,6 +332,7 @@ class LabelsVisual3D(LayerVisual):
             texture_format="auto",
             interpolation="nearest",
             method="translucent",
+            clim=(0.0, 255.0),
         )
         node.upload_hook = count_upload
         super().__init__(node, count_upload)
@@ -342,12 +346,11 @@ class LabelsVisual3D(LayerVisual):
             or prev.colormap.version != draw.colormap.version
         )
         if self._data_changed(draw, prev) or recolor:
-            data, self._strides = _texture_ready(
-                draw.data.astype(np.int64, copy=False), False, self._limit
-            )
+            data, self._strides = _texture_ready(draw.data, False, self._limit, convert=False)
             indices, table = _label_indices(data)
             colors = _lut_colors(draw.colormap, table)
-            self.node.set_data(np.ascontiguousarray(colors[indices.astype(np.int64)]))
+            rgba = np.ascontiguousarray(colors[indices.astype(np.int64)])
+            self.node.set_data(rgba, clim=(0.0, 255.0))
         self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), 0.0))
 
 

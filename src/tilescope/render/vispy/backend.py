@@ -97,17 +97,20 @@ class VispyBackend(RenderBackend):
         if h < 1 or w < 1:
             raise ValueError(f"screenshot size must be positive (height, width), got {size}")
         old = tuple(self._canvas.size)
+        old_physical = tuple(self._canvas.physical_size)
         self._busy = True
         try:
-            if old != (w, h):
+            if old != (w, h) or old_physical != (w, h):
                 self._resize_canvas(w, h)
-            img = self._canvas.render(alpha=True)
+            img = self._canvas.render(size=(w, h), alpha=True)
             self._frames += 1
         except Exception as exc:
             raise RenderError(f"rendering a screenshot failed: {exc}") from exc
         finally:
             if tuple(self._canvas.size) != old:
                 self._resize_canvas(*old)
+            if self._app != "egl" and tuple(self._canvas.physical_size) != old_physical:
+                self._canvas._backend._vispy_set_physical_size(*old_physical)
             self._busy = False
         return np.ascontiguousarray(img, dtype=np.uint8)
 
@@ -237,6 +240,10 @@ class VispyBackend(RenderBackend):
     def _resize_canvas(self, w: int, h: int) -> None:
         """Resize the canvas now (EGL sends no resize event; a hidden Qt widget defers it)."""
         self._canvas.size = (w, h)
+        if self._app != "egl":
+            # Qt updates the physical size only when the widget is shown and repainted;
+            # until then vispy would scale the scene by a stale pixel ratio.
+            self._canvas._backend._vispy_set_physical_size(w, h)
         if tuple(self._canvas.central_widget.size) != (w, h):
             self._canvas.central_widget.size = (w, h)
         self._reapply_camera()

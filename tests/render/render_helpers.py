@@ -1,0 +1,28 @@
+"""Helpers for render tests: plans with exact pixel geometry and numpy references."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tilescope.render import CameraView, Draw, RenderPlan
+
+
+def expand(image: np.ndarray, k: int) -> np.ndarray:
+    """Each pixel of ``image`` as a k x k block (what nearest sampling at zoom k shows)."""
+    return np.repeat(np.repeat(image, k, axis=0), k, axis=1)
+
+
+def plan_2d(layers: tuple[Draw, ...], shape: tuple[int, int], k: int) -> RenderPlan:
+    """A plan showing data of ``shape`` with k screen pixels per data pixel, filling the canvas."""
+    h, w = shape
+    return RenderPlan(
+        ndisplay=2,
+        camera=CameraView(center=((h - 1) / 2, (w - 1) / 2), zoom=float(k)),
+        layers=layers,
+        canvas_size=(h * k, w * k),
+    )
+
+
+def to_u8(rgb: np.ndarray) -> np.ndarray:
+    """Float colours in [0, 1] -> uint8 as the framebuffer stores them."""
+    return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.int16)
