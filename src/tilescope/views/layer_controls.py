@@ -144,6 +144,9 @@ class LayerControls(QWidget):
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.opacity = _double_slider(self, (0.0, 1.0), decimals=2, step=0.01)
         self.contrast: Any = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal, self)
+        # one editable box per end showing the limits themselves, no labels over the handles
+        self.contrast.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
+        self.contrast.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.LabelIsValue)
         self.contrast_reset = QToolButton(self)
         self.contrast_reset.setText("↔")
         self.contrast_reset.setToolTip("reset the contrast limits to the full range")
