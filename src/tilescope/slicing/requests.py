@@ -346,9 +346,11 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
         at_level: list[Window] = []
         for a, p, lo, hi in zip(axes.not_displayed, point, ml, mr, strict=True):
             f, n = float(factors[level, a]), int(shapes[level, a])
-            pl = min(max(p / f, 0.0), n - 1.0)
-            w = window_indices(pl, lo / f, hi / f, n, mode)
-            at_level.append(w if w is not None else (int(np.round(pl)), int(np.round(pl)) + 1))
+            w = window_indices(p / f, lo / f, hi / f, n, mode)
+            if w is None:  # inside at level 0 but rounds outside a coarser level
+                i = int(np.clip(np.round(p / f), 0, n - 1))
+                w = (i, i + 1)
+            at_level.append(w)
         windows = tuple(at_level)
     data = layer.level_data(level)
     rgb = bool(getattr(layer, "rgb", False))
