@@ -1,0 +1,138 @@
+"""Command line: ``tilescope view PATH`` and ``tilescope demo``.
+
+With a display both open a window; without one (a server, CI, ssh) they say so and write a
+screenshot instead. User errors (missing file, unreadable format, bad data) print one clear
+line on stderr and exit with status 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tilescope.errors import TilescopeError
+
+if TYPE_CHECKING:
+    from tilescope.viewer import Viewer
+
+__all__ = ["has_display", "main"]
+
+DEFAULT_SIZE = (768, 1024)  # (height, width) of screenshots and the canvas
+
+
+def has_display() -> bool:
+    """Whether a window can be shown (an X11 or Wayland display on Linux; always elsewhere)."""
+    platform: str = sys.platform
+    if platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` -> ``(H, W)``."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"size must be WIDTHxHEIGHT in pixels, e.g. 1024x768, not {text!r}"
+        ) from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f"size {text!r} must be between 16 and 8192 pixels a side")
+    return h, w
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tilescope",
+        description="An n-dimensional image viewer that never freezes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--screenshot",
+            metavar="OUT.png",
+            type=Path,
+            help="write a screenshot to this PNG and exit (no window)",
+        )
+        p.add_argument(
+            "--size",
+            metavar="WxH",
+            type=_parse_size,
+            default=DEFAULT_SIZE,
+            help="canvas / screenshot size in pixels (default 1024x768)",
+        )
+
+    view = sub.add_parser("view", help="view a .npy, .tif/.tiff or zarr array")
+    view.add_argument("path", type=Path, help="file or zarr directory to open")
+    common(view)
+    demo = sub.add_parser(
+        "demo", help="a huge procedural multiscale z-stack and a real image (no download)"
+    )
+    common(demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tilescope`` command; returns the process exit status."""
+    args = _build_parser().parse_args(argv)
+    size: tuple[int, int] = args.size
+    screenshot: Path | None = args.screenshot
+    command: str = args.command
+    windowed = screenshot is None and has_display()
+    if screenshot is None and not windowed:
+        screenshot = Path(f"tilescope-{command}.png")
+        print(
+            f"tilescope: no display found (DISPLAY is not set); "
+            f"writing a screenshot to {screenshot} instead of opening a window.",
+            file=sys.stderr,
+        )
+    try:
+        from tilescope.viewer import Viewer
+
+        viewer = Viewer(show=windowed, size=size, title=f"tilescope {command}")
+        try:
+            if command == "demo":
+                _load_demo(viewer)
+            else:
+                viewer.open(args.path)
+            if screenshot is not None:
+                viewer.screenshot(screenshot, size=size)
+                print(f"tilescope: wrote {screenshot}")
+                return 0
+            return viewer.run()
+        finally:
+            viewer.close()
+    except TilescopeError as e:
+        print(f"tilescope: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load_demo(viewer: Viewer) -> None:
+    from tilescope.data.sample import procedural_pyramid, small_real_image
+
+    levels = procedural_pyramid()
+    size = levels[0].shape[-1]
+    viewer.add_image(
+        levels,
+        name="procedural pyramid",
+        colormap="magma",
+        contrast_limits=(14000, 51000),
+        multiscale=True,
+    )
+    # The real image sits in the middle of the pyramid, scaled to a tenth of its width.
+    scale = size / 10 / 512
+    viewer.add_image(
+        small_real_image(),
+        name="immunohistochemistry (scikit-image)",
+        rgb=True,
+        scale=(scale, scale),
+        translate=(size / 2 - 256 * scale, size / 2 - 256 * scale),
+    )
+    viewer.reset_view()

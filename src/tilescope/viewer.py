@@ -1,0 +1,595 @@
+"""The Viewer facade: what scripts, notebooks and the CLI use.
+
+``Viewer`` ties the parts together without owning their logic:
+
+- the Qt-free :class:`~tilescope.models.viewer_model.ViewerModel` (dims, camera, layers);
+- a :class:`~tilescope.slicing.slicer.LayerSlicer` that slices every layer in a worker
+  (asynchronous by default; ``force_sync()`` for scripts and tests);
+- a :class:`~tilescope.render.base.RenderBackend` that draws frozen
+  :class:`~tilescope.render.plan.RenderPlan` values;
+- optionally a Qt window (``show=True``), the only part that needs a display.
+
+Data flow: a model change marks the viewer dirty; on the main thread the viewer rebuilds each
+layer's slice request (metadata only) and submits only those that differ from the last one;
+slice results come back through :class:`~tilescope.hop.MainThreadQueue`; each flush turns the
+models and the latest results into one plan and hands it to the backend, which applies only the
+difference. The main thread never reads layer data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.cancel import CancelToken
+from tilescope.data.io import read_path
+from tilescope.errors import DataSourceError, TilescopeError
+from tilescope.hop import MainThreadQueue
+from tilescope.models.camera import Camera
+from tilescope.models.dims import Dims
+from tilescope.models.layerlist import LayerList
+from tilescope.models.layers import Image, Labels, Layer, Points
+from tilescope.models.viewer_model import ViewerModel
+from tilescope.perf import PerfMonitor, PerfStats
+from tilescope.render.base import RenderBackend
+from tilescope.render.plan import (
+    CameraView,
+    Draw,
+    ImageDraw,
+    LabelColormap,
+    LabelsDraw,
+    PointsDraw,
+    RenderPlan,
+)
+from tilescope.slicing.requests import (
+    ImageSliceRequest,
+    ImageSliceResponse,
+    PointsSliceResponse,
+    SliceRequest,
+    SliceResponse,
+    build_slice_request,
+)
+from tilescope.slicing.slicer import LayerSlicer
+
+__all__ = ["CursorInfo", "LayerStatus", "Viewer"]
+
+DEFAULT_SIZE: tuple[int, int] = (768, 1024)
+
+L = TypeVar("L", bound=Layer)
+
+
+@dataclass(frozen=True, slots=True)
+class CursorInfo:
+    """What is under a canvas position: world coordinates and the top layer's value there."""
+
+    world: tuple[float, ...]
+    layer_name: str | None = None
+    value: Any = None
+
+    def __str__(self) -> str:
+        coords = ", ".join(f"{c:.6g}" for c in self.world)
+        text = f"[{coords}]"
+        if self.layer_name is not None:
+            text += f"  {self.layer_name}: {_format_value(self.value)}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStatus:
+    """A layer's loading state as shown to the user."""
+
+    state: str  # "ready" | "loading" | "error"
+    message: str = ""
+
+    def __str__(self) -> str:
+        return self.state if not self.message else f"{self.state}: {self.message}"
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, np.ndarray):
+        return "(" + ", ".join(_format_value(v) for v in value.tolist()) + ")"
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def _signature(req: SliceRequest) -> tuple[Any, ...]:
+    """What makes two requests read the same slice (cheap; no data access)."""
+    if isinstance(req, ImageSliceRequest):
+        return (
+            "image",
+            id(req.data),
+            req.data_version,
+            req.level,
+            req.windows,
+            req.region,
+            req.projection_mode,
+            req.displayed,
+            req.not_displayed,
+            req.rgb,
+            req.slice_to_world.tobytes(),
+        )
+    return (
+        "points",
+        id(req.data),
+        req.data_version,
+        id(req.sizes),
+        id(req.face_colors),
+        id(req.edge_colors),
+        req.displayed,
+        req.not_displayed,
+        req.point.tobytes(),
+        req.low.tobytes(),
+        req.high.tobytes(),
+        req.thick,
+        req.size_scale,
+    )
+
+
+class Viewer:
+    """An n-D image viewer, in a window (``show=True``) or headless (``show=False``).
+
+    Parameters
+    ----------
+    show
+        Open a Qt window. ``show=False`` never needs a display: rendering goes through EGL.
+    size
+        Canvas size ``(height, width)`` in pixels.
+    title
+        Window title.
+    ndisplay
+        2 or 3 displayed dimensions.
+    backend
+        A render backend to use instead of the default vispy one (tests pass fakes).
+    """
+
+    def __init__(
+        self,
+        *,
+        show: bool = True,
+        size: tuple[int, int] = DEFAULT_SIZE,
+        title: str = "tilescope",
+        ndisplay: int = 2,
+        backend: RenderBackend | None = None,
+    ) -> None:
+        self.perf = PerfMonitor()
+        self._hop = MainThreadQueue()
+        self._slicer = LayerSlicer(self._hop)
+        self.model = ViewerModel(ndisplay=ndisplay, canvas_size=size)
+        self._responses: dict[int, SliceResponse] = {}
+        self._signatures: dict[int, tuple[Any, ...]] = {}
+        self._status: dict[int, LayerStatus] = {}
+        self._disconnects: dict[int, Callable[[], None]] = {}
+        self._flush_posted = False
+        self._closed = False
+        self._window: Any = None
+        self.status_changed: list[Callable[[Layer, LayerStatus], None]] = []
+        if show:
+            from tilescope.views.app import get_app
+
+            get_app()  # a clear NoDisplayError before any GL or Qt work
+        if backend is None:
+            from tilescope.render.vispy import VispyBackend
+
+            backend = VispyBackend(show=show, size=size)
+        self._backend = backend
+        self._backend.on_camera_changed(self._on_backend_camera)
+        self._backend.on_resized(self._on_backend_resized)
+
+        self.model.dims.events.changed.connect(self._on_view_changed)
+        self.model.camera.events.changed.connect(self._on_view_changed)
+        self.model.layers.events.inserted.connect(self._on_layer_inserted)
+        self.model.layers.events.removed.connect(self._on_layer_removed)
+        self.model.layers.events.reordered.connect(self._schedule_flush)
+        self.model.layers.events.moved.connect(self._schedule_flush)
+        if show:
+            from tilescope.views.window import open_window
+
+            self._window = open_window(self, title=title, queue=self._hop)
+        self._schedule_flush()
+
+    # ---- public API ---------------------------------------------------------------------
+    @property
+    def dims(self) -> Dims:
+        return self.model.dims
+
+    @property
+    def camera(self) -> Camera:
+        return self.model.camera
+
+    @property
+    def layers(self) -> LayerList[Any]:
+        return self.model.layers
+
+    @property
+    def backend(self) -> RenderBackend:
+        return self._backend
+
+    @property
+    def window(self) -> Any:
+        """The Qt window, or ``None`` for a headless viewer."""
+        return self._window
+
+    @property
+    def hop(self) -> MainThreadQueue:
+        """The queue carrying worker results to the main thread (the Qt window drains it)."""
+        return self._hop
+
+    @property
+    def slicer(self) -> LayerSlicer:
+        return self._slicer
+
+    def add_image(self, data: Any, **kwargs: Any) -> Image:
+        """Add an image layer (napari's keywords: contrast_limits, colormap, scale, ...).
+
+        Returns at once: the slice is read in a worker (see :meth:`wait_until_idle`).
+        """
+        return self._add(Image(data, **kwargs))
+
+    def add_labels(self, data: Any, **kwargs: Any) -> Labels:
+        """Add a labels layer (integer data, exact per-label colours)."""
+        return self._add(Labels(data, **kwargs))
+
+    def add_points(self, data: Any = None, **kwargs: Any) -> Points:
+        """Add a points layer (``(N, D)`` coordinates)."""
+        return self._add(Points(data, **kwargs))
+
+    def open(self, path: str | os.PathLike[str]) -> list[Layer]:
+        """Open a ``.npy``, TIFF or zarr path lazily and add its layers."""
+        specs = read_path(path)
+        added: list[Layer] = []
+        for spec in specs:
+            kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
+            if spec.layer_type == "labels":
+                added.append(self.add_labels(spec.data, **kwargs))
+            else:
+                added.append(self.add_image(spec.data, **kwargs))
+        return added
+
+    def reset_view(self) -> None:
+        """Fit the camera to the layers."""
+        self.model.reset_view(self.model.canvas_size)
+
+    def layer_status(self, layer: Layer) -> LayerStatus:
+        """``ready``, ``loading`` or ``error: message`` for ``layer``."""
+        return self._status.get(layer.layer_id, LayerStatus("loading"))
+
+    @contextmanager
+    def force_sync(self) -> Iterator[None]:
+        """Slice synchronously inside this block (for scripts and tests)."""
+        with self._slicer.force_sync():
+            yield
+
+    def wait_until_idle(self, timeout: float | None = 30.0) -> bool:
+        """Block until every pending slice has arrived; False on timeout. Scripts only."""
+        done = self._slicer.wait_until_idle(timeout)
+        self._hop.drain()
+        return done
+
+    def screenshot(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        size: tuple[int, int] | None = None,
+        *,
+        wait: bool = True,
+        timeout: float | None = 60.0,
+    ) -> npt.NDArray[np.uint8]:
+        """Render the canvas to an ``(h, w, 4)`` RGBA array; also write a PNG to ``path``.
+
+        By default waits for pending slices first (``wait=False`` takes what is there now).
+        Works with no display at all.
+        """
+        if wait:
+            self.wait_until_idle(timeout)
+        else:
+            self._hop.drain()
+        self._flush()
+        with self.perf.task("screenshot"):
+            image = self._backend.screenshot(size)
+        if path is not None:
+            _write_png(Path(path), image)
+        return image
+
+    def cursor_info(self, canvas_xy: Sequence[float]) -> CursorInfo | None:
+        """World coordinate under a canvas pixel and the top visible layer's value there.
+
+        Uses only slices already in RAM: never reads layer data.
+        """
+        try:
+            shown = self._backend.canvas_to_world(canvas_xy)
+        except (ValueError, ZeroDivisionError, np.linalg.LinAlgError):
+            return None
+        dims = self.model.dims.state
+        world = list(dims.point)
+        for axis, value in zip(dims.displayed, shown, strict=False):
+            world[axis] = float(value)
+        for layer in reversed(self._layer_models()):
+            if not layer.visible:
+                continue
+            resp = self._responses.get(layer.layer_id)
+            if not isinstance(resp, ImageSliceResponse) or resp.empty:
+                continue
+            value = _value_at(resp, shown)
+            if value is not None:
+                return CursorInfo(tuple(world), layer.name, value)
+        return CursorInfo(tuple(world))
+
+    @property
+    def perf_stats(self) -> PerfStats:
+        return self.perf.stats()
+
+    def run(self) -> int:
+        """Enter the Qt event loop until the window closes (returns its exit status)."""
+        if self._window is None:
+            raise TilescopeError("run() needs a window: create the Viewer with show=True")
+        from tilescope.views.app import run_event_loop
+
+        return run_event_loop()
+
+    def close(self) -> None:
+        """Stop workers, release the canvas and close the window. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._slicer.shutdown()
+        for disconnect in self._disconnects.values():
+            disconnect()
+        self._disconnects.clear()
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+        self._backend.close()
+        self.perf.close()
+
+    def __enter__(self) -> Viewer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- layers -------------------------------------------------------------------------
+    def _add(self, layer: L) -> L:
+        self.model.add_layer(layer)
+        return layer
+
+    def _layer_models(self) -> list[Layer]:
+        return [cast(Layer, layer) for layer in self.model.layers]
+
+    def _on_layer_inserted(self, index: int, layer: Layer) -> None:
+        with self.perf.task("layer_added"):
+            changed = layer.events.changed
+
+            def on_changed(*_: Any) -> None:
+                self._refresh_layer(layer)
+
+            changed.connect(on_changed)
+            self._disconnects[layer.layer_id] = lambda: changed.disconnect(on_changed)
+            self._update_views()
+            self._refresh_slices()
+
+    def _on_layer_removed(self, index: int, layer: Layer) -> None:
+        key = layer.layer_id
+        disconnect = self._disconnects.pop(key, None)
+        if disconnect is not None:
+            disconnect()
+        self._slicer.cancel(key)
+        self._responses.pop(key, None)
+        self._signatures.pop(key, None)
+        self._status.pop(key, None)
+        self._refresh_slices()
+
+    # ---- change handling (main thread) --------------------------------------------------
+    def _on_view_changed(self, *_: Any) -> None:
+        with self.perf.task("view_changed"):
+            self._update_views()
+            self._refresh_slices()
+
+    def _update_views(self) -> None:
+        """Tell multiscale layers what is in view so they pick their level (napari 2D)."""
+        dims = self.model.dims.state
+        if dims.ndisplay != 2:
+            return
+        canvas = self.model.canvas_size
+        try:
+            lo, hi = self.model.camera.view_rect(canvas)
+        except TilescopeError:
+            return
+        for layer in self.model.layers:
+            if isinstance(layer, Image | Labels) and layer.multiscale:
+                layer.update_view_from_world(lo, hi, canvas, dims)
+
+    def _refresh_slices(self) -> None:
+        for layer in self._layer_models():
+            self._refresh_layer(layer)
+        self._schedule_flush()
+
+    def _refresh_layer(self, layer: Layer) -> None:
+        """Resubmit ``layer``'s slice if its request changed; otherwise just redraw."""
+        if self._closed:
+            return
+        try:
+            request = build_slice_request(layer, self.model.dims.state)
+        except TilescopeError as e:
+            self._set_status(layer, LayerStatus("error", str(e)))
+            self._schedule_flush()
+            return
+        sig = _signature(request)
+        key = layer.layer_id
+        if self._signatures.get(key) != sig or self._status.get(key, LayerStatus("")).state == (
+            "error"
+        ):
+            self._signatures[key] = sig
+            self._set_status(layer, LayerStatus("loading"))
+            self._slicer.submit(
+                key,
+                _as_task(request),
+                lambda resp: self._on_slice_done(layer, resp),
+                lambda exc: self._on_slice_error(layer, exc),
+            )
+        self._schedule_flush()
+
+    def _on_slice_done(self, layer: Layer, response: SliceResponse) -> None:
+        with self.perf.task("apply_slice"):
+            self._responses[layer.layer_id] = response
+            self._set_status(layer, LayerStatus("ready"))
+            self._schedule_flush()
+
+    def _on_slice_error(self, layer: Layer, exc: BaseException) -> None:
+        # Keep the last good slice on screen; the next request for this slice retries.
+        self._signatures.pop(layer.layer_id, None)
+        self._set_status(layer, LayerStatus("error", str(exc) or type(exc).__name__))
+        self._schedule_flush()
+
+    def _set_status(self, layer: Layer, status: LayerStatus) -> None:
+        if self._status.get(layer.layer_id) == status:
+            return
+        self._status[layer.layer_id] = status
+        for callback in list(self.status_changed):
+            callback(layer, status)
+
+    def _on_backend_camera(self, view: CameraView) -> None:
+        with self.perf.task("camera_input"):
+            self.model.camera.update(center=view.center, zoom=view.zoom, angles=view.angles)
+
+    def _on_backend_resized(self, size: tuple[int, int]) -> None:
+        self.model.canvas_size = size
+        self._on_view_changed()
+
+    # ---- drawing ------------------------------------------------------------------------
+    def _schedule_flush(self, *_: Any) -> None:
+        """Coalesce redraw requests: one flush per drain of the main-thread queue."""
+        if not self._flush_posted and not self._closed:
+            self._flush_posted = True
+            self._hop.post(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_posted = False
+        if self._closed:
+            return
+        self._slicer.poll()
+        with self.perf.task("draw"):
+            self._backend.apply(self._build_plan())
+
+    def _build_plan(self) -> RenderPlan:
+        dims = self.model.dims.state
+        ndisplay: Literal[2, 3] = 3 if dims.ndisplay == 3 else 2
+        cam = self.model.camera.state
+        center = tuple(cam.center)[-ndisplay:]
+        center = (0.0,) * (ndisplay - len(center)) + center
+        draws: list[Draw] = []
+        for layer in self._layer_models():
+            resp = self._responses.get(layer.layer_id)
+            if resp is None:
+                continue
+            draw = _make_draw(layer, resp)
+            if draw is not None and draw.ndisplay == ndisplay:
+                draws.append(draw)
+        return RenderPlan(
+            ndisplay=ndisplay,
+            camera=CameraView(
+                center=center,
+                zoom=cam.zoom,
+                angles=tuple(cam.angles),  # type: ignore[arg-type]
+                perspective=cam.perspective,
+            ),
+            layers=tuple(draws),
+            canvas_size=self.model.canvas_size,
+        )
+
+
+def _as_task(request: SliceRequest) -> Callable[[CancelToken], SliceResponse]:
+    def task(token: CancelToken) -> SliceResponse:
+        token.raise_if_cancelled()
+        return request()
+
+    return task
+
+
+def _make_draw(layer: Layer, resp: SliceResponse) -> Draw | None:
+    """The draw for one layer from its model (display settings) and latest slice."""
+    if isinstance(resp, PointsSliceResponse):
+        if not isinstance(layer, Points) or resp.coords.shape[0] == 0:
+            return None
+        return PointsDraw(
+            key=layer.layer_id,
+            coords=resp.coords,
+            sizes=resp.sizes,
+            face_colors=resp.face_colors,
+            edge_colors=resp.edge_colors,
+            edge_width=layer.edge_width,
+            edge_width_is_relative=layer.edge_width_is_relative,
+            data_version=resp.request.id,
+            opacity=layer.opacity,
+            blending=layer.blending,  # type: ignore[arg-type]
+            visible=layer.visible,
+        )
+    if resp.empty:
+        return None
+    if isinstance(layer, Labels):
+        return LabelsDraw(
+            key=layer.layer_id,
+            data=resp.data,
+            transform=resp.slice_to_world,
+            colormap=LabelColormap(
+                colors=layer.color,
+                default=layer.default_colors,
+                background=layer.background_label,
+                version=layer.color_version,
+            ),
+            data_version=resp.request.id,
+            opacity=layer.opacity,
+            blending=layer.blending,  # type: ignore[arg-type]
+            visible=layer.visible,
+        )
+    if isinstance(layer, Image):
+        return ImageDraw(
+            key=layer.layer_id,
+            data=resp.data,
+            transform=resp.slice_to_world,
+            contrast_limits=layer.contrast_limits,
+            colormap=layer.colormap,
+            data_version=resp.request.id,
+            rgb=layer.rgb,
+            gamma=layer.gamma,
+            opacity=layer.opacity,
+            blending=layer.blending,  # type: ignore[arg-type]
+            interpolation=layer.interpolation,
+            visible=layer.visible,
+            rendering=layer.rendering,  # type: ignore[arg-type]
+            iso_threshold=layer.iso_threshold,
+        )
+    return None
+
+
+def _value_at(resp: ImageSliceResponse, shown: Sequence[float]) -> Any:
+    """The slice's value at world coordinates ``shown`` of the displayed axes, or None."""
+    k = resp.slice_to_world.shape[0] - 1
+    if len(shown) != k:
+        return None
+    inv = np.linalg.inv(resp.slice_to_world)
+    idx = inv @ np.append(np.asarray(shown, dtype=np.float64), 1.0)
+    pos = [math.floor(v + 0.5) for v in idx[:k]]
+    data = resp.data
+    if any(p < 0 or p >= n for p, n in zip(pos, data.shape[:k], strict=True)):
+        return None
+    return data[tuple(pos)]
+
+
+def _write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:
+    import imageio.v3 as iio
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(path, image, extension=".png")
+    except OSError as e:
+        raise DataSourceError(f"cannot write the screenshot to {str(path)!r}: {e}") from e
