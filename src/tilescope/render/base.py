@@ -99,6 +99,11 @@ class RenderBackend(ABC):
 
     @property
     @abstractmethod
+    def camera(self) -> CameraView | None:
+        """The camera the canvas shows now (after any user interaction); None before a plan."""
+
+    @property
+    @abstractmethod
     def native(self) -> Any:
         """The native widget to embed in a GUI (a ``QWidget`` for Qt), or ``None`` headless."""
 

@@ -93,6 +93,18 @@ def to_vispy_colormap(cm: Colormap) -> Any:
     return VispyColormap(colors, controls=controls, interpolation="linear")
 
 
+def same_colormap(a: Colormap, b: Colormap) -> bool:
+    """Whether two colormaps map alike (cmap's ``==`` fails on stops of different lengths)."""
+    if a is b:
+        return True
+    sa, sb = a.color_stops, b.color_stops
+    return (
+        a.interpolation == b.interpolation
+        and np.array_equal(np.asarray(sa.stops), np.asarray(sb.stops))
+        and np.array_equal(np.asarray(sa.color_array), np.asarray(sb.color_array))
+    )
+
+
 def _vispy_matrix(
     transform: npt.NDArray[np.float64], pixel_offset: float
 ) -> npt.NDArray[np.float64]:
@@ -136,7 +148,10 @@ def _stride_transform(
 ) -> npt.NDArray[np.float64]:
     if all(s == 1 for s in strides):
         return transform
+    # texel i of the strided array stands for source pixels i*s .. i*s + s - 1
+    n = len(strides)
     scale = np.diag([*map(float, strides), 1.0])
+    scale[:n, n] = [(s - 1) / 2.0 for s in strides]
     result: npt.NDArray[np.float64] = transform @ scale
     return result
 
@@ -217,7 +232,7 @@ class ImageVisual2D(LayerVisual):
             node.set_data(arr)
         if prev is None or prev.contrast_limits != draw.contrast_limits:
             node.clim = draw.contrast_limits
-        if not draw.rgb and (prev is None or prev.colormap != draw.colormap):
+        if not draw.rgb and (prev is None or not same_colormap(prev.colormap, draw.colormap)):
             node.cmap = to_vispy_colormap(draw.colormap)
         if prev is None or prev.gamma != draw.gamma:
             node.gamma = draw.gamma
@@ -252,7 +267,7 @@ class ImageVisual3D(LayerVisual):
             node.set_data(arr, clim=draw.contrast_limits)
         elif prev is None or prev.contrast_limits != draw.contrast_limits:
             node.clim = draw.contrast_limits
-        if not draw.rgb and (prev is None or prev.colormap != draw.colormap):
+        if not draw.rgb and (prev is None or not same_colormap(prev.colormap, draw.colormap)):
             node.cmap = to_vispy_colormap(draw.colormap)
         if prev is None or prev.gamma != draw.gamma:
             node.gamma = draw.gamma

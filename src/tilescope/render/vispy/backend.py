@@ -68,6 +68,7 @@ class VispyBackend(RenderBackend):
         self._plan: RenderPlan | None = None
         self._camera_view: CameraView | None = None
         self._layers: dict[int, LayerVisual] = {}
+        self._order: tuple[int, ...] = ()
         self._on_camera: CameraCallback | None = None
         self._on_resize: ResizeCallback | None = None
         self._busy = False  # inside apply/screenshot: camera/resize changes are ours
@@ -164,8 +165,12 @@ class VispyBackend(RenderBackend):
 
     @property
     def camera(self) -> CameraView | None:
-        """The camera the canvas shows now (after any user interaction), if a plan was applied."""
         return self._current_camera() if self._camera_view is not None else None
+
+    @property
+    def canvas(self) -> Any:
+        """The vispy ``SceneCanvas`` (for vispy-specific needs such as its mouse events)."""
+        return self._canvas
 
     def close(self) -> None:
         if self._closed:
@@ -236,6 +241,11 @@ class VispyBackend(RenderBackend):
                 )
                 self._layers[draw.key] = layer
             layer.update(draw, order, draw.key == first_visible)
+        keys = tuple(wanted)
+        if keys != self._order:
+            # vispy caches the draw order and refreshes it only when children change
+            self._canvas._draw_order.clear()
+            self._order = keys
 
     def _resize_canvas(self, w: int, h: int) -> None:
         """Resize the canvas now (EGL sends no resize event; a hidden Qt widget defers it)."""
