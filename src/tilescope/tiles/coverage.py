@@ -103,10 +103,27 @@ def _finer_cover(
     return True
 
 
-def _in_view(grid: TileGrid, pos: Position, view: ViewTiles) -> bool:
-    y0, y1, x0, x1 = grid.tile_data_bounds(pos)
-    vmin, vmax = view.view_min, view.view_max
-    return y1 > vmin[0] and y0 < vmax[0] and x1 > vmin[1] and x0 < vmax[1]
+class _ViewRanges:
+    """Per level, the tile rows and columns overlapping the view (computed on demand)."""
+
+    __slots__ = ("_grid", "_ranges", "_rect")
+
+    def __init__(self, grid: TileGrid, view: ViewTiles) -> None:
+        self._grid = grid
+        self._rect = (
+            view.view_min[0] + 0.5,
+            view.view_max[0] + 0.5,
+            view.view_min[1] + 0.5,
+            view.view_max[1] + 0.5,
+        )
+        self._ranges: dict[int, tuple[range, range]] = {}
+
+    def __call__(self, pos: Position) -> bool:
+        ranges = self._ranges.get(pos[0])
+        if ranges is None:
+            ranges = self._grid.tiles_in_edge_rect(pos[0], *self._rect)
+            self._ranges[pos[0]] = ranges
+        return pos[1] in ranges[0] and pos[2] in ranges[1]
 
 
 def _hidden(
@@ -114,7 +131,7 @@ def _hidden(
     pos: Position,
     drawn: Set[Position],
     finest: int,
-    view: ViewTiles,
+    in_view: _ViewRanges,
     memo: dict[Position, bool],
 ) -> bool:
     """Whether ``pos``'s in-view area is entirely covered by finer drawn tiles."""
@@ -124,9 +141,9 @@ def _hidden(
     result = pos[0] > finest
     if result:
         for child in grid.children(pos):
-            if child in drawn or not _in_view(grid, child, view):
+            if child in drawn or not in_view(child):
                 continue
-            if not _hidden(grid, child, drawn, finest, view, memo):
+            if not _hidden(grid, child, drawn, finest, in_view, memo):
                 result = False
                 break
     memo[pos] = result
@@ -162,60 +179,78 @@ def plan_coverage(
     ideal = view.level
     distances = view.distances
     center = view.center
-    draw: set[Position] = set()
+    overlapping = grid.overlapping
+    drawn_ideal: list[Position] = []  # already centre-out
+    # tiles drawn in place of ideal ones; dicts as insertion-ordered sets
+    finer_drawn: dict[Position, None] = {}  # ordered centre-out by the tile they stand in for
+    coarser_drawn: dict[Position, None] = {}
     loads: dict[Position, tuple[int, float]] = {}
-    n_resident = 0
     finer: list[Position] = []
+    resolved: dict[tuple[Position, ...], bool] = {}  # ancestor sets already examined
 
     for pos in view.visible:
         if pos in resident:
-            draw.add(pos)
-            n_resident += 1
+            drawn_ideal.append(pos)
             continue
         loads[pos] = (0, distances[pos])
-        finer.clear()
-        if _finer_cover(grid, pos, resident, finer_depth, finer):
-            draw.update(finer)
-            continue
-        wanted_ancestors: list[Position] = []
+        if pos[0] > 0 and finer_depth > 0:
+            finer.clear()
+            if _finer_cover(grid, pos, resident, finer_depth, finer):
+                finer_drawn.update(dict.fromkeys(finer))
+                continue
         for level in range(ideal + 1, root + 1):
-            parents = grid.overlapping(pos, level)
-            missing = [p for p in parents if p not in resident]
-            if not missing:
-                draw.update(parents)
+            parents = overlapping(pos, level)
+            done = resolved.get(parents)
+            if done is None:
+                missing = [p for p in parents if p not in resident]
+                done = not missing
+                resolved[parents] = done
+                if done:
+                    coarser_drawn.update(dict.fromkeys(parents))
+                elif level - ideal <= coverage_levels or level == root:
+                    for anc in missing:
+                        loads[anc] = (level - ideal, tile_distance(grid, anc, center))
+            if done:
                 break
-            if level - ideal <= coverage_levels or level == root:
-                wanted_ancestors.extend(missing)
-        for anc in wanted_ancestors:
-            if anc not in loads:
-                loads[anc] = (anc[0] - ideal, tile_distance(grid, anc, center))
     for pos in view.margin:
         if pos not in resident:
             loads[pos] = (0, distances[pos])
 
-    # drop drawn stand-ins (finer or coarser than ideal) that are outside the view,
-    # or whose in-view area finer drawn tiles cover entirely
-    if draw:
-        finest = min(p[0] for p in draw)
+    # drop stand-ins outside the view, and drawn tiles whose in-view area finer
+    # drawn tiles cover entirely
+    drawn_finer = list(finer_drawn)
+    drawn_coarser = list(coarser_drawn)
+    if drawn_finer or drawn_coarser:
+        in_view = _ViewRanges(grid, view)
+        drawn = {*finer_drawn, *coarser_drawn, *drawn_ideal}
+        finest = min(p[0] for p in drawn)
         memo: dict[Position, bool] = {}
-        hidden = [
+        drawn_finer = [
             p
-            for p in draw
-            if (p[0] != ideal and not _in_view(grid, p, view))
-            or (p[0] > finest and _hidden(grid, p, draw, finest, view, memo))
+            for p in drawn_finer
+            if in_view(p) and not (p[0] > finest and _hidden(grid, p, drawn, finest, in_view, memo))
         ]
-        draw.difference_update(hidden)
-
-    def draw_order(p: Position) -> tuple[int, float, int, int]:
-        d = distances.get(p)
-        return (-p[0], tile_distance(grid, p, center) if d is None else d, p[1], p[2])
+        drawn_coarser = [
+            p
+            for p in drawn_coarser
+            if in_view(p) and not _hidden(grid, p, drawn, finest, in_view, memo)
+        ]
+        if finest < ideal:
+            drawn_ideal = [
+                p for p in drawn_ideal if not _hidden(grid, p, drawn, finest, in_view, memo)
+            ]
+        drawn_coarser.sort(key=lambda p: (-p[0], tile_distance(grid, p, center), p[1], p[2]))
+        drawn_finer.sort(key=lambda p: -p[0])  # stable: keeps centre-out within a level
 
     key = tiles.key
-    ordered_loads = sorted(loads.items(), key=lambda kv: (kv[1], kv[0][1], kv[0][2]))
+    draw = [key(p) for p in drawn_coarser]
+    draw.extend(key(p) for p in drawn_ideal)
+    draw.extend(key(p) for p in drawn_finer)
+    ordered_loads = sorted((off, dist, p[1], p[2], p[0]) for p, (off, dist) in loads.items())
     return CoveragePlan(
         ideal_level=ideal,
-        draw=tuple(key(p) for p in sorted(draw, key=draw_order)),
-        load=tuple(TileLoad(key(p), off, dist) for p, (off, dist) in ordered_loads),
+        draw=tuple(draw),
+        load=tuple(TileLoad(key((lvl, r, c)), off, d) for off, d, r, c, lvl in ordered_loads),
         ideal=tuple(key(p) for p in view.visible),
-        n_ideal_resident=n_resident,
+        n_ideal_resident=sum(1 for p in view.visible if p in resident),
     )

@@ -138,6 +138,10 @@ class TileGrid:
     _overlap_memo: dict[tuple[Position, int], tuple[Position, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # per level: (h, w, tile_h, tile_w, factor_y, factor_x), for the per-frame hot paths
+    _geom: tuple[tuple[int, int, int, int, float, float], ...] = field(
+        init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if not self.levels:
@@ -152,6 +156,12 @@ class TileGrid:
                     f"level {i} shape {lvl.shape} is larger than level {i - 1}'s "
                     f"{self.levels[i - 1].shape}; levels must not grow"
                 )
+        h0, w0 = self.levels[0].shape
+        geom = tuple(
+            (*lvl.shape, *lvl.tile_shape, h0 / lvl.shape[0], w0 / lvl.shape[1])
+            for lvl in self.levels
+        )
+        object.__setattr__(self, "_geom", geom)
 
     # -- basic facts ---------------------------------------------------------
     @property
@@ -188,12 +198,12 @@ class TileGrid:
     # -- geometry ------------------------------------------------------------
     def tile_edge_bounds(self, pos: Position) -> tuple[float, float, float, float]:
         """``(y0, y1, x0, x1)`` of a tile in level-0 *edge* coordinates (``[0, shape0)``)."""
-        level, row, col = pos
-        lvl = self.levels[level]
-        y0, y1, x0, x1 = lvl.pixel_bounds(row, col)
-        fy = self.levels[0].shape[0] / lvl.shape[0]
-        fx = self.levels[0].shape[1] / lvl.shape[1]
-        return (y0 * fy, y1 * fy, x0 * fx, x1 * fx)
+        h, w, th, tw, fy, fx = self._geom[pos[0]]
+        y0 = pos[1] * th
+        x0 = pos[2] * tw
+        if not (0 <= y0 < h and 0 <= x0 < w):
+            raise IndexError(f"tile {pos} is outside the grid")
+        return (y0 * fy, min(y0 + th, h) * fy, x0 * fx, min(x0 + tw, w) * fx)
 
     def tile_data_bounds(self, pos: Position) -> tuple[float, float, float, float]:
         """``(ymin, ymax, xmin, xmax)``: the region a tile covers, level-0 data coordinates.
@@ -205,9 +215,27 @@ class TileGrid:
         return (y0 - 0.5, y1 - 0.5, x0 - 0.5, x1 - 0.5)
 
     def tile_center(self, pos: Position) -> tuple[float, float]:
-        """Centre of a tile in level-0 data coordinates."""
-        y0, y1, x0, x1 = self.tile_data_bounds(pos)
-        return ((y0 + y1) / 2, (x0 + x1) / 2)
+        """Centre of a tile in level-0 data coordinates (called per tile per frame: kept lean)."""
+        h, w, th, tw, fy, fx = self._geom[pos[0]]
+        y0 = pos[1] * th
+        x0 = pos[2] * tw
+        y1 = min(y0 + th, h)
+        x1 = min(x0 + tw, w)
+        return ((y0 + y1) * 0.5 * fy - 0.5, (x0 + x1) * 0.5 * fx - 0.5)
+
+    def overlaps_data_rect(
+        self, pos: Position, ymin: float, ymax: float, xmin: float, xmax: float
+    ) -> bool:
+        """Whether a tile overlaps a level-0 data-coordinate rectangle with positive area."""
+        h, w, th, tw, fy, fx = self._geom[pos[0]]
+        y0 = pos[1] * th
+        x0 = pos[2] * tw
+        return (
+            min(y0 + th, h) * fy - 0.5 > ymin
+            and y0 * fy - 0.5 < ymax
+            and min(x0 + tw, w) * fx - 0.5 > xmin
+            and x0 * fx - 0.5 < xmax
+        )
 
     def level_to_data(self, level: int) -> tuple[float, float, float, float]:
         """``(sy, sx, ty, tx)``: level pixel index -> level-0 data coordinate.

@@ -86,27 +86,33 @@ def visible_tiles(
     center = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2)
     # data coords -> edge coords (+0.5)
     y0, y1, x0, x1 = lo[0] + 0.5, hi[0] + 0.5, lo[1] + 0.5, hi[1] + 0.5
-    rows, cols = grid.tiles_in_edge_rect(level, y0, y1, x0, x1)
-    distances: dict[Position, float] = {}
+    vis_rows, vis_cols = grid.tiles_in_edge_rect(level, y0, y1, x0, x1)
+    rows, cols = vis_rows, vis_cols
+    if margin and vis_rows and vis_cols:
+        rows, cols = grid.tiles_in_edge_rect(level, y0, y1, x0, x1, margin=margin)
+    # distances row by row: tile centres depend on the row or the column only
+    hypot = math.hypot
+    cy, cx = center
+    dxs = [grid.tile_center((level, 0, c))[1] - cx for c in cols]
+    visible: list[tuple[float, int, int]] = []
+    ring: list[tuple[float, int, int]] = []
     for r in rows:
-        for c in cols:
-            pos = (level, r, c)
-            distances[pos] = tile_distance(grid, pos, center)
-    visible = sorted(distances, key=lambda p: (distances[p], p[1], p[2]))
-    margin_positions: list[Position] = []
-    if margin and rows:
-        mrows, mcols = grid.tiles_in_edge_rect(level, y0, y1, x0, x1, margin=margin)
-        for r in mrows:
-            for c in mcols:
-                pos = (level, r, c)
-                if pos not in distances:
-                    distances[pos] = tile_distance(grid, pos, center)
-                    margin_positions.append(pos)
-        margin_positions.sort(key=lambda p: (distances[p], p[1], p[2]))
+        dy = grid.tile_center((level, r, 0))[0] - cy
+        row_visible = r in vis_rows
+        for c, dx in zip(cols, dxs, strict=True):
+            item = (hypot(dy, dx), r, c)
+            if row_visible and c in vis_cols:
+                visible.append(item)
+            else:
+                ring.append(item)
+    visible.sort()
+    ring.sort()
+    distances = {(level, r, c): d for d, r, c in visible}
+    distances.update({(level, r, c): d for d, r, c in ring})
     return ViewTiles(
         level=level,
-        visible=tuple(visible),
-        margin=tuple(margin_positions),
+        visible=tuple((level, r, c) for _, r, c in visible),
+        margin=tuple((level, r, c) for _, r, c in ring),
         distances=distances,
         center=center,
         view_min=lo,
