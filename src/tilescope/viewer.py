@@ -179,9 +179,9 @@ class Viewer:
 
             get_app()  # a clear NoDisplayError before any GL or Qt work
         if backend is None:
-            from tilescope.render.vispy import VispyBackend
+            from tilescope.render import create_backend
 
-            backend = VispyBackend(show=show, size=size)
+            backend = create_backend(show=show, size=size)
         self._backend = backend
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
