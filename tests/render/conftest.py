@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from render_helpers import BackendFactory
 
 from tilescope.errors import RenderError
 from tilescope.render import RenderBackend, create_backend
-
-BackendFactory = Callable[[tuple[int, int]], RenderBackend]
 
 
 def _want_qt() -> bool:

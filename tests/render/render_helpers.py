@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from tilescope.render import CameraView, Draw, RenderPlan
+from tilescope.render import CameraView, Draw, RenderBackend, RenderPlan
+
+BackendFactory = Callable[[tuple[int, int]], RenderBackend]
+"""The ``make_backend`` fixture: creates a headless backend of a given (height, width)."""
 
 
 def expand(image: np.ndarray, k: int) -> np.ndarray:

@@ -8,8 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 from cmap import Colormap
-from conftest import BackendFactory
-from render_helpers import expand, plan_2d, to_u8
+from render_helpers import BackendFactory, expand, plan_2d, to_u8
 
 from tilescope.errors import RenderError
 from tilescope.render import (
