@@ -12,6 +12,7 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState, RangeTuple
 from tilescope.models.layers import Image, Labels, Points
@@ -319,3 +320,18 @@ def test_lower_dim_points_broadcast_along_missing_world_axes() -> None:
 def test_unsupported_layer_type() -> None:
     with pytest.raises(TypeError, match="cannot slice"):
         build_slice_request(object(), make_dims((0, 0)))  # type: ignore[arg-type]
+
+
+def test_cancelled_token_stops_before_reading() -> None:
+    layer = Image(Untouchable((4, 8, 8)), contrast_limits=(0, 1))
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        build_slice_request(layer, make_dims((2, 0, 0)))(token)
+    points = build_slice_request(Points(np.zeros((2, 3))), make_dims((0, 0, 0)))
+    with pytest.raises(Cancelled):
+        points(token)
+    live = CancelToken()
+    assert (
+        build_slice_request(Image(np.ones((2, 3, 3))), make_dims((1, 0, 0)))(live).data.sum() == 9
+    )

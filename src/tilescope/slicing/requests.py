@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from tilescope.cancel import CancelToken
 from tilescope.data.protocol import ArrayLike, shape_of
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
@@ -170,8 +171,14 @@ class ImageSliceRequest:
             key[axis] = slice(start, stop)
         return tuple(key)
 
-    def __call__(self) -> ImageSliceResponse:
-        """Read and project the slice.  Blocks on the array; call off the main thread."""
+    def __call__(self, token: CancelToken | None = None) -> ImageSliceResponse:
+        """Read and project the slice.  Blocks on the array; call off the main thread.
+
+        ``token`` is checked before the read and before the projection; a cancelled
+        token raises :class:`~tilescope.cancel.Cancelled`.
+        """
+        if token is not None:
+            token.raise_if_cancelled()
         if self.windows is None:
             shape = (1,) * self.ndisplay + ((self.channels,) if self.rgb else ())
             return ImageSliceResponse(
@@ -187,6 +194,8 @@ class ImageSliceRequest:
             raise SliceError(
                 f"reading the slice of layer {self.layer_id} (level {self.level}) failed: {e}"
             ) from e
+        if token is not None:
+            token.raise_if_cancelled()
         shown = [a for a in self.displayed if a is not None]
         if self.projection_mode == "none":
             kept = sorted(shown)
@@ -269,8 +278,10 @@ class PointsSliceRequest:
                 keep &= np.abs(c - self.point[j]) <= self.sizes / 2 + _EPS
         return keep
 
-    def __call__(self) -> PointsSliceResponse:
+    def __call__(self, token: CancelToken | None = None) -> PointsSliceResponse:
         """Select the in-slice points and map them to world coordinates (any thread)."""
+        if token is not None:
+            token.raise_if_cancelled()
         idx = np.flatnonzero(self.in_slice()).astype(np.int64)
         world = (
             self.data_to_world(self.data[idx]) if idx.size else np.zeros((0, self.data.shape[1]))
