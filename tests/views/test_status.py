@@ -16,7 +16,7 @@ pytestmark = pytest.mark.qt
 @dataclass(frozen=True)
 class Info:
     world: tuple[float, ...]
-    layer: str | None = None
+    layer_name: str | None = None
     value: Any = None
 
 

@@ -50,11 +50,11 @@ def format_value(value: Any) -> str:
 
 
 def format_cursor(info: Any, labels: Sequence[str] | None = None) -> str:
-    """Status text for a cursor info (``world`` coordinates, ``layer`` name, ``value``)."""
+    """Status text for a cursor info (``world`` coordinates, ``layer_name``, ``value``)."""
     if info is None:
         return ""
     text = format_coordinates(tuple(info.world), labels)
-    layer = getattr(info, "layer", None)
+    layer = getattr(info, "layer_name", None)
     if layer is not None:
         text += f"  {layer}: {format_value(getattr(info, 'value', None))}"
     return text

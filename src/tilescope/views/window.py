@@ -11,6 +11,7 @@ memory) and the selected layer's state. It never slices or reads layer data.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from qtpy.QtCore import QEvent, QObject, QPointF, Qt
@@ -151,12 +152,14 @@ class ViewerWindow(QMainWindow):
         self.reset_button.clicked.connect(lambda: viewer.reset_view())
         connect_for_lifetime(self, viewer.dims.events.changed, self._on_dims_changed)
         self._layer_binding = Rebindable(self, self._refresh_layer_status)
+        self._follow_layer_status(viewer)
         canvas.setMouseTracking(True)
         canvas.installEventFilter(self)
         self._install_shortcuts()
         self._on_dims_changed(viewer.dims.state)
         self._on_selection_changed(self.layer_list.selected)
-        self.resize(1100, 760)
+        # The window grows around the canvas so that it keeps the size the viewer asked for.
+        self._wanted_canvas_size: tuple[int, int] | None = (canvas.width(), canvas.height())
 
     # ---------------------------------------------------------------- public
 
@@ -177,7 +180,17 @@ class ViewerWindow(QMainWindow):
             self.status.set_cursor_text("")
             return
         info = self._viewer.cursor_info(xy)
-        self.status.set_cursor_text(format_cursor(info, self._displayed_labels(info)))
+        text = format_cursor(info, self._displayed_labels(info))
+        if self._is_loading(getattr(info, "layer_name", None)):
+            text += " (loading: value of the previous slice)"
+        self.status.set_cursor_text(text)
+
+    def _is_loading(self, layer_name: str | None) -> bool:
+        """Whether the named layer's shown slice is not the one asked for yet."""
+        status = getattr(self._viewer, "layer_status", None)
+        if layer_name is None or not callable(status) or layer_name not in self._viewer.layers:
+            return False
+        return getattr(status(self._viewer.layers[layer_name]), "state", "") == "loading"
 
     def _install_shortcuts(self) -> None:
         """napari's keys: Ctrl+Y 2D/3D, Ctrl+E roll, Ctrl+T transpose, Ctrl+R reset view;
@@ -213,6 +226,13 @@ class ViewerWindow(QMainWindow):
         if self._waker is not None:
             self._waker.install()
         super().showEvent(event)
+        wanted = self._wanted_canvas_size
+        if wanted is not None:
+            self._wanted_canvas_size = None
+            self.resize(
+                self.width() + wanted[0] - self._canvas.width(),
+                self.height() + wanted[1] - self._canvas.height(),
+            )
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop playing and stop following the canvas; the viewer itself stays usable."""
@@ -239,6 +259,25 @@ class ViewerWindow(QMainWindow):
         self.layer_controls.set_layer(layer)
         self._layer_binding.bind(None if layer is None else layer.events.changed)
         self._refresh_layer_status()
+
+    def _follow_layer_status(self, viewer: Any) -> None:
+        """Show loading/error changes of the selected layer (``viewer.status_changed``)."""
+        callbacks = getattr(viewer, "status_changed", None)
+        if not isinstance(callbacks, list):
+            return
+        window = weakref.ref(self)
+
+        def on_status(layer: Any, _status: Any) -> None:
+            this = window()
+            if this is not None and layer is this.layer_list.selected:
+                this._refresh_layer_status()
+
+        def forget(*_: object) -> None:
+            if on_status in callbacks:
+                callbacks.remove(on_status)
+
+        callbacks.append(on_status)
+        self.destroyed.connect(forget)
 
     def _refresh_layer_status(self, *_: object) -> None:
         self.status.set_layer_text(layer_status_text(self._viewer, self.layer_list.selected))
