@@ -310,3 +310,15 @@ def test_native_widget_is_none_headless_egl(backend: RenderBackend) -> None:
     # A Qt canvas (when this session uses Qt) is a QWidget; an EGL one has no widget.
     native = backend.native
     assert native is None or hasattr(native, "setParent")
+
+
+@pytest.mark.parametrize("interpolation", ["bicubic", "cubic", "lanczos", "linear"])
+def test_smooth_interpolations_render_without_warnings(
+    make_backend: BackendFactory, interpolation: str
+) -> None:
+    data = np.random.default_rng(8).uniform(0, 1, (6, 6)).astype(np.float32)
+    draw = ImageDraw(1, data, np.eye(3), (0.0, 1.0), interpolation=interpolation)
+    backend = make_backend((6 * K, 6 * K))
+    shot = _shot(backend, plan_2d((draw,), data.shape, K))
+    # smooth kernels blend neighbours but keep the picture close to the data
+    assert np.abs(shot[K // 2 :: K, K // 2 :: K, 0] - to_u8(data)).mean() < 40

@@ -54,6 +54,7 @@ INTERPOLATIONS: frozenset[str] = frozenset(
     {
         "nearest",
         "linear",
+        "bicubic",
         "cubic",
         "bessel",
         "blackman",
@@ -71,7 +72,7 @@ INTERPOLATIONS: frozenset[str] = frozenset(
         "spline36",
     }
 )
-"""Interpolation kernels a 2D image may use (napari's / vispy's names)."""
+"""Interpolation kernels an image may use (napari's and vispy's names; bicubic = cubic)."""
 
 _BLENDINGS: frozenset[str] = frozenset(get_args(Blending))
 _RENDERINGS: frozenset[str] = frozenset(get_args(Rendering))

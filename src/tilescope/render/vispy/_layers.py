@@ -30,6 +30,7 @@ Counter = Callable[[], None]
 
 _GPU_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _DIRECT_LABEL_MAX = 1 << 16
+_VISPY_INTERPOLATION = {"bicubic": "cubic"}  # vispy deprecates the napari name
 _MAX_LABEL_INDICES = 1 << 24
 
 
@@ -237,7 +238,7 @@ class ImageVisual2D(LayerVisual):
         if prev is None or prev.gamma != draw.gamma:
             node.gamma = draw.gamma
         if prev is None or prev.interpolation != draw.interpolation:
-            node.interpolation = draw.interpolation
+            node.interpolation = _VISPY_INTERPOLATION.get(draw.interpolation, draw.interpolation)
         self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
 
 
@@ -272,7 +273,7 @@ class ImageVisual3D(LayerVisual):
         if prev is None or prev.gamma != draw.gamma:
             node.gamma = draw.gamma
         if prev is None or prev.interpolation != draw.interpolation:
-            node.interpolation = draw.interpolation
+            node.interpolation = _VISPY_INTERPOLATION.get(draw.interpolation, draw.interpolation)
         if prev is None or prev.rendering != draw.rendering:
             node.method = draw.rendering
         node.threshold = _normalized(draw.iso_threshold, self._dtype)
@@ -302,6 +303,16 @@ def _label_indices(data: np.ndarray) -> tuple[npt.NDArray[np.float32], npt.NDArr
     return inverse.reshape(data.shape).astype(np.float32), labels.astype(np.int64)
 
 
+def same_label_colors(a: LabelColormap, b: LabelColormap) -> bool:
+    """Whether two label colormaps colour alike (plans may rebuild them every frame)."""
+    return a is b or (
+        a.version == b.version
+        and a.background == b.background
+        and a.default == b.default
+        and (a.colors is b.colors or a.colors == b.colors)
+    )
+
+
 def _lut_colors(colormap: LabelColormap, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
     rgba = np.clip(colormap.map(labels), 0.0, 1.0)
     return np.round(rgba * 255.0).astype(np.uint8)
@@ -327,11 +338,7 @@ class LabelsVisual2D(LayerVisual):
             if self._lut_labels is None or not np.array_equal(table, self._lut_labels):
                 self._lut_labels = table
                 new_table = True
-        recolor = (
-            prev is None
-            or prev.colormap is not draw.colormap
-            or prev.colormap.version != draw.colormap.version
-        )
+        recolor = prev is None or not same_label_colors(prev.colormap, draw.colormap)
         if (new_table or recolor) and self._lut_labels is not None:
             self.node.set_lut(_lut_colors(draw.colormap, self._lut_labels))
         self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
@@ -355,11 +362,7 @@ class LabelsVisual3D(LayerVisual):
         self._strides: tuple[int, ...] = (1, 1, 1)
 
     def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
-        recolor = (
-            prev is None
-            or prev.colormap is not draw.colormap
-            or prev.colormap.version != draw.colormap.version
-        )
+        recolor = prev is None or not same_label_colors(prev.colormap, draw.colormap)
         if self._data_changed(draw, prev) or recolor:
             data, self._strides = _texture_ready(draw.data, False, self._limit, convert=False)
             indices, table = _label_indices(data)
