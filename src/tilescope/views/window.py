@@ -261,7 +261,8 @@ class ViewerWindow(QMainWindow):
         self._refresh_layer_status()
 
     def _follow_layer_status(self, viewer: Any) -> None:
-        """Show loading/error changes of the selected layer (``viewer.status_changed``)."""
+        """Follow ``viewer.status_changed``: the selected layer's loading/error state, and
+        the value under a still cursor once the new slice has arrived."""
         callbacks = getattr(viewer, "status_changed", None)
         if not isinstance(callbacks, list):
             return
@@ -269,8 +270,12 @@ class ViewerWindow(QMainWindow):
 
         def on_status(layer: Any, _status: Any) -> None:
             this = window()
-            if this is not None and layer is this.layer_list.selected:
+            if this is None:
+                return
+            if layer is this.layer_list.selected:
                 this._refresh_layer_status()
+            if this._last_cursor is not None:  # a new slice arrived under a still cursor
+                this.update_cursor(this._last_cursor)
 
         def forget(*_: object) -> None:
             if on_status in callbacks:
