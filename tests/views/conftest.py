@@ -12,19 +12,21 @@ import os
 
 import pytest
 
+_NO_DISPLAY: list[str] = []  # why windows cannot open in this session (empty: they can)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from tilescope.views.app import display_problem
 
-    if not os.environ.get("QT_QPA_PLATFORM") and display_problem() is not None:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # widgets work; GL tests skip below
+    problem = display_problem()
+    if problem is not None:
+        _NO_DISPLAY.append(problem)
+        if not os.environ.get("QT_QPA_PLATFORM"):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # widgets work; GL tests skip
 
 
 @pytest.fixture
 def display() -> None:
     """Skip the test unless a window with an OpenGL canvas can be opened."""
-    from tilescope.views.app import display_problem
-
-    problem = display_problem()
-    if problem is not None:
-        pytest.skip(f"needs a display with OpenGL (run under xvfb-run -a): {problem}")
+    if _NO_DISPLAY:
+        pytest.skip(f"needs a display with OpenGL (run under xvfb-run -a): {_NO_DISPLAY[0]}")
