@@ -1,0 +1,452 @@
+"""Tile-engine and loader configuration: napari's octree config, validated and frozen.
+
+The defaults equal napari's ``DEFAULT_OCTREE_CONFIG``::
+
+    {
+        "loader_defaults": {
+            "log_path": None, "force_synchronous": False, "num_workers": 10,
+            "use_processes": False, "auto_sync_ms": 30, "delay_queue_ms": 100,
+        },
+        "octree": {
+            "enabled": True, "tile_size": 256, "log_path": None,
+            "loaders": {0: {"num_workers": 10, "delay_queue_ms": 100},
+                        2: {"num_workers": 10, "delay_queue_ms": 0}},
+        },
+    }
+
+``loaders`` keys are level offsets from the ideal level (``"0"``, ``"2"`` as JSON
+strings); a load at offset ``k`` goes to the pool with the largest key ``<= k``.
+Each loader may override ``num_workers``, ``auto_sync_ms`` and
+``delay_queue_ms``; the rest comes from ``loader_defaults``.  A pool at offset 0
+always exists (from ``loader_defaults`` when ``loaders`` has no ``0``).
+
+tilescope additions (all optional): ``loader_defaults.executor`` (``"threads"``,
+``"processes"`` or ``"dask"`` for a ``dask.distributed`` client; default from
+``use_processes``); ``octree.max_root_size``, ``octree.margin_tiles``,
+``octree.coverage_levels``, ``octree.finer_depth``, and a ``cache`` section
+(``budget_bytes``, ``budget_fraction`` of RAM, ``pinned_levels``).
+
+Tiled, asynchronous rendering is always on in tilescope, so ``octree.enabled``
+must be true (it is accepted so napari config files work).  ``octree.log_path``
+is used for the loader log when ``loader_defaults.log_path`` is unset.
+
+Where it comes from: :func:`get_config` returns the process default, read once
+from the environment (``TILESCOPE_OCTREE`` unset or ``1``: the defaults;
+``TILESCOPE_OCTREE=/path/config.json``: that file) unless :func:`set_config`
+was called.  Unknown keys and wrong types raise
+:class:`~tilescope.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from tilescope.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_OCTREE_CONFIG",
+    "ENV_VAR",
+    "CacheSettings",
+    "ExecutorKind",
+    "LoaderDefaults",
+    "OctreeConfig",
+    "OctreeSettings",
+    "PoolOverrides",
+    "PoolSettings",
+    "get_config",
+    "set_config",
+]
+
+ENV_VAR = "TILESCOPE_OCTREE"
+ExecutorKind = Literal["threads", "processes", "dask"]
+_EXECUTORS = ("threads", "processes", "dask")
+
+#: napari's DEFAULT_OCTREE_CONFIG, verbatim in shape and values.
+DEFAULT_OCTREE_CONFIG: dict[str, Any] = {
+    "loader_defaults": {
+        "log_path": None,
+        "force_synchronous": False,
+        "num_workers": 10,
+        "use_processes": False,
+        "auto_sync_ms": 30,
+        "delay_queue_ms": 100,
+    },
+    "octree": {
+        "enabled": True,
+        "tile_size": 256,
+        "log_path": None,
+        "loaders": {
+            0: {"num_workers": 10, "delay_queue_ms": 100},
+            2: {"num_workers": 10, "delay_queue_ms": 0},
+        },
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderDefaults:
+    """Settings of every loader pool unless a pool overrides them."""
+
+    log_path: str | None = None
+    force_synchronous: bool = False
+    num_workers: int = 10
+    use_processes: bool = False
+    auto_sync_ms: float = 30.0
+    delay_queue_ms: float = 100.0
+    executor: ExecutorKind | None = None
+    """``None``: ``"processes"`` when ``use_processes`` else ``"threads"``."""
+
+    @property
+    def executor_kind(self) -> ExecutorKind:
+        """The executor kind in effect."""
+        if self.executor is not None:
+            return self.executor
+        return "processes" if self.use_processes else "threads"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOverrides:
+    """Per-pool overrides of :class:`LoaderDefaults` (``None``: use the default)."""
+
+    num_workers: int | None = None
+    auto_sync_ms: float | None = None
+    delay_queue_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """The resolved settings of one loader pool."""
+
+    level_offset: int
+    num_workers: int
+    auto_sync_ms: float
+    delay_queue_ms: float
+
+
+def _default_loaders() -> tuple[tuple[int, PoolOverrides], ...]:
+    return ((0, PoolOverrides(10, None, 100.0)), (2, PoolOverrides(10, None, 0.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class OctreeSettings:
+    """Tile settings (napari's ``octree`` section plus tilescope's additions)."""
+
+    enabled: bool = True
+    tile_size: int = 256
+    log_path: str | None = None
+    loaders: tuple[tuple[int, PoolOverrides], ...] = field(default_factory=_default_loaders)
+    max_root_size: int = 1024
+    margin_tiles: int = 1
+    coverage_levels: int = 2
+    finer_depth: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """RAM chunk-cache budget: ``budget_bytes`` if set, else ``budget_fraction`` of RAM."""
+
+    budget_bytes: int | None = None
+    budget_fraction: float = 0.1
+    pinned_levels: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class OctreeConfig:
+    """The whole configuration: :meth:`from_dict`, :meth:`from_file`, :meth:`from_env`."""
+
+    loader_defaults: LoaderDefaults = field(default_factory=LoaderDefaults)
+    octree: OctreeSettings = field(default_factory=OctreeSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+
+    # -- derived -------------------------------------------------------------
+    def pools(self) -> tuple[PoolSettings, ...]:
+        """Resolved pool settings, by ascending level offset (offset 0 always present)."""
+        d = self.loader_defaults
+        loaders = dict(self.octree.loaders)
+        loaders.setdefault(0, PoolOverrides())
+        return tuple(
+            PoolSettings(
+                level_offset=offset,
+                num_workers=d.num_workers if o.num_workers is None else o.num_workers,
+                auto_sync_ms=d.auto_sync_ms if o.auto_sync_ms is None else o.auto_sync_ms,
+                delay_queue_ms=d.delay_queue_ms if o.delay_queue_ms is None else o.delay_queue_ms,
+            )
+            for offset, o in sorted(loaders.items())
+        )
+
+    def pool_for(self, level_offset: int) -> PoolSettings:
+        """The pool with the largest key ``<= level_offset`` (offset 0 for anything below)."""
+        chosen = self.pools()[0]
+        for pool in self.pools():
+            if pool.level_offset <= level_offset:
+                chosen = pool
+        return chosen
+
+    @property
+    def log_path(self) -> str | None:
+        """Where the loader writes its JSON-lines log, if anywhere."""
+        return self.loader_defaults.log_path or self.octree.log_path
+
+    # -- conversions ---------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (loader keys as strings) that :meth:`from_dict` reads back."""
+        d = self.loader_defaults
+        o = self.octree
+        loaders: dict[str, dict[str, Any]] = {}
+        for offset, ov in o.loaders:
+            entry: dict[str, Any] = {}
+            for name in ("num_workers", "auto_sync_ms", "delay_queue_ms"):
+                value = getattr(ov, name)
+                if value is not None:
+                    entry[name] = value
+            loaders[str(offset)] = entry
+        return {
+            "loader_defaults": {
+                "log_path": d.log_path,
+                "force_synchronous": d.force_synchronous,
+                "num_workers": d.num_workers,
+                "use_processes": d.use_processes,
+                "auto_sync_ms": d.auto_sync_ms,
+                "delay_queue_ms": d.delay_queue_ms,
+                "executor": d.executor,
+            },
+            "octree": {
+                "enabled": o.enabled,
+                "tile_size": o.tile_size,
+                "log_path": o.log_path,
+                "loaders": loaders,
+                "max_root_size": o.max_root_size,
+                "margin_tiles": o.margin_tiles,
+                "coverage_levels": o.coverage_levels,
+                "finer_depth": o.finer_depth,
+            },
+            "cache": {
+                "budget_bytes": self.cache.budget_bytes,
+                "budget_fraction": self.cache.budget_fraction,
+                "pinned_levels": self.cache.pinned_levels,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OctreeConfig:
+        """Validate a napari-style config dict (missing keys take the defaults)."""
+        top = _mapping(data, "config")
+        _check_keys(top, {"loader_defaults", "octree", "cache"}, "")
+        return cls(
+            loader_defaults=_parse_loader_defaults(top.get("loader_defaults", {})),
+            octree=_parse_octree(top.get("octree", {})),
+            cache=_parse_cache(top.get("cache", {})),
+        )
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> OctreeConfig:
+        """Read a JSON config file."""
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read tile config file {str(p)!r}: {exc}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"tile config file {str(p)!r} is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OctreeConfig:
+        """From ``TILESCOPE_OCTREE``: unset, empty or ``1`` -> defaults; else a JSON file path."""
+        env = os.environ if environ is None else environ
+        value = env.get(ENV_VAR, "").strip()
+        if value in ("", "1"):
+            return cls()
+        if value == "0":
+            raise ConfigError(
+                f"{ENV_VAR}=0: tiled asynchronous rendering cannot be turned off in tilescope; "
+                f"unset {ENV_VAR}, set it to 1, or to the path of a JSON config file"
+            )
+        return cls.from_file(value)
+
+    def with_loader(self, **changes: Any) -> OctreeConfig:
+        """A copy with ``loader_defaults`` fields changed (validated)."""
+        merged = self.to_dict()
+        merged["loader_defaults"].update(changes)
+        return OctreeConfig.from_dict(merged)
+
+
+# -- validation helpers --------------------------------------------------------
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping (JSON object), got {type(value).__name__}")
+    return cast(Mapping[str, Any], value)
+
+
+def _check_keys(section: Mapping[Any, Any], allowed: set[str], prefix: str) -> None:
+    for key in section:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown config key {prefix}{key!r}; allowed keys here: {sorted(allowed)}"
+            )
+
+
+def _int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"config key {name!r} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"config key {name!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def _number(value: object, name: str, minimum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"config key {name!r} must be a number, got {value!r}")
+    if not value >= minimum:
+        raise ConfigError(f"config key {name!r} must be >= {minimum}, got {value}")
+    return float(value)
+
+
+def _bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"config key {name!r} must be true or false, got {value!r}")
+    return value
+
+
+def _opt_path(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigError(f"config key {name!r} must be a path string or null, got {value!r}")
+    return os.fspath(value)
+
+
+def _parse_loader_defaults(raw: object) -> LoaderDefaults:
+    sec = _mapping(raw, "'loader_defaults'")
+    p = "loader_defaults."
+    _check_keys(sec, set(LoaderDefaults.__dataclass_fields__), p)
+    d = LoaderDefaults()
+    executor = sec.get("executor", d.executor)
+    if executor is not None and executor not in _EXECUTORS:
+        raise ConfigError(
+            f"config key '{p}executor' must be one of {list(_EXECUTORS)} or null, got {executor!r}"
+        )
+    return LoaderDefaults(
+        log_path=_opt_path(sec.get("log_path", d.log_path), p + "log_path"),
+        force_synchronous=_bool(
+            sec.get("force_synchronous", d.force_synchronous), p + "force_synchronous"
+        ),
+        num_workers=_int(sec.get("num_workers", d.num_workers), p + "num_workers", 1),
+        use_processes=_bool(sec.get("use_processes", d.use_processes), p + "use_processes"),
+        auto_sync_ms=_number(sec.get("auto_sync_ms", d.auto_sync_ms), p + "auto_sync_ms", 0),
+        delay_queue_ms=_number(
+            sec.get("delay_queue_ms", d.delay_queue_ms), p + "delay_queue_ms", 0
+        ),
+        executor=cast(ExecutorKind | None, executor),
+    )
+
+
+def _parse_loaders(raw: object) -> tuple[tuple[int, PoolOverrides], ...]:
+    sec = _mapping(raw, "'octree.loaders'")
+    out: dict[int, PoolOverrides] = {}
+    items: list[tuple[object, object]] = list(sec.items())
+    for raw_key, raw_value in items:
+        name = f"octree.loaders.{raw_key}"
+        if isinstance(raw_key, bool):
+            raise ConfigError(f"config key {name!r}: loader keys are level offsets (integers)")
+        try:
+            offset = int(cast(Any, raw_key))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f'config key {name!r}: loader keys are level offsets such as "0" or "2"'
+            ) from None
+        if offset < 0 or (isinstance(raw_key, str) and raw_key.strip() != str(offset)):
+            raise ConfigError(f"config key {name!r}: loader keys are non-negative integers")
+        if offset in out:
+            raise ConfigError(f"config key {name!r}: level offset {offset} is given twice")
+        entry = _mapping(raw_value, repr(name))
+        _check_keys(entry, {"num_workers", "auto_sync_ms", "delay_queue_ms"}, name + ".")
+        out[offset] = PoolOverrides(
+            num_workers=None
+            if entry.get("num_workers") is None
+            else _int(entry["num_workers"], name + ".num_workers", 1),
+            auto_sync_ms=None
+            if entry.get("auto_sync_ms") is None
+            else _number(entry["auto_sync_ms"], name + ".auto_sync_ms", 0),
+            delay_queue_ms=None
+            if entry.get("delay_queue_ms") is None
+            else _number(entry["delay_queue_ms"], name + ".delay_queue_ms", 0),
+        )
+    return tuple(sorted(out.items()))
+
+
+def _parse_octree(raw: object) -> OctreeSettings:
+    sec = _mapping(raw, "'octree'")
+    p = "octree."
+    _check_keys(sec, set(OctreeSettings.__dataclass_fields__), p)
+    d = OctreeSettings()
+    enabled = _bool(sec.get("enabled", True), p + "enabled")
+    if not enabled:
+        raise ConfigError(
+            "config key 'octree.enabled' is false, but tiled asynchronous rendering is "
+            "always on in tilescope; remove the key or set it to true"
+        )
+    return OctreeSettings(
+        enabled=True,
+        tile_size=_int(sec.get("tile_size", d.tile_size), p + "tile_size", 1),
+        log_path=_opt_path(sec.get("log_path", d.log_path), p + "log_path"),
+        loaders=_parse_loaders(sec["loaders"]) if "loaders" in sec else d.loaders,
+        max_root_size=_int(sec.get("max_root_size", d.max_root_size), p + "max_root_size", 1),
+        margin_tiles=_int(sec.get("margin_tiles", d.margin_tiles), p + "margin_tiles", 0),
+        coverage_levels=_int(
+            sec.get("coverage_levels", d.coverage_levels), p + "coverage_levels", 0
+        ),
+        finer_depth=_int(sec.get("finer_depth", d.finer_depth), p + "finer_depth", 0),
+    )
+
+
+def _parse_cache(raw: object) -> CacheSettings:
+    sec = _mapping(raw, "'cache'")
+    p = "cache."
+    _check_keys(sec, set(CacheSettings.__dataclass_fields__), p)
+    d = CacheSettings()
+    budget = sec.get("budget_bytes", d.budget_bytes)
+    fraction = _number(sec.get("budget_fraction", d.budget_fraction), p + "budget_fraction", 0)
+    if fraction > 1:
+        raise ConfigError(f"config key '{p}budget_fraction' must be <= 1, got {fraction}")
+    return CacheSettings(
+        budget_bytes=None if budget is None else _int(budget, p + "budget_bytes", 0),
+        budget_fraction=fraction,
+        pinned_levels=_int(sec.get("pinned_levels", d.pinned_levels), p + "pinned_levels", 0),
+    )
+
+
+# -- process default -----------------------------------------------------------
+_lock = threading.Lock()
+_current: OctreeConfig | None = None
+
+
+def get_config() -> OctreeConfig:
+    """The process-wide default config (from ``TILESCOPE_OCTREE`` on first use)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = OctreeConfig.from_env()
+        return _current
+
+
+def set_config(config: OctreeConfig | Mapping[str, Any] | None) -> OctreeConfig | None:
+    """Set the process default (a config, a napari-style dict, or ``None`` to re-read the env).
+
+    Returns the previous explicit value (``None`` if it came from the environment
+    or was never read), so tests can restore it.  Loaders already created keep
+    the config they were built with.
+    """
+    global _current
+    new = OctreeConfig.from_dict(config) if isinstance(config, Mapping) else config
+    with _lock:
+        previous, _current = _current, new
+    return previous

@@ -1,0 +1,651 @@
+"""ChunkLoader: turns each frame's wanted tiles into loads, off the main thread.
+
+Threads.  This module is where the thread hop happens.  The main thread calls
+:meth:`ChunkLoader.set_wanted` (the tiles a layer wants now, from its coverage
+plan), :meth:`ChunkLoader.drain` (finished chunks; never blocks) and, when the
+loader has no dispatch thread, :meth:`ChunkLoader.pump`.  Loads run on the
+executor of their :class:`LoaderPool`; their completion callbacks run on worker
+threads (``_on_done``), put the chunk into the :class:`ChunkCache` and post a
+:class:`LoadResult` to a thread-safe queue, then call ``notify`` so a GUI can
+schedule a frame.  An optional dispatch thread releases delayed requests when
+they become due.
+
+What happens to a wanted tile (in order): already queued or running -> kept
+(its priority updated); posted but not yet drained -> skipped; failed recently
+-> skipped until its retry time (or :meth:`ChunkLoader.retry`); in the cache ->
+posted at once as ``"cached"``; the layer loads synchronously
+(``force_synchronous``, or ``auto_sync``: its recent loads average under the
+pool's ``auto_sync_ms``) -> loaded right now on the calling thread, within a
+per-call time budget; otherwise -> queued in the DelayQueue of the pool for its
+level offset (largest pool key <= offset), then run by that pool's executor in
+priority order, never more at once than the pool's workers.
+
+A tile that leaves the wanted set is cancelled: dropped from its queue if it
+has not started, else its :class:`~tilescope.loading.cancel.CancelToken` is
+cancelled (a load that finishes anyway is cached but not posted).  Failed loads
+are posted as ``"failed"`` results carrying a
+:class:`~tilescope.errors.ChunkLoadError`; they are retried when wanted again
+after a back-off.  With a ``log_path`` every load writes one JSON line: key,
+pool, queued/started/finished times, bytes, outcome.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.errors import ChunkLoadError
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.cancel import CancelToken, LoadCancelled
+from tilescope.loading.config import OctreeConfig, PoolSettings, get_config
+from tilescope.loading.delay_queue import Clock, DelayQueue
+from tilescope.loading.executors import make_executor, shutdown_executor
+from tilescope.tiles.grid import TileKey
+
+__all__ = [
+    "AUTO_SYNC_MIN_SAMPLES",
+    "AUTO_SYNC_WINDOW",
+    "ChunkLoader",
+    "ExecutorFactory",
+    "LoadRequest",
+    "LoadResult",
+    "LoaderPool",
+    "LoaderStats",
+    "Outcome",
+]
+
+#: Loads remembered per layer for auto-sync, and how many are needed to decide.
+AUTO_SYNC_WINDOW = 10
+AUTO_SYNC_MIN_SAMPLES = 3
+
+Outcome = Literal["loaded", "cached", "failed"]
+#: Makes the executor of a pool: ``factory(pool_settings) -> Executor``.
+ExecutorFactory = Callable[[PoolSettings], Executor]
+Read = Callable[[CancelToken], npt.NDArray[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRequest:
+    """One tile to load: its key, how to read it (run in a worker), its priority."""
+
+    key: TileKey
+    read: Read
+    level_offset: int = 0
+    distance: float = 0.0
+    pinned: bool = False
+    """Cache it pinned (the coarsest levels)."""
+
+    @property
+    def priority(self) -> tuple[int, float]:
+        """``(level_offset, distance)``; smaller loads first."""
+        return (self.level_offset, self.distance)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """A finished load, as the main thread receives it from :meth:`ChunkLoader.drain`."""
+
+    key: TileKey
+    outcome: Outcome
+    data: npt.NDArray[Any] | None = None
+    error: ChunkLoadError | None = None
+    synchronous: bool = False
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    nbytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True unless the load failed."""
+        return self.outcome != "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderStats:
+    """Counts for progress displays and tests."""
+
+    queued: int
+    running: int
+    wanted: int
+    failed: int
+    undrained: int
+    per_pool: tuple[tuple[int, int, int], ...]
+    """``(level_offset, queued, running)`` per pool."""
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    """Bookkeeping of one queued or running load (compared by identity)."""
+
+    request: LoadRequest
+    layer_id: int
+    pool: LoaderPool
+    queued_at: float
+    token: CancelToken = field(default_factory=CancelToken)
+    future: Future[tuple[npt.NDArray[Any], float, float]] | None = None
+
+
+def _execute(read: Read, token: CancelToken, clock: Clock) -> tuple[npt.NDArray[Any], float, float]:
+    """Run one load in a worker: ``(data, started, finished)``.  Worker side; picklable."""
+    token.raise_if_cancelled()
+    started = clock()
+    data = np.asarray(read(token))
+    return data, started, clock()
+
+
+class LoaderPool:
+    """One pool of the loader: its settings, DelayQueue and executor.
+
+    Used only under the loader's lock.  The executor is created on first use
+    and owned by the pool (shut down with ``cancel_futures=True``).
+    """
+
+    def __init__(self, settings: PoolSettings, factory: ExecutorFactory) -> None:
+        self.settings = settings
+        self.queue: DelayQueue[TileKey, _Pending] = DelayQueue(settings.delay_queue_ms / 1000.0)
+        self.running: set[_Pending] = set()
+        self._factory = factory
+        self._executor: Executor | None = None
+
+    @property
+    def level_offset(self) -> int:
+        """The smallest level offset this pool serves."""
+        return self.settings.level_offset
+
+    @property
+    def free_workers(self) -> int:
+        """Workers not busy with a load."""
+        return self.settings.num_workers - len(self.running)
+
+    @property
+    def executor(self) -> Executor:
+        """The pool's executor (created on first use)."""
+        if self._executor is None:
+            self._executor = self._factory(self.settings)
+        return self._executor
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Shut the executor down, cancelling what it has not started."""
+        if self._executor is not None:
+            shutdown_executor(self._executor, wait=wait)
+            self._executor = None
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"LoaderPool(offset={s.level_offset}, workers={s.num_workers}, "
+            f"delay_ms={s.delay_queue_ms}, queued={len(self.queue)}, running={len(self.running)})"
+        )
+
+
+class ChunkLoader:
+    """Loads tiles asynchronously through per-level-offset pools (see the module doc).
+
+    Parameters
+    ----------
+    config
+        The configuration (default: :func:`~tilescope.loading.config.get_config`).
+    cache
+        The RAM cache to fill (default: a new one with the config's budget).
+    clock
+        Monotonic seconds; tests inject a fake clock.
+    executor_factory
+        Makes each pool's executor (default: the config's executor kind).
+    dask_client
+        For the ``"dask"`` executor kind: the ``distributed.Client`` to use.
+    notify
+        Called (from worker threads) after a result is posted.
+    dispatch_thread
+        Run a thread that submits delayed loads when due.  Without it the
+        owner calls :meth:`pump` (each frame, or when :meth:`next_due_in` says).
+    sync_budget_ms
+        Most time one :meth:`set_wanted` call spends on auto-sync loads before
+        queueing the rest (``force_synchronous`` has no budget).
+    retry_after_s
+        Back-off before a failed tile is loaded again (doubles per failure, max 60 s).
+    """
+
+    def __init__(
+        self,
+        config: OctreeConfig | None = None,
+        *,
+        cache: ChunkCache | None = None,
+        clock: Clock = time.monotonic,
+        executor_factory: ExecutorFactory | None = None,
+        dask_client: Any = None,
+        notify: Callable[[], object] | None = None,
+        dispatch_thread: bool = True,
+        sync_budget_ms: float = 16.0,
+        retry_after_s: float = 5.0,
+    ) -> None:
+        self.config = get_config() if config is None else config
+        defaults = self.config.loader_defaults
+        self.executor_kind = defaults.executor_kind
+        self.force_synchronous = defaults.force_synchronous
+        if cache is None:
+            c = self.config.cache
+            cache = ChunkCache(c.budget_bytes, fraction=c.budget_fraction)
+        self.cache = cache
+        self._clock = clock
+        self._notify = notify
+        self._sync_budget_s = sync_budget_ms / 1000.0
+        self._retry_after_s = retry_after_s
+        if executor_factory is None:
+            kind = self.executor_kind
+
+            def executor_factory(settings: PoolSettings) -> Executor:
+                name = f"tilescope-loader-{settings.level_offset}"
+                return make_executor(kind, settings.num_workers, name, dask_client)
+
+        self._lock = threading.RLock()
+        self._wakeup = threading.Condition(self._lock)
+        self._pools = tuple(LoaderPool(s, executor_factory) for s in self.config.pools())
+        self._pending: dict[TileKey, _Pending] = {}
+        self._wanted: dict[int, set[TileKey]] = {}
+        self._results: queue.SimpleQueue[LoadResult] = queue.SimpleQueue()
+        self._undrained: set[TileKey] = set()
+        self._failed: dict[TileKey, tuple[float, int]] = {}
+        self._durations: dict[int, deque[float]] = {}
+        self._closed = False
+        log_path = self.config.log_path
+        self._log: IO[str] | None = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+        self._log_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if dispatch_thread:
+            self._thread = threading.Thread(
+                target=self._dispatch_loop, name="tilescope-loader-dispatch", daemon=True
+            )
+            self._thread.start()
+
+    # -- public API (main thread) ---------------------------------------------
+    @property
+    def pools(self) -> tuple[LoaderPool, ...]:
+        """The pools, by ascending level offset."""
+        return self._pools
+
+    def pool_for(self, level_offset: int) -> LoaderPool:
+        """The pool with the largest level offset ``<= level_offset`` (the first for less)."""
+        chosen = self._pools[0]
+        for pool in self._pools:
+            if pool.level_offset <= level_offset:
+                chosen = pool
+        return chosen
+
+    def set_wanted(self, layer_id: int, requests: Iterable[LoadRequest]) -> None:
+        """Declare every tile ``layer_id`` wants now; cancel what it no longer wants.
+
+        Called on the main thread, typically once per frame with the loads of
+        the layer's coverage plan.  Returns quickly unless the layer loads
+        synchronously (bounded by ``sync_budget_ms`` unless forced).
+        """
+        reqs = sorted(requests, key=lambda r: r.priority)
+        for req in reqs:
+            if req.key.layer_id != layer_id:
+                raise ValueError(f"request for {req.key} passed to set_wanted({layer_id})")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this ChunkLoader is closed")
+            now = self._clock()
+            new_keys = {r.key for r in reqs}
+            for key in self._wanted.get(layer_id, set()) - new_keys:
+                self._cancel_locked(key)
+            self._wanted[layer_id] = new_keys
+            budget = math.inf if self.force_synchronous else self._sync_budget_s
+            spent = 0.0
+            for req in reqs:
+                key = req.key
+                pending = self._pending.get(key)
+                if pending is not None:
+                    if pending.future is None:
+                        self._requeue_locked(pending, req, now)
+                    continue
+                if key in self._undrained:
+                    continue
+                failed = self._failed.get(key)
+                if failed is not None and now < failed[0]:
+                    continue
+                cached = self.cache.get(key)
+                if cached is not None:
+                    self._post(
+                        LoadResult(key, "cached", cached, synchronous=True, nbytes=cached.nbytes)
+                    )
+                    continue
+                if spent < budget and self._is_sync_locked(layer_id, req.level_offset):
+                    spent += self._load_now_locked(req, layer_id)
+                    continue
+                pool = self.pool_for(req.level_offset)
+                pending = _Pending(req, layer_id, pool, now)
+                pool.queue.push(key, pending, req.priority, now)
+                self._pending[key] = pending
+            self._pump_locked(now)
+            self._wakeup.notify_all()
+
+    def cancel_layer(self, layer_id: int) -> None:
+        """Cancel everything ``layer_id`` wanted (a removed layer or replaced data)."""
+        with self._lock:
+            for key in self._wanted.pop(layer_id, set()):
+                self._cancel_locked(key)
+
+    def pump(self) -> int:
+        """Submit due requests to free workers; returns how many were submitted."""
+        with self._lock:
+            if self._closed:
+                return 0
+            return self._pump_locked(self._clock())
+
+    def drain(self, max_items: int | None = None) -> list[LoadResult]:
+        """Finished results posted since the last drain (oldest first).  Never blocks."""
+        out: list[LoadResult] = []
+        while max_items is None or len(out) < max_items:
+            try:
+                out.append(self._results.get_nowait())
+            except queue.Empty:
+                break
+        if out:
+            with self._lock:
+                for r in out:
+                    self._undrained.discard(r.key)
+        return out
+
+    def next_due_in(self) -> float | None:
+        """Seconds until a delayed request becomes due (0 when one is due now; None: none)."""
+        with self._lock:
+            now = self._clock()
+            dues = [
+                d
+                for p in self._pools
+                if p.free_workers > 0 and (d := p.queue.next_due()) is not None
+            ]
+            return max(min(dues) - now, 0.0) if dues else None
+
+    def is_synchronous(self, layer_id: int, level_offset: int = 0) -> bool:
+        """Whether ``layer_id``'s loads at ``level_offset`` currently run synchronously."""
+        with self._lock:
+            return self._is_sync_locked(layer_id, level_offset)
+
+    def retry(self, key: TileKey | None = None) -> None:
+        """Forget a failure (or all failures) so the tile loads when next wanted."""
+        with self._lock:
+            if key is None:
+                self._failed.clear()
+            else:
+                self._failed.pop(key, None)
+
+    @property
+    def stats(self) -> LoaderStats:
+        """Current counts."""
+        with self._lock:
+            per_pool = tuple((p.level_offset, len(p.queue), len(p.running)) for p in self._pools)
+            return LoaderStats(
+                queued=sum(q for _, q, _ in per_pool),
+                running=sum(r for _, _, r in per_pool),
+                wanted=sum(len(v) for v in self._wanted.values()),
+                failed=len(self._failed),
+                undrained=len(self._undrained),
+                per_pool=per_pool,
+            )
+
+    def close(self, wait: bool = False) -> None:
+        """Cancel everything, shut the executors down (``cancel_futures=True``), stop the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for key in list(self._pending):
+                self._cancel_locked(key)
+            self._wanted.clear()
+            self._wakeup.notify_all()
+        for pool in self._pools:
+            pool.shutdown(wait=wait)
+        if self._thread is not None:
+            self._thread.join()
+        with self._log_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def __enter__(self) -> ChunkLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals (lock held unless said otherwise) -----------------------------
+    def _is_sync_locked(self, layer_id: int, level_offset: int) -> bool:
+        if self.force_synchronous:
+            return True
+        samples = self._durations.get(layer_id)
+        if samples is None or len(samples) < AUTO_SYNC_MIN_SAMPLES:
+            return False
+        mean_ms = 1000.0 * sum(samples) / len(samples)
+        return mean_ms < self.pool_for(level_offset).settings.auto_sync_ms
+
+    def _record_duration(self, layer_id: int, seconds: float) -> None:
+        samples = self._durations.get(layer_id)
+        if samples is None:
+            samples = self._durations[layer_id] = deque(maxlen=AUTO_SYNC_WINDOW)
+        samples.append(seconds)
+
+    def _requeue_locked(self, pending: _Pending, req: LoadRequest, now: float) -> None:
+        """A queued request wanted again: update its priority, or move it to another pool."""
+        pool = self.pool_for(req.level_offset)
+        if pool is pending.pool:
+            pending.request = req
+            pool.queue.push(req.key, pending, req.priority, now)
+            return
+        pending.pool.queue.cancel(req.key)
+        moved = _Pending(req, pending.layer_id, pool, pending.queued_at)
+        pool.queue.push(req.key, moved, req.priority, now)
+        self._pending[req.key] = moved
+
+    def _cancel_locked(self, key: TileKey) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return
+        if pending.future is None:
+            pending.pool.queue.cancel(key)
+            self._write_log(pending, None, None, 0, "cancelled")
+        else:
+            pending.token.cancel()
+            pending.future.cancel()  # succeeds only if the executor has not started it
+
+    def _pump_locked(self, now: float) -> int:
+        submitted = 0
+        for pool in self._pools:
+            for pending in pool.queue.pop_ready(now, pool.free_workers):
+                key = pending.request.key
+                cached = self.cache.peek(key)  # e.g. finished by an earlier, cancelled load
+                if cached is not None:
+                    del self._pending[key]
+                    self._post(
+                        LoadResult(key, "cached", cached, synchronous=False, nbytes=cached.nbytes)
+                    )
+                    continue
+                self._submit_locked(pending)
+                submitted += 1
+        return submitted
+
+    def _submit_locked(self, pending: _Pending) -> None:
+        pool = pending.pool
+        try:
+            future = pool.executor.submit(
+                _execute, pending.request.read, pending.token, self._clock
+            )
+        except RuntimeError as exc:  # executor shut down underneath us
+            self._pending.pop(pending.request.key, None)
+            self._fail(pending, exc, None, synchronous=False)
+            return
+        pending.future = future
+        pool.running.add(pending)
+        future.add_done_callback(functools.partial(self._on_done, pending))
+
+    def _load_now_locked(self, req: LoadRequest, layer_id: int) -> float:
+        """Load on the calling thread (force_synchronous / auto-sync); returns seconds spent."""
+        queued = started = self._clock()
+        try:
+            data = np.asarray(req.read(CancelToken()))
+        except Exception as exc:
+            pending = _Pending(req, layer_id, self.pool_for(req.level_offset), queued)
+            self._fail(pending, exc, started, synchronous=True)
+            return self._clock() - started
+        finished = self._clock()
+        self._record_duration(layer_id, finished - started)
+        self.cache.put(req.key, data, pinned=req.pinned)
+        result = LoadResult(
+            req.key, "loaded", data, None, True, queued, started, finished, data.nbytes
+        )
+        self._log_result(self.pool_for(req.level_offset), result)
+        self._post(result)
+        return finished - started
+
+    def _on_done(
+        self, pending: _Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
+    ) -> None:
+        """Completion callback: runs on a worker thread (or wherever the future completed)."""
+        key = pending.request.key
+        with self._lock:
+            pending.pool.running.discard(pending)
+            if self._pending.get(key) is pending:
+                del self._pending[key]
+            closed = self._closed
+            still_wanted = key in self._wanted.get(pending.layer_id, ()) and not (
+                pending.token.cancelled
+            )
+        if closed:
+            return
+        if future.cancelled():
+            self._write_log(pending, None, None, 0, "cancelled")
+        else:
+            exc = future.exception()
+            if isinstance(exc, LoadCancelled):
+                self._write_log(pending, None, self._clock(), 0, "cancelled")
+            elif exc is not None:
+                with self._lock:
+                    self._fail(pending, exc, None, synchronous=False)
+            else:
+                data, started, finished = future.result()
+                with self._lock:
+                    self._record_duration(pending.layer_id, finished - started)
+                self.cache.put(key, data, pinned=pending.request.pinned)
+                if still_wanted:
+                    result = LoadResult(
+                        key,
+                        "loaded",
+                        data,
+                        None,
+                        False,
+                        pending.queued_at,
+                        started,
+                        finished,
+                        data.nbytes,
+                    )
+                    self._log_result(pending.pool, result)
+                    self._post(result)
+                else:  # finished after it stopped being wanted: cached, not posted
+                    self._write_log(pending, started, finished, data.nbytes, "discarded")
+        with self._lock:
+            if not self._closed:
+                self._pump_locked(self._clock())
+                self._wakeup.notify_all()
+
+    def _fail(
+        self, pending: _Pending, exc: BaseException, started: float | None, synchronous: bool
+    ) -> None:
+        key = pending.request.key
+        now = self._clock()
+        attempts = self._failed.get(key, (0.0, 0))[1] + 1
+        backoff = min(self._retry_after_s * 2 ** (attempts - 1), 60.0)
+        self._failed[key] = (now + backoff, attempts)
+        error = ChunkLoadError(
+            f"loading tile {key} failed: {type(exc).__name__}: {exc} "
+            f"(attempt {attempts}; retried when wanted after {backoff:g} s, or call retry())"
+        )
+        error.__cause__ = exc
+        result = LoadResult(
+            key, "failed", None, error, synchronous, pending.queued_at, started, now, 0
+        )
+        self._log_result(pending.pool, result)
+        self._post(result)
+
+    def _post(self, result: LoadResult) -> None:
+        with self._lock:
+            self._undrained.add(result.key)
+        self._results.put(result)
+        if self._notify is not None:
+            self._notify()
+
+    def _dispatch_loop(self) -> None:
+        """Dispatch thread: submit delayed requests when due."""
+        with self._wakeup:
+            while not self._closed:
+                now = self._clock()
+                self._pump_locked(now)
+                dues = [
+                    d
+                    for p in self._pools
+                    if p.free_workers > 0 and (d := p.queue.next_due()) is not None
+                ]
+                timeout = max(min(dues) - now, 0.001) if dues else None
+                self._wakeup.wait(timeout)
+
+    # -- log ----------------------------------------------------------------------
+    def _log_result(self, pool: LoaderPool, result: LoadResult) -> None:
+        if self._log is None:
+            return
+        self._write_line(
+            {
+                "key": result.key.to_json(),
+                "pool": pool.level_offset,
+                "queued": result.queued_at,
+                "started": result.started_at,
+                "finished": result.finished_at,
+                "bytes": result.nbytes,
+                "outcome": result.outcome,
+                "synchronous": result.synchronous,
+                "error": None if result.error is None else str(result.error),
+            }
+        )
+
+    def _write_log(
+        self,
+        pending: _Pending,
+        started: float | None,
+        finished: float | None,
+        nbytes: int,
+        outcome: str,
+    ) -> None:
+        if self._log is None:
+            return
+        self._write_line(
+            {
+                "key": pending.request.key.to_json(),
+                "pool": pending.pool.level_offset,
+                "queued": pending.queued_at,
+                "started": started,
+                "finished": finished,
+                "bytes": nbytes,
+                "outcome": outcome,
+                "synchronous": False,
+                "error": None,
+            }
+        )
+
+    def _write_line(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record)
+        with self._log_lock:
+            if self._log is not None:
+                self._log.write(line + "\n")
+                self._log.flush()

@@ -1,0 +1,66 @@
+"""From a coverage plan to loader requests: the glue between ``tiles`` and the loader.
+
+:func:`tile_requests` turns the loads of a
+:class:`~tilescope.tiles.coverage.CoveragePlan` into
+:class:`~tilescope.loading.loader.LoadRequest` values whose ``read`` is a
+:class:`TileRead`: a frozen, picklable callable that reads (or, for computed
+levels, builds) one tile from its :class:`~tilescope.tiles.source.TileSource`
+in a worker.  With a cache (thread executors only — a cache does not cross
+process boundaries) computed tiles reuse cached children and cache the
+intermediate tiles they build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy.typing as npt
+
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.cancel import CancelToken
+from tilescope.loading.loader import LoadRequest
+from tilescope.tiles.coverage import CoveragePlan
+from tilescope.tiles.grid import TileKey
+from tilescope.tiles.source import TileSource
+
+__all__ = ["TileRead", "tile_requests"]
+
+
+@dataclass(frozen=True, slots=True)
+class TileRead:
+    """Read one tile (worker side).  Picklable when ``cache`` is ``None``."""
+
+    source: TileSource
+    key: TileKey
+    cache: ChunkCache | None = None
+
+    def __call__(self, token: CancelToken) -> npt.NDArray[Any]:
+        """Return the tile's pixels; checks ``token`` between steps.  Worker threads only."""
+        if self.cache is None:
+            return self.source.read_tile(self.key, token)
+        return self.source.read_tile(self.key, token, self.cache.peek, self.cache.put)
+
+
+def tile_requests(
+    plan: CoveragePlan,
+    source: TileSource,
+    cache: ChunkCache | None = None,
+    pinned_levels: int = 1,
+) -> list[LoadRequest]:
+    """The plan's loads as requests, in priority order.
+
+    Tiles of the ``pinned_levels`` coarsest levels are cached pinned.  Pass the
+    loader's cache only for thread executors.
+    """
+    first_pinned = source.grid.root_level - pinned_levels + 1
+    return [
+        LoadRequest(
+            key=load.key,
+            read=TileRead(source, load.key, cache),
+            level_offset=load.level_offset,
+            distance=load.distance,
+            pinned=load.key.level >= first_pinned,
+        )
+        for load in plan.load
+    ]

@@ -1,0 +1,409 @@
+"""ChunkLoader: pools, delay queues, cancellation, auto-sync, failures, logs — deterministic.
+
+Time is a FakeClock; executors are ManualExecutors that run work only when the
+test says so (on the test thread, or on a helper thread for "already running"
+cases, synchronised with Events and joins — never sleeps).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from loading_fakes import ClockedRead, Executors, GatedRead
+
+from tilescope.errors import ChunkLoadError
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.cancel import CancelToken
+from tilescope.loading.config import OctreeConfig
+from tilescope.loading.delay_queue import FakeClock
+from tilescope.loading.loader import AUTO_SYNC_MIN_SAMPLES, ChunkLoader, LoadRequest
+from tilescope.tiles.grid import TileKey
+
+
+def key(col: int, layer: int = 1, level: int = 0) -> TileKey:
+    return TileKey(layer, 0, (), level, 0, col)
+
+
+def const(value: float = 1.0) -> Any:
+    def read(token: CancelToken) -> npt.NDArray[Any]:
+        return np.full((2, 2), value)
+
+    return read
+
+
+def config(**loader: Any) -> OctreeConfig:
+    """One pool (offset 0) using ``loader_defaults``; auto-sync off unless asked for."""
+    data: dict[str, Any] = {
+        "loader_defaults": {"auto_sync_ms": 0, **loader},
+        "octree": {"loaders": {"0": {}}},
+    }
+    return OctreeConfig.from_dict(data)
+
+
+def make_loader(
+    clock: FakeClock,
+    executors: Executors,
+    cfg: OctreeConfig | None = None,
+    **kwargs: Any,
+) -> ChunkLoader:
+    return ChunkLoader(
+        cfg or config(),
+        cache=kwargs.pop("cache", ChunkCache(10**8)),
+        clock=clock,
+        executor_factory=executors,
+        dispatch_thread=False,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "pool"),
+    [
+        pytest.param(0, 0, id="ideal"),
+        pytest.param(1, 0, id="one-up-uses-0"),
+        pytest.param(2, 2, id="two-up"),
+        pytest.param(4, 2, id="four-up-uses-2"),
+        pytest.param(5, 5, id="five-up"),
+        pytest.param(9, 5, id="far-up-uses-5"),
+    ],
+)
+def test_pool_selection_by_level_offset(
+    offset: int, pool: int, clock: FakeClock, executors: Executors
+) -> None:
+    cfg = OctreeConfig.from_dict(
+        {"octree": {"loaders": {"0": {}, "2": {"delay_queue_ms": 0}, "5": {"num_workers": 1}}}}
+    )
+    with make_loader(clock, executors, cfg) as loader:
+        assert [p.level_offset for p in loader.pools] == [0, 2, 5]
+        assert loader.pool_for(offset).level_offset == pool
+        loader.set_wanted(1, [LoadRequest(key(0, level=offset), const(), level_offset=offset)])
+        per_pool = {off: q + r for off, q, r in loader.stats.per_pool}
+        assert per_pool[pool] == 1
+        assert sum(per_pool.values()) == 1
+
+
+def test_per_level_delays(clock: FakeClock, executors: Executors) -> None:
+    """napari defaults: ideal pool waits 100 ms, the pool two levels up starts at once."""
+    with make_loader(clock, executors, OctreeConfig()) as loader:
+        ideal = LoadRequest(key(0), const(), level_offset=0)
+        coarse = LoadRequest(key(1, level=2), const(), level_offset=2)
+        loader.set_wanted(1, [ideal, coarse])
+        assert executors[2].submitted == 1  # zero delay: submitted by set_wanted itself
+        assert 0 not in executors.by_offset  # ideal pool not even started yet
+        assert loader.next_due_in() == pytest.approx(0.1)
+        clock.advance(0.099)
+        assert loader.pump() == 0
+        clock.advance(0.001)
+        assert loader.pump() == 1
+        assert executors[0].submitted == 1
+        assert loader.next_due_in() is None
+
+
+def test_rewanting_a_queued_tile_keeps_its_due_time(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(delay_queue_ms=125)) as loader:
+        req = LoadRequest(key(0), const())
+        loader.set_wanted(1, [req])
+        clock.advance(0.0625)
+        loader.set_wanted(1, [req])  # every frame wants it again
+        clock.advance(0.0625)  # (binary-exact steps)
+        assert loader.pump() == 1
+
+
+def test_cancel_before_start_in_delay_queue(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(delay_queue_ms=100)) as loader:
+        read = GatedRead()
+        loader.set_wanted(1, [LoadRequest(key(0), read)])
+        assert loader.stats.queued == 1
+        loader.set_wanted(1, [])  # left the view before its delay elapsed
+        clock.advance(1.0)
+        assert loader.pump() == 0
+        assert executors.total_submitted() == 0
+        assert read.calls == 0
+        assert loader.drain() == []
+        assert loader.stats.queued == 0
+
+
+def test_cancel_before_start_in_executor_queue(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+        read = GatedRead()
+        loader.set_wanted(1, [LoadRequest(key(0), read)])
+        assert executors[0].submitted == 1
+        loader.set_wanted(1, [])
+        assert executors[0].run_next() is False  # the future was cancelled, never ran
+        assert read.calls == 0
+        assert loader.drain() == []
+        assert loader.stats.running == 0
+
+
+def test_cancel_token_after_start(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+        read = GatedRead()
+        loader.set_wanted(1, [LoadRequest(key(0), read)])
+        worker = threading.Thread(target=executors[0].run_next)
+        worker.start()
+        assert read.started.wait(10)
+        loader.set_wanted(1, [])  # running: only the token can stop it
+        read.gate.set()
+        worker.join(10)
+        assert not worker.is_alive()
+        assert loader.drain() == []  # raised LoadCancelled: nothing posted
+        assert loader.stats.running == 0
+        assert key(0) not in loader.cache
+
+
+def test_load_finishing_after_cancel_is_cached_not_posted(
+    clock: FakeClock, executors: Executors
+) -> None:
+    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+        read = GatedRead()
+        read.check_token = False  # a load that never looks at its token
+        loader.set_wanted(1, [LoadRequest(key(0), read)])
+        worker = threading.Thread(target=executors[0].run_next)
+        worker.start()
+        assert read.started.wait(10)
+        loader.set_wanted(1, [])
+        read.gate.set()
+        worker.join(10)
+        assert loader.drain() == []
+        assert key(0) in loader.cache  # valid data is kept for when it is wanted again
+        loader.set_wanted(1, [LoadRequest(key(0), read)])
+        (result,) = loader.drain()
+        assert result.outcome == "cached"
+        assert read.calls == 1
+
+
+def test_workers_limit_and_priority_order(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(num_workers=2, delay_queue_ms=0)) as loader:
+        reqs = [LoadRequest(key(c), const(c), distance=float(10 - c)) for c in range(5)]
+        loader.set_wanted(1, reqs)
+        ex = executors[0]
+        assert ex.submitted == 2  # two workers
+        assert loader.stats.queued == 3
+        order = []
+        while ex.tasks:
+            ex.run_next()  # completing one frees a worker: the callback submits the next
+            order.extend(int(r.data[0, 0]) for r in loader.drain() if r.data is not None)
+        assert order == [4, 3, 2, 1, 0]  # nearest the centre first
+        assert ex.submitted == 5
+
+
+def test_failed_load_is_reported_and_retried(clock: FakeClock, executors: Executors) -> None:
+    attempts = []
+
+    def flaky(token: CancelToken) -> npt.NDArray[Any]:
+        attempts.append(clock())
+        if len(attempts) < 3:
+            raise OSError("HTTP 503 from the store")
+        return np.ones((2, 2))
+
+    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=5.0) as loader:
+        req = LoadRequest(key(0), flaky)
+        loader.set_wanted(1, [req])
+        executors[0].run_next()
+        (failed,) = loader.drain()
+        assert failed.outcome == "failed"
+        assert not failed.ok
+        assert isinstance(failed.error, ChunkLoadError)
+        assert "OSError: HTTP 503 from the store" in str(failed.error)
+        assert isinstance(failed.error.__cause__, OSError)
+        loader.set_wanted(1, [req])  # wanted again at once: backing off, not reloaded
+        assert executors[0].submitted == 1
+        clock.advance(5.0)
+        loader.set_wanted(1, [req])
+        executors[0].run_next()
+        (second,) = loader.drain()
+        assert second.outcome == "failed"
+        assert "attempt 2" in str(second.error)
+        clock.advance(1.0)  # back-off doubled to 10 s; an explicit retry skips it
+        loader.retry(req.key)
+        loader.set_wanted(1, [req])
+        executors[0].run_next()
+        (ok,) = loader.drain()
+        assert ok.outcome == "loaded"
+        assert len(attempts) == 3
+
+
+def test_synchronous_failure_is_reported(clock: FakeClock, executors: Executors) -> None:
+    def broken(token: CancelToken) -> npt.NDArray[Any]:
+        raise KeyError("chunk 0.3 missing")
+
+    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0), broken)])
+        (result,) = loader.drain()
+        assert result.outcome == "failed"
+        assert result.synchronous
+        assert "KeyError" in str(result.error)
+
+
+def test_force_synchronous_loads_in_set_wanted(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+        reqs = [LoadRequest(key(c), ClockedRead(clock, 50, c)) for c in range(4)]
+        loader.set_wanted(1, reqs)  # 200 ms of loads: forced means no budget
+        results = loader.drain()
+        assert [r.outcome for r in results] == ["loaded"] * 4
+        assert all(r.synchronous for r in results)
+        assert executors.by_offset == {}  # no executor was ever created
+
+
+def feed_async(
+    loader: ChunkLoader, executors: Executors, layer: int, ms: float, clock: FakeClock, n: int
+) -> None:
+    for i in range(n):
+        loader.set_wanted(layer, [LoadRequest(key(100 + i, layer), ClockedRead(clock, ms))])
+        executors[0].run_next()
+        loader.drain()
+
+
+def test_auto_sync_switches_fast_layers_to_synchronous(
+    clock: FakeClock, executors: Executors
+) -> None:
+    cfg = config(delay_queue_ms=0, auto_sync_ms=30)
+    with make_loader(clock, executors, cfg) as loader:
+        assert not loader.is_synchronous(1)
+        feed_async(loader, executors, layer=1, ms=5, clock=clock, n=AUTO_SYNC_MIN_SAMPLES)
+        feed_async(loader, executors, layer=2, ms=80, clock=clock, n=AUTO_SYNC_MIN_SAMPLES)
+        assert loader.is_synchronous(1)  # averages 5 ms < 30 ms
+        assert not loader.is_synchronous(2)  # averages 80 ms
+        before = executors[0].submitted
+        loader.set_wanted(1, [LoadRequest(key(0, 1), ClockedRead(clock, 5))])
+        (result,) = loader.drain()
+        assert result.synchronous
+        assert executors[0].submitted == before
+        loader.set_wanted(2, [LoadRequest(key(0, 2), ClockedRead(clock, 80))])
+        assert loader.drain() == []  # queued for a worker
+        assert executors[0].submitted == before + 1
+        # layer 1 slows down (e.g. the network): its average rises, it goes async again
+        for i in range(6):
+            loader.set_wanted(1, [LoadRequest(key(200 + i, 1), ClockedRead(clock, 90))])
+            loader.drain()
+        assert not loader.is_synchronous(1)
+
+
+def test_auto_sync_respects_the_per_call_budget(clock: FakeClock, executors: Executors) -> None:
+    cfg = config(delay_queue_ms=0, auto_sync_ms=30)
+    with make_loader(clock, executors, cfg, sync_budget_ms=16) as loader:
+        feed_async(loader, executors, layer=1, ms=10, clock=clock, n=AUTO_SYNC_MIN_SAMPLES)
+        submitted = executors[0].submitted
+        reqs = [LoadRequest(key(c), ClockedRead(clock, 10), distance=c) for c in range(5)]
+        loader.set_wanted(1, reqs)
+        synchronous = loader.drain()
+        assert [r.key.col for r in synchronous] == [0, 1]  # 10 + 10 ms reaches the 16 ms budget
+        assert executors[0].submitted == submitted + 3
+
+
+def test_auto_sync_disabled_with_zero(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(delay_queue_ms=0, auto_sync_ms=0)) as loader:
+        feed_async(loader, executors, layer=1, ms=0.01, clock=clock, n=5)
+        assert not loader.is_synchronous(1)
+
+
+def test_cache_hit_is_posted_without_loading(clock: FakeClock, executors: Executors) -> None:
+    cache = ChunkCache(10**6)
+    cache.put(key(0), np.zeros((3, 3)))
+    with make_loader(clock, executors, cache=cache) as loader:
+        read = GatedRead()
+        loader.set_wanted(1, [LoadRequest(key(0), read)])
+        (result,) = loader.drain()
+        assert result.outcome == "cached"
+        assert result.data is not None
+        assert result.data.shape == (3, 3)
+        assert read.calls == 0
+        assert cache.stats.hits == 1
+
+
+def test_undrained_results_are_not_reloaded(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+        read = ClockedRead(clock, 1)
+        req = LoadRequest(key(0), read)
+        loader.set_wanted(1, [req])
+        loader.set_wanted(1, [req])  # next frame, result not drained yet
+        assert read.calls == 1
+        assert len(loader.drain()) == 1
+        loader.set_wanted(1, [req])  # drained but not marked resident by the caller: cache hit
+        assert read.calls == 1
+        assert [r.outcome for r in loader.drain()] == ["cached"]
+
+
+def test_drain_never_blocks_and_respects_max_items(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+        assert loader.drain() == []
+        loader.set_wanted(1, [LoadRequest(key(c), const(c)) for c in range(5)])
+        assert len(loader.drain(max_items=2)) == 2
+        assert len(loader.drain()) == 3
+        assert loader.drain() == []
+
+
+def test_layers_are_independent(clock: FakeClock, executors: Executors) -> None:
+    with make_loader(clock, executors, config(delay_queue_ms=100)) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0, 1), const())])
+        loader.set_wanted(2, [LoadRequest(key(0, 2), const())])
+        loader.set_wanted(1, [])  # only layer 1's load is cancelled
+        assert loader.stats.queued == 1
+        loader.cancel_layer(2)
+        assert loader.stats.queued == 0
+        with pytest.raises(ValueError, match="set_wanted"):
+            loader.set_wanted(1, [LoadRequest(key(0, 2), const())])
+
+
+def test_log_path_writes_one_json_line_per_load(
+    clock: FakeClock, executors: Executors, tmp_path: Path
+) -> None:
+    log = tmp_path / "loads.jsonl"
+    cfg = OctreeConfig.from_dict(
+        {
+            "loader_defaults": {"log_path": str(log), "auto_sync_ms": 0},
+            "octree": {"loaders": {"0": {"delay_queue_ms": 0}, "2": {"delay_queue_ms": 50}}},
+        }
+    )
+    with make_loader(clock, executors, cfg) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0), ClockedRead(clock, 7))])
+        loader.set_wanted(1, [LoadRequest(key(0), ClockedRead(clock, 7))])
+        executors[0].run_next()
+        loader.set_wanted(1, [LoadRequest(key(1, level=2), const(), level_offset=2)])
+        loader.set_wanted(1, [])  # the delayed level-2 load is cancelled
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["outcome"] for r in lines] == ["loaded", "cancelled"]
+    loaded = lines[0]
+    assert loaded["key"] == {
+        "layer_id": 1,
+        "data_version": 0,
+        "slice": [],
+        "level": 0,
+        "row": 0,
+        "col": 0,
+    }
+    assert loaded["bytes"] == 32
+    assert loaded["pool"] == 0
+    assert loaded["finished"] - loaded["started"] == pytest.approx(0.007)
+    assert loaded["queued"] <= loaded["started"]
+    assert lines[1]["pool"] == 2
+    assert lines[1]["started"] is None
+
+
+def test_close_shuts_executors_down_and_is_final(clock: FakeClock, executors: Executors) -> None:
+    loader = make_loader(clock, executors, config(delay_queue_ms=0))
+    loader.set_wanted(1, [LoadRequest(key(0), GatedRead())])
+    ex = executors[0]
+    loader.close()
+    loader.close()  # idempotent
+    assert ex.shutdowns == [(False, True)]  # cancel_futures=True
+    assert ex.run_next() is False
+    with pytest.raises(RuntimeError, match="closed"):
+        loader.set_wanted(1, [])
+    assert loader.pump() == 0
+
+
+def test_moving_a_queued_request_to_another_pool(clock: FakeClock, executors: Executors) -> None:
+    """The ideal level changed: a queued tile's level offset now maps to another pool."""
+    with make_loader(clock, executors, OctreeConfig()) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0, level=2), const(), level_offset=0)])
+        assert loader.stats.per_pool == ((0, 1, 0), (2, 0, 0))
+        loader.set_wanted(1, [LoadRequest(key(0, level=2), const(), level_offset=2)])
+        assert executors[2].submitted == 1  # the zero-delay pool took it at once
+        assert loader.stats.per_pool == ((0, 0, 0), (2, 0, 1))
