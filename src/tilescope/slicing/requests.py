@@ -33,6 +33,7 @@ from tilescope.data.protocol import ArrayLike, shape_of
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import LayerAxes, layer_axes
+from tilescope.models.layers._range import ContrastEstimate, limits_from_values
 from tilescope.models.layers.base import Layer
 from tilescope.models.layers.image import Image
 from tilescope.models.layers.labels import Labels
@@ -93,6 +94,9 @@ class ImageSliceResponse:
     ``slice_to_world`` is the ``(ndisplay+1)^2`` homogeneous map from its index
     coordinates to world coordinates of the displayed axes.  ``empty`` marks a
     placeholder for a point outside the data: draw nothing.
+    ``contrast_limits_estimate`` is ``(limits, range)`` from this slice's values
+    when the request asked for it (an Image whose limits were pending); hand it to
+    ``Image.apply_contrast_limits_estimate(*estimate, response.data_version)``.
     """
 
     data: np.ndarray = field(repr=False)
@@ -100,6 +104,7 @@ class ImageSliceResponse:
     level: int
     empty: bool
     request: ImageSliceRequest = field(repr=False)
+    contrast_limits_estimate: ContrastEstimate | None = None
 
     @property
     def layer_id(self) -> int:
@@ -146,6 +151,7 @@ class ImageSliceRequest:
     region: tuple[Window, ...]
     projection_mode: str
     slice_to_world: FloatArray = field(repr=False)
+    estimate_contrast: bool = False
     id: int = field(default_factory=lambda: next(_request_ids))
 
     @property
@@ -211,12 +217,14 @@ class ImageSliceRequest:
         missing = [i for i, a in enumerate(self.displayed) if a is None]
         if missing:
             arr = np.expand_dims(arr, tuple(missing))
+        estimate = limits_from_values(arr, self.dtype, True) if self.estimate_contrast else None
         return ImageSliceResponse(
             data=arr,
             slice_to_world=self.slice_to_world,
             level=self.level,
             empty=False,
             request=self,
+            contrast_limits_estimate=estimate,
         )
 
 
@@ -381,6 +389,7 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
         region=tuple(region),
         projection_mode=mode,
         slice_to_world=_slice_to_world(layer, axes, point, level, region),
+        estimate_contrast=isinstance(layer, Image) and layer.contrast_limits_pending,
     )
 
 

@@ -81,7 +81,82 @@ def test_basic_defaults() -> None:
 )
 def test_contrast_limits_from_values_for_every_array_type(make: Any, expected: Any) -> None:
     a = (np.arange(60, dtype=np.float32) + 2).reshape(3, 4, 5)
-    assert Image(make(a)).contrast_limits == expected
+    layer = Image(make(a))
+    if isinstance(layer.data, np.ndarray):
+        assert not layer.contrast_limits_pending
+    else:  # lazy: provisional until a slice (or an explicit reset) reads values
+        assert layer.contrast_limits_pending
+        assert layer.contrast_limits == (0.0, 1.0)
+        layer.reset_contrast_limits()
+        assert not layer.contrast_limits_pending
+    assert layer.contrast_limits == expected
+
+
+@pytest.mark.parametrize(
+    ("dtype", "provisional"),
+    [
+        pytest.param(np.float32, (0.0, 1.0), id="float"),
+        pytest.param(np.uint16, (0.0, 65535.0), id="uint16"),
+        pytest.param(np.int8, (-128.0, 127.0), id="int8"),
+    ],
+)
+def test_lazy_data_is_not_read_on_construction(dtype: Any, provisional: Any) -> None:
+    arr = CountingArray(np.ones((4, 6, 6), dtype))
+    layer = Image(arr)
+    assert arr.reads == []
+    assert layer.contrast_limits_pending
+    assert layer.contrast_limits == provisional
+
+
+def test_memmap_counts_as_lazy(tmp_path: Any) -> None:
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(12.0).reshape(3, 4))
+    layer = Image(np.load(path, mmap_mode="r"))
+    assert layer.contrast_limits_pending
+
+
+def test_estimate_from_the_first_slice() -> None:
+    from tilescope.slicing import ImageSliceRequest, build_slice_request
+
+    a = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    layer = Image(da.from_array(a, chunks=2))
+    dims = DimsState(
+        ndim=3,
+        ndisplay=2,
+        order=(0, 1, 2),
+        axis_labels=("z", "y", "x"),
+        range=(RangeTuple(0, 2, 1),) * 3,
+        point=(1.0, 0.0, 0.0),
+        margin_left=(0.0,) * 3,
+        margin_right=(0.0,) * 3,
+    )
+    request = build_slice_request(layer, dims)
+    assert isinstance(request, ImageSliceRequest)
+    assert request.estimate_contrast
+    response = request()
+    assert response.contrast_limits_estimate == ((20.0, 39.0), (20.0, 39.0))
+    seen: list[Any] = []
+    layer.events.contrast_limits.connect(seen.append)
+    assert not layer.apply_contrast_limits_estimate((1.0, 2.0), (1.0, 2.0), data_version=7)
+    assert layer.apply_contrast_limits_estimate(*response.contrast_limits_estimate, 0)
+    assert layer.contrast_limits == (20.0, 39.0)
+    assert seen == [(20.0, 39.0)]
+    assert not layer.contrast_limits_pending
+    assert not layer.apply_contrast_limits_estimate((0.0, 5.0), (0.0, 5.0), 0)  # once only
+    again = build_slice_request(layer, dims)
+    assert isinstance(again, ImageSliceRequest)
+    assert not again.estimate_contrast
+    assert again().contrast_limits_estimate is None
+
+
+def test_user_limits_cancel_a_pending_estimate() -> None:
+    layer = Image(da.zeros((4, 4), chunks=2))
+    layer.contrast_limits = (3, 4)
+    assert not layer.contrast_limits_pending
+    assert not layer.apply_contrast_limits_estimate((0.0, 1.0), (0.0, 1.0), 0)
+    assert layer.contrast_limits == (3.0, 4.0)
+    with pytest.raises(LayerPropertyError):
+        Image(da.zeros((4, 4), chunks=2)).apply_contrast_limits_estimate((1.0, 1.0), (0.0, 1.0), 0)
 
 
 def _zarr_of(a: np.ndarray) -> Any:
@@ -100,6 +175,8 @@ def test_uint8_reads_nothing() -> None:
 def test_huge_float_array_reads_a_bounded_central_sample() -> None:
     arr = HugeArray((50, 100_000, 100_000))
     layer = Image(arr)
+    assert arr.reads == []
+    layer.reset_contrast_limits()
     assert sum(arr.reads) <= MAX_SAMPLE
     assert len(arr.reads) == 1
     lo, hi = layer.contrast_limits
@@ -110,6 +187,7 @@ def test_huge_float_array_reads_a_bounded_central_sample() -> None:
 def test_sampled_integer_data_gets_dtype_range_for_the_slider() -> None:
     arr = HugeArray((5000, 5000), dtype="uint16")
     layer = Image(arr)
+    layer.reset_contrast_limits()
     assert sum(arr.reads) <= MAX_SAMPLE
     assert layer.contrast_limits_range == (0.0, 65535.0)
     assert layer.contrast_limits[1] < 65535
@@ -120,6 +198,7 @@ def test_multiscale_samples_the_coarsest_level() -> None:
     coarse = CountingArray(np.arange(16, dtype=np.float32).reshape(4, 4))
     layer = Image([fine, coarse])
     assert layer.multiscale
+    layer.reset_contrast_limits()
     assert fine.reads == []
     assert layer.contrast_limits == (0.0, 15.0)
 
@@ -386,3 +465,12 @@ def test_update_view_rejects_bad_input() -> None:
         layer.update_view([[0, 0, 0], [1, 1, 1]], (10, 10))
     with pytest.raises(LayerPropertyError):
         layer.update_view([[0, np.nan], [1, 1]], (10, 10))
+
+
+def test_large_numpy_array_is_sampled_not_scanned() -> None:
+    a = np.zeros((3000, 3000), np.float32)  # 9 M elements
+    a[1500, 1500] = 7.0  # in the central sample
+    a[0, 0] = -100.0  # outside it: not seen
+    layer = Image(a)
+    assert not layer.contrast_limits_pending
+    assert layer.contrast_limits == (0.0, 7.0)

@@ -19,7 +19,11 @@ from psygnal import Signal
 
 from tilescope.data.protocol import ArrayLike, MultiScaleData, as_layer_data, shape_of
 from tilescope.errors import LayerDataError, LayerPropertyError
-from tilescope.models.layers._range import estimate_contrast_limits
+from tilescope.models.layers._range import (
+    estimate_contrast_limits,
+    is_in_memory,
+    provisional_contrast_limits,
+)
 from tilescope.models.layers._scalar import ScalarFieldEvents, ScalarFieldLayer
 from tilescope.models.layers.base import LayerEvents
 from tilescope.models.layers.colors import coerce_colormap
@@ -66,6 +70,7 @@ class ImageEvents(ScalarFieldEvents):
 
     contrast_limits = Signal(object)
     contrast_limits_range = Signal(object)
+    contrast_limits_pending = Signal(bool)
     colormap = Signal(object)
     gamma = Signal(float)
     interpolation = Signal(str)
@@ -104,7 +109,9 @@ class Image(ScalarFieldLayer):
     rgb
         ``None`` guesses (last axis of length 3/4 after two axes longer than 30).
     contrast_limits
-        ``(min, max)``; ``None`` estimates them from data values, cheaply.
+        ``(min, max)``; ``None`` estimates them from data values: at once (bounded
+        sample) for in-memory numpy data, else from the first slice read in a worker
+        (until then they are provisional: see :attr:`contrast_limits_pending`).
     colormap
         Anything :class:`cmap.Colormap` accepts (``'gray'``, ``'viridis'``, ...).
     gamma, interpolation, rendering, iso_threshold, projection_mode
@@ -151,11 +158,12 @@ class Image(ScalarFieldLayer):
         self._projection_mode = self._validate_projection_mode(projection_mode)
         if contrast_limits is None:
             self._clims_auto = True
-            self._contrast_limits, self._contrast_limits_range = estimate_contrast_limits(
-                prepared, rgb=is_rgb
+            (self._contrast_limits, self._contrast_limits_range), self._contrast_limits_pending = (
+                self._auto_contrast(prepared, is_rgb)
             )
         else:
             self._clims_auto = False
+            self._contrast_limits_pending = False
             self._contrast_limits = _limits(contrast_limits, "contrast_limits")
             self._contrast_limits_range = self._contrast_limits
         self._iso_threshold = (
@@ -175,6 +183,18 @@ class Image(ScalarFieldLayer):
             shear=shear,
             affine=affine,
         )
+
+    @staticmethod
+    def _auto_contrast(
+        data: ArrayLike | MultiScaleData, rgb: bool
+    ) -> tuple[tuple[tuple[float, float], tuple[float, float]], bool]:
+        """Default ``(limits, range)`` and whether they still await an estimate."""
+        provisional, final = provisional_contrast_limits(np.dtype(data.dtype))
+        if final:
+            return (provisional, provisional), False
+        if is_in_memory(data):
+            return estimate_contrast_limits(data, rgb=rgb), False
+        return (provisional, provisional), True
 
     # validation ---------------------------------------------------------
     @staticmethod
@@ -280,9 +300,9 @@ class Image(ScalarFieldLayer):
         changes = self._data_changes(prepared, 1 if is_rgb else 0)
         changes["rgb"] = is_rgb
         if self._clims_auto:
-            changes["contrast_limits"], changes["contrast_limits_range"] = estimate_contrast_limits(
-                prepared, rgb=is_rgb
-            )
+            (lim, rng), pending = self._auto_contrast(prepared, is_rgb)
+            changes["contrast_limits"], changes["contrast_limits_range"] = lim, rng
+            changes["contrast_limits_pending"] = pending
         self._apply(changes, always=frozenset({"data"}))
 
     @property
@@ -302,7 +322,38 @@ class Image(ScalarFieldLayer):
         lo_r, hi_r = self._contrast_limits_range
         rng = (min(lo_r, lim[0]), max(hi_r, lim[1]))
         self._clims_auto = False
-        self._update(contrast_limits=lim, contrast_limits_range=rng)
+        self._update(contrast_limits=lim, contrast_limits_range=rng, contrast_limits_pending=False)
+
+    @property
+    def contrast_limits_pending(self) -> bool:
+        """True while the default contrast limits are provisional (lazy data, no slice yet).
+
+        Cleared by the first :meth:`apply_contrast_limits_estimate` (normally from the
+        first slice, read in a worker), by setting :attr:`contrast_limits`, or by
+        :meth:`reset_contrast_limits`.
+        """
+        return self._contrast_limits_pending
+
+    def apply_contrast_limits_estimate(
+        self,
+        contrast_limits: tuple[float, float],
+        contrast_limits_range: tuple[float, float],
+        data_version: int,
+    ) -> bool:
+        """Adopt limits estimated from real values, if they are still wanted.
+
+        Applied only while :attr:`contrast_limits_pending` and for the current
+        ``data_version`` (a stale estimate for replaced data is ignored).  Returns
+        whether the estimate was applied.  Invalid limits raise
+        :class:`LayerPropertyError` and change nothing.
+        """
+        lim = _limits(contrast_limits, "contrast_limits")
+        rng = _limits(contrast_limits_range, "contrast_limits_range")
+        if not self._contrast_limits_pending or data_version != self._data_version:
+            return False
+        rng = (min(rng[0], lim[0]), max(rng[1], lim[1]))
+        self._update(contrast_limits=lim, contrast_limits_range=rng, contrast_limits_pending=False)
+        return True
 
     @property
     def contrast_limits_range(self) -> tuple[float, float]:
@@ -318,10 +369,14 @@ class Image(ScalarFieldLayer):
         self._update(contrast_limits_range=rng, contrast_limits=lim)
 
     def reset_contrast_limits(self) -> None:
-        """Re-estimate contrast limits (and range) from the data, cheaply."""
+        """Estimate contrast limits (and range) from the data now, reading a bounded sample.
+
+        This reads the array on the calling thread (at most
+        :data:`~tilescope.models.layers._range.MAX_SAMPLE` elements) even for lazy data.
+        """
         lim, rng = estimate_contrast_limits(self._data, rgb=self._rgb)
         self._clims_auto = True
-        self._update(contrast_limits=lim, contrast_limits_range=rng)
+        self._update(contrast_limits=lim, contrast_limits_range=rng, contrast_limits_pending=False)
 
     @property
     def colormap(self) -> Colormap:
