@@ -441,6 +441,14 @@ class Viewer:
     def _on_slice_done(self, layer: Layer, response: SliceResponse) -> None:
         with self.perf.task("apply_slice"):
             self._responses[layer.layer_id] = response
+            if isinstance(layer, Image) and isinstance(response, ImageSliceResponse):
+                estimate = response.contrast_limits_estimate
+                if estimate is not None:
+                    # lazy data: default contrast limits come from the first slice's values
+                    limits, limits_range = estimate
+                    layer.apply_contrast_limits_estimate(
+                        limits, limits_range, response.data_version
+                    )
             self._set_status(layer, LayerStatus("ready"))
             self._schedule_flush()
 
