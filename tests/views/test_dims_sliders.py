@@ -173,3 +173,22 @@ def test_step_last_moves_the_axis_used_last(qtbot: QtBot) -> None:
     assert dims.current_step[:2] == (1, 2)
     dims.ndisplay = 3  # axis 1 is displayed now: back to the first row
     assert widget.last_axis == 0
+
+
+def test_play_waits_while_the_frame_is_not_ready(qtbot: QtBot) -> None:
+    dims = stack_dims()
+    ready = [False]
+    asked: list[int] = []  # the predicate is asked once per timer tick
+
+    def is_ready() -> bool:
+        asked.append(dims.current_step[0])
+        return ready[0]
+
+    widget = DimsSliders(dims, fps=100, ready=is_ready)
+    qtbot.addWidget(widget)
+    widget.play(0)
+    qtbot.waitUntil(lambda: len(asked) >= 3, timeout=3000)
+    assert dims.current_step[0] == 0  # ticks came, but the frame never became ready
+    ready[0] = True
+    qtbot.waitUntil(lambda: dims.current_step[0] == 2, timeout=3000)
+    widget.stop()

@@ -9,10 +9,14 @@ blocked, so a model change never echoes back into the model.
 As in napari, only sliced axes with more than one position get a row. Each row has a
 play button: it advances that axis on a timer at :attr:`DimsSliders.fps` frames per
 second and loops; only one axis plays at a time. Right-click the button to set the fps.
+With a ``ready`` predicate (the window passes "no visible layer is still loading"), a
+tick that finds the current frame still loading waits for the next tick, so every frame
+is shown even when the data is slower than the requested fps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qtpy.QtCore import QSignalBlocker, Qt, QTimer, Signal
@@ -123,9 +127,17 @@ class AxisSlider(QWidget):
 class DimsSliders(QWidget):
     """The sliders of every sliced axis of ``dims``, kept in sync both ways."""
 
-    def __init__(self, dims: Dims, parent: QWidget | None = None, *, fps: float = 10.0) -> None:
+    def __init__(
+        self,
+        dims: Dims,
+        parent: QWidget | None = None,
+        *,
+        fps: float = 10.0,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
         super().__init__(parent)
         self._dims = dims
+        self._ready = ready
         self._rows: tuple[SliderRow, ...] = ()
         self._sliders: dict[int, AxisSlider] = {}
         self._layout = QVBoxLayout(self)
@@ -250,6 +262,8 @@ class DimsSliders(QWidget):
         axis = self._playing_axis
         if axis is None:
             return
+        if self._ready is not None and not self._ready():
+            return  # the last frame is still loading: show it before moving on
         nsteps = self._dims.nsteps[axis]
         self._dims.set_current_step(axis, (self._dims.current_step[axis] + 1) % nsteps)
 

@@ -10,6 +10,7 @@ drain runs for a bounded time so a flood of results cannot stall the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -69,7 +70,9 @@ class QtWaker(QObject):
             if self._pending:
                 return
             self._pending = True
-        self._wake.emit()
+        # RuntimeError: the Qt object was deleted (window closed) while a worker posted.
+        with contextlib.suppress(RuntimeError):
+            self._wake.emit()
 
     def _drain(self) -> None:
         """Run posted callbacks (main thread, from the event loop)."""

@@ -91,7 +91,7 @@ class ViewerWindow(QMainWindow):
         self.setWindowTitle(title)
 
         # centre: canvas over sliders
-        self.sliders = DimsSliders(viewer.dims, fps=fps)
+        self.sliders = DimsSliders(viewer.dims, fps=fps, ready=self._frame_ready)
         centre = QWidget(self)
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
@@ -297,6 +297,17 @@ class ViewerWindow(QMainWindow):
 
     def _on_ndisplay_toggled(self, checked: bool) -> None:
         self._viewer.dims.ndisplay = 3 if checked else 2
+
+    def _frame_ready(self) -> bool:
+        """Whether every visible layer shows the current slice (the play button waits)."""
+        status = getattr(self._viewer, "layer_status", None)
+        if not callable(status):
+            return True
+        return all(
+            getattr(status(layer), "state", "") != "loading"
+            for layer in self._viewer.layers
+            if layer.visible
+        )
 
     def _displayed_labels(self, info: Any) -> tuple[str, ...] | None:
         if info is None:
