@@ -290,7 +290,7 @@ def _check_keys(section: Mapping[Any, Any], allowed: set[str], prefix: str) -> N
     for key in section:
         if key not in allowed:
             raise ConfigError(
-                f"unknown config key {prefix}{key!r}; allowed keys here: {sorted(allowed)}"
+                f"unknown config key '{prefix}{key}'; allowed keys here: {sorted(allowed)}"
             )
 
 

@@ -1,0 +1,154 @@
+"""Real executors: threads (default), processes, a dask.distributed-style client; dispatch thread.
+
+Completion is awaited through the loader's ``notify`` callback setting an Event
+(the timeout is only a failsafe), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from tilescope.errors import ConfigError
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.cancel import CancelToken
+from tilescope.loading.config import OctreeConfig
+from tilescope.loading.executors import make_executor, shutdown_executor
+from tilescope.loading.loader import ChunkLoader, LoadRequest, LoadResult
+from tilescope.tiles.grid import TileKey
+
+
+def cfg(**loader: Any) -> OctreeConfig:
+    return OctreeConfig.from_dict(
+        {
+            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, **loader},
+            "octree": {"loaders": {"0": {}}},
+        }
+    )
+
+
+def ones(token: CancelToken) -> npt.NDArray[Any]:
+    """Module-level, hence picklable for worker processes."""
+    return np.ones((8, 8), dtype=np.uint16)
+
+
+class Collector:
+    """notify callback: counts posts and sets an Event when ``n`` have arrived."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.count = 0
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    def __call__(self) -> None:
+        with self.lock:
+            self.count += 1
+            if self.count >= self.n:
+                self.done.set()
+
+
+def load_all(loader: ChunkLoader, collector: Collector, n: int) -> list[LoadResult]:
+    loader.set_wanted(1, [LoadRequest(TileKey(1, 0, (), 0, 0, c), ones) for c in range(n)])
+    assert collector.done.wait(30), "loads never finished"
+    return loader.drain()
+
+
+def test_thread_executor_end_to_end() -> None:
+    collector = Collector(6)
+    with ChunkLoader(cfg(num_workers=3), cache=ChunkCache(10**6), notify=collector) as loader:
+        results = load_all(loader, collector, 6)
+        assert sorted(r.key.col for r in results) == list(range(6))
+        assert all(r.outcome == "loaded" and not r.synchronous for r in results)
+        assert all(r.data is not None and r.data.sum() == 64 for r in results)
+        assert loader.cache.stats.entries == 6
+
+
+def test_process_executor_end_to_end() -> None:
+    collector = Collector(2)
+    config = cfg(num_workers=1, use_processes=True)
+    assert config.loader_defaults.executor_kind == "processes"
+    with ChunkLoader(config, cache=ChunkCache(10**6), notify=collector) as loader:
+        results = load_all(loader, collector, 2)
+        assert [r.outcome for r in results] == ["loaded", "loaded"]
+
+
+class FakeClient:
+    """Stands in for distributed.Client: only get_executor() is used."""
+
+    def __init__(self) -> None:
+        self.executors: list[ThreadPoolExecutor] = []
+
+    def get_executor(self) -> Executor:
+        ex = ThreadPoolExecutor(max_workers=2)
+        self.executors.append(ex)
+        return ex
+
+
+def test_dask_executor_kind_uses_the_client() -> None:
+    client = FakeClient()
+    collector = Collector(3)
+    config = cfg(executor="dask")
+    with ChunkLoader(
+        config, cache=ChunkCache(10**6), notify=collector, dask_client=client
+    ) as loader:
+        results = load_all(loader, collector, 3)
+        assert len(results) == 3
+        assert len(client.executors) == 1
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is not None, reason="distributed is installed"
+)
+def test_dask_executor_without_distributed_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="distributed"):
+        make_executor("dask", 2, "x")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="needs distributed")
+def test_dask_executor_with_a_real_local_cluster() -> None:  # pragma: no cover - optional
+    distributed: Any = pytest.importorskip("distributed")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2) as client:
+        collector = Collector(2)
+        with ChunkLoader(
+            cfg(executor="dask"), cache=ChunkCache(10**6), notify=collector, dask_client=client
+        ) as loader:
+            assert len(load_all(loader, collector, 2)) == 2
+
+
+def test_bad_client_and_kind() -> None:
+    with pytest.raises(ConfigError, match="get_executor"):
+        make_executor("dask", 1, "x", dask_client=object())
+    with pytest.raises(ConfigError, match="unknown executor"):
+        make_executor("gpu", 1, "x")  # type: ignore[arg-type]
+
+
+def test_shutdown_cancels_queued_futures() -> None:
+    gate = threading.Event()
+    ex = make_executor("threads", 1, "t")
+    first = ex.submit(gate.wait, 10)
+    second = ex.submit(gate.wait, 10)
+    shutdown_executor(ex)
+    assert second.cancelled()
+    gate.set()
+    assert first.result(10) is True
+
+
+def test_dispatch_thread_releases_delayed_requests() -> None:
+    """No pump() calls: the loader's own thread submits the request when due."""
+    collector = Collector(1)
+    with ChunkLoader(cfg(delay_queue_ms=20), cache=ChunkCache(10**6), notify=collector) as loader:
+        loader.set_wanted(1, [LoadRequest(TileKey(1, 0, (), 0, 0, 0), ones)])
+        assert loader.stats.queued == 1
+        assert collector.done.wait(30)
+        (result,) = loader.drain()
+        assert result.outcome == "loaded"
+        assert result.started_at is not None
+        assert result.queued_at is not None
+        assert result.started_at - result.queued_at >= 0.02
