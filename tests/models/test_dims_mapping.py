@@ -128,3 +128,29 @@ def test_identity_of_each_world_axis_is_order_independent(case: tuple[int, int])
             seen[w].add(a)
     for mapped in seen.values():
         assert len(mapped) <= 1
+
+
+def test_data_slice_point_and_plane_to_world() -> None:
+    from tilescope.models.dims_mapping import data_slice_point, plane_to_world
+    from tilescope.models.transforms import Transform
+
+    shear = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]]  # x_world = x + 0.5 z
+    t = Transform.create(3, scale=(2.0, 1.0, 1.0), translate=(1.0, 0.0, 0.0), shear=shear)
+    dims = DimsState(
+        ndim=3,
+        ndisplay=2,
+        order=(0, 1, 2),
+        axis_labels=("z", "y", "x"),
+        range=(RangeTuple(0.0, 9.0, 1.0),) * 3,
+        point=(9.0, 0.0, 0.0),
+        margin_left=(2.0, 0.0, 0.0),
+        margin_right=(4.0, 0.0, 0.0),
+    )
+    axes = layer_axes(dims, 3)
+    p, ml, mr = data_slice_point(t, dims, axes)
+    np.testing.assert_allclose([p[0], ml[0], mr[0]], [4.0, 1.0, 2.0])
+    plane = plane_to_world(t, axes, p)
+    # data (y, x) on the plane z = 4 sits at world (y, x + 0.5 * 2 * 4)
+    np.testing.assert_allclose(plane, [[1, 0, 0], [0, 1, 4.0], [0, 0, 1]])
+    full = t.data_to_world([4.0, 3.0, 5.0])
+    np.testing.assert_allclose(plane @ [3.0, 5.0, 1.0], [full[1], full[2], 1.0])

@@ -26,9 +26,11 @@ import numpy.typing as npt
 
 from tilescope.errors import DimsError
 from tilescope.models.dims import DimsState
+from tilescope.models.transforms import Transform
 
 __all__ = [
     "LayerAxes",
+    "data_slice_point",
     "layer_axes",
     "layer_axis_to_world",
     "layer_displayed_axes",
@@ -138,3 +140,47 @@ def world_to_layer_coords(coords: npt.ArrayLike, ndim_layer: int) -> npt.NDArray
         return out
     pad = [(0, 0)] * (c.ndim - 1) + [(ndim_layer - d, 0)]
     return np.pad(c, pad)
+
+
+def data_slice_point(
+    transform: Transform, dims: DimsState, axes: LayerAxes | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The slice point and margins in data coordinates of the sliced layer axes.
+
+    Returns ``(point, margin_left, margin_right)``, each ``(len(not_displayed),)``,
+    for ``axes.not_displayed`` in order.  Like napari, only the sliced block of
+    the world->data transform is used (world values of displayed axes are
+    meaningless); margins are mapped by its linear part.
+    """
+    axes = layer_axes(dims, transform.ndim) if axes is None else axes
+    nd = list(axes.not_displayed)
+    if not nd:
+        empty: npt.NDArray[np.float64] = np.zeros(0)
+        return empty, empty, empty
+    off = axes.ndim_world - axes.ndim_layer
+    world_ax = [a + off for a in nd]
+    w2d = transform.world_to_data.subset(nd)
+    p = w2d(np.asarray(dims.point, dtype=np.float64)[world_ax])
+    ml = w2d.apply_vectors(np.asarray(dims.margin_left, dtype=np.float64)[world_ax])
+    mr = w2d.apply_vectors(np.asarray(dims.margin_right, dtype=np.float64)[world_ax])
+    return p, ml, mr
+
+
+def plane_to_world(
+    transform: Transform, axes: LayerAxes, point: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """``(k+1, k+1)`` map from data coordinates of the displayed layer axes to world.
+
+    ``k = len(axes.displayed_layer)``; rows and columns follow ``axes.displayed_layer``
+    (display order).  The sliced axes sit at ``point`` (data coordinates, as from
+    :func:`data_slice_point`), so a shear or rotation coupling a sliced axis into the
+    displayed ones shifts the plane (napari drops that coupling).
+    """
+    shown = list(axes.displayed_layer)
+    k = len(shown)
+    w = transform.data_to_world.matrix
+    out = np.eye(k + 1)
+    out[:k, :k] = w[np.ix_(shown, shown)]
+    nd = list(axes.not_displayed)
+    out[:k, k] = w[shown, -1] + (w[np.ix_(shown, nd)] @ point if nd else 0.0)
+    return out

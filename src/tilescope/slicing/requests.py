@@ -32,7 +32,12 @@ from tilescope.cancel import CancelToken
 from tilescope.data.protocol import ArrayLike, shape_of
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
-from tilescope.models.dims_mapping import LayerAxes, layer_axes
+from tilescope.models.dims_mapping import (
+    LayerAxes,
+    data_slice_point,
+    layer_axes,
+    plane_to_world,
+)
 from tilescope.models.layers._range import ContrastEstimate, limits_from_values
 from tilescope.models.layers.base import Layer
 from tilescope.models.layers.image import Image
@@ -60,30 +65,6 @@ def _frozen(a: npt.ArrayLike, dtype: Any = np.float64) -> Any:
     out = np.array(a, dtype=dtype)
     out.setflags(write=False)
     return out
-
-
-def data_slice_point(
-    layer: Layer, dims: DimsState, axes: LayerAxes | None = None
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """The slice point and margins in data coordinates of the sliced layer axes.
-
-    Returns ``(point, margin_left, margin_right)``, each ``(len(not_displayed),)``,
-    for ``axes.not_displayed`` in order.  Like napari, only the sliced block of
-    the world->data transform is used (world values of displayed axes are
-    meaningless); margins are mapped by its linear part.
-    """
-    axes = layer_axes(dims, layer.ndim) if axes is None else axes
-    nd = list(axes.not_displayed)
-    if not nd:
-        empty: FloatArray = np.zeros(0)
-        return empty, empty, empty
-    off = axes.ndim_world - axes.ndim_layer
-    world_ax = [a + off for a in nd]
-    w2d = layer.transform.world_to_data.subset(nd)
-    p = w2d(np.asarray(dims.point, dtype=np.float64)[world_ax])
-    ml = w2d.apply_vectors(np.asarray(dims.margin_left, dtype=np.float64)[world_ax])
-    mr = w2d.apply_vectors(np.asarray(dims.margin_right, dtype=np.float64)[world_ax])
-    return p, ml, mr
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -354,7 +335,7 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
     level, region = _choose_level(layer, axes)
     shapes = layer.level_shapes
     factors = layer.downsample_factors
-    point, ml, mr = data_slice_point(layer, dims, axes)
+    point, ml, mr = data_slice_point(layer.transform, dims, axes)
     windows: tuple[Window, ...] | None = None
     # Emptiness is decided at level 0 (napari); the window is then taken at `level`.
     level0 = [
@@ -401,36 +382,30 @@ def _slice_to_world(
     region: list[Window],
 ) -> FloatArray:
     """``(k+1)^2`` map: slice index (display order) -> world coords of the displayed axes."""
-    d = layer.ndim
     k = len(axes.displayed)
-    factors = layer.downsample_factors if isinstance(layer, Image | Labels) else np.ones((1, d))
-    # slice index (k) -> level-0 data coordinates (d), homogeneous (d+1, k+1)
-    to_data = np.zeros((d + 1, k + 1))
-    to_data[d, k] = 1.0
-    starts = iter(region)
-    for m, a in enumerate(axes.displayed):
-        if a is None:
-            continue
-        start, _ = next(starts)
-        f = float(factors[level, a])
-        to_data[a, m] = f
-        to_data[a, k] = start * f
-    for a, p in zip(axes.not_displayed, point, strict=True):
-        to_data[a, k] = p
-    world = layer.transform.data_to_world.matrix @ to_data  # (d+1, k+1)
+    shown = axes.displayed_layer
+    s = len(shown)
+    factors = layer.downsample_factors if isinstance(layer, Image | Labels) else None
+    # slice index of the layer's own displayed axes -> level-0 data coordinates
+    idx_to_data = np.eye(s + 1)
+    for i, (a, (start, _)) in enumerate(zip(shown, region, strict=True)):
+        f = 1.0 if factors is None else float(factors[level, a])
+        idx_to_data[i, i] = f
+        idx_to_data[i, s] = start * f
+    m = plane_to_world(layer.transform, axes, point) @ idx_to_data
+    # display positions the layer lacks are length-1 axes at world coordinate 0
+    present = [i for i, a in enumerate(axes.displayed) if a is not None]
     out = np.eye(k + 1)
-    for m, a in enumerate(axes.displayed):
-        if a is not None:
-            out[m] = world[a]
-        else:
-            out[m] = 0.0
-            out[m, m] = 1.0
+    for r_i, r in enumerate(present):
+        out[r, k] = m[r_i, s]
+        for c_i, c in enumerate(present):
+            out[r, c] = m[r_i, c_i]
     return _frozen(out)  # type: ignore[no-any-return]
 
 
 def _points_request(layer: Points, dims: DimsState) -> PointsSliceRequest:
     axes = layer_axes(dims, layer.ndim)
-    point, ml, mr = data_slice_point(layer, dims, axes)
+    point, ml, mr = data_slice_point(layer.transform, dims, axes)
     a, b = point - ml, point + mr
     low, high = np.minimum(a, b), np.maximum(a, b)
     thick = tuple(bool(h - lo > _EPS) for lo, h in zip(low, high, strict=True))

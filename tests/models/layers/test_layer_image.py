@@ -474,3 +474,21 @@ def test_large_numpy_array_is_sampled_not_scanned() -> None:
     layer = Image(a)
     assert not layer.contrast_limits_pending
     assert layer.contrast_limits == (0.0, 7.0)
+
+
+def test_view_from_world_follows_the_plane_of_a_sheared_stack() -> None:
+    # x_world = x + 0.5 z: at z = 4 the plane is shifted by 2 along x
+    shear = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]]
+    layer = Image(np.zeros((8, 40, 40), np.float32), shear=shear)
+    dims = DimsState(
+        ndim=3,
+        ndisplay=2,
+        order=(0, 1, 2),
+        axis_labels=("z", "y", "x"),
+        range=(RangeTuple(0, 39, 1),) * 3,
+        point=(4.0, 0.0, 0.0),
+        margin_left=(0.0,) * 3,
+        margin_right=(0.0,) * 3,
+    )
+    layer.update_view_from_world((0.0, 5.0), (10.0, 15.0), (512, 512), dims)
+    np.testing.assert_array_equal(layer.corner_pixels[:, 1:], [[0, 3], [10, 13]])

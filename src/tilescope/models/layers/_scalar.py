@@ -17,9 +17,9 @@ from psygnal import Signal
 from tilescope.data.protocol import ArrayLike, MultiScaleData, shape_of
 from tilescope.errors import LayerPropertyError
 from tilescope.models.dims import DimsState
-from tilescope.models.dims_mapping import layer_axes
+from tilescope.models.dims_mapping import data_slice_point, layer_axes, plane_to_world
 from tilescope.models.layers.base import Layer, LayerEvents
-from tilescope.models.transforms import FloatArray
+from tilescope.models.transforms import Affine, FloatArray
 from tilescope.tiles.levels import level_and_corners_for_view
 
 __all__ = ["ScalarFieldEvents", "ScalarFieldLayer"]
@@ -261,21 +261,27 @@ class ScalarFieldLayer(Layer):
         """:meth:`update_view` from a world view rectangle (e.g. ``Camera.view_rect``).
 
         ``view_min``/``view_max`` are world coordinates of ``dims.displayed`` (display
-        order).  The rectangle's corners are mapped to data coordinates through the
-        displayed block of the world->data transform (napari's ``_update_draw``).
-        Displayed world axes the layer lacks are ignored.
+        order).  The rectangle's corners are mapped to data coordinates of the
+        displayed layer axes on the current slice plane (the inverse of the slice's
+        placement in the world, see :func:`~tilescope.models.dims_mapping.plane_to_world`;
+        napari's ``_update_draw`` for axis-aligned transforms).  Displayed world axes
+        the layer lacks are ignored.
         """
         axes = layer_axes(dims, self.ndim)
         present = [i for i, a in enumerate(axes.displayed) if a is not None]
-        layer_disp = [a for a in axes.displayed if a is not None]
+        layer_disp = list(axes.displayed_layer)
         if not layer_disp:
             return
         lo = np.asarray(view_min, dtype=np.float64)[present]
         hi = np.asarray(view_max, dtype=np.float64)[present]
-        w2d = self._transform.world_to_data.subset(layer_disp)
         grids = np.meshgrid(*[[a, b] for a, b in zip(lo, hi, strict=True)], indexing="ij")
         pts = np.stack([g.ravel() for g in grids], axis=1)
-        data_pts = w2d(pts)
+        point, _, _ = data_slice_point(self._transform, dims, axes)
+        plane = Affine(plane_to_world(self._transform, axes, point))
+        to_data = plane.inverse if plane.is_invertible else None
+        if to_data is None:  # the plane is seen edge-on: fall back to napari's block
+            to_data = self._transform.data_to_world.subset(layer_disp).inverse
+        data_pts = to_data(pts)
         box = np.stack([data_pts.min(axis=0), data_pts.max(axis=0)])
-        canvas = [c for i, c in enumerate(canvas_shape) if i in present]
+        canvas = [canvas_shape[i] for i in present]
         self.update_view(box, canvas, layer_disp)
