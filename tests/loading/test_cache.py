@@ -30,15 +30,17 @@ ops = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(budget=st.integers(0, 1000), operations=ops)
+@given(budget=st.integers(0, 1000), share=st.sampled_from([0.0, 0.3, 0.5, 1.0]), operations=ops)
 def test_budget_and_pinning_invariants(
-    budget: int, operations: list[tuple[str, int, int, bool]]
+    budget: int, share: float, operations: list[tuple[str, int, int, bool]]
 ) -> None:
-    cache = ChunkCache(budget)
+    cache = ChunkCache(budget, max_pinned_fraction=share)
+    cap = int(budget * share)
     model: dict[TileKey, tuple[int, bool]] = {}  # what we believe is cached
     for op, i, size, pinned in operations:
         k = key(i)
         if op == "put":
+            pinned = pinned and size <= cap  # too big for the pinned share: stored unpinned
             other_pinned = {kk: v for kk, v in model.items() if v[1] and kk != k}
             must_refuse = size > budget or (
                 not pinned and sum(s for s, _ in other_pinned.values()) + size > budget
@@ -62,6 +64,7 @@ def test_budget_and_pinning_invariants(
         assert stats.bytes <= budget
         assert stats.bytes == sum(s for s, _ in model.values())
         assert stats.pinned_bytes == sum(s for s, p in model.values() if p)
+        assert stats.pinned_bytes <= cap
         assert stats.entries == len(model) == len(cache)
 
 
@@ -77,7 +80,7 @@ def test_lru_order_and_refresh_on_get() -> None:
 
 
 def test_pinned_survive_unpinned_pressure_and_unpinned_is_refused() -> None:
-    cache = ChunkCache(300)
+    cache = ChunkCache(300, max_pinned_fraction=1.0)
     cache.put(key(0), arr(200), pinned=True)
     assert cache.put(key(1), arr(100))
     assert cache.put(key(2), arr(100))  # evicts key 1, not the pinned root
@@ -124,5 +127,25 @@ def test_default_budget_is_a_fraction_of_ram() -> None:
         ChunkCache(fraction=1.5)
     with pytest.raises(ValueError, match="budget"):
         ChunkCache(-1)
+    with pytest.raises(ValueError, match="max_pinned_fraction"):
+        ChunkCache(10, max_pinned_fraction=2)
     with pytest.raises(TypeError, match="numpy"):
         ChunkCache(10).put(key(0), [1, 2])  # type: ignore[arg-type]
+
+
+def test_pinned_share_keeps_room_for_unpinned_tiles() -> None:
+    """Scrubbing many slices pins many roots; they stay within half the budget."""
+    cache = ChunkCache(1000)  # pinned share: 500 bytes
+    for z in range(20):
+        assert cache.put(TileKey(1, 0, (z,), 3, 0, 0), arr(100), pinned=True)
+    s = cache.stats
+    assert s.pinned_bytes == 500
+    assert [cache.is_pinned(TileKey(1, 0, (z,), 3, 0, 0)) for z in (14, 15, 19)] == [
+        False,
+        True,
+        True,
+    ]  # the most recent five slices stay warm
+    assert cache.put(key(0), arr(500))  # room for ideal tiles remains
+    big = ChunkCache(1000)
+    assert big.put(key(1), arr(600), pinned=True)  # bigger than the share: stored unpinned
+    assert not big.is_pinned(key(1))

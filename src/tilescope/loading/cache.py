@@ -6,9 +6,13 @@
 * A byte budget, by default a fraction (10 %, like napari) of physical RAM.  The
   cache never holds more than its budget.
 * LRU eviction, except for *pinned* entries (the loader pins the coarsest
-  levels: they give instant coverage after any jump).  Pinned entries are never
-  evicted to admit an unpinned one; an unpinned entry that does not fit next to
-  the pinned ones is refused.  A pinned entry may evict older pinned entries.
+  levels: they give instant coverage after any jump, and keep neighbouring
+  slices warm).  Pinned entries are never evicted to admit an unpinned one; an
+  unpinned entry that does not fit next to the pinned ones is refused.  Pinned
+  entries together stay under ``max_pinned_fraction`` of the budget (default
+  half): a new pinned entry evicts the oldest pinned ones beyond that, so
+  scrubbing through thousands of slices cannot fill the cache with roots; an
+  entry too big for the pinned share is stored unpinned.
 * Hit, miss, eviction, refusal and byte statistics.
 
 For dask-backed layers this is the only tile cache: tile sources compute dask
@@ -69,7 +73,15 @@ class CacheStats:
 class ChunkCache:
     """A byte-bounded LRU of numpy tiles with pinned entries (see the module doc)."""
 
-    def __init__(self, budget_bytes: int | None = None, *, fraction: float = 0.1) -> None:
+    def __init__(
+        self,
+        budget_bytes: int | None = None,
+        *,
+        fraction: float = 0.1,
+        max_pinned_fraction: float = 0.5,
+    ) -> None:
+        if not 0 <= max_pinned_fraction <= 1:
+            raise ValueError(f"max_pinned_fraction must be in [0, 1], got {max_pinned_fraction}")
         if budget_bytes is None:
             if not 0 <= fraction <= 1:
                 raise ValueError(f"cache fraction of RAM must be in [0, 1], got {fraction}")
@@ -77,6 +89,7 @@ class ChunkCache:
         if budget_bytes < 0:
             raise ValueError(f"cache budget must be >= 0 bytes, got {budget_bytes}")
         self._budget = int(budget_bytes)
+        self._pinned_cap = int(self._budget * max_pinned_fraction)
         self._lock = threading.Lock()
         self._lru: OrderedDict[Hashable, npt.NDArray[Any]] = OrderedDict()  # oldest first
         self._pinned: OrderedDict[Hashable, npt.NDArray[Any]] = OrderedDict()
@@ -134,13 +147,19 @@ class ChunkCache:
 
         Refused: larger than the whole budget, or (unpinned) larger than what the
         pinned entries leave free.  Evicts least recently used unpinned entries
-        first; only a pinned entry may evict (older) pinned ones.
+        first; only a pinned entry may evict (older) pinned ones.  A pinned entry
+        larger than the pinned share of the budget is stored unpinned.
         """
         if not isinstance(data, np.ndarray):
             raise TypeError(f"ChunkCache stores numpy arrays, got {type(data).__name__}")
         size = int(data.nbytes)
         with self._lock:
             self._remove(key)
+            if pinned and size > self._pinned_cap:
+                pinned = False
+            if pinned:
+                while self._pinned and self._pinned_bytes + size > self._pinned_cap:
+                    self._evict(self._pinned, pinned=True)
             if size > self._budget or (not pinned and self._pinned_bytes + size > self._budget):
                 self._refused += 1
                 return False
