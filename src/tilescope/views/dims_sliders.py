@@ -64,10 +64,12 @@ def slider_rows(state: DimsState) -> tuple[SliderRow, ...]:
 class AxisSlider(QWidget):
     """One row: axis label, play button, slider, editable step and the step count."""
 
-    #: Emitted with the new step when the user moves the slider or edits the step box.
-    step_requested = Signal(int)
-    #: Emitted when the user toggles the play button (``True`` to start playing).
-    play_requested = Signal(bool)
+    #: ``(axis, step)`` when the user moves the slider or edits the step box.
+    step_requested = Signal(int, int)
+    #: ``(axis, playing)`` when the user toggles the play button.
+    play_requested = Signal(int, bool)
+    #: ``(axis)`` when the user asks for the play options (right-click on play).
+    options_requested = Signal(int)
 
     def __init__(self, row: SliderRow, step: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,9 +100,10 @@ class AxisSlider(QWidget):
         layout.addWidget(self.spin)
         layout.addWidget(self.total)
 
-        self.slider.valueChanged.connect(self.step_requested)
-        self.spin.valueChanged.connect(self.step_requested)
+        self.slider.valueChanged.connect(self._on_step_edited)
+        self.spin.valueChanged.connect(self._on_step_edited)
         self.play_button.toggled.connect(self._on_play_toggled)
+        self.play_button.customContextMenuRequested.connect(self._on_options)
 
     @property
     def step(self) -> int:
@@ -119,9 +122,15 @@ class AxisSlider(QWidget):
             self.play_button.setChecked(playing)
             self.play_button.setText(_PAUSE if playing else _PLAY)
 
+    def _on_step_edited(self, step: int) -> None:
+        self.step_requested.emit(self.row.axis, step)
+
     def _on_play_toggled(self, checked: bool) -> None:
         self.play_button.setText(_PAUSE if checked else _PLAY)
-        self.play_requested.emit(checked)
+        self.play_requested.emit(self.row.axis, checked)
+
+    def _on_options(self, *_: object) -> None:
+        self.options_requested.emit(self.row.axis)
 
 
 class DimsSliders(QWidget):
@@ -239,13 +248,10 @@ class DimsSliders(QWidget):
         steps = state.current_step
         for row in rows:
             widget = AxisSlider(row, steps[row.axis], self)
-            widget.step_requested.connect(lambda step, axis=row.axis: self._set_step(axis, step))
-            widget.play_requested.connect(
-                lambda on, axis=row.axis: self.play(axis) if on else self.stop()
-            )
-            widget.play_button.customContextMenuRequested.connect(
-                lambda _pos, w=widget: self._show_fps_menu(w)
-            )
+            # bound methods only: a lambda holding ``self`` would keep this widget alive
+            widget.step_requested.connect(self._set_step)
+            widget.play_requested.connect(self._on_play_requested)
+            widget.options_requested.connect(self._show_fps_menu)
             self._layout.addWidget(widget)
             self._sliders[row.axis] = widget
         self.setVisible(bool(rows))
@@ -258,6 +264,12 @@ class DimsSliders(QWidget):
         self._last_axis = axis
         self._dims.set_current_step(axis, step)
 
+    def _on_play_requested(self, axis: int, playing: bool) -> None:
+        if playing:
+            self.play(axis)
+        else:
+            self.stop()
+
     def _advance(self) -> None:
         axis = self._playing_axis
         if axis is None:
@@ -267,7 +279,10 @@ class DimsSliders(QWidget):
         nsteps = self._dims.nsteps[axis]
         self._dims.set_current_step(axis, (self._dims.current_step[axis] + 1) % nsteps)
 
-    def _show_fps_menu(self, widget: AxisSlider) -> None:
+    def _show_fps_menu(self, axis: int) -> None:
+        widget = self._sliders.get(axis)
+        if widget is None:
+            return
         menu = QMenu(widget)
         box = QDoubleSpinBox(menu)
         box.setRange(0.1, 120.0)

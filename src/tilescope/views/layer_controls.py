@@ -176,17 +176,14 @@ class LayerControls(QWidget):
         self._form.addRow("blending", self.blending)
         self._form.addRow("rendering", self.rendering)
 
-        self.opacity.valueChanged.connect(lambda v: self._set("opacity", float(v)))
-        self.contrast.valueChanged.connect(lambda v: self._set("contrast_limits", _pair(v)))
+        # bound methods only: a lambda holding ``self`` would keep this widget alive
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.contrast.valueChanged.connect(self._on_contrast)
         self.contrast_reset.clicked.connect(self._reset_contrast)
-        self.gamma.valueChanged.connect(lambda v: self._set("gamma", float(v)))
+        self.gamma.valueChanged.connect(self._on_gamma)
         self.colormap.activated.connect(self._on_colormap_chosen)
-        self.blending.activated.connect(
-            lambda _i: self._set("blending", self.blending.currentText())
-        )
-        self.rendering.activated.connect(
-            lambda _i: self._set("rendering", self.rendering.currentText())
-        )
+        self.blending.activated.connect(self._on_blending)
+        self.rendering.activated.connect(self._on_rendering)
         self.set_layer(None)
 
     # ---------------------------------------------------------------- public
@@ -305,6 +302,21 @@ class LayerControls(QWidget):
             self._on_layer_changed()
         else:
             self.message.emit("")
+
+    def _on_opacity(self, value: float) -> None:
+        self._set("opacity", float(value))
+
+    def _on_contrast(self, value: Any) -> None:
+        self._set("contrast_limits", _pair(value))
+
+    def _on_gamma(self, value: float) -> None:
+        self._set("gamma", float(value))
+
+    def _on_blending(self, index: int) -> None:
+        self._set("blending", self.blending.itemText(index))
+
+    def _on_rendering(self, index: int) -> None:
+        self._set("rendering", self.rendering.itemText(index))
 
     def _on_colormap_chosen(self, index: int) -> None:
         value = self.colormap.itemData(index)

@@ -107,8 +107,9 @@ class LayerListWidget(QWidget):
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.currentItemChanged.connect(self._on_current_item_changed)
         self.list.model().rowsMoved.connect(self._on_rows_moved)
-        self.up_button.clicked.connect(lambda: self.move_selected(+1))
-        self.down_button.clicked.connect(lambda: self.move_selected(-1))
+        # bound methods only: a lambda holding ``self`` would keep this widget alive
+        self.up_button.clicked.connect(self._move_up)
+        self.down_button.clicked.connect(self._move_down)
         self.delete_button.clicked.connect(self.remove_selected)
         connect_for_lifetime(self, layers.events.changed, self._sync)
         connect_for_lifetime(self, layers.events.layer_changed, self._on_layer_changed)
@@ -161,6 +162,12 @@ class LayerListWidget(QWidget):
         target = min(max(index + delta, 0), len(self._layers) - 1)
         if target != index:
             self._layers.move(index, target)
+
+    def _move_up(self) -> None:
+        self.move_selected(+1)
+
+    def _move_down(self) -> None:
+        self.move_selected(-1)
 
     def remove_selected(self) -> None:
         """Remove the selected layer from the list."""

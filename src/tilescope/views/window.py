@@ -203,10 +203,16 @@ class ViewerWindow(QMainWindow):
         )
         for key, slot in window_keys:
             QShortcut(QKeySequence(key), self).activated.connect(slot)
-        for arrow, delta in ((Qt.Key.Key_Left, -1), (Qt.Key.Key_Right, +1)):
+        for arrow, step in ((Qt.Key.Key_Left, self._step_back), (Qt.Key.Key_Right, self._step_on)):
             shortcut = QShortcut(QKeySequence(arrow), self._canvas)
             shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.activated.connect(lambda d=delta: self.sliders.step_last(d))
+            shortcut.activated.connect(step)
+
+    def _step_back(self) -> None:
+        self.sliders.step_last(-1)
+
+    def _step_on(self) -> None:
+        self.sliders.step_last(+1)
 
     # ---------------------------------------------------------------- events
 
