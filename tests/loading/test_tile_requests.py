@@ -1,0 +1,131 @@
+"""End to end without a renderer: plan -> requests -> loader -> resident, until final data."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from loading_fakes import Executors
+
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.config import OctreeConfig
+from tilescope.loading.delay_queue import FakeClock
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.tile_requests import TileRead, tile_requests
+from tilescope.tiles.coverage import CoveragePlan, plan_coverage
+from tilescope.tiles.grid import TileKey
+from tilescope.tiles.intersection import visible_tiles
+from tilescope.tiles.source import TileSource, downsample2
+
+LAYER = 7
+
+
+def frame(
+    source: TileSource,
+    z: int,
+    resident: dict[TileKey, npt.NDArray[Any]],
+    view: tuple[tuple[float, float], tuple[float, float]],
+    canvas: tuple[int, int],
+) -> CoveragePlan:
+    tiles = source.tile_slice((z,))
+    vt = visible_tiles(source.grid, view[0], view[1], canvas, margin=1)
+    res = {k.position for k in resident if tiles.owns(k)}
+    return plan_coverage(tiles, vt, res)
+
+
+def assert_drawn_tiles_are_exact(
+    source: TileSource, plan: CoveragePlan, resident: dict[TileKey, npt.NDArray[Any]], plane: Any
+) -> None:
+    for key in plan.draw:
+        expected = plane
+        for _ in range(key.level):
+            expected = downsample2(expected)
+        y0, y1, x0, x1 = source.grid.levels[key.level].pixel_bounds(key.row, key.col)
+        np.testing.assert_array_equal(resident[key], expected[y0:y1, x0:x1])
+
+
+def test_synchronous_convergence_to_ideal_tiles() -> None:
+    data = np.random.default_rng(0).integers(0, 60000, (3, 600, 700), dtype=np.uint16)
+    source = TileSource.create([data], (1, 2), layer_id=LAYER, tile_shape=128, max_root_size=256)
+    assert source.grid.nlevels == 3  # level 0 grid of views + two computed levels
+    cfg = OctreeConfig.from_dict({"loader_defaults": {"force_synchronous": True}})
+    resident: dict[TileKey, npt.NDArray[Any]] = {}
+    with ChunkLoader(cfg, cache=ChunkCache(10**8), dispatch_thread=False) as loader:
+        zoomed_out = ((-0.5, -0.5), (599.5, 699.5)), (150, 175)
+        zoomed_in = ((100.0, 200.0), (300.0, 400.0)), (400, 400)
+        for view, canvas in (zoomed_out, zoomed_in):
+            for _ in range(5):
+                plan = frame(source, 2, resident, view, canvas)
+                if plan.complete:
+                    break
+                loader.set_wanted(LAYER, tile_requests(plan, source, loader.cache))
+                resident.update((r.key, r.data) for r in loader.drain() if r.data is not None)
+            assert plan.complete
+            assert plan.progress == 1.0
+            assert_drawn_tiles_are_exact(source, plan, resident, data[2])
+        assert {k.level for k in resident} == {0, 1, 2}
+        # the computed root was cached pinned
+        root = source.tile_slice((2,)).key((2, 0, 0))
+        assert loader.cache.is_pinned(root)
+
+
+def test_async_threads_convergence() -> None:
+    data = np.random.default_rng(1).random((4, 512, 512)).astype(np.float32)
+    source = TileSource.create([data], (1, 2), layer_id=LAYER, tile_shape=64, max_root_size=128)
+    cfg = OctreeConfig.from_dict(
+        {
+            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, "num_workers": 3},
+            "octree": {"loaders": {"0": {}}},
+        }
+    )
+    posted = threading.Semaphore(0)
+    resident: dict[TileKey, npt.NDArray[Any]] = {}
+    view = ((-0.5, -0.5), (255.5, 255.5))
+    with ChunkLoader(
+        cfg, cache=ChunkCache(10**8), notify=posted.release, dispatch_thread=False
+    ) as loader:
+        for _ in range(200):
+            plan = frame(source, 1, resident, view, (256, 256))
+            if plan.complete:
+                break
+            loader.set_wanted(LAYER, tile_requests(plan, source, loader.cache))
+            assert posted.acquire(timeout=30), "no load finished"
+            resident.update((r.key, r.data) for r in loader.drain() if r.data is not None)
+        assert plan.complete
+        assert_drawn_tiles_are_exact(source, plan, resident, data[1])
+
+
+def test_slice_change_cancels_queued_loads_of_the_old_slice() -> None:
+    data = np.zeros((4, 512, 512), dtype=np.uint8)
+    source = TileSource.create([data], (1, 2), layer_id=LAYER, tile_shape=64, max_root_size=128)
+    clock = FakeClock()
+    executors = Executors()
+    with ChunkLoader(
+        OctreeConfig(),
+        cache=ChunkCache(10**8),
+        clock=clock,
+        executor_factory=executors,
+        dispatch_thread=False,
+    ) as loader:
+        view = ((-0.5, -0.5), (255.5, 255.5))
+        plan0 = frame(source, 0, {}, view, (256, 256))
+        loader.set_wanted(LAYER, tile_requests(plan0, source, loader.cache))
+        queued_before = loader.stats.queued
+        assert queued_before > 0
+        plan1 = frame(source, 1, {}, view, (256, 256))
+        loader.set_wanted(LAYER, tile_requests(plan1, source, loader.cache))
+        clock.advance(1.0)
+        loader.pump()
+        live = [
+            args[0].key  # _execute(read, token, clock): read is a TileRead
+            for ex in executors.by_offset.values()
+            for future, _, args in ex.tasks
+            if isinstance(args[0], TileRead) and not future.cancelled()
+        ]
+        cancelled = [future for ex in executors.by_offset.values() for future, _, _ in ex.tasks]
+        assert live
+        assert all(k.slice == source.slice_at_level((1,), k.level) for k in live)
+        # slice 0's coarse loads (zero-delay pool) had reached the executor: cancelled there
+        assert sum(f.cancelled() for f in cancelled) > 0
