@@ -14,9 +14,19 @@ trailing RGB(A) channel), and ``slice_to_world`` maps its index coordinates
 displayed world axis the layer lacks is a length-1 axis at world coordinate 0
 (napari #3882's expected behaviour; see :mod:`tilescope.models.dims_mapping`).
 
+The slice plane is placed with the sliced axes at the slice point
+(:func:`~tilescope.models.dims_mapping.plane_to_world`): a shear or rotation that
+couples a sliced axis into the displayed ones shifts the plane, where napari
+drops the coupling.
+
 Multiscale: level ``L`` pixel ``i`` sits at level-0 data coordinate
 ``i * downsample_factor`` (napari's convention), so a coarse level is not shifted
 by half a coarse pixel.
+
+A request may be called with a :class:`~tilescope.cancel.CancelToken` (checked
+before the read and before projecting).  An Image whose default contrast limits
+are still provisional asks for an estimate from the slice's values
+(``ImageSliceResponse.contrast_limits_estimate``).
 """
 
 from __future__ import annotations
