@@ -230,3 +230,21 @@ def test_closing_the_viewer_closes_the_window(qtbot: QtBot, display: None) -> No
     assert not window.isVisible()
     assert v.window is None
     window.deleteLater()
+
+
+def test_keyboard_shortcuts(qtbot: QtBot, viewer: Viewer) -> None:
+    viewer.add_image(stack(), name="planes", contrast_limits=(0, 255))
+    window = window_of(viewer)
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    window.canvas.setFocus()
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=2000)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
+    assert viewer.dims.current_step[0] == 3
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Left)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Left)
+    assert viewer.dims.current_step[0] == 1
+    qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.dims.ndisplay == 3
+    qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.dims.ndisplay == 2

@@ -193,13 +193,14 @@ class ViewerWindow(QMainWindow):
         return getattr(status(self._viewer.layers[layer_name]), "state", "") == "loading"
 
     def _install_shortcuts(self) -> None:
-        """napari's keys: Ctrl+Y 2D/3D, Ctrl+E roll, Ctrl+T transpose, Ctrl+R reset view;
-        Left/Right step the last-used slider while the canvas has focus."""
+        """napari's keys: Ctrl+Y 2D/3D, Ctrl+E roll, Ctrl+T transpose, Ctrl+R reset view,
+        Ctrl+W close; Left/Right step the last-used slider while the canvas has focus."""
         window_keys = (
             ("Ctrl+Y", self.ndisplay_button.toggle),
             ("Ctrl+E", self.roll_button.click),
             ("Ctrl+T", self.transpose_button.click),
             ("Ctrl+R", self.reset_button.click),
+            ("Ctrl+W", self.close),
         )
         for key, slot in window_keys:
             QShortcut(QKeySequence(key), self).activated.connect(slot)
