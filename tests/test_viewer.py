@@ -1,0 +1,184 @@
+"""The Viewer facade, headless: async by default, stale results dropped, errors recover.
+
+Slow data is a gated fake (reads block on an Event the test controls): deterministic.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tilescope.errors import DataSourceError, LayerDataError, TilescopeError
+from tilescope.viewer import Viewer
+
+pytestmark = pytest.mark.gl
+
+WAIT = 10.0
+
+
+class GatedArray:
+    """A (z, y, x) array whose reads block until ``gate`` is set; can be made to fail."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self._data = data
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reads = 0
+        self.started = threading.Event()
+        self.fail: Exception | None = None
+
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        self.reads += 1
+        self.started.set()
+        assert self.gate.wait(WAIT)
+        if self.fail is not None:
+            raise self.fail
+        return self._data[key]
+
+
+def _stack() -> np.ndarray:
+    """Three 16x16 planes of constant value 0.2, 0.5, 0.8."""
+    return np.stack([np.full((16, 16), v, np.float32) for v in (0.2, 0.5, 0.8)])
+
+
+@pytest.fixture
+def viewer() -> Iterator[Viewer]:
+    v = Viewer(show=False, size=(64, 64))
+    yield v
+    v.close()
+
+
+def _centre_gray(img: np.ndarray) -> int:
+    return int(img[img.shape[0] // 2, img.shape[1] // 2, 0])
+
+
+def test_add_image_returns_at_once_and_screenshot_waits(viewer: Viewer) -> None:
+    arr = GatedArray(_stack())
+    arr.gate.clear()
+    layer = viewer.add_image(arr, contrast_limits=(0, 1))  # returns while the read blocks
+    assert arr.started.wait(WAIT)
+    assert str(viewer.layer_status(layer)) == "loading"
+    empty = viewer.screenshot(wait=False)
+    assert _centre_gray(empty) == 0  # nothing on screen yet: the background
+    arr.gate.set()
+    img = viewer.screenshot()
+    assert _centre_gray(img) == pytest.approx(0.5 * 255, abs=2)
+    assert str(viewer.layer_status(layer)) == "ready"
+
+
+def test_slider_change_shows_the_new_plane(viewer: Viewer) -> None:
+    viewer.add_image(_stack(), contrast_limits=(0, 1))
+    viewer.dims.set_current_step(0, 2)
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
+    viewer.dims.set_current_step(0, 0)
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.2 * 255, abs=2)
+
+
+def test_a_superseded_slice_never_shows(viewer: Viewer) -> None:
+    arr = GatedArray(_stack())
+    viewer.add_image(arr, contrast_limits=(0, 1))
+    viewer.wait_until_idle(WAIT)
+    arr.gate.clear()
+    arr.started.clear()
+    viewer.dims.set_current_step(0, 0)  # blocks in a worker
+    assert arr.started.wait(WAIT)
+    viewer.dims.set_current_step(0, 2)  # supersedes it
+    arr.gate.set()
+    assert viewer.wait_until_idle(WAIT)
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
+    assert viewer.slicer.stats.cancelled_running + viewer.slicer.stats.cancelled_queued >= 1
+
+
+def test_a_failing_read_shows_an_error_keeps_others_and_recovers(viewer: Viewer) -> None:
+    good = viewer.add_image(_stack(), contrast_limits=(0, 1), name="good")
+    arr = GatedArray(_stack())
+    bad = viewer.add_image(arr, contrast_limits=(0, 1), name="bad", opacity=0.0)
+    viewer.wait_until_idle(WAIT)
+    arr.fail = OSError("chunk 3 is corrupt")
+    viewer.dims.set_current_step(0, 2)
+    img = viewer.screenshot()
+    status = viewer.layer_status(bad)
+    assert status.state == "error"
+    assert "chunk 3 is corrupt" in status.message
+    assert viewer.layer_status(good).state == "ready"
+    assert _centre_gray(img) == pytest.approx(0.8 * 255, abs=2)  # the good layer still works
+    arr.fail = None
+    viewer.dims.set_current_step(0, 1)  # the next request retries
+    viewer.wait_until_idle(WAIT)
+    assert viewer.layer_status(bad).state == "ready"
+
+
+def test_display_changes_do_not_reslice(viewer: Viewer) -> None:
+    arr = GatedArray(_stack())
+    layer = viewer.add_image(arr, contrast_limits=(0, 1))
+    viewer.wait_until_idle(WAIT)
+    reads = arr.reads
+    layer.contrast_limits = (0, 0.5)
+    layer.opacity = 0.5
+    layer.colormap = "viridis"
+    viewer.screenshot()
+    assert arr.reads == reads
+
+
+def test_points_and_labels_slice_too(viewer: Viewer) -> None:
+    labels = np.zeros((3, 16, 16), np.int32)
+    labels[1, 4:12, 4:12] = 5
+    lab = viewer.add_labels(labels)
+    pts = viewer.add_points(np.array([[1.0, 8.0, 8.0], [2.0, 2.0, 2.0]]), size=3)
+    viewer.dims.set_current_step(0, 1)
+    img = viewer.screenshot()
+    assert viewer.layer_status(lab).state == "ready"
+    assert viewer.layer_status(pts).state == "ready"
+    assert img[..., :3].max() > 0
+
+
+def test_cursor_info_reads_the_slice_in_ram(viewer: Viewer) -> None:
+    viewer.add_image(_stack(), contrast_limits=(0, 1), name="stack")
+    viewer.screenshot()
+    info = viewer.cursor_info((32, 32))
+    assert info is not None
+    assert info.layer_name == "stack"
+    assert float(info.value) == pytest.approx(0.5)
+    assert len(info.world) == 3
+
+
+def test_bad_input_raises_typed_errors_and_keeps_layers(viewer: Viewer, tmp_path: Path) -> None:
+    viewer.add_image(_stack(), contrast_limits=(0, 1))
+    with pytest.raises(LayerDataError, match="at least 2 dimensions"):
+        viewer.add_image(np.zeros(5))
+    with pytest.raises(DataSourceError, match="does not exist"):
+        viewer.open(tmp_path / "nope.npy")
+    with pytest.raises(TilescopeError):
+        viewer.add_labels(np.zeros((4, 4), np.float32))
+    assert len(viewer.layers) == 1
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.5 * 255, abs=2)
+
+
+def test_open_npy_and_screenshot_to_png(viewer: Viewer, tmp_path: Path) -> None:
+    np.save(tmp_path / "s.npy", _stack())
+    (layer,) = viewer.open(tmp_path / "s.npy")
+    assert layer.name == "s"
+    out = tmp_path / "shot.png"
+    img = viewer.screenshot(out)
+    assert out.stat().st_size > 0
+    assert img.shape == (64, 64, 4)
+
+
+def test_close_leaves_no_worker_thread() -> None:
+    v = Viewer(show=False, size=(32, 32))
+    arr = GatedArray(_stack())
+    arr.gate.clear()
+    v.add_image(arr)
+    assert arr.started.wait(WAIT)
+    threading.Timer(0.05, arr.gate.set).start()
+    v.close()
+    assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []
