@@ -63,7 +63,7 @@ _EGL_SCRIPT = textwrap.dedent(
 
     data = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     backend = create_backend(show=False, size=(6, 8))
-    assert backend.native is None  # EGL, no widget
+    assert backend.native is None  # headless: no widget
     backend.apply(RenderPlan(2, CameraView((1.0, 1.5), 2.0),
                   (ImageDraw(1, data, np.eye(3), (0, 255)),), canvas_size=(6, 8)))
     shot = backend.screenshot()

@@ -306,10 +306,8 @@ def test_close_is_idempotent_and_final(make_backend: BackendFactory) -> None:
         backend.screenshot()
 
 
-def test_native_widget_is_none_headless_egl(backend: RenderBackend) -> None:
-    # A Qt canvas (when this session uses Qt) is a QWidget; an EGL one has no widget.
-    native = backend.native
-    assert native is None or hasattr(native, "setParent")
+def test_headless_backend_has_no_widget(backend: RenderBackend) -> None:
+    assert backend.native is None
 
 
 @pytest.mark.parametrize("interpolation", ["bicubic", "cubic", "lanczos", "linear"])
@@ -322,3 +320,71 @@ def test_smooth_interpolations_render_without_warnings(
     shot = _shot(backend, plan_2d((draw,), data.shape, K))
     # smooth kernels blend neighbours but keep the picture close to the data
     assert np.abs(shot[K // 2 :: K, K // 2 :: K, 0] - to_u8(data)).mean() < 40
+
+
+def test_camera_callback_in_3d_reports_napari_angles(make_backend: BackendFactory) -> None:
+    from vispy.app.canvas import MouseEvent
+
+    backend = make_backend((40, 40))
+    assert isinstance(backend, VispyBackend)
+    seen: list[CameraView] = []
+    backend.on_camera_changed(seen.append)
+    angles = (20.0, -35.0, 60.0)
+    backend.apply(RenderPlan(3, CameraView((1.0, 2.0, 3.0), 2.0, angles), (), canvas_size=(40, 40)))
+    assert backend.camera is not None
+    assert backend.camera.angles == pytest.approx(angles, abs=1e-6)
+    backend.canvas.events.mouse_wheel(MouseEvent("mouse_wheel", pos=(20, 20), delta=(0, 2)))
+    assert len(seen) == 1
+    assert seen[0].zoom > 2.0
+    assert seen[0].angles == pytest.approx(angles, abs=1e-6)
+    assert seen[0].center == pytest.approx((1.0, 2.0, 3.0))
+
+
+def test_points_in_3d_are_drawn_where_the_camera_maps_them(make_backend: BackendFactory) -> None:
+    coords = np.array([[0.0, -3.0, 2.0], [4.0, 3.0, -2.0]])
+    face = np.array([[1, 0, 0, 1], [0, 1, 0, 1]], dtype=np.float32)
+    draw = PointsDraw(1, coords, np.array([2.0, 2.0]), face, face, edge_width=0.0)
+    angles = (10.0, 25.0, -40.0)
+    backend = make_backend((48, 48))
+    plan = RenderPlan(3, CameraView((1.0, 0.0, 0.0), 4.0, angles), (draw,), canvas_size=(48, 48))
+    shot = _shot(backend, plan)
+    for p, colour in zip(coords, face, strict=True):
+        x, y = backend.world_to_canvas(tuple(p))
+        np.testing.assert_allclose(shot[int(y), int(x), :3], to_u8(colour[:3]), atol=2)
+
+
+@pytest.mark.qt
+def test_window_canvas_reports_resizes_and_keeps_zoom() -> None:
+    from tilescope.render.vispy._app import _has_display
+
+    if not _has_display():
+        pytest.skip("needs a display (run under xvfb-run -a)")
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    app = QApplication.instance() or QApplication([])
+    from tilescope.render import create_backend
+
+    try:
+        backend = create_backend(show=True, size=(40, 60))
+    except RenderError as exc:  # this process already renders through EGL
+        pytest.skip(str(exc))
+    try:
+        assert isinstance(backend.native, QWidget)
+        sizes: list[tuple[int, int]] = []
+        backend.on_resized(sizes.append)
+        camera = CameraView((5.0, 5.0), 3.0)
+        backend.apply(RenderPlan(2, camera, (), canvas_size=(40, 60)))
+        backend.native.show()
+        backend.native.resize(80, 50)
+        for _ in range(5):
+            app.processEvents()
+        assert sizes
+        assert sizes[-1] == (50, 80)
+        assert backend.canvas_size == (50, 80)
+        assert backend.camera is not None
+        assert backend.camera.zoom == pytest.approx(3.0)
+        assert backend.camera.center == pytest.approx((5.0, 5.0))
+        shot = backend.screenshot()
+        assert shot.shape == (50, 80, 4)
+    finally:
+        backend.close()

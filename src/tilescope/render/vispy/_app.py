@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 from tilescope.errors import NoDisplayError, RenderError
 
-__all__ = ["EGL_PACKAGES", "select_app"]
+__all__ = ["EGL_PACKAGES", "destroy_widget", "has_gl_context", "make_offscreen", "select_app"]
 
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri libgl1"
 """Debian/Ubuntu packages that provide headless OpenGL through EGL on Mesa."""
@@ -89,3 +89,36 @@ def select_app(show: bool) -> AppName:
         f"vispy is already using the {name!r} backend in this process; tilescope needs "
         "'egl' (headless) or 'pyside6' (windows)"
     )
+
+
+def make_offscreen(native: Any) -> None:
+    """Give a hidden Qt canvas its own GL context without ever showing it on screen.
+
+    A never-shown QOpenGLWidget has no context, and vispy would then draw with
+    whichever context happens to be current. Uses the already loaded PySide6
+    (this module does not import Qt itself).
+    """
+    qtcore = sys.modules.get("PySide6.QtCore")
+    if qtcore is None:  # pragma: no cover - only called for the Qt backend
+        return
+    native.setAttribute(qtcore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    native.show()
+
+
+def has_gl_context(native: Any) -> bool:
+    """Whether a Qt canvas widget has a valid GL context (it has been shown)."""
+    is_valid = getattr(native, "isValid", None)
+    return bool(is_valid()) if callable(is_valid) else True
+
+
+def destroy_widget(native: Any) -> None:
+    """Delete a closed Qt canvas widget now rather than whenever Python collects it.
+
+    A QOpenGLWidget destroyed during garbage collection releases its context in the
+    middle of whatever another canvas is drawing at that moment.
+    """
+    qtcore = sys.modules.get("PySide6.QtCore")
+    if qtcore is None:  # pragma: no cover - only called for the Qt backend
+        return
+    native.deleteLater()
+    qtcore.QCoreApplication.sendPostedEvents(native, qtcore.QEvent.Type.DeferredDelete)

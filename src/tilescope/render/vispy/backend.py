@@ -17,7 +17,13 @@ from tilescope.errors import RenderError
 from tilescope.render.base import CameraCallback, RenderBackend, RenderStats, ResizeCallback
 from tilescope.render.orientation import camera_basis
 from tilescope.render.plan import CameraView, RenderPlan
-from tilescope.render.vispy._app import EGL_PACKAGES, select_app
+from tilescope.render.vispy._app import (
+    EGL_PACKAGES,
+    destroy_widget,
+    has_gl_context,
+    make_offscreen,
+    select_app,
+)
 from tilescope.render.vispy._camera import TURNTABLE_FLIP, apply_camera, read_camera
 from tilescope.render.vispy._layers import GLLimits, LayerVisual, create_layer_visual, layer_kind
 
@@ -46,11 +52,14 @@ class VispyBackend(RenderBackend):
 
     def __init__(self, *, show: bool = False, size: tuple[int, int] = (512, 512)) -> None:
         self._app = select_app(show)
+        self._show = show
         from vispy import scene
 
         h, w = size
         try:
             self._canvas: Any = scene.SceneCanvas(size=(w, h), show=False, bgcolor="black")
+            if self._app != "egl" and not show:
+                make_offscreen(self._canvas.native)
             self._canvas.set_current()
             self._limits = self._query_limits()
         except RenderError:
@@ -97,6 +106,11 @@ class VispyBackend(RenderBackend):
         h, w = size if size is not None else self.canvas_size
         if h < 1 or w < 1:
             raise ValueError(f"screenshot size must be positive (height, width), got {size}")
+        if self._app != "egl" and not has_gl_context(self._canvas.native):
+            raise RenderError(
+                "the canvas has no OpenGL context until its window is shown; show the "
+                "window first, or take screenshots from a headless (show=False) viewer"
+            )
         old = tuple(self._canvas.size)
         old_physical = tuple(self._canvas.physical_size)
         self._busy = True
@@ -157,7 +171,7 @@ class VispyBackend(RenderBackend):
 
     @property
     def native(self) -> Any:
-        return None if self._app == "egl" else self._canvas.native
+        return self._canvas.native if self._show else None
 
     @property
     def stats(self) -> RenderStats:
@@ -180,7 +194,10 @@ class VispyBackend(RenderBackend):
             layer.remove()
         self._layers.clear()
         self._on_camera = self._on_resize = None
+        native = self._canvas.native
         self._canvas.close()
+        if self._app != "egl":
+            destroy_widget(native)
 
     # -- internals -----------------------------------------------------------------
 
