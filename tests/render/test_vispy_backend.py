@@ -207,6 +207,13 @@ def test_oversized_image_is_strided_to_the_texture_limit(make_backend: BackendFa
     np.testing.assert_allclose(shot[..., 0], expand(to_u8(data[:, :24]), K), atol=2)
 
 
+def test_headless_canvas_takes_the_plan_size(make_backend: BackendFactory) -> None:
+    backend = make_backend((16, 16))
+    backend.apply(RenderPlan(2, CameraView((0.0, 0.0), 1.0), (), canvas_size=(24, 40)))
+    assert backend.canvas_size == (24, 40)
+    assert backend.screenshot().shape == (24, 40, 4)
+
+
 def test_screenshot_size_keeps_centre_and_zoom(make_backend: BackendFactory) -> None:
     data = np.zeros((8, 8), np.float32)
     data[3, 5] = 1.0

@@ -228,7 +228,7 @@ class VispyBackend(RenderBackend):
     def _apply(self, plan: RenderPlan) -> None:
         prev = self._plan
         self._plan = plan
-        if self._app == "egl":
+        if not self._show:  # headless: the plan sizes the canvas; a window sizes itself
             h, w = plan.canvas_size
             if tuple(self._canvas.size) != (w, h):
                 self._resize_canvas(w, h)
