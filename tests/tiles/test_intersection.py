@@ -62,6 +62,7 @@ def test_visible_tiles_exact_and_centre_out(
     expected = {p for p in grid.positions(view.level) if overlaps_view(grid, p, lo, hi)}
     assert set(view.visible) == expected
     assert len(view.visible) == len(expected)
+    assert expected == {(view.level, r, c) for r in view.rows for c in view.cols}
     dists = [view.distances[p] for p in view.visible]
     assert dists == sorted(dists)
     cy, cx = (lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2

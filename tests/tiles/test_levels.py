@@ -182,3 +182,21 @@ def test_level_and_corners_for_view_locked_and_outside() -> None:
     prev = (2, np.array([[0, 0], [999, 749]]))
     got = level_and_corners_for_view((-900, -900), (-500, -500), (100, 100), shapes, previous=prev)
     assert got is prev
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    ndim=st.integers(1, 3),
+)
+def test_ideal_level_fast_path_equals_numpy_path(data: st.DataObject, ndim: int) -> None:
+    factors = data.draw(pyramids(ndim))
+    lo = data.draw(st.lists(st.floats(-1e5, 1e5), min_size=ndim, max_size=ndim))
+    size = data.draw(st.lists(st.floats(0, 1e5), min_size=ndim, max_size=ndim))
+    canvas = data.draw(st.lists(st.integers(1, 4000), min_size=ndim, max_size=ndim))
+    hi = [a + b for a, b in zip(lo, size, strict=True)]
+    bbox = view_bbox_int(lo, hi)
+    expected, _ = compute_multiscale_level_and_corners(bbox, canvas, factors)
+    assert ideal_level(lo, hi, canvas, factors) == expected
+    assert ideal_level(lo, hi, canvas, tuple(tuple(r) for r in factors)) == expected
+    assert ideal_level(lo, hi, canvas, np.array(factors)) == expected

@@ -183,6 +183,10 @@ def plan_coverage(
     drawn_ideal: list[Position] = []  # already centre-out
     # tiles drawn in place of ideal ones; dicts as insertion-ordered sets
     finer_drawn: dict[Position, None] = {}  # ordered centre-out by the tile they stand in for
+    finer_border: set[Position] = set()  # of ideal tiles on the view's edge: may be outside
+    # ideal tiles strictly inside these rows/cols lie wholly in the view
+    inner_rows = range(view.rows.start + 1, view.rows.stop - 1)
+    inner_cols = range(view.cols.start + 1, view.cols.stop - 1)
     coarser_drawn: dict[Position, None] = {}
     loads: dict[Position, tuple[int, float]] = {}
     finer: list[Position] = []
@@ -197,6 +201,8 @@ def plan_coverage(
             finer.clear()
             if _finer_cover(grid, pos, resident, finer_depth, finer):
                 finer_drawn.update(dict.fromkeys(finer))
+                if pos[1] not in inner_rows or pos[2] not in inner_cols:
+                    finer_border.update(finer)
                 continue
         for level in range(ideal + 1, root + 1):
             parents = overlapping(pos, level)
@@ -228,7 +234,8 @@ def plan_coverage(
         drawn_finer = [
             p
             for p in drawn_finer
-            if in_view(p) and not (p[0] > finest and _hidden(grid, p, drawn, finest, in_view, memo))
+            if (p not in finer_border or in_view(p))
+            and not (p[0] > finest and _hidden(grid, p, drawn, finest, in_view, memo))
         ]
         drawn_coarser = [
             p

@@ -190,6 +190,11 @@ class TileGrid:
         result: npt.NDArray[np.float64] = shapes[0] / shapes
         return result
 
+    @property
+    def factors(self) -> tuple[tuple[float, float], ...]:
+        """Per level ``(fy, fx) = shape0 / shape_l`` as plain floats (per-frame hot path)."""
+        return tuple((g[4], g[5]) for g in self._geom)
+
     def positions(self, level: int) -> list[Position]:
         """Every tile position of ``level`` (row-major)."""
         lvl = self.levels[level]

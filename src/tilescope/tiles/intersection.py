@@ -42,6 +42,10 @@ class ViewTiles:
     view_min: tuple[float, float]
     view_max: tuple[float, float]
     canvas_shape: tuple[int, int]
+    rows: range = range(0)
+    """Tile rows of the visible tiles."""
+    cols: range = range(0)
+    """Tile columns of the visible tiles."""
 
     def __hash__(self) -> int:
         return hash((self.level, self.visible, self.margin, self.view_min, self.view_max))
@@ -82,7 +86,7 @@ def visible_tiles(
     lo = (float(min(view_min[0], view_max[0])), float(min(view_min[1], view_max[1])))
     hi = (float(max(view_min[0], view_max[0])), float(max(view_min[1], view_max[1])))
     canvas = (int(canvas_shape[0]), int(canvas_shape[1]))
-    level = ideal_level(lo, hi, canvas, grid.downsample_factors(), locked_level)
+    level = ideal_level(lo, hi, canvas, grid.factors, locked_level)
     center = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2)
     # data coords -> edge coords (+0.5)
     y0, y1, x0, x1 = lo[0] + 0.5, hi[0] + 0.5, lo[1] + 0.5, hi[1] + 0.5
@@ -118,4 +122,6 @@ def visible_tiles(
         view_min=lo,
         view_max=hi,
         canvas_shape=canvas,
+        rows=vis_rows if vis_cols else range(0),
+        cols=vis_cols if vis_rows else range(0),
     )

@@ -21,7 +21,9 @@ Pure numpy; no Qt, no GPU.  Safe to call from any thread.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -151,22 +153,43 @@ def ideal_level(
         The coarsest level that still has more than one data pixel per screen
         pixel on every active axis; see the module docstring.
     """
-    factors = _as_factors(downsample_factors)
+    # Pure python on purpose: this runs every frame for every layer, and numpy's
+    # per-call overhead dominates arrays this small.  Same rule, same float64
+    # arithmetic as compute_multiscale_level (the tests check they agree).
+    if isinstance(downsample_factors, tuple) and downsample_factors:
+        rows = cast(tuple[tuple[float, ...], ...], downsample_factors)
+    else:
+        rows = tuple(tuple(row) for row in _as_factors(downsample_factors).tolist())
+    nlevels = len(rows)
     if locked_level is not None:
-        if not 0 <= locked_level < factors.shape[0]:
+        if not 0 <= locked_level < nlevels:
             raise ValueError(
                 f"locked_level {locked_level} is out of range for a pyramid of "
-                f"{factors.shape[0]} levels; use 0..{factors.shape[0] - 1} or None"
+                f"{nlevels} levels; use 0..{nlevels - 1} or None"
             )
         return int(locked_level)
-    bbox = view_bbox_int(view_min, view_max)
-    canvas = np.asarray(canvas_shape, dtype=np.float64)
-    if canvas.shape != (bbox.shape[1],):
+    lo = [float(v) for v in cast(Sequence[float], view_min)]
+    hi = [float(v) for v in cast(Sequence[float], view_max)]
+    canvas = [float(v) for v in cast(Sequence[float], canvas_shape)]
+    ndim = len(lo)
+    if len(hi) != ndim or len(canvas) != ndim or len(rows[0]) != ndim:
         raise ValueError(
-            f"canvas_shape {tuple(canvas.tolist())} does not match the view's "
-            f"{bbox.shape[1]} displayed axes"
+            f"view ({ndim} axes), canvas_shape {tuple(canvas)} and downsample factors "
+            f"({len(rows[0])} axes) must describe the same displayed axes"
         )
-    return compute_multiscale_level(bbox[1] - bbox[0], canvas, factors)
+    requested = [
+        float(math.ceil(max(a, b)) - math.floor(min(a, b))) for a, b in zip(lo, hi, strict=True)
+    ]
+    active = [
+        d for d in range(ndim) if requested[d] > canvas[d] and any(row[d] > 1 for row in rows)
+    ]
+    if not active:
+        return 0
+    for level in range(nlevels - 1, 0, -1):
+        row = rows[level]
+        if all(requested[d] / row[d] > canvas[d] for d in active):
+            return level
+    return 0
 
 
 def downsample_factors_from_shapes(
