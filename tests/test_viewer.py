@@ -182,3 +182,14 @@ def test_close_leaves_no_worker_thread() -> None:
     threading.Timer(0.05, arr.gate.set).start()
     v.close()
     assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []
+
+
+def test_slices_are_reported_on_screen_and_paint_is_timed(viewer: Viewer) -> None:
+    shown: list[int] = []
+    viewer.slice_shown.append(lambda resp, t: shown.append(resp.layer_id))
+    layer = viewer.add_image(_stack(), contrast_limits=(0, 1))
+    viewer.screenshot()
+    assert shown == [layer.layer_id]
+    stats = viewer.perf.stats()
+    assert stats.by_name["paint"].count >= 1
+    assert stats.by_name["apply_slice"].count >= 1

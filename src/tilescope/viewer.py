@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -174,6 +175,10 @@ class Viewer:
         self._closed = False
         self._window: Any = None
         self.status_changed: list[Callable[[Layer, LayerStatus], None]] = []
+        #: Called as ``callback(response, time.perf_counter())`` once a slice is on screen.
+        self.slice_shown: list[Callable[[SliceResponse, float], None]] = []
+        self._fresh: dict[int, SliceResponse] = {}
+        self._awaiting_frame: dict[int, SliceResponse] = {}
         if show:
             from tilescope.views.app import get_app
 
@@ -185,6 +190,7 @@ class Viewer:
         self._backend = backend
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
+        self._backend.on_frame(self._on_frame)
 
         self.model.dims.events.changed.connect(self._on_view_changed)
         self.model.camera.events.changed.connect(self._on_view_changed)
@@ -450,6 +456,7 @@ class Viewer:
                         limits, limits_range, response.data_version
                     )
             self._set_status(layer, LayerStatus("ready"))
+            self._fresh[layer.layer_id] = response
             self._schedule_flush()
 
     def _on_slice_error(self, layer: Layer, exc: BaseException) -> None:
@@ -485,8 +492,21 @@ class Viewer:
         if self._closed:
             return
         self._slicer.poll()
-        with self.perf.task("draw"):
+        with self.perf.task("apply_plan"):
             self._backend.apply(self._build_plan())
+        self._awaiting_frame.update(self._fresh)
+        self._fresh.clear()
+
+    def _on_frame(self, start: float, duration_ms: float) -> None:
+        """A frame was drawn (main thread): time it, and report slices now on screen."""
+        self.perf.record("paint", start, duration_ms)
+        if not self._awaiting_frame:
+            return
+        shown, self._awaiting_frame = self._awaiting_frame, {}
+        now = time.perf_counter()
+        for response in shown.values():
+            for callback in list(self.slice_shown):
+                callback(response, now)
 
     def _build_plan(self) -> RenderPlan:
         dims = self.model.dims.state

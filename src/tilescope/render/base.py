@@ -20,13 +20,15 @@ import numpy.typing as npt
 
 from tilescope.render.plan import CameraView, RenderPlan
 
-__all__ = ["CameraCallback", "RenderBackend", "RenderStats", "ResizeCallback"]
+__all__ = ["CameraCallback", "FrameCallback", "RenderBackend", "RenderStats", "ResizeCallback"]
 
 CameraCallback = Callable[[CameraView], None]
 """Called with the new camera values after the user moved the camera on the canvas."""
 
 ResizeCallback = Callable[[tuple[int, int]], None]
 """Called with the new ``(height, width)`` after the canvas widget was resized."""
+FrameCallback = Callable[[float, float], None]
+"""Called after each frame is drawn with its start (``time.perf_counter()`` s) and duration (ms)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,14 @@ class RenderBackend(ABC):
     @abstractmethod
     def on_resized(self, callback: ResizeCallback | None) -> None:
         """Register the one callback told when the canvas widget changes size."""
+
+    @abstractmethod
+    def on_frame(self, callback: FrameCallback | None) -> None:
+        """Register the one callback told after each frame is drawn (uploads included).
+
+        This is how main-thread instrumentation times drawing, and how a viewer knows
+        that what it applied is now on screen.
+        """
 
     @property
     @abstractmethod

@@ -7,6 +7,7 @@ works without GPU or display); in a window it is a Qt widget (``native``).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 
 from tilescope.errors import RenderError
-from tilescope.render.base import CameraCallback, RenderBackend, RenderStats, ResizeCallback
+from tilescope.render.base import (
+    CameraCallback,
+    FrameCallback,
+    RenderBackend,
+    RenderStats,
+    ResizeCallback,
+)
 from tilescope.render.orientation import camera_basis
 from tilescope.render.plan import CameraView, RenderPlan
 from tilescope.render.vispy._app import (
@@ -80,12 +87,16 @@ class VispyBackend(RenderBackend):
         self._order: tuple[int, ...] = ()
         self._on_camera: CameraCallback | None = None
         self._on_resize: ResizeCallback | None = None
+        self._on_frame: FrameCallback | None = None
+        self._frame_start = 0.0
         self._busy = False  # inside apply/screenshot: camera/resize changes are ours
         self._texture_uploads = 0
         self._vertex_uploads = 0
         self._frames = 0
         self._closed = False
         self._canvas.events.resize.connect(self._handle_resize, position="last")
+        self._canvas.events.draw.connect(self._handle_draw_start, position="first")
+        # After vispy's own "last" handler, which flushes the GL commands (uploads).
         self._canvas.events.draw.connect(self._handle_draw, position="last")
         for name in _INPUT_EVENTS:
             getattr(self._canvas.events, name).connect(self._sync_camera, position="last")
@@ -164,6 +175,9 @@ class VispyBackend(RenderBackend):
     def on_resized(self, callback: ResizeCallback | None) -> None:
         self._on_resize = callback
 
+    def on_frame(self, callback: FrameCallback | None) -> None:
+        self._on_frame = callback
+
     @property
     def canvas_size(self) -> tuple[int, int]:
         w, h = self._canvas.size
@@ -194,6 +208,7 @@ class VispyBackend(RenderBackend):
             layer.remove()
         self._layers.clear()
         self._on_camera = self._on_resize = None
+        self._on_frame = None
         native = self._canvas.native
         self._canvas.close()
         if self._app != "egl":
@@ -289,8 +304,13 @@ class VispyBackend(RenderBackend):
         if self._on_resize is not None:
             self._on_resize(self.canvas_size)
 
+    def _handle_draw_start(self, event: Any) -> None:
+        self._frame_start = time.perf_counter()
+
     def _handle_draw(self, event: Any) -> None:
         self._frames += 1
+        if self._on_frame is not None:
+            self._on_frame(self._frame_start, (time.perf_counter() - self._frame_start) * 1e3)
 
     def _sync_camera(self, event: Any) -> None:
         """After user input: report the camera if the user moved it."""
