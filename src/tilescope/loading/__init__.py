@@ -1,1 +1,37 @@
-"""tilescope.loading."""
+"""Asynchronous chunk loading: loader pools, delay queues, cancel tokens, the RAM cache, config.
+
+The main thread declares what each layer wants (:meth:`ChunkLoader.set_wanted`)
+and drains finished chunks (:meth:`ChunkLoader.drain`); everything that can take
+unbounded time runs in the loader's workers.
+"""
+
+from tilescope.loading.cache import CacheStats, ChunkCache
+from tilescope.loading.cancel import CancelToken, LoadCancelled
+from tilescope.loading.config import (
+    DEFAULT_OCTREE_CONFIG,
+    OctreeConfig,
+    get_config,
+    set_config,
+)
+from tilescope.loading.delay_queue import DelayQueue, FakeClock
+from tilescope.loading.loader import ChunkLoader, LoaderPool, LoadRequest, LoadResult
+from tilescope.loading.tile_requests import TileRead, tile_requests
+
+__all__ = [
+    "DEFAULT_OCTREE_CONFIG",
+    "CacheStats",
+    "CancelToken",
+    "ChunkCache",
+    "ChunkLoader",
+    "DelayQueue",
+    "FakeClock",
+    "LoadCancelled",
+    "LoadRequest",
+    "LoadResult",
+    "LoaderPool",
+    "OctreeConfig",
+    "TileRead",
+    "get_config",
+    "set_config",
+    "tile_requests",
+]
