@@ -128,8 +128,11 @@ class VispyBackend(RenderBackend):
         try:
             if old != (w, h) or old_physical != (w, h):
                 self._resize_canvas(w, h)
+            start = time.perf_counter()
             img = self._canvas.render(size=(w, h), alpha=True)
             self._frames += 1
+            if self._on_frame is not None:  # render() draws without a draw event
+                self._on_frame(start, (time.perf_counter() - start) * 1e3)
         except Exception as exc:
             raise RenderError(f"rendering a screenshot failed: {exc}") from exc
         finally:
