@@ -407,3 +407,21 @@ def test_moving_a_queued_request_to_another_pool(clock: FakeClock, executors: Ex
         loader.set_wanted(1, [LoadRequest(key(0, level=2), const(), level_offset=2)])
         assert executors[2].submitted == 1  # the zero-delay pool took it at once
         assert loader.stats.per_pool == ((0, 0, 0), (2, 0, 1))
+
+
+class ExplodingCache(ChunkCache):
+    def put(self, key: Any, data: npt.NDArray[Any], pinned: bool = False) -> bool:
+        raise RuntimeError("cache backend exploded")
+
+
+def test_unexpected_error_after_the_load_becomes_a_failed_result(
+    clock: FakeClock, executors: Executors
+) -> None:
+    with make_loader(
+        clock, executors, config(delay_queue_ms=0), cache=ExplodingCache(10**6)
+    ) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0), const())])
+        executors[0].run_next()
+        (result,) = loader.drain()
+        assert result.outcome == "failed"
+        assert "RuntimeError: cache backend exploded" in str(result.error)

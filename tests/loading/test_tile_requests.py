@@ -129,3 +129,18 @@ def test_slice_change_cancels_queued_loads_of_the_old_slice() -> None:
         assert all(k.slice == source.slice_at_level((1,), k.level) for k in live)
         # slice 0's coarse loads (zero-delay pool) had reached the executor: cancelled there
         assert sum(f.cancelled() for f in cancelled) > 0
+
+
+def test_tile_read_pickles_without_its_cache() -> None:
+    import pickle
+
+    from tilescope.loading.cancel import CancelToken
+
+    data = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    source = TileSource.create([data], (0, 1), layer_id=LAYER, tile_shape=16, max_root_size=16)
+    cache = ChunkCache(10**6)
+    read = TileRead(source, source.tile_slice(()).key((2, 0, 0)), cache)
+    clone = pickle.loads(pickle.dumps(read))
+    assert clone.cache is None
+    np.testing.assert_array_equal(clone(CancelToken()), read(CancelToken()))
+    assert len(cache) == 4  # the four level-1 tiles built on the way to the root

@@ -257,6 +257,7 @@ class ChunkLoader:
         self._wanted: dict[int, set[TileKey]] = {}
         self._results: queue.SimpleQueue[LoadResult] = queue.SimpleQueue()
         self._undrained: set[TileKey] = set()
+        self._undrained_lock = threading.Lock()  # tiny critical sections: drain never waits long
         self._failed: dict[TileKey, tuple[float, int]] = {}
         self._durations: dict[int, deque[float]] = {}
         self._closed = False
@@ -312,7 +313,9 @@ class ChunkLoader:
                     if pending.future is None:
                         self._requeue_locked(pending, req, now)
                     continue
-                if key in self._undrained:
+                with self._undrained_lock:
+                    undrained = key in self._undrained
+                if undrained:
                     continue
                 failed = self._failed.get(key)
                 if failed is not None and now < failed[0]:
@@ -355,7 +358,7 @@ class ChunkLoader:
             except queue.Empty:
                 break
         if out:
-            with self._lock:
+            with self._undrained_lock:
                 for r in out:
                     self._undrained.discard(r.key)
         return out
@@ -394,7 +397,7 @@ class ChunkLoader:
                 running=sum(r for _, _, r in per_pool),
                 wanted=sum(len(v) for v in self._wanted.values()),
                 failed=len(self._failed),
-                undrained=len(self._undrained),
+                undrained=self._undrained_count(),
                 per_pool=per_pool,
             )
 
@@ -514,7 +517,21 @@ class ChunkLoader:
     def _on_done(
         self, pending: _Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
-        """Completion callback: runs on a worker thread (or wherever the future completed)."""
+        """Completion callback: runs on a worker thread (or wherever the future completed).
+
+        Never lets an exception escape (concurrent.futures would only log it and the
+        load would be lost): anything unexpected becomes a failed result.
+        """
+        try:
+            self._finish(pending, future)
+        except Exception as exc:
+            with self._lock:
+                if not self._closed:
+                    self._fail(pending, exc, None, synchronous=False)
+
+    def _finish(
+        self, pending: _Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
+    ) -> None:
         key = pending.request.key
         with self._lock:
             pending.pool.running.discard(pending)
@@ -581,11 +598,15 @@ class ChunkLoader:
         self._post(result)
 
     def _post(self, result: LoadResult) -> None:
-        with self._lock:
+        with self._undrained_lock:
             self._undrained.add(result.key)
         self._results.put(result)
         if self._notify is not None:
             self._notify()
+
+    def _undrained_count(self) -> int:
+        with self._undrained_lock:
+            return len(self._undrained)
 
     def _dispatch_loop(self) -> None:
         """Dispatch thread: submit delayed requests when due."""

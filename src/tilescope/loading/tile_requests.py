@@ -5,9 +5,9 @@
 :class:`~tilescope.loading.loader.LoadRequest` values whose ``read`` is a
 :class:`TileRead`: a frozen, picklable callable that reads (or, for computed
 levels, builds) one tile from its :class:`~tilescope.tiles.source.TileSource`
-in a worker.  With a cache (thread executors only — a cache does not cross
-process boundaries) computed tiles reuse cached children and cache the
-intermediate tiles they build.
+in a worker.  With a cache, computed tiles reuse cached children and cache the
+intermediate tiles they build (in worker threads; a request sent to a worker
+process travels without the cache).
 """
 
 from __future__ import annotations
@@ -29,11 +29,18 @@ __all__ = ["TileRead", "tile_requests"]
 
 @dataclass(frozen=True, slots=True)
 class TileRead:
-    """Read one tile (worker side).  Picklable when ``cache`` is ``None``."""
+    """Read one tile (worker side).
+
+    Pickles without its cache (a cache cannot cross into a worker process), so
+    the same requests work with thread and process executors.
+    """
 
     source: TileSource
     key: TileKey
     cache: ChunkCache | None = None
+
+    def __reduce__(self) -> tuple[type[TileRead], tuple[TileSource, TileKey, None]]:
+        return (TileRead, (self.source, self.key, None))
 
     def __call__(self, token: CancelToken) -> npt.NDArray[Any]:
         """Return the tile's pixels; checks ``token`` between steps.  Worker threads only."""
@@ -50,8 +57,7 @@ def tile_requests(
 ) -> list[LoadRequest]:
     """The plan's loads as requests, in priority order.
 
-    Tiles of the ``pinned_levels`` coarsest levels are cached pinned.  Pass the
-    loader's cache only for thread executors.
+    Tiles of the ``pinned_levels`` coarsest levels are cached pinned.
     """
     first_pinned = source.grid.root_level - pinned_levels + 1
     return [
