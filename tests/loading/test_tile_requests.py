@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy.typing as npt
 from loading_fakes import Executors
 
 from tilescope.loading.cache import ChunkCache
+from tilescope.loading.cancel import CancelToken
 from tilescope.loading.config import OctreeConfig
 from tilescope.loading.delay_queue import FakeClock
 from tilescope.loading.loader import ChunkLoader
@@ -132,10 +134,6 @@ def test_slice_change_cancels_queued_loads_of_the_old_slice() -> None:
 
 
 def test_tile_read_pickles_without_its_cache() -> None:
-    import pickle
-
-    from tilescope.loading.cancel import CancelToken
-
     data = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
     source = TileSource.create([data], (0, 1), layer_id=LAYER, tile_shape=16, max_root_size=16)
     cache = ChunkCache(10**6)

@@ -1,51 +1,32 @@
-"""Cancel tokens: how the loader tells a running load to stop.
+"""Cancel tokens for loads: the project's :class:`tilescope.cancel.CancelToken`, picklable.
 
-A :class:`CancelToken` is handed to every load.  The main thread (or the
-loader, when a load leaves the wanted set) calls :meth:`CancelToken.cancel`;
-the worker checks :meth:`CancelToken.raise_if_cancelled` between steps (tile
-sources do so between child reads) and stops with :class:`LoadCancelled`.
-Loads still waiting in a delay queue or an executor queue are dropped without
-running at all.
+A :class:`CancelToken` is handed to every load.  The loader cancels it when the
+tile leaves the wanted set; the worker checks
+:meth:`~tilescope.cancel.CancelToken.raise_if_cancelled` between steps (tile
+sources do so between child reads) and stops with :class:`LoadCancelled`
+(which *is* :class:`tilescope.cancel.Cancelled`).  Loads still waiting in a
+delay queue or an executor queue are dropped without running at all.
 
-Tokens are thread-safe.  Pickling gives a fresh, uncancelled token: a load in a
-worker *process* cannot be cancelled once started (only before).
+The only addition to the shared token: pickling gives a fresh, uncancelled
+token, so loads can be sent to worker processes — where they can be cancelled
+before they start, not after.
 """
 
 from __future__ import annotations
 
-import threading
+from tilescope.cancel import Cancelled
+from tilescope.cancel import CancelToken as _SharedCancelToken
 
 __all__ = ["CancelToken", "LoadCancelled"]
 
+#: Raised inside a load whose token was cancelled; recorded by the loader, never posted.
+LoadCancelled = Cancelled
 
-class LoadCancelled(Exception):
-    """Raised inside a load whose token was cancelled; the loader records it, never posts it."""
 
+class CancelToken(_SharedCancelToken):
+    """A one-way, thread-safe cancellation flag that pickles as a fresh token."""
 
-class CancelToken:
-    """A one-way, thread-safe cancellation flag."""
-
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        """Ask the load to stop (idempotent; any thread)."""
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called."""
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        """Raise :class:`LoadCancelled` if cancelled.  Called by loads, in workers."""
-        if self._event.is_set():
-            raise LoadCancelled
+    __slots__ = ()
 
     def __reduce__(self) -> tuple[type[CancelToken], tuple[()]]:
         return (CancelToken, ())
-
-    def __repr__(self) -> str:
-        return f"CancelToken(cancelled={self.cancelled})"

@@ -253,6 +253,11 @@ class ChunkLoader:
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
         self._pools = tuple(LoaderPool(s, executor_factory) for s in self.config.pools())
+        # level offset -> pool, up to the last pool's offset (beyond: the last pool)
+        self._pool_table = tuple(
+            max((p for p in self._pools if p.level_offset <= off), key=lambda p: p.level_offset)
+            for off in range(self._pools[-1].level_offset + 1)
+        )
         self._pending: dict[TileKey, _Pending] = {}
         self._wanted: dict[int, set[TileKey]] = {}
         self._results: queue.SimpleQueue[LoadResult] = queue.SimpleQueue()
@@ -279,11 +284,8 @@ class ChunkLoader:
 
     def pool_for(self, level_offset: int) -> LoaderPool:
         """The pool with the largest level offset ``<= level_offset`` (the first for less)."""
-        chosen = self._pools[0]
-        for pool in self._pools:
-            if pool.level_offset <= level_offset:
-                chosen = pool
-        return chosen
+        table = self._pool_table
+        return table[min(max(level_offset, 0), len(table) - 1)]
 
     def set_wanted(self, layer_id: int, requests: Iterable[LoadRequest]) -> None:
         """Declare every tile ``layer_id`` wants now; cancel what it no longer wants.

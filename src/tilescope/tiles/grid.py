@@ -65,6 +65,18 @@ class TileKey:
     level: int
     row: int
     col: int
+    # keys are hashed many times per frame (sets, dicts, the cache): hash once
+    _hash: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_hash",
+            hash((self.layer_id, self.data_version, self.slice, self.level, self.row, self.col)),
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def position(self) -> Position:
