@@ -193,3 +193,35 @@ def test_slices_are_reported_on_screen_and_paint_is_timed(viewer: Viewer) -> Non
     stats = viewer.perf.stats()
     assert stats.by_name["paint"].count >= 1
     assert stats.by_name["apply_slice"].count >= 1
+
+
+def test_unchanged_frames_are_not_redrawn(viewer: Viewer) -> None:
+    viewer.add_image(_stack(), contrast_limits=(0, 1))
+    viewer.add_labels(np.ones((16, 16), np.int32))
+    viewer.screenshot()
+    backend = viewer.backend
+    applied: list[object] = []
+    real_apply = backend.apply
+    backend.apply = lambda plan: (applied.append(plan), real_apply(plan))  # type: ignore[method-assign]
+    viewer.camera.zoom = viewer.camera.zoom  # no change
+    viewer.layers[0].opacity = 1.0
+    viewer.dims.set_current_step(1, viewer.dims.current_step[1])
+    viewer.screenshot()
+    assert applied == []
+    viewer.layers[0].gamma = 0.5  # a real change is applied
+    viewer.screenshot()
+    assert len(applied) == 1
+
+
+def test_points_frames_are_not_redrawn_when_unchanged(viewer: Viewer) -> None:
+    pts = viewer.add_points(np.random.default_rng(0).random((100, 2)) * 16, size=2)
+    viewer.screenshot()
+    applied: list[object] = []
+    real_apply = viewer.backend.apply
+    viewer.backend.apply = lambda plan: (applied.append(plan), real_apply(plan))  # type: ignore[method-assign]
+    viewer.camera.zoom = viewer.camera.zoom
+    viewer.screenshot()
+    assert applied == []
+    pts.face_color = "red"  # new per-point values: re-sliced, redrawn
+    viewer.screenshot()
+    assert len(applied) == 1

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tilescope.cancel import CancelToken
+from tilescope.data.dask_support import cancel_dask_on
 from tilescope.data.io import read_path
 from tilescope.errors import DataSourceError, TilescopeError
 from tilescope.hop import MainThreadQueue
@@ -178,6 +179,7 @@ class Viewer:
         #: Called as ``callback(response, time.perf_counter())`` once a slice is on screen.
         self.slice_shown: list[Callable[[SliceResponse, float], None]] = []
         self._fresh: dict[int, SliceResponse] = {}
+        self._last_plan_key: tuple[Any, ...] | None = None
         self._awaiting_frame: dict[int, SliceResponse] = {}
         if show:
             from tilescope.views.app import get_app
@@ -493,7 +495,11 @@ class Viewer:
             return
         self._slicer.poll()
         with self.perf.task("apply_plan"):
-            self._backend.apply(self._build_plan())
+            plan = self._build_plan()
+            key = _plan_key(plan)
+            if key != self._last_plan_key:  # an unchanged frame is not redrawn
+                self._last_plan_key = key
+                self._backend.apply(plan)
         self._awaiting_frame.update(self._fresh)
         self._fresh.clear()
 
@@ -535,10 +541,37 @@ class Viewer:
         )
 
 
+def _identity_key(value: Any) -> Any:
+    """A hashable stand-in for one draw field's value.
+
+    Large arrays (slices, point sets) are left out: every draw carries ``data_version``, the
+    id of the slice response it came from, which changes whenever they do.
+    """
+    if isinstance(value, LabelColormap):  # rebuilt each plan; equal when its content is
+        return ("labels", value.version, value.background, value.default, *value.colors.items())
+    if isinstance(value, np.ndarray):
+        # Small arrays (transforms) are copied per plan: compare their values.
+        return ("v", value.shape, value.tobytes()) if value.size <= 64 else "data_version"
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
+
+
+def _plan_key(plan: RenderPlan) -> tuple[Any, ...]:
+    """Cheap equality key of a plan: what a backend would draw differently."""
+    layers = tuple(
+        (type(d).__name__, *(_identity_key(getattr(d, f.name)) for f in fields(d)))
+        for d in plan.layers
+    )
+    return (plan.ndisplay, plan.camera, plan.canvas_size, plan.background, layers)
+
+
 def _as_task(request: SliceRequest) -> Callable[[CancelToken], SliceResponse]:
     def task(token: CancelToken) -> SliceResponse:
-        token.raise_if_cancelled()
-        return request()
+        with cancel_dask_on(token):
+            return request(token)
 
     return task
 

@@ -16,6 +16,7 @@ on the main thread. ``_run`` runs in a worker. Callbacks run on the main thread.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -71,6 +72,12 @@ class LayerSlicer:
         self._executor: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="tilescope-slice"
         )
+        # Start every worker now: a thread started on demand during a slider drag waits for
+        # the GIL while busy workers hold it, stalling the main thread for milliseconds.
+        ready = threading.Barrier(max_workers + 1)
+        for _ in range(max_workers):
+            self._executor.submit(ready.wait)
+        ready.wait()
         self._timeout_s = timeout_s
         self._clock = clock
         self._tasks: dict[Hashable, _Task[Any]] = {}
