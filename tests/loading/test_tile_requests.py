@@ -14,8 +14,8 @@ from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken
 from tilescope.loading.config import OctreeConfig
 from tilescope.loading.delay_queue import FakeClock
-from tilescope.loading.loader import ChunkLoader
-from tilescope.loading.tile_requests import TileRead, tile_requests
+from tilescope.loading.loader import ChunkLoader, LoadRequest
+from tilescope.loading.tile_requests import TileRead, tile_requests, want_plan
 from tilescope.tiles.coverage import CoveragePlan, plan_coverage
 from tilescope.tiles.grid import TileKey
 from tilescope.tiles.intersection import visible_tiles
@@ -92,7 +92,7 @@ def test_async_threads_convergence() -> None:
             plan = frame(source, 1, resident, view, (256, 256))
             if plan.complete:
                 break
-            loader.set_wanted(LAYER, tile_requests(plan, source, loader.cache))
+            want_plan(loader, plan, source)
             assert posted.acquire(timeout=30), "no load finished"
             resident.update((r.key, r.data) for r in loader.drain() if r.data is not None)
         assert plan.complete
@@ -142,3 +142,49 @@ def test_tile_read_pickles_without_its_cache() -> None:
     assert clone.cache is None
     np.testing.assert_array_equal(clone(CancelToken()), read(CancelToken()))
     assert len(cache) == 4  # the four level-1 tiles built on the way to the root
+
+
+def test_want_plan_builds_requests_only_for_new_tiles() -> None:
+    data = np.zeros((512, 512), dtype=np.uint8)
+    source = TileSource.create([data], (0, 1), layer_id=LAYER, tile_shape=64, max_root_size=128)
+    clock = FakeClock()
+    with ChunkLoader(
+        OctreeConfig(),
+        cache=ChunkCache(10**8),
+        clock=clock,
+        executor_factory=Executors(),
+        dispatch_thread=False,
+    ) as loader:
+        view = ((-0.5, -0.5), (255.5, 255.5))
+        plan = frame_2d(source, {}, view)
+        want_plan(loader, plan, source)
+        first = loader.stats
+        assert first.wanted == len(plan.load)
+        built: list[int] = []
+        keys = [(t.key, t.level_offset, t.distance) for t in plan.load]
+
+        def must_not_build(i: int) -> LoadRequest:
+            built.append(i)
+            raise AssertionError("request rebuilt for an already queued tile")
+
+        loader.set_wanted_keys(LAYER, keys, must_not_build)
+        assert built == []  # everything is already queued: nothing rebuilt
+        assert loader.stats == first
+        moved = frame_2d(source, {}, ((299.5, 299.5), (555.5, 555.5)))
+        want_plan(loader, moved, source)
+        assert loader.stats.wanted == len(moved.load)
+        new = {t.key for t in moved.load} - {t.key for t in plan.load}
+        gone = {t.key for t in plan.load} - {t.key for t in moved.load}
+        assert new
+        assert gone
+        assert loader.stats.queued + loader.stats.running == len(moved.load)
+
+
+def frame_2d(
+    source: TileSource,
+    resident: dict[TileKey, npt.NDArray[Any]],
+    view: tuple[tuple[float, float], tuple[float, float]],
+) -> CoveragePlan:
+    tiles = source.tile_slice(())
+    vt = visible_tiles(source.grid, view[0], view[1], (256, 256), margin=1)
+    return plan_coverage(tiles, vt, {k.position for k in resident if tiles.owns(k)})

@@ -15,7 +15,7 @@ from tilescope.loading.config import (
 )
 from tilescope.loading.delay_queue import DelayQueue, FakeClock
 from tilescope.loading.loader import ChunkLoader, LoaderPool, LoadRequest, LoadResult
-from tilescope.loading.tile_requests import TileRead, tile_requests
+from tilescope.loading.tile_requests import TileRead, tile_requests, want_plan
 
 __all__ = [
     "DEFAULT_OCTREE_CONFIG",
@@ -34,4 +34,5 @@ __all__ = [
     "get_config",
     "set_config",
     "tile_requests",
+    "want_plan",
 ]

@@ -38,7 +38,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
@@ -295,25 +295,41 @@ class ChunkLoader:
         synchronously (bounded by ``sync_budget_ms`` unless forced).
         """
         reqs = sorted(requests, key=lambda r: r.priority)
-        for req in reqs:
-            if req.key.layer_id != layer_id:
-                raise ValueError(f"request for {req.key} passed to set_wanted({layer_id})")
+        self.set_wanted_keys(
+            layer_id, [(r.key, r.level_offset, r.distance) for r in reqs], reqs.__getitem__
+        )
+
+    def set_wanted_keys(
+        self,
+        layer_id: int,
+        wanted: Sequence[tuple[TileKey, int, float]],
+        make_request: Callable[[int], LoadRequest],
+    ) -> None:
+        """:meth:`set_wanted` for ``(key, level_offset, distance)`` items in priority order.
+
+        ``make_request(i)`` builds the request of ``wanted[i]``; it is called only
+        for tiles that need a new load, so a frame whose wanted tiles are mostly
+        already queued builds almost no request objects.
+        """
+        for key, _, _ in wanted:
+            if key.layer_id != layer_id:
+                raise ValueError(f"request for {key} passed to set_wanted({layer_id})")
         with self._lock:
             if self._closed:
                 raise RuntimeError("this ChunkLoader is closed")
             now = self._clock()
-            new_keys = {r.key for r in reqs}
+            new_keys = {item[0] for item in wanted}
             for key in self._wanted.get(layer_id, set()) - new_keys:
                 self._cancel_locked(key)
             self._wanted[layer_id] = new_keys
             budget = math.inf if self.force_synchronous else self._sync_budget_s
             spent = 0.0
-            for req in reqs:
-                key = req.key
-                pending = self._pending.get(key)
+            pending_get = self._pending.get
+            for i, (key, level_offset, distance) in enumerate(wanted):
+                pending = pending_get(key)
                 if pending is not None:
                     if pending.future is None:
-                        self._requeue_locked(pending, req, now)
+                        self._requeue_locked(pending, level_offset, distance, now)
                     continue
                 with self._undrained_lock:
                     undrained = key in self._undrained
@@ -328,12 +344,13 @@ class ChunkLoader:
                         LoadResult(key, "cached", cached, synchronous=True, nbytes=cached.nbytes)
                     )
                     continue
-                if spent < budget and self._is_sync_locked(layer_id, req.level_offset):
+                req = make_request(i)
+                if spent < budget and self._is_sync_locked(layer_id, level_offset):
                     spent += self._load_now_locked(req, layer_id)
                     continue
-                pool = self.pool_for(req.level_offset)
+                pool = self.pool_for(level_offset)
                 pending = _Pending(req, layer_id, pool, now)
-                pool.queue.push(key, pending, req.priority, now)
+                pool.queue.push(key, pending, (level_offset, distance), now)
                 self._pending[key] = pending
             self._pump_locked(now)
             self._wakeup.notify_all()
@@ -444,17 +461,19 @@ class ChunkLoader:
             samples = self._durations[layer_id] = deque(maxlen=AUTO_SYNC_WINDOW)
         samples.append(seconds)
 
-    def _requeue_locked(self, pending: _Pending, req: LoadRequest, now: float) -> None:
+    def _requeue_locked(
+        self, pending: _Pending, level_offset: int, distance: float, now: float
+    ) -> None:
         """A queued request wanted again: update its priority, or move it to another pool."""
-        pool = self.pool_for(req.level_offset)
+        key = pending.request.key
+        pool = self.pool_for(level_offset)
         if pool is pending.pool:
-            pending.request = req
-            pool.queue.push(req.key, pending, req.priority, now)
+            pool.queue.push(key, pending, (level_offset, distance), now)
             return
-        pending.pool.queue.cancel(req.key)
-        moved = _Pending(req, pending.layer_id, pool, pending.queued_at)
-        pool.queue.push(req.key, moved, req.priority, now)
-        self._pending[req.key] = moved
+        pending.pool.queue.cancel(key)
+        moved = _Pending(pending.request, pending.layer_id, pool, pending.queued_at)
+        pool.queue.push(key, moved, (level_offset, distance), now)
+        self._pending[key] = moved
 
     def _cancel_locked(self, key: TileKey) -> None:
         pending = self._pending.pop(key, None)

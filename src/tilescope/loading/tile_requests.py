@@ -19,12 +19,12 @@ import numpy.typing as npt
 
 from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken
-from tilescope.loading.loader import LoadRequest
+from tilescope.loading.loader import ChunkLoader, LoadRequest
 from tilescope.tiles.coverage import CoveragePlan
 from tilescope.tiles.grid import TileKey
 from tilescope.tiles.source import TileSource
 
-__all__ = ["TileRead", "tile_requests"]
+__all__ = ["TileRead", "tile_requests", "want_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +70,29 @@ def tile_requests(
         )
         for load in plan.load
     ]
+
+
+def want_plan(loader: ChunkLoader, plan: CoveragePlan, source: TileSource) -> None:
+    """Hand a layer's plan to the loader: ``set_wanted`` without rebuilding known requests.
+
+    Equivalent to ``loader.set_wanted(source.layer_id, tile_requests(plan, source,
+    loader.cache, pinned_levels))`` but builds request objects only for tiles that
+    need a new load, which keeps the per-frame cost of panning low.
+    """
+    loads = plan.load
+    cache = loader.cache
+    first_pinned = source.grid.root_level - loader.config.cache.pinned_levels + 1
+
+    def make_request(i: int) -> LoadRequest:
+        load = loads[i]
+        return LoadRequest(
+            key=load.key,
+            read=TileRead(source, load.key, cache),
+            level_offset=load.level_offset,
+            distance=load.distance,
+            pinned=load.key.level >= first_pinned,
+        )
+
+    loader.set_wanted_keys(
+        source.layer_id, [(t.key, t.level_offset, t.distance) for t in loads], make_request
+    )
