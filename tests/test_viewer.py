@@ -110,6 +110,9 @@ def test_a_failing_read_shows_an_error_keeps_others_and_recovers(viewer: Viewer)
     assert status.state == "error"
     assert "chunk 3 is corrupt" in status.message
     assert viewer.layer_status(good).state == "ready"
+    assert bad.status.startswith("error: ")
+    assert "chunk 3 is corrupt" in bad.status
+    assert good.status == "ready"
     assert _centre_gray(img) == pytest.approx(0.8 * 255, abs=2)  # the good layer still works
     arr.fail = None
     viewer.dims.set_current_step(0, 1)  # the next request retries

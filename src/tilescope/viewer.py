@@ -471,6 +471,7 @@ class Viewer:
         if self._status.get(layer.layer_id) == status:
             return
         self._status[layer.layer_id] = status
+        layer.status = str(status)
         for callback in list(self.status_changed):
             callback(layer, status)
 

@@ -68,6 +68,8 @@ class LayerEvents(SignalGroup):
     transform = Signal(object)
     data = Signal(object)
     """Data replaced (carries the new data; ``layer.data_version`` was bumped)."""
+    status = Signal(str)
+    """Loading state changed (``ready``, ``loading``, ``error: ...``); not a ``changed``."""
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -117,6 +119,7 @@ class Layer(ABC):
         )
         self._data_version = 0
         self._layer_id = next(_ids)
+        self._status = "loading"
         self.events = self._events_class()
 
     # change machinery ---------------------------------------------------
@@ -182,6 +185,24 @@ class Layer(ABC):
         if not isinstance(metadata, Mapping):
             raise LayerPropertyError(f"metadata must be a mapping, got {type(metadata).__name__}")
         return dict(metadata)
+
+    # loading state --------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """``ready``, ``loading`` or ``error: <what went wrong>``, set by the viewer.
+
+        Changing it emits only ``events.status``: it reports on the layer's data and is not a
+        change of the layer (``changed`` would trigger a new slice).
+        """
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise LayerPropertyError(f"status must be a string, got {type(value).__name__}")
+        if value != self._status:
+            self._status = value
+            self.events.status.emit(value)
 
     # identity -----------------------------------------------------------
     @property
