@@ -51,9 +51,7 @@ def slow_stack() -> Any:
         return out
 
     n = SIZE // CHUNK
-    return da.map_blocks(
-        block, chunks=((1,) * PLANES, (CHUNK,) * n, (CHUNK,) * n), dtype=np.uint16
-    )
+    return da.map_blocks(block, chunks=((1,) * PLANES, (CHUNK,) * n, (CHUNK,) * n), dtype=np.uint16)
 
 
 @dataclass

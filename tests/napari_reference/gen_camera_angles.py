@@ -62,7 +62,11 @@ def main() -> None:
             {"view": view.tolist(), "up": up.tolist(), "angles": [float(v) for v in got]}
         )
     out = Path(__file__).with_name("camera_angles.json")
-    payload = {"napari": __import__("napari").__version__, "directions": directions, "angles": inverse}
+    payload = {
+        "napari": __import__("napari").__version__,
+        "directions": directions,
+        "angles": inverse,
+    }
     out.write_text(json.dumps(payload, indent=1) + "\n")
     print(f"wrote {out}")
 
