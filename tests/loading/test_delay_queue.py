@@ -66,3 +66,13 @@ def test_cancel_token() -> None:
     assert "cancelled=True" in repr(token)
     fresh = pickle.loads(pickle.dumps(token))  # crosses to worker processes as a new token
     assert not fresh.cancelled
+
+
+def test_injected_clock_is_used_when_no_time_is_given() -> None:
+    clock = FakeClock(10.0)
+    q: DelayQueue[str, str] = DelayQueue(0.25, clock=clock)
+    q.push("a", "a", (0, 0.0))
+    assert q.due_time("a") == 10.25
+    assert q.pop_ready() == []
+    clock.advance(0.25)
+    assert q.pop_ready() == ["a"]

@@ -5,14 +5,16 @@ fraction of a second.  Holding each request for ``delay_s`` first means those
 never reach a worker: cancelling a request still in the queue costs nothing.
 Requests that become due are released in priority order (smallest first).
 
-The queue is a passive data structure driven by an injectable clock: the
-loader calls :meth:`DelayQueue.pop_ready` with the current time, so tests drive
-it with a fake clock and no sleeping.  Not thread-safe on its own; the loader
+The queue is a passive data structure with an injectable clock (``clock=``,
+default ``time.monotonic``); every method also takes an explicit ``now`` (the
+loader passes its own clock's time), so tests drive it with a
+:class:`FakeClock` and no sleeping.  Not thread-safe on its own; the loader
 holds its lock around every call.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -37,16 +39,17 @@ class _Entry(Generic[T]):
 class DelayQueue(Generic[K, T]):
     """Items keyed by ``K`` that become ready ``delay_s`` after they were pushed."""
 
-    __slots__ = ("_entries", "_seq", "delay_s")
+    __slots__ = ("_entries", "_seq", "clock", "delay_s")
 
-    def __init__(self, delay_s: float) -> None:
+    def __init__(self, delay_s: float, clock: Clock = time.monotonic) -> None:
         if delay_s < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay_s}")
         self.delay_s = delay_s
+        self.clock = clock
         self._entries: dict[K, _Entry[T]] = {}
         self._seq = 0
 
-    def push(self, key: K, item: T, priority: tuple[int, float], now: float) -> None:
+    def push(self, key: K, item: T, priority: tuple[int, float], now: float | None = None) -> None:
         """Queue ``item``; pushing a queued key again updates its item and priority only.
 
         The due time of an already-queued key is kept: re-requesting a tile every
@@ -58,17 +61,20 @@ class DelayQueue(Generic[K, T]):
             entry.priority = priority
             return
         self._seq += 1
-        self._entries[key] = _Entry(now + self.delay_s, priority, self._seq, item)
+        start = self.clock() if now is None else now
+        self._entries[key] = _Entry(start + self.delay_s, priority, self._seq, item)
 
     def cancel(self, key: K) -> T | None:
         """Remove a queued key; returns its item, or ``None`` when it was not queued."""
         entry = self._entries.pop(key, None)
         return None if entry is None else entry.item
 
-    def pop_ready(self, now: float, limit: int | None = None) -> list[T]:
+    def pop_ready(self, now: float | None = None, limit: int | None = None) -> list[T]:
         """Remove and return up to ``limit`` items due at ``now``, by priority then age."""
         if limit is not None and limit <= 0:
             return []
+        if now is None:
+            now = self.clock()
         due = [(e.priority, e.seq, k) for k, e in self._entries.items() if e.due <= now]
         due.sort()
         if limit is not None:

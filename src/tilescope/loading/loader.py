@@ -153,9 +153,13 @@ class LoaderPool:
     and owned by the pool (shut down with ``cancel_futures=True``).
     """
 
-    def __init__(self, settings: PoolSettings, factory: ExecutorFactory) -> None:
+    def __init__(
+        self, settings: PoolSettings, factory: ExecutorFactory, clock: Clock = time.monotonic
+    ) -> None:
         self.settings = settings
-        self.queue: DelayQueue[TileKey, _Pending] = DelayQueue(settings.delay_queue_ms / 1000.0)
+        self.queue: DelayQueue[TileKey, _Pending] = DelayQueue(
+            settings.delay_queue_ms / 1000.0, clock
+        )
         self.running: set[_Pending] = set()
         self._factory = factory
         self._executor: Executor | None = None
@@ -252,7 +256,7 @@ class ChunkLoader:
 
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
-        self._pools = tuple(LoaderPool(s, executor_factory) for s in self.config.pools())
+        self._pools = tuple(LoaderPool(s, executor_factory, clock) for s in self.config.pools())
         # level offset -> pool, up to the last pool's offset (beyond: the last pool)
         self._pool_table = tuple(
             max((p for p in self._pools if p.level_offset <= off), key=lambda p: p.level_offset)
