@@ -14,7 +14,8 @@ from tilescope.loading.config import (
     set_config,
 )
 from tilescope.loading.delay_queue import DelayQueue, FakeClock
-from tilescope.loading.loader import ChunkLoader, LoaderPool, LoadRequest, LoadResult
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoaderPool, LoadRequest, LoadResult
 from tilescope.loading.tile_requests import TileRead, tile_requests, want_plan
 
 __all__ = [

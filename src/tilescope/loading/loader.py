@@ -40,8 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +49,18 @@ from tilescope.errors import ChunkLoadError
 from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken, LoadCancelled
 from tilescope.loading.config import OctreeConfig, PoolSettings, get_config
-from tilescope.loading.delay_queue import Clock, DelayQueue
-from tilescope.loading.executors import make_executor, shutdown_executor
+from tilescope.loading.delay_queue import Clock
+from tilescope.loading.executors import make_executor
+from tilescope.loading.pool import (
+    ExecutorFactory,
+    LoaderPool,
+    LoaderStats,
+    LoadRequest,
+    LoadResult,
+    Outcome,
+    Pending,
+    execute,
+)
 from tilescope.tiles.grid import TileKey
 
 __all__ = [
@@ -69,130 +78,6 @@ __all__ = [
 #: Loads remembered per layer for auto-sync, and how many are needed to decide.
 AUTO_SYNC_WINDOW = 10
 AUTO_SYNC_MIN_SAMPLES = 3
-
-Outcome = Literal["loaded", "cached", "failed"]
-#: Makes the executor of a pool: ``factory(pool_settings) -> Executor``.
-ExecutorFactory = Callable[[PoolSettings], Executor]
-Read = Callable[[CancelToken], npt.NDArray[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class LoadRequest:
-    """One tile to load: its key, how to read it (run in a worker), its priority."""
-
-    key: TileKey
-    read: Read
-    level_offset: int = 0
-    distance: float = 0.0
-    pinned: bool = False
-    """Cache it pinned (the coarsest levels)."""
-
-    @property
-    def priority(self) -> tuple[int, float]:
-        """``(level_offset, distance)``; smaller loads first."""
-        return (self.level_offset, self.distance)
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    """A finished load, as the main thread receives it from :meth:`ChunkLoader.drain`."""
-
-    key: TileKey
-    outcome: Outcome
-    data: npt.NDArray[Any] | None = None
-    error: ChunkLoadError | None = None
-    synchronous: bool = False
-    queued_at: float | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    nbytes: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True unless the load failed."""
-        return self.outcome != "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class LoaderStats:
-    """Counts for progress displays and tests."""
-
-    queued: int
-    running: int
-    wanted: int
-    failed: int
-    undrained: int
-    per_pool: tuple[tuple[int, int, int], ...]
-    """``(level_offset, queued, running)`` per pool."""
-
-
-@dataclass(eq=False, slots=True)
-class _Pending:
-    """Bookkeeping of one queued or running load (compared by identity)."""
-
-    request: LoadRequest
-    layer_id: int
-    pool: LoaderPool
-    queued_at: float
-    token: CancelToken = field(default_factory=CancelToken)
-    future: Future[tuple[npt.NDArray[Any], float, float]] | None = None
-
-
-def _execute(read: Read, token: CancelToken, clock: Clock) -> tuple[npt.NDArray[Any], float, float]:
-    """Run one load in a worker: ``(data, started, finished)``.  Worker side; picklable."""
-    token.raise_if_cancelled()
-    started = clock()
-    data = np.asarray(read(token))
-    return data, started, clock()
-
-
-class LoaderPool:
-    """One pool of the loader: its settings, DelayQueue and executor.
-
-    Used only under the loader's lock.  The executor is created on first use
-    and owned by the pool (shut down with ``cancel_futures=True``).
-    """
-
-    def __init__(
-        self, settings: PoolSettings, factory: ExecutorFactory, clock: Clock = time.monotonic
-    ) -> None:
-        self.settings = settings
-        self.queue: DelayQueue[TileKey, _Pending] = DelayQueue(
-            settings.delay_queue_ms / 1000.0, clock
-        )
-        self.running: set[_Pending] = set()
-        self._factory = factory
-        self._executor: Executor | None = None
-
-    @property
-    def level_offset(self) -> int:
-        """The smallest level offset this pool serves."""
-        return self.settings.level_offset
-
-    @property
-    def free_workers(self) -> int:
-        """Workers not busy with a load."""
-        return self.settings.num_workers - len(self.running)
-
-    @property
-    def executor(self) -> Executor:
-        """The pool's executor (created on first use)."""
-        if self._executor is None:
-            self._executor = self._factory(self.settings)
-        return self._executor
-
-    def shutdown(self, wait: bool = False) -> None:
-        """Shut the executor down, cancelling what it has not started."""
-        if self._executor is not None:
-            shutdown_executor(self._executor, wait=wait)
-            self._executor = None
-
-    def __repr__(self) -> str:
-        s = self.settings
-        return (
-            f"LoaderPool(offset={s.level_offset}, workers={s.num_workers}, "
-            f"delay_ms={s.delay_queue_ms}, queued={len(self.queue)}, running={len(self.running)})"
-        )
 
 
 class ChunkLoader:
@@ -262,7 +147,7 @@ class ChunkLoader:
             max((p for p in self._pools if p.level_offset <= off), key=lambda p: p.level_offset)
             for off in range(self._pools[-1].level_offset + 1)
         )
-        self._pending: dict[TileKey, _Pending] = {}
+        self._pending: dict[TileKey, Pending] = {}
         self._wanted: dict[int, set[TileKey]] = {}
         self._results: queue.SimpleQueue[LoadResult] = queue.SimpleQueue()
         self._undrained: set[TileKey] = set()
@@ -353,7 +238,7 @@ class ChunkLoader:
                     spent += self._load_now_locked(req, layer_id)
                     continue
                 pool = self.pool_for(level_offset)
-                pending = _Pending(req, layer_id, pool, now)
+                pending = Pending(req, layer_id, pool, now)
                 pool.queue.push(key, pending, (level_offset, distance), now)
                 self._pending[key] = pending
             self._pump_locked(now)
@@ -466,7 +351,7 @@ class ChunkLoader:
         samples.append(seconds)
 
     def _requeue_locked(
-        self, pending: _Pending, level_offset: int, distance: float, now: float
+        self, pending: Pending, level_offset: int, distance: float, now: float
     ) -> None:
         """A queued request wanted again: update its priority, or move it to another pool."""
         key = pending.request.key
@@ -475,7 +360,7 @@ class ChunkLoader:
             pool.queue.push(key, pending, (level_offset, distance), now)
             return
         pending.pool.queue.cancel(key)
-        moved = _Pending(pending.request, pending.layer_id, pool, pending.queued_at)
+        moved = Pending(pending.request, pending.layer_id, pool, pending.queued_at)
         pool.queue.push(key, moved, (level_offset, distance), now)
         self._pending[key] = moved
 
@@ -506,12 +391,10 @@ class ChunkLoader:
                 submitted += 1
         return submitted
 
-    def _submit_locked(self, pending: _Pending) -> None:
+    def _submit_locked(self, pending: Pending) -> None:
         pool = pending.pool
         try:
-            future = pool.executor.submit(
-                _execute, pending.request.read, pending.token, self._clock
-            )
+            future = pool.executor.submit(execute, pending.request.read, pending.token, self._clock)
         except RuntimeError as exc:  # executor shut down underneath us
             self._pending.pop(pending.request.key, None)
             self._fail(pending, exc, None, synchronous=False)
@@ -526,7 +409,7 @@ class ChunkLoader:
         try:
             data = np.asarray(req.read(CancelToken()))
         except Exception as exc:
-            pending = _Pending(req, layer_id, self.pool_for(req.level_offset), queued)
+            pending = Pending(req, layer_id, self.pool_for(req.level_offset), queued)
             self._fail(pending, exc, started, synchronous=True)
             return self._clock() - started
         finished = self._clock()
@@ -540,7 +423,7 @@ class ChunkLoader:
         return finished - started
 
     def _on_done(
-        self, pending: _Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
+        self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
         """Completion callback: runs on a worker thread (or wherever the future completed).
 
@@ -555,7 +438,7 @@ class ChunkLoader:
                     self._fail(pending, exc, None, synchronous=False)
 
     def _finish(
-        self, pending: _Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
+        self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
         key = pending.request.key
         with self._lock:
@@ -604,7 +487,7 @@ class ChunkLoader:
                 self._wakeup.notify_all()
 
     def _fail(
-        self, pending: _Pending, exc: BaseException, started: float | None, synchronous: bool
+        self, pending: Pending, exc: BaseException, started: float | None, synchronous: bool
     ) -> None:
         key = pending.request.key
         now = self._clock()
@@ -667,7 +550,7 @@ class ChunkLoader:
 
     def _write_log(
         self,
-        pending: _Pending,
+        pending: Pending,
         started: float | None,
         finished: float | None,
         nbytes: int,

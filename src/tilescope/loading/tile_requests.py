@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken
-from tilescope.loading.loader import ChunkLoader, LoadRequest
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoadRequest
 from tilescope.tiles.coverage import CoveragePlan
 from tilescope.tiles.grid import TileKey
 from tilescope.tiles.source import TileSource

@@ -1,0 +1,162 @@
+"""Loader pools and the values that flow through the loader.
+
+A :class:`LoaderPool` serves the loads of one range of level offsets: its
+DelayQueue holds requests until due, its executor (created on first use, owned
+by the pool, shut down with ``cancel_futures=True``) runs them.  Pools are used
+only under the :class:`~tilescope.loading.loader.ChunkLoader`'s lock.
+:func:`execute` is what runs in a worker (thread, process or dask worker).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.errors import ChunkLoadError
+from tilescope.loading.cancel import CancelToken
+from tilescope.loading.config import PoolSettings
+from tilescope.loading.delay_queue import Clock, DelayQueue
+from tilescope.loading.executors import shutdown_executor
+from tilescope.tiles.grid import TileKey
+
+__all__ = [
+    "ExecutorFactory",
+    "LoadRequest",
+    "LoadResult",
+    "LoaderPool",
+    "LoaderStats",
+    "Outcome",
+    "Pending",
+    "Read",
+    "execute",
+]
+
+Outcome = Literal["loaded", "cached", "failed"]
+#: Makes the executor of a pool: ``factory(pool_settings) -> Executor``.
+ExecutorFactory = Callable[[PoolSettings], Executor]
+Read = Callable[[CancelToken], npt.NDArray[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRequest:
+    """One tile to load: its key, how to read it (run in a worker), its priority."""
+
+    key: TileKey
+    read: Read
+    level_offset: int = 0
+    distance: float = 0.0
+    pinned: bool = False
+    """Cache it pinned (the coarsest levels)."""
+
+    @property
+    def priority(self) -> tuple[int, float]:
+        """``(level_offset, distance)``; smaller loads first."""
+        return (self.level_offset, self.distance)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """A finished load, as the main thread receives it from :meth:`ChunkLoader.drain`."""
+
+    key: TileKey
+    outcome: Outcome
+    data: npt.NDArray[Any] | None = None
+    error: ChunkLoadError | None = None
+    synchronous: bool = False
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    nbytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True unless the load failed."""
+        return self.outcome != "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderStats:
+    """Counts for progress displays and tests."""
+
+    queued: int
+    running: int
+    wanted: int
+    failed: int
+    undrained: int
+    per_pool: tuple[tuple[int, int, int], ...]
+    """``(level_offset, queued, running)`` per pool."""
+
+
+@dataclass(eq=False, slots=True)
+class Pending:
+    """Bookkeeping of one queued or running load (compared by identity)."""
+
+    request: LoadRequest
+    layer_id: int
+    pool: LoaderPool
+    queued_at: float
+    token: CancelToken = field(default_factory=CancelToken)
+    future: Future[tuple[npt.NDArray[Any], float, float]] | None = None
+
+
+def execute(read: Read, token: CancelToken, clock: Clock) -> tuple[npt.NDArray[Any], float, float]:
+    """Run one load in a worker: ``(data, started, finished)``.  Worker side; picklable."""
+    token.raise_if_cancelled()
+    started = clock()
+    data = np.asarray(read(token))
+    return data, started, clock()
+
+
+class LoaderPool:
+    """One pool of the loader: its settings, DelayQueue and executor.
+
+    Used only under the loader's lock.  The executor is created on first use
+    and owned by the pool (shut down with ``cancel_futures=True``).
+    """
+
+    def __init__(
+        self, settings: PoolSettings, factory: ExecutorFactory, clock: Clock = time.monotonic
+    ) -> None:
+        self.settings = settings
+        self.queue: DelayQueue[TileKey, Pending] = DelayQueue(
+            settings.delay_queue_ms / 1000.0, clock
+        )
+        self.running: set[Pending] = set()
+        self._factory = factory
+        self._executor: Executor | None = None
+
+    @property
+    def level_offset(self) -> int:
+        """The smallest level offset this pool serves."""
+        return self.settings.level_offset
+
+    @property
+    def free_workers(self) -> int:
+        """Workers not busy with a load."""
+        return self.settings.num_workers - len(self.running)
+
+    @property
+    def executor(self) -> Executor:
+        """The pool's executor (created on first use)."""
+        if self._executor is None:
+            self._executor = self._factory(self.settings)
+        return self._executor
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Shut the executor down, cancelling what it has not started."""
+        if self._executor is not None:
+            shutdown_executor(self._executor, wait=wait)
+            self._executor = None
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"LoaderPool(offset={s.level_offset}, workers={s.num_workers}, "
+            f"delay_ms={s.delay_queue_ms}, queued={len(self.queue)}, running={len(self.running)})"
+        )
