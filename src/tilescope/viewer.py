@@ -18,6 +18,7 @@ difference. The main thread never reads layer data.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -204,6 +205,7 @@ class Viewer:
             from tilescope.views.window import open_window
 
             self._window = open_window(self, title=title, queue=self._hop)
+        _freeze_startup_heap(collect=show)
         self._schedule_flush()
 
     # ---- public API ---------------------------------------------------------------------
@@ -540,6 +542,27 @@ class Viewer:
             layers=tuple(draws),
             canvas_size=self.model.canvas_size,
         )
+
+
+_heap_frozen = False
+
+
+def _freeze_startup_heap(collect: bool) -> None:
+    """Keep the garbage collector's full passes short while a viewer runs.
+
+    After Qt, vispy, numpy and dask are imported the heap holds hundreds of thousands of
+    long-lived objects, and each full (generation 2) collection walks them all: 40-60 ms
+    with the GIL held, a visible freeze whichever thread triggers it (measured by the
+    async-slicing benchmark's heartbeat). ``gc.freeze()`` moves what exists now out of the
+    collector's reach; later garbage is collected as usual. Done once per process.
+    """
+    global _heap_frozen
+    if _heap_frozen:
+        return
+    _heap_frozen = True
+    if collect:
+        gc.collect()
+    gc.freeze()
 
 
 def _identity_key(value: Any) -> Any:
