@@ -228,3 +228,22 @@ def test_points_frames_are_not_redrawn_when_unchanged(viewer: Viewer) -> None:
     pts.face_color = "red"  # new per-point values: re-sliced, redrawn
     viewer.screenshot()
     assert len(applied) == 1
+
+
+def test_a_read_that_hangs_times_out_into_an_error_and_retries() -> None:
+    v = Viewer(show=False, size=(32, 32), slice_timeout_s=0.1)
+    try:
+        arr = GatedArray(_stack())
+        arr.gate.clear()
+        layer = v.add_image(arr, contrast_limits=(0, 1))
+        assert arr.started.wait(WAIT)
+        assert v.wait_until_idle(WAIT)  # idle: the hung read was abandoned
+        assert layer.status.startswith("error: ")
+        assert "longer than 0.1 s" in layer.status
+        arr.gate.set()
+        v.dims.set_current_step(0, 2)  # the next request retries and succeeds
+        assert v.wait_until_idle(WAIT)
+        assert layer.status == "ready"
+    finally:
+        arr.gate.set()
+        v.close()

@@ -154,6 +154,11 @@ class Viewer:
         2 or 3 displayed dimensions.
     backend
         A render backend to use instead of the default vispy one (tests pass fakes).
+    slice_timeout_s
+        A slice read still running after this long is reported as failed (the layer shows
+        the error and the next request retries), so nothing stays "loading" forever.
+    slice_workers
+        Worker threads that read slices.
     """
 
     def __init__(
@@ -164,10 +169,12 @@ class Viewer:
         title: str = "tilescope",
         ndisplay: int = 2,
         backend: RenderBackend | None = None,
+        slice_timeout_s: float = 60.0,
+        slice_workers: int = 4,
     ) -> None:
         self.perf = PerfMonitor()
         self._hop = MainThreadQueue()
-        self._slicer = LayerSlicer(self._hop)
+        self._slicer = LayerSlicer(self._hop, max_workers=slice_workers, timeout_s=slice_timeout_s)
         self.model = ViewerModel(ndisplay=ndisplay, canvas_size=size)
         self._responses: dict[int, SliceResponse] = {}
         self._signatures: dict[int, tuple[Any, ...]] = {}

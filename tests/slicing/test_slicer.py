@@ -220,3 +220,20 @@ def test_drain_refuses_other_threads(hop: MainThreadQueue) -> None:
     t.start()
     t.join()
     assert errors
+
+
+def test_a_hung_read_becomes_an_error_without_any_other_event(hop: MainThreadQueue) -> None:
+    """The watchdog wakes the main thread at the deadline (real time, short timeout)."""
+    slicer = LayerSlicer(hop, max_workers=1, timeout_s=0.05)
+    try:
+        sink = Sink()
+        hung = Gate("never")
+        slicer.submit("a", hung, sink.on_done, sink.on_error)
+        assert hop.wait_posted(WAIT)  # posted by the watchdog, nothing else happened
+        hop.drain()
+        assert len(sink.errors) == 1
+        assert isinstance(sink.errors[0], SliceError)
+        hung.release.set()
+    finally:
+        slicer.shutdown()
+    assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []

@@ -40,6 +40,11 @@ class _Task(Generic[R]):
     on_error: Callable[[BaseException], None]
     submitted: float
     future: cf.Future[None] | None = None
+    watchdog: threading.Timer | None = None
+
+    def stop_watchdog(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
 
 
 @dataclass
@@ -81,6 +86,7 @@ class LayerSlicer:
         self._timeout_s = timeout_s
         self._clock = clock
         self._tasks: dict[Hashable, _Task[Any]] = {}
+        self._watchdogs: list[threading.Timer] = []
         self._generation = 0
         self._sync_depth = 0
         self.stats = SliceStats()
@@ -130,6 +136,13 @@ class LayerSlicer:
             self._hop.drain()  # deliver now: the caller asked for synchronous slicing
             return gen
         entry.future = self._executor.submit(self._run, key, gen, entry.token, task)
+        # Wake the main thread at the deadline even if nothing else happens, so a hung read
+        # turns into a visible error instead of "loading" forever.
+        entry.watchdog = threading.Timer(self._timeout_s, self._hop.post, args=(self.poll,))
+        entry.watchdog.name = "tilescope-slice-watchdog"
+        entry.watchdog.daemon = True
+        entry.watchdog.start()
+        self._watchdogs.append(entry.watchdog)
         return gen
 
     def cancel(self, key: Hashable) -> None:
@@ -140,8 +153,9 @@ class LayerSlicer:
         """Fail tasks that ran past ``timeout_s``. Called on each main-thread tick."""
         now = self._clock()
         for key, entry in list(self._tasks.items()):
-            if now - entry.submitted > self._timeout_s:
+            if now - entry.submitted >= self._timeout_s:
                 del self._tasks[key]
+                entry.stop_watchdog()
                 entry.token.cancel()
                 self.stats.timed_out += 1
                 entry.on_error(
@@ -171,6 +185,10 @@ class LayerSlicer:
         """Cancel everything and stop the workers; no thread is left running."""
         for key in list(self._tasks):
             self._supersede(key)
+        for watchdog in self._watchdogs:
+            watchdog.cancel()
+            watchdog.join()
+        self._watchdogs.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -179,6 +197,7 @@ class LayerSlicer:
         entry = self._tasks.pop(key, None)
         if entry is None:
             return
+        entry.stop_watchdog()
         entry.token.cancel()
         if entry.future is not None and entry.future.cancel():
             self.stats.cancelled_queued += 1
@@ -191,6 +210,8 @@ class LayerSlicer:
             self.stats.stale_dropped += 1
             return
         del self._tasks[key]
+        entry.stop_watchdog()
+        self._watchdogs = [w for w in self._watchdogs if w.is_alive()]
         if ok:
             self.stats.completed += 1
             entry.on_done(value)
