@@ -16,6 +16,7 @@ on the main thread. ``_run`` runs in a worker. Callbacks run on the main thread.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import heapq
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -40,11 +41,49 @@ class _Task(Generic[R]):
     on_error: Callable[[BaseException], None]
     submitted: float
     future: cf.Future[None] | None = None
-    watchdog: threading.Timer | None = None
 
-    def stop_watchdog(self) -> None:
-        if self.watchdog is not None:
-            self.watchdog.cancel()
+
+class _Watchdog:
+    """One thread that calls ``fire`` at each armed deadline (real time).
+
+    Arming never blocks the caller beyond a short lock: no thread is started per task
+    (starting a thread waits for the GIL, a multi-millisecond main-thread stall when
+    workers are busy). Deadlines of tasks that already finished fire harmlessly.
+    """
+
+    def __init__(self, fire: Callable[[], None]) -> None:
+        self._fire = fire
+        self._cond = threading.Condition()
+        self._deadlines: list[float] = []
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._loop, name="tilescope-slice-watchdog", daemon=True
+        )
+        self._thread.start()
+
+    def arm(self, delay_s: float) -> None:
+        with self._cond:
+            heapq.heappush(self._deadlines, time.monotonic() + delay_s)
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if not self._deadlines:
+                    self._cond.wait()
+                    continue
+                left = self._deadlines[0] - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._deadlines)
+                self._fire()
 
 
 @dataclass
@@ -86,7 +125,7 @@ class LayerSlicer:
         self._timeout_s = timeout_s
         self._clock = clock
         self._tasks: dict[Hashable, _Task[Any]] = {}
-        self._watchdogs: list[threading.Timer] = []
+        self._watchdog = _Watchdog(lambda: hop.post(self.poll))
         self._generation = 0
         self._sync_depth = 0
         self.stats = SliceStats()
@@ -138,11 +177,7 @@ class LayerSlicer:
         entry.future = self._executor.submit(self._run, key, gen, entry.token, task)
         # Wake the main thread at the deadline even if nothing else happens, so a hung read
         # turns into a visible error instead of "loading" forever.
-        entry.watchdog = threading.Timer(self._timeout_s, self._hop.post, args=(self.poll,))
-        entry.watchdog.name = "tilescope-slice-watchdog"
-        entry.watchdog.daemon = True
-        entry.watchdog.start()
-        self._watchdogs.append(entry.watchdog)
+        self._watchdog.arm(self._timeout_s)
         return gen
 
     def cancel(self, key: Hashable) -> None:
@@ -155,7 +190,6 @@ class LayerSlicer:
         for key, entry in list(self._tasks.items()):
             if now - entry.submitted >= self._timeout_s:
                 del self._tasks[key]
-                entry.stop_watchdog()
                 entry.token.cancel()
                 self.stats.timed_out += 1
                 entry.on_error(
@@ -185,11 +219,8 @@ class LayerSlicer:
         """Cancel everything and stop the workers; no thread is left running."""
         for key in list(self._tasks):
             self._supersede(key)
-        for watchdog in self._watchdogs:
-            watchdog.cancel()
-            watchdog.join()
-        self._watchdogs.clear()
         if self._executor is not None:
+            self._watchdog.close()
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
@@ -197,7 +228,6 @@ class LayerSlicer:
         entry = self._tasks.pop(key, None)
         if entry is None:
             return
-        entry.stop_watchdog()
         entry.token.cancel()
         if entry.future is not None and entry.future.cancel():
             self.stats.cancelled_queued += 1
@@ -210,8 +240,6 @@ class LayerSlicer:
             self.stats.stale_dropped += 1
             return
         del self._tasks[key]
-        entry.stop_watchdog()
-        self._watchdogs = [w for w in self._watchdogs if w.is_alive()]
         if ok:
             self.stats.completed += 1
             entry.on_done(value)
