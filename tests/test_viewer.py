@@ -247,3 +247,14 @@ def test_a_read_that_hangs_times_out_into_an_error_and_retries() -> None:
     finally:
         arr.gate.set()
         v.close()
+
+
+def test_hidden_layers_are_not_sliced_until_shown(viewer: Viewer) -> None:
+    arr = GatedArray(_stack())
+    layer = viewer.add_image(arr, contrast_limits=(0, 1), visible=False)
+    viewer.dims.set_current_step(0, 2)
+    viewer.wait_until_idle(WAIT)
+    assert arr.reads == 0
+    layer.visible = True
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
+    assert arr.reads == 1

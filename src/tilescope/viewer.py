@@ -172,6 +172,15 @@ class Viewer:
         slice_timeout_s: float = 60.0,
         slice_workers: int = 4,
     ) -> None:
+        if show:
+            from tilescope.views.app import get_app
+
+            get_app()  # a clear NoDisplayError before any GL or Qt work
+        if backend is None:
+            from tilescope.render import create_backend
+
+            backend = create_backend(show=show, size=size)
+        self._backend = backend
         self.perf = PerfMonitor()
         self._hop = MainThreadQueue()
         self._slicer = LayerSlicer(self._hop, max_workers=slice_workers, timeout_s=slice_timeout_s)
@@ -189,15 +198,6 @@ class Viewer:
         self._fresh: dict[int, SliceResponse] = {}
         self._last_plan_key: tuple[Any, ...] | None = None
         self._awaiting_frame: dict[int, SliceResponse] = {}
-        if show:
-            from tilescope.views.app import get_app
-
-            get_app()  # a clear NoDisplayError before any GL or Qt work
-        if backend is None:
-            from tilescope.render import create_backend
-
-            backend = create_backend(show=show, size=size)
-        self._backend = backend
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
         self._backend.on_frame(self._on_frame)
@@ -211,7 +211,11 @@ class Viewer:
         if show:
             from tilescope.views.window import open_window
 
-            self._window = open_window(self, title=title, queue=self._hop)
+            try:
+                self._window = open_window(self, title=title, queue=self._hop)
+            except BaseException:
+                self.close()  # no worker thread or canvas outlives a failed start
+                raise
         _freeze_startup_heap(collect=show)
         self._schedule_flush()
 
@@ -433,6 +437,11 @@ class Viewer:
     def _refresh_layer(self, layer: Layer) -> None:
         """Resubmit ``layer``'s slice if its request changed; otherwise just redraw."""
         if self._closed:
+            return
+        if not layer.visible:  # sliced when shown again (its `changed` brings it back here)
+            self._signatures.pop(layer.layer_id, None)
+            self._slicer.cancel(layer.layer_id)
+            self._schedule_flush()
             return
         try:
             request = build_slice_request(layer, self.model.dims.state)
