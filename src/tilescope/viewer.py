@@ -618,56 +618,49 @@ def _as_task(request: SliceRequest) -> Callable[[CancelToken], SliceResponse]:
 
 def _make_draw(layer: Layer, resp: SliceResponse) -> Draw | None:
     """The draw for one layer from its model (display settings) and latest slice."""
+    common: dict[str, Any] = {
+        "key": layer.layer_id,
+        "data_version": resp.request.id,  # one per slice response: new data, new version
+        "opacity": layer.opacity,
+        "blending": layer.blending,
+        "visible": layer.visible,
+    }
     if isinstance(resp, PointsSliceResponse):
         if not isinstance(layer, Points) or resp.coords.shape[0] == 0:
             return None
         return PointsDraw(
-            key=layer.layer_id,
             coords=resp.coords,
             sizes=resp.sizes,
             face_colors=resp.face_colors,
             edge_colors=resp.edge_colors,
             edge_width=layer.edge_width,
             edge_width_is_relative=layer.edge_width_is_relative,
-            data_version=resp.request.id,
-            opacity=layer.opacity,
-            blending=layer.blending,  # type: ignore[arg-type]
-            visible=layer.visible,
+            **common,
         )
     if resp.empty:
         return None
     if isinstance(layer, Labels):
+        colormap = LabelColormap(
+            colors=layer.color,
+            default=layer.default_colors,
+            background=layer.background_label,
+            version=layer.color_version,
+        )
         return LabelsDraw(
-            key=layer.layer_id,
-            data=resp.data,
-            transform=resp.slice_to_world,
-            colormap=LabelColormap(
-                colors=layer.color,
-                default=layer.default_colors,
-                background=layer.background_label,
-                version=layer.color_version,
-            ),
-            data_version=resp.request.id,
-            opacity=layer.opacity,
-            blending=layer.blending,  # type: ignore[arg-type]
-            visible=layer.visible,
+            data=resp.data, transform=resp.slice_to_world, colormap=colormap, **common
         )
     if isinstance(layer, Image):
         return ImageDraw(
-            key=layer.layer_id,
             data=resp.data,
             transform=resp.slice_to_world,
             contrast_limits=layer.contrast_limits,
             colormap=layer.colormap,
-            data_version=resp.request.id,
             rgb=layer.rgb,
             gamma=layer.gamma,
-            opacity=layer.opacity,
-            blending=layer.blending,  # type: ignore[arg-type]
             interpolation=layer.interpolation,
-            visible=layer.visible,
             rendering=layer.rendering,  # type: ignore[arg-type]
             iso_threshold=layer.iso_threshold,
+            **common,
         )
     return None
 
