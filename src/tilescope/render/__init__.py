@@ -55,9 +55,10 @@ __all__ = [
 def create_backend(*, show: bool = False, size: tuple[int, int] = (512, 512)) -> RenderBackend:
     """A new render backend (vispy).
 
-    ``show=False`` renders headless through EGL and needs no display (or reuses
-    a running Qt application); ``show=True`` makes a Qt canvas whose
-    ``backend.native`` widget the caller embeds in a window. ``size`` is the
+    ``show=False`` renders headless through EGL and needs no display (a hidden
+    Qt canvas only if EGL is missing and a Qt application with a display runs);
+    ``show=True`` makes a Qt canvas whose ``backend.native`` widget the caller
+    embeds in a window. Both kinds coexist in one process, made in any order. ``size`` is the
     initial canvas ``(height, width)``. Raises
     :class:`~tilescope.errors.RenderError` when no OpenGL context can be created
     (the message names the packages to install) and

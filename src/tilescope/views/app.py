@@ -1,4 +1,4 @@
-"""The Qt application and vispy's Qt backend, created once and only where a display exists.
+"""The Qt application, created once and only where a display exists.
 
 A window needs a real display: X11/Wayland on Linux (Xvfb works), the native one on
 macOS/Windows. ``QT_QPA_PLATFORM=offscreen`` gives Qt widgets but no OpenGL context for
@@ -9,20 +9,15 @@ Qt abort the process.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from typing import Any
 
 from qtpy.QtCore import QCoreApplication, Qt
 from qtpy.QtWidgets import QApplication
 
 from tilescope.errors import NoDisplayError
 
-__all__ = ["VISPY_APP_BACKEND", "display_problem", "get_app", "run_event_loop", "vispy_app"]
-
-VISPY_APP_BACKEND = "pyside6"
-"""vispy's app backend whose canvases embed in a Qt window (``canvas.native`` is a QWidget)."""
+__all__ = ["display_problem", "get_app", "run_event_loop"]
 
 _HEADLESS_PLATFORMS = frozenset({"offscreen", "minimal", "vnc"})
 
@@ -69,22 +64,6 @@ def get_app() -> QApplication:
     app = QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "tilescope"])
     app.setApplicationName("tilescope")
     return app
-
-
-@functools.cache
-def vispy_app() -> Any:
-    """vispy's ``Application`` on the PySide6 backend, for canvases that embed in the window.
-
-    Uses vispy's default app when it is (or can become) PySide6; otherwise (a headless EGL
-    default was chosen earlier in this process) a separate PySide6 ``Application``.
-    """
-    get_app()
-    import vispy.app
-
-    try:
-        return vispy.app.use_app(VISPY_APP_BACKEND)
-    except RuntimeError:  # vispy's default app is already another backend (e.g. egl)
-        return vispy.app.Application(VISPY_APP_BACKEND)
 
 
 def run_event_loop() -> int:

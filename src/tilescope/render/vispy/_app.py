@@ -1,94 +1,152 @@
-"""Choosing vispy's application backend: EGL headless, or Qt (PySide6) for windows.
+"""Choosing a vispy application per canvas: EGL for headless, Qt (PySide6) for windows.
 
-vispy picks one application backend per process. Headless canvases use EGL on
-Mesa (llvmpipe works without any GPU or display) with ``EGL_PLATFORM=surfaceless``;
-canvases meant for a window use PySide6. If a Qt application is already
-running, Qt is used either way (a hidden Qt canvas renders offscreen too).
+Every canvas gets an explicit vispy ``Application`` (one per backend, shared): vispy's
+single *default* app is never used, so headless (EGL) and windowed (Qt) canvases can be
+created in either order in one process, as notebooks do.
+
+Headless canvases use EGL on Mesa (llvmpipe works without any GPU or display) with
+``EGL_PLATFORM=surfaceless``. When EGL cannot start but a Qt GUI application with a real
+display is running, a hidden Qt canvas is used instead. A Qt application on the
+``offscreen``/``minimal`` platform has no OpenGL for canvases and never counts.
+
+EGL and Qt (GLX) contexts live side by side but a thread may have only one of them
+current: libglvnd refuses ``eglMakeCurrent`` while a GLX context is current, and Qt's
+``makeCurrent`` fails while an EGL context is. :func:`egl_current` therefore releases
+Qt's context before EGL work and the EGL context after it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from tilescope.errors import NoDisplayError, RenderError
 
-__all__ = ["EGL_PACKAGES", "destroy_widget", "has_gl_context", "make_offscreen", "select_app"]
+__all__ = [
+    "EGL_PACKAGES",
+    "destroy_widget",
+    "egl_current",
+    "has_gl_context",
+    "make_offscreen",
+    "release_qt_context",
+    "select_app",
+]
 
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri libgl1"
 """Debian/Ubuntu packages that provide headless OpenGL through EGL on Mesa."""
 
 AppName = Literal["egl", "pyside6"]
 
+_HEADLESS_QT_PLATFORMS = frozenset({"offscreen", "minimal", "vnc"})
+_apps: dict[AppName, Any] = {}  # one vispy Application per backend, created on first use
 
-def _qt_app_running() -> bool:
-    widgets = sys.modules.get("PySide6.QtWidgets")
-    return widgets is not None and widgets.QApplication.instance() is not None
+
+def _qt_gui_platform() -> str | None:
+    """The platform of the running Qt GUI application (``None`` when there is none)."""
+    gui = sys.modules.get("PySide6.QtGui")
+    if gui is None:
+        return None
+    app = gui.QGuiApplication.instance()
+    if app is None or not isinstance(app, gui.QGuiApplication):
+        return None
+    return str(gui.QGuiApplication.platformName()).lower()
 
 
 def _has_display() -> bool:
+    """Whether a Qt window with an OpenGL canvas can be shown in this process."""
+    platform = _qt_gui_platform()
+    if platform is not None:  # Qt already chose; the environment may have changed since
+        return platform not in _HEADLESS_QT_PLATFORMS
     if not sys.platform.startswith("linux"):
         return True
-    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
+    qpa = os.environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
+    if qpa in _HEADLESS_QT_PLATFORMS:
         return False
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _use_app(name: AppName) -> str:
-    """Select ``name`` as vispy's app (or keep the one already selected); return its name."""
-    import vispy.app
+def _vispy_app(name: AppName) -> Any:
+    """vispy's ``Application`` for backend ``name`` (never vispy's process-wide default)."""
+    app = _apps.get(name)
+    if app is None:
+        import vispy.app
 
-    try:
-        app = vispy.app.use_app(name)
-    except RuntimeError as exc:
-        if "Can only select a backend once" not in str(exc):
-            raise
-        app = vispy.app.use_app()
-    return str(app.backend_name).lower()
+        if name == "egl":
+            # Read by Mesa's libEGL when the display is opened (on backend import).
+            os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+        app = _apps[name] = vispy.app.Application(name)
+    return app
 
 
-def select_app(show: bool) -> AppName:
-    """Select the vispy app backend for a new canvas and return which one is in use.
+def select_app(show: bool) -> tuple[AppName, Any]:
+    """The vispy app for a new canvas: ``(name, vispy.app.Application)``.
 
-    ``show=True`` needs a display and uses Qt; ``show=False`` uses EGL unless a
-    Qt application is already running. Raises :class:`NoDisplayError` when a
-    window is asked for without a display, and :class:`RenderError` when no
-    OpenGL context can be had (naming the packages to install).
+    ``show=True`` needs a display and uses Qt; ``show=False`` uses EGL, or a hidden Qt
+    canvas when EGL is unavailable but a Qt GUI application with a display runs. Raises
+    :class:`NoDisplayError` when a window is asked for without a display, and
+    :class:`RenderError` when no OpenGL context can be had (naming the packages).
     """
-    want: AppName = "pyside6" if (show or _qt_app_running()) else "egl"
-    if want == "pyside6" and not _has_display():
-        raise NoDisplayError(
-            "a window was requested but there is no display (DISPLAY/WAYLAND_DISPLAY unset "
-            "or QT_QPA_PLATFORM=offscreen); use show=False for headless rendering and "
-            "screenshots, or run under `xvfb-run -a`"
-        )
-    if want == "egl":
-        # Read by Mesa's libEGL when the display is opened (on backend import).
-        os.environ.setdefault("EGL_PLATFORM", "surfaceless")
-    try:
-        name = _use_app(want)
-    except Exception as exc:  # vispy wraps import/driver failures in several types
-        if want == "egl":
-            raise RenderError(
-                "cannot start headless OpenGL (vispy's EGL backend failed: "
-                f"{exc}). Install Mesa's EGL and GL drivers, e.g. "
-                f"`sudo apt-get install -y {EGL_PACKAGES}`"
-            ) from exc
-        raise RenderError(f"cannot start vispy's Qt backend (PySide6): {exc}") from exc
-    if "egl" in name:
-        if show:
-            raise RenderError(
-                "vispy already uses its headless EGL backend in this process, so no window "
-                "can be opened; create windowed viewers before any headless one"
+    if show:
+        if not _has_display():
+            raise NoDisplayError(
+                "a window was requested but there is no display (DISPLAY/WAYLAND_DISPLAY "
+                "unset or Qt on the offscreen platform); use show=False for headless "
+                "rendering and screenshots, or run under `xvfb-run -a`"
             )
-        return "egl"
-    if "pyside6" in name or "qt" in name:
-        return "pyside6"
-    raise RenderError(
-        f"vispy is already using the {name!r} backend in this process; tilescope needs "
-        "'egl' (headless) or 'pyside6' (windows)"
-    )
+        try:
+            return "pyside6", _vispy_app("pyside6")
+        except Exception as exc:  # vispy wraps import failures in several types
+            raise RenderError(f"cannot start vispy's Qt backend (PySide6): {exc}") from exc
+    try:
+        return "egl", _vispy_app("egl")
+    except Exception as exc:  # vispy wraps import/driver failures in several types
+        if _qt_gui_platform() is not None and _has_display():
+            return "pyside6", _vispy_app("pyside6")
+        raise RenderError(
+            "cannot start headless OpenGL (vispy's EGL backend failed: "
+            f"{exc}). Install Mesa's EGL and GL drivers, e.g. "
+            f"`sudo apt-get install -y {EGL_PACKAGES}`"
+        ) from exc
+
+
+def release_qt_context() -> None:
+    """Make no Qt OpenGL context current on this thread (Qt makes its own current again)."""
+    gui = sys.modules.get("PySide6.QtGui")
+    if gui is None:
+        return
+    context = gui.QOpenGLContext.currentContext()
+    if context is not None:
+        context.doneCurrent()
+
+
+def _release_egl_context() -> None:
+    egl_backend = sys.modules.get("vispy.app.backends._egl")
+    display = getattr(egl_backend, "_EGL_DISPLAY", None)
+    if display is None:
+        return
+    from vispy.ext import egl
+
+    # The raw call: vispy's wrapper raises where EGL merely reports nothing to release.
+    egl._lib.eglMakeCurrent(display, egl.EGL_NO_SURFACE, egl.EGL_NO_SURFACE, egl.EGL_NO_CONTEXT)
+
+
+@contextmanager
+def egl_current(canvas: Any | None = None) -> Iterator[None]:
+    """GL work on an EGL canvas: Qt's context released first, the EGL context after.
+
+    With ``canvas`` it is made current on entry; without, the block creates one (vispy's
+    EGL canvas makes itself current while it initialises).
+    """
+    release_qt_context()
+    try:
+        if canvas is not None:
+            canvas.set_current()
+        yield
+    finally:
+        _release_egl_context()
 
 
 def make_offscreen(native: Any) -> None:

@@ -1,7 +1,10 @@
 """The vispy render backend: one SceneCanvas, one view, one node per layer.
 
 Runs on the main thread only. Headless it renders through EGL (Mesa llvmpipe
-works without GPU or display); in a window it is a Qt widget (``native``).
+works without GPU or display); in a window it is a Qt widget (``native``). Headless
+and windowed backends coexist in one process, created in any order: each canvas has
+its own vispy app, and EGL work runs inside :func:`egl_current`, which leaves no EGL
+context current afterwards (Qt could not make its own current otherwise).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -27,6 +31,7 @@ from tilescope.render.plan import CameraView, RenderPlan
 from tilescope.render.vispy._app import (
     EGL_PACKAGES,
     destroy_widget,
+    egl_current,
     has_gl_context,
     make_offscreen,
     select_app,
@@ -58,17 +63,19 @@ class VispyBackend(RenderBackend):
     """
 
     def __init__(self, *, show: bool = False, size: tuple[int, int] = (512, 512)) -> None:
-        self._app = select_app(show)
+        self._app, app = select_app(show)
         self._show = show
         from vispy import scene
 
         h, w = size
         try:
-            self._canvas: Any = scene.SceneCanvas(size=(w, h), show=False, bgcolor="black")
-            if self._app != "egl" and not show:
-                make_offscreen(self._canvas.native)
-            self._canvas.set_current()
-            self._limits = self._query_limits()
+            with egl_current() if self._app == "egl" else nullcontext():
+                self._canvas: Any = scene.SceneCanvas(
+                    app=app, size=(w, h), show=False, bgcolor="black"
+                )
+                if self._app != "egl" and not show:
+                    make_offscreen(self._canvas.native)
+                self._limits = self._query_limits()
         except RenderError:
             raise
         except Exception as exc:
@@ -107,7 +114,8 @@ class VispyBackend(RenderBackend):
         self._check_open()
         self._busy = True
         try:
-            self._apply(plan)
+            with self._gl():
+                self._apply(plan)
         finally:
             self._busy = False
         self._canvas.update()
@@ -122,24 +130,13 @@ class VispyBackend(RenderBackend):
                 "the canvas has no OpenGL context until its window is shown; show the "
                 "window first, or take screenshots from a headless (show=False) viewer"
             )
-        old = tuple(self._canvas.size)
-        old_physical = tuple(self._canvas.physical_size)
         self._busy = True
         try:
-            if old != (w, h) or old_physical != (w, h):
-                self._resize_canvas(w, h)
-            start = time.perf_counter()
-            img = self._canvas.render(size=(w, h), alpha=True)
-            self._frames += 1
-            if self._on_frame is not None:  # render() draws without a draw event
-                self._on_frame(start, (time.perf_counter() - start) * 1e3)
+            with self._gl():
+                img = self._render(w, h)
         except Exception as exc:
             raise RenderError(f"rendering a screenshot failed: {exc}") from exc
         finally:
-            if tuple(self._canvas.size) != old:
-                self._resize_canvas(*old)
-            if self._app != "egl" and tuple(self._canvas.physical_size) != old_physical:
-                self._canvas._backend._vispy_set_physical_size(*old_physical)
             self._busy = False
         return np.ascontiguousarray(img, dtype=np.uint8)
 
@@ -219,17 +216,46 @@ class VispyBackend(RenderBackend):
 
     # -- internals -----------------------------------------------------------------
 
+    def _gl(self) -> AbstractContextManager[None]:
+        """Where GL work on this canvas runs (EGL: made current, released afterwards)."""
+        return egl_current(self._canvas) if self._app == "egl" else nullcontext()
+
+    def _render(self, w: int, h: int) -> Any:
+        """Draw the scene at ``w`` x ``h`` and read it back; the canvas keeps its size."""
+        old = tuple(self._canvas.size)
+        old_physical = tuple(self._canvas.physical_size)
+        try:
+            if old != (w, h) or old_physical != (w, h):
+                self._resize_canvas(w, h)
+            start = time.perf_counter()
+            img = self._canvas.render(size=(w, h), alpha=True)
+            self._frames += 1
+            if self._on_frame is not None:  # render() draws without a draw event
+                self._on_frame(start, (time.perf_counter() - start) * 1e3)
+        finally:
+            if tuple(self._canvas.size) != old:
+                self._resize_canvas(*old)
+            if self._app != "egl" and tuple(self._canvas.physical_size) != old_physical:
+                self._canvas._backend._vispy_set_physical_size(*old_physical)
+        return img
+
     def _check_open(self) -> None:
         if self._closed:
             raise RenderError("this render backend was closed")
 
     def _query_limits(self) -> GLLimits:
+        """The context's texture limits; defaults while a window's canvas has no context."""
+        if self._app != "egl" and not has_gl_context(self._canvas.native):
+            return GLLimits()  # not shown yet: whatever is current is not this canvas's
         from vispy.gloo import gl
 
+        self._canvas.set_current()
         try:
             max2d = int(gl.glGetParameter(gl.GL_MAX_TEXTURE_SIZE))
             max3d = int(gl.glGetParameter(gl.GL_MAX_3D_TEXTURE_SIZE))
         except Exception:  # not all GL wrappers expose the 3D limit
+            return GLLimits()
+        if max2d < 1 or max3d < 1:
             return GLLimits()
         return GLLimits(max_texture_2d=max2d, max_texture_3d=max3d)
 
