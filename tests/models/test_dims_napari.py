@@ -23,6 +23,7 @@ import pytest
 from _dims_fake_layers import FakeImage
 
 from tilescope.models.dims import Dims
+from tilescope.models.layers import Image
 from tilescope.models.viewer_model import ViewerModel
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "napari_reference" / "dims.json").read_text())
@@ -66,9 +67,7 @@ def fake_layer(op: dict[str, Any]) -> FakeImage:
     )
 
 
-def real_image(op: dict[str, Any]) -> Any:
-    from tilescope.models.layers.image import Image
-
+def real_image(op: dict[str, Any]) -> Image:
     kwargs = {k: op[k] for k in ("scale", "translate", "rotate") if k in op}
     return Image(np.zeros(op["shape"], dtype=np.uint8), name=op.get("name", "Image"), **kwargs)
 
@@ -180,11 +179,6 @@ def _viewer_params() -> list[Any]:
 
 @pytest.mark.parametrize(("case", "make_layer"), _viewer_params())
 def test_viewer_matches_napari(case: dict[str, Any], make_layer: LayerFactory) -> None:
-    if make_layer is real_image:
-        pytest.importorskip(
-            "tilescope.models.layers.image",
-            reason="the Image layer model (model-engineer) is not in this checkout yet",
-        )
     viewer = ViewerModel(**case["init"], canvas_size=tuple(REFERENCE["canvas_size"]))
     for i, (op, want) in enumerate(zip(case["ops"], case["states"], strict=True)):
         apply_viewer_op(viewer, op, make_layer)

@@ -59,12 +59,23 @@ def pyramids(draw: st.DrawFn, ndim: int = 2) -> list[list[float]]:
 @settings(max_examples=300, deadline=None)
 @given(
     factors=pyramids(),
-    requested=st.lists(st.floats(1, 1e6), min_size=2, max_size=2),
     threshold=st.lists(st.integers(1, 4000), min_size=2, max_size=2),
+    data=st.data(),
 )
 def test_level_equals_brute_force(
-    factors: list[list[float]], requested: list[float], threshold: list[int]
+    factors: list[list[float]], threshold: list[int], data: st.DataObject
 ) -> None:
+    # Half the axes sit exactly on a level's boundary (one data pixel per screen pixel),
+    # where the strict ">" of the definition decides.
+    requested = [
+        data.draw(
+            st.one_of(
+                st.floats(1, 1e6),
+                st.sampled_from([threshold[d] * row[d] for row in factors]),
+            )
+        )
+        for d in range(2)
+    ]
     got = compute_multiscale_level(np.array(requested), np.array(threshold), np.array(factors))
     assert got == brute_force_level(requested, [float(t) for t in threshold], factors)
 
@@ -97,16 +108,22 @@ def test_ideal_level_monotone_in_zoom(
 @settings(max_examples=200, deadline=None)
 @given(
     factors=pyramids(),
-    lo=st.tuples(st.floats(-1e4, 1e4), st.floats(-1e4, 1e4)),
-    size=st.tuples(st.floats(0, 1e5), st.floats(0, 1e5)),
     canvas=st.tuples(st.integers(1, 3000), st.integers(1, 3000)),
+    data=st.data(),
 )
 def test_ideal_level_is_napari_rule_on_rounded_bbox(
-    factors: list[list[float]],
-    lo: tuple[float, float],
-    size: tuple[float, float],
-    canvas: tuple[int, int],
+    factors: list[list[float]], canvas: tuple[int, int], data: st.DataObject
 ) -> None:
+    # Some views start on a whole pixel and span exactly one data pixel per screen
+    # pixel at some level: the boundary where the strict ">" decides.
+    start = st.one_of(st.floats(-1e4, 1e4), st.integers(-10_000, 10_000))
+    lo = [data.draw(start) for _ in range(2)]
+    size = [
+        data.draw(
+            st.one_of(st.floats(0, 1e5), st.sampled_from([canvas[d] * r[d] for r in factors]))
+        )
+        for d in range(2)
+    ]
     hi = (lo[0] + size[0], lo[1] + size[1])
     got = ideal_level(lo, hi, canvas, factors)
     requested = [

@@ -375,6 +375,27 @@ def test_bad_set_data_changes_nothing() -> None:
     assert layer.data_version == 0
 
 
+@pytest.mark.parametrize(
+    ("data", "kwargs"),
+    [
+        pytest.param(np.zeros((50, 50, 5)), {"rgb": True}, id="rgb-5-channels"),
+        pytest.param(np.zeros((50, 50, 3)), {"rgb": "yes"}, id="rgb-not-bool"),
+        pytest.param([np.zeros((4, 4)), np.zeros((8, 8))], {}, id="growing-pyramid"),
+        pytest.param(np.zeros((4, 4)), {"multiscale": False, "rgb": True}, id="rgb-2d"),
+        pytest.param(object(), {}, id="not-an-array"),
+    ],
+)
+def test_bad_set_data_arguments_change_nothing(data: Any, kwargs: dict[str, Any]) -> None:
+    layer = Image(np.arange(16.0).reshape(4, 4))
+    before = (layer.data, layer.rgb, layer.data_version, layer.contrast_limits, layer.ndim)
+    calls: list[str] = []
+    layer.events.changed.connect(lambda: calls.append("changed"))
+    with pytest.raises((LayerDataError, LayerPropertyError, ArrayProtocolError)):
+        layer.set_data(data, **kwargs)
+    assert (layer.data, layer.rgb, layer.data_version, layer.contrast_limits, layer.ndim) == before
+    assert calls == []
+
+
 def test_rgb_choice_is_kept_on_set_data() -> None:
     layer = Image(np.zeros((40, 40, 3)), rgb=False)
     layer.data = np.zeros((50, 50, 3))
@@ -432,6 +453,15 @@ def test_update_view_3d_and_locked() -> None:
     layer.locked_data_level = None
     layer.update_view([[0, 0], [100, 100]], (1000, 1000))
     assert layer.data_level == 0
+
+
+def test_corner_pixels_are_not_expanded_to_chunks() -> None:
+    """napari widens corner_pixels to chunk boundaries; tilescope reports the view's pixels."""
+    levels = [da.zeros((n, n), np.float32, chunks=128) for n in (1024, 512, 256)]
+    layer = Image(levels, contrast_limits=(0, 1))
+    layer.update_view([[10, 20], [700, 650]], (400, 400))
+    assert layer.data_level == 0
+    np.testing.assert_array_equal(layer.corner_pixels, [[10, 20], [700, 650]])
 
 
 def test_update_view_single_scale_clips() -> None:

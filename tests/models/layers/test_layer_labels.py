@@ -8,7 +8,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from tilescope.errors import LayerDataError, LayerPropertyError
+from tilescope.errors import ArrayProtocolError, LayerDataError, LayerPropertyError
 from tilescope.models.layers import Labels
 from tilescope.models.layers.colors import default_label_colors
 
@@ -39,6 +39,26 @@ def test_integer_dtypes(dtype: Any) -> None:
 def test_bad_data(data: Any, match: str) -> None:
     with pytest.raises(LayerDataError, match=match):
         Labels(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(np.zeros((3, 3), np.float32), id="float"),
+        pytest.param(np.zeros(3, np.int32), id="1d"),
+        pytest.param([[1, 2], [3, 4]], id="nested-list"),
+        pytest.param([np.zeros((2, 2), np.int32), np.zeros((4, 4), np.int32)], id="growing"),
+    ],
+)
+def test_bad_set_data_changes_nothing(data: Any) -> None:
+    layer = Labels(np.arange(12, dtype=np.int32).reshape(3, 4))
+    before = (layer.data, layer.data_version, layer.ndim)
+    calls: list[str] = []
+    layer.events.changed.connect(lambda: calls.append("changed"))
+    with pytest.raises((LayerDataError, ArrayProtocolError)):
+        layer.data = data
+    assert (layer.data, layer.data_version, layer.ndim) == before
+    assert calls == []
 
 
 def test_multiscale_and_lazy_labels() -> None:

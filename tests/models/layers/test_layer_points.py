@@ -92,11 +92,18 @@ def test_bad_data(data: Any, kwargs: dict[str, Any]) -> None:
 )
 def test_bad_properties_change_nothing(field: str, value: Any) -> None:
     pts = Points(np.zeros((3, 2)))
-    before = {k: np.copy(getattr(pts, k)) for k in ("size", "face_color", "edge_color")}
+    fields = ("size", "face_color", "edge_color", "edge_width", "edge_width_is_relative")
+    before = {k: np.copy(getattr(pts, k)) for k in fields}
+    calls: list[str] = []
+    pts.events.changed.connect(lambda: calls.append("changed"))
     with pytest.raises(LayerPropertyError):
         setattr(pts, field, value)
     for k, v in before.items():
         np.testing.assert_array_equal(getattr(pts, k), v)
+    assert calls == []
+    pts.data = np.ones((5, 2))  # the defaults for new points were not changed either
+    np.testing.assert_array_equal(pts.size, [10.0] * 5)
+    np.testing.assert_array_equal(pts.face_color, [[1.0, 1.0, 1.0, 1.0]] * 5)
 
 
 def test_bad_data_assignment_changes_nothing() -> None:
