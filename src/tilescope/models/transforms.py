@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from tilescope.errors import TransformError
 
-__all__ = ["Affine", "FloatArray", "Transform", "rotation_matrix"]
+__all__ = ["Affine", "FloatArray", "Transform", "frozen_array", "rotation_matrix"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -38,8 +38,13 @@ _TOL = 1e-14
 _DIAG_TOL = 1e-8
 
 
-def _frozen(a: npt.ArrayLike) -> FloatArray:
-    out = np.array(a, dtype=np.float64, copy=True)
+def frozen_array(a: npt.ArrayLike, dtype: npt.DTypeLike = np.float64) -> npt.NDArray[Any]:
+    """A read-only copy of ``a`` (float64 unless ``dtype`` says otherwise).
+
+    Model values hand out arrays that callers must not mutate behind the
+    model's back (no event would fire); a read-only copy makes that an error.
+    """
+    out = np.array(a, dtype=dtype, copy=True)
     out.setflags(write=False)
     return out
 
@@ -248,9 +253,9 @@ class Affine:
         absolute value is napari's ``Extent.step``.
         """
         if self.is_diagonal:
-            return _frozen(np.diag(self.linear))
+            return frozen_array(np.diag(self.linear))
         _, r = np.linalg.qr(self.linear)
-        return _frozen(np.abs(np.diag(r)))
+        return frozen_array(np.abs(np.diag(r)))
 
     @property
     def is_invertible(self) -> bool:
@@ -332,7 +337,7 @@ class Affine:
 
 def _coerce_vector(name: str, value: Any, ndim: int, default: float) -> FloatArray:
     if value is None:
-        return _frozen(np.full(ndim, default))
+        return frozen_array(np.full(ndim, default))
     arr = np.asarray(value, dtype=np.float64) if not isinstance(value, str) else None
     if arr is None or arr.ndim != 1:
         raise TransformError(
@@ -344,7 +349,7 @@ def _coerce_vector(name: str, value: Any, ndim: int, default: float) -> FloatArr
             f"value per axis"
         )
     _check_finite(name, arr)
-    return _frozen(arr)
+    return frozen_array(arr)
 
 
 def _coerce_affine(value: Any, ndim: int) -> Affine:
@@ -426,8 +431,8 @@ class Transform:
                 "the axis; use a non-zero value (a negative one flips the axis)"
             )
         tr = _coerce_vector("translate", translate, ndim, 0.0)
-        rot = _frozen(np.eye(ndim) if rotate is None else rotation_matrix(rotate, ndim))
-        sh = _frozen(np.eye(ndim) if shear is None else shear_matrix(shear, ndim))
+        rot = frozen_array(np.eye(ndim) if rotate is None else rotation_matrix(rotate, ndim))
+        sh = frozen_array(np.eye(ndim) if shear is None else shear_matrix(shear, ndim))
         aff = _coerce_affine(affine, ndim)
         return cls(scale=sc, translate=tr, rotate=rot, shear=sh, affine=aff)
 
@@ -475,7 +480,7 @@ class Transform:
     @property
     def step(self) -> FloatArray:
         """World distance per data step along each axis (napari's ``Extent.step``)."""
-        return _frozen(np.abs(self.data_to_world.scale))
+        return frozen_array(np.abs(self.data_to_world.scale))
 
     def world_extent(self, data_extent: npt.ArrayLike) -> FloatArray:
         """Axis-aligned world bounding box ``(2, ndim)`` of a data box ``(2, ndim)``.
@@ -492,7 +497,7 @@ class Transform:
         b = lin * ext[1][np.newaxis, :]
         lo = np.minimum(a, b).sum(axis=1) + aff.translate
         hi = np.maximum(a, b).sum(axis=1) + aff.translate
-        return _frozen(np.stack([lo, hi]))
+        return frozen_array(np.stack([lo, hi]))
 
     def with_ndim(self, ndim: int) -> Transform:
         """Right-aligned to ``ndim`` axes: new leading axes are identity, extra ones dropped.

@@ -3,7 +3,7 @@
 The worker-side runner is :class:`tilescope.slicing.slicer.LayerSlicer`.
 """
 
-from tilescope.slicing.projection import PROJECTION_MODES, point_index, project, thick_window
+from tilescope.slicing.projection import point_index, project, thick_window
 from tilescope.slicing.requests import (
     ImageSliceRequest,
     ImageSliceResponse,
@@ -12,11 +12,9 @@ from tilescope.slicing.requests import (
     SliceRequest,
     SliceResponse,
     build_slice_request,
-    data_slice_point,
 )
 
 __all__ = [
-    "PROJECTION_MODES",
     "ImageSliceRequest",
     "ImageSliceResponse",
     "PointsSliceRequest",
@@ -24,7 +22,6 @@ __all__ = [
     "SliceRequest",
     "SliceResponse",
     "build_slice_request",
-    "data_slice_point",
     "point_index",
     "project",
     "thick_window",

@@ -32,16 +32,12 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "PROJECTION_MODES",
     "Window",
     "point_index",
     "project",
     "thick_window",
     "window_indices",
 ]
-
-#: Projection modes an image layer accepts.
-PROJECTION_MODES: frozenset[str] = frozenset({"none", "sum", "mean", "max", "min"})
 
 _REDUCERS: dict[str, Callable[..., npt.NDArray[np.generic]]] = {
     "sum": np.sum,

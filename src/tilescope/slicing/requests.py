@@ -53,7 +53,7 @@ from tilescope.models.layers.base import Layer
 from tilescope.models.layers.image import Image
 from tilescope.models.layers.labels import Labels
 from tilescope.models.layers.points import Points
-from tilescope.models.transforms import Affine, FloatArray
+from tilescope.models.transforms import Affine, FloatArray, frozen_array
 from tilescope.slicing.projection import Window, project, window_indices
 
 __all__ = [
@@ -64,17 +64,10 @@ __all__ = [
     "SliceRequest",
     "SliceResponse",
     "build_slice_request",
-    "data_slice_point",
 ]
 
 _request_ids = itertools.count(1)
 _EPS = 1e-9
-
-
-def _frozen(a: npt.ArrayLike, dtype: Any = np.float64) -> Any:
-    out = np.array(a, dtype=dtype)
-    out.setflags(write=False)
-    return out
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -290,11 +283,11 @@ class PointsSliceRequest:
             if axis is not None:
                 coords[:, m] = world[:, axis]
         return PointsSliceResponse(
-            coords=_frozen(coords),
-            indices=_frozen(idx, np.int64),
-            sizes=_frozen(self.sizes[idx] * self.size_scale),
-            face_colors=_frozen(self.face_colors[idx], np.float32),
-            edge_colors=_frozen(self.edge_colors[idx], np.float32),
+            coords=frozen_array(coords),
+            indices=frozen_array(idx, np.int64),
+            sizes=frozen_array(self.sizes[idx] * self.size_scale),
+            face_colors=frozen_array(self.face_colors[idx], np.float32),
+            edge_colors=frozen_array(self.edge_colors[idx], np.float32),
             request=self,
         )
 
@@ -410,7 +403,7 @@ def _slice_to_world(
         out[r, k] = m[r_i, s]
         for c_i, c in enumerate(present):
             out[r, c] = m[r_i, c_i]
-    return _frozen(out)  # type: ignore[no-any-return]
+    return frozen_array(out)
 
 
 def _points_request(layer: Points, dims: DimsState) -> PointsSliceRequest:
@@ -431,9 +424,9 @@ def _points_request(layer: Points, dims: DimsState) -> PointsSliceRequest:
         edge_colors=layer.edge_color,
         displayed=axes.displayed,
         not_displayed=axes.not_displayed,
-        point=_frozen(point),
-        low=_frozen(low),
-        high=_frozen(high),
+        point=frozen_array(point),
+        low=frozen_array(low),
+        high=frozen_array(high),
         thick=thick,
         data_to_world=layer.transform.data_to_world,
         size_scale=size_scale,

@@ -19,7 +19,7 @@ from tilescope.errors import LayerPropertyError
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import data_slice_point, layer_axes, plane_to_world
 from tilescope.models.layers.base import Layer, LayerEvents
-from tilescope.models.transforms import Affine, FloatArray
+from tilescope.models.transforms import Affine, FloatArray, frozen_array
 from tilescope.tiles.levels import level_and_corners_for_view
 
 __all__ = ["ScalarFieldEvents", "ScalarFieldLayer"]
@@ -33,12 +33,6 @@ class ScalarFieldEvents(LayerEvents):
     data_level = Signal(int)
     locked_data_level = Signal(object)
     corner_pixels = Signal(object)
-
-
-def _frozen_int(a: npt.ArrayLike) -> IntArray:
-    out = np.array(a, dtype=np.int64)
-    out.setflags(write=False)
-    return out
 
 
 class ScalarFieldLayer(Layer):
@@ -71,7 +65,7 @@ class ScalarFieldLayer(Layer):
         corners = np.zeros((2, ndim), dtype=np.int64)
         shown = list(range(max(0, ndim - 2), ndim))
         corners[1, shown] = shapes[level, shown] - 1
-        return _frozen_int(corners)
+        return frozen_array(corners, np.int64)
 
     def _level_shapes_of(
         self, data: ArrayLike | MultiScaleData, channel_axes: int | None = None
@@ -83,7 +77,7 @@ class ScalarFieldLayer(Layer):
         channels = self._channel_axes if channel_axes is None else channel_axes
         if channels:
             shapes = shapes[:, :-channels]
-        return _frozen_int(shapes)
+        return frozen_array(shapes, np.int64)
 
     # data ---------------------------------------------------------------
     @property
@@ -167,7 +161,9 @@ class ScalarFieldLayer(Layer):
         axes = self._view_axes or tuple(range(max(0, self.ndim - 2), self.ndim))
         corners = np.zeros((2, self.ndim), dtype=np.int64)
         corners[1, list(axes)] = shapes[level, list(axes)] - 1
-        self._update(locked_data_level=level, data_level=level, corner_pixels=_frozen_int(corners))
+        self._update(
+            locked_data_level=level, data_level=level, corner_pixels=frozen_array(corners, np.int64)
+        )
 
     @property
     def view_axes(self) -> tuple[int, ...] | None:
@@ -231,13 +227,17 @@ class ScalarFieldLayer(Layer):
             lo = np.floor(box.min(axis=0))
             hi = np.ceil(box.max(axis=0))
             corners[:, ax] = np.clip(np.stack([lo, hi]), 0, shapes[0, ax] - 1)
-            self._update(data_level=0, corner_pixels=_frozen_int(corners), view_axes=axes)
+            self._update(
+                data_level=0, corner_pixels=frozen_array(corners, np.int64), view_axes=axes
+            )
             return
         locked = self._locked_data_level
         if k == 3 and locked is None:
             level = shapes.shape[0] - 1
             corners[1, ax] = shapes[level, ax] - 1
-            self._update(data_level=level, corner_pixels=_frozen_int(corners), view_axes=axes)
+            self._update(
+                data_level=level, corner_pixels=frozen_array(corners, np.int64), view_axes=axes
+            )
             return
         previous = None
         if self._view_axes == axes:
@@ -249,7 +249,9 @@ class ScalarFieldLayer(Layer):
             return
         level, sub = result
         corners[:, ax] = sub
-        self._update(data_level=int(level), corner_pixels=_frozen_int(corners), view_axes=axes)
+        self._update(
+            data_level=int(level), corner_pixels=frozen_array(corners, np.int64), view_axes=axes
+        )
 
     def update_view_from_world(
         self,

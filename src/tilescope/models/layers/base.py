@@ -15,11 +15,10 @@ Models are main-thread objects; slicing reads frozen snapshots built from them.
 from __future__ import annotations
 
 import itertools
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -27,9 +26,10 @@ from psygnal import Signal, SignalGroup, SignalInstance
 
 from tilescope.errors import LayerPropertyError, TransformError
 from tilescope.models.dims_mapping import world_to_layer_coords
-from tilescope.models.transforms import Affine, FloatArray, Transform
+from tilescope.models.layers._fields import LayerField, boolean, mapping, one_of, real_in
+from tilescope.models.transforms import Affine, FloatArray, Transform, frozen_array
 
-__all__ = ["BLENDINGS", "Extent", "Layer", "LayerEvents"]
+__all__ = ["BLENDINGS", "Extent", "Layer", "LayerEvents", "LayerOptions"]
 
 BLENDINGS: frozenset[str] = frozenset({"translucent", "additive", "opaque", "minimum"})
 
@@ -72,6 +72,21 @@ class LayerEvents(SignalGroup):
     """Loading state changed (``ready``, ``loading``, ``error: ...``); not a ``changed``."""
 
 
+class LayerOptions(TypedDict, total=False):
+    """Keyword arguments every layer type accepts and passes on to :class:`Layer`."""
+
+    name: str | None
+    visible: bool
+    opacity: float
+    blending: str
+    metadata: Mapping[str, Any] | None
+    scale: Any
+    translate: Any
+    rotate: Any
+    shear: Any
+    affine: Any
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -87,7 +102,17 @@ class Layer(ABC):
     """State shared by every layer type.
 
     Subclasses set ``self._ndim`` from their data before calling
-    ``Layer.__init__`` and implement :meth:`_extent_data`.
+    ``Layer.__init__`` (passing their :class:`LayerOptions` on) and implement
+    :meth:`_extent_data`.
+
+    Parameters
+    ----------
+    name
+        Display name (``None``: the layer type's name).
+    visible, opacity, blending, metadata
+        See the properties of the same names.
+    scale, translate, rotate, shear, affine
+        The data->world transform, in napari's forms (see :meth:`Transform.create`).
     """
 
     _events_class: ClassVar[type[LayerEvents]] = LayerEvents
@@ -110,10 +135,7 @@ class Layer(ABC):
         affine: Any = None,
     ) -> None:
         self._name = self._validate_name(name)
-        self._visible = self._validate_visible(visible)
-        self._opacity = self._validate_opacity(opacity)
-        self._blending = self._validate_blending(blending)
-        self._metadata = self._validate_metadata(metadata)
+        self._init_fields(visible=visible, opacity=opacity, blending=blending, metadata=metadata)
         self._transform = Transform.create(
             self._ndim, scale=scale, translate=translate, rotate=rotate, shear=shear, affine=affine
         )
@@ -146,6 +168,12 @@ class Layer(ABC):
             self.events.changed.emit()
         return changed
 
+    def _init_fields(self, **values: Any) -> None:
+        """Validate and store initial values of :class:`LayerField` properties (no events)."""
+        for key, value in values.items():
+            field: LayerField[Any] = getattr(type(self), key)
+            setattr(self, "_" + key, field.validate(value))
+
     # validation ---------------------------------------------------------
     def _validate_name(self, name: Any) -> str:
         if name is None:
@@ -153,38 +181,6 @@ class Layer(ABC):
         if not isinstance(name, str):
             raise LayerPropertyError(f"name must be a string, got {type(name).__name__}")
         return name
-
-    @staticmethod
-    def _validate_visible(visible: Any) -> bool:
-        if not isinstance(visible, bool | np.bool_):
-            raise LayerPropertyError(f"visible must be True or False, got {visible!r}")
-        return bool(visible)
-
-    @staticmethod
-    def _validate_opacity(opacity: Any) -> float:
-        try:
-            value = float(opacity)
-        except (TypeError, ValueError) as e:
-            raise LayerPropertyError(f"opacity must be a number in [0, 1], got {opacity!r}") from e
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise LayerPropertyError(f"opacity must be within [0, 1], got {opacity!r}")
-        return value
-
-    @staticmethod
-    def _validate_blending(blending: Any) -> str:
-        if blending not in BLENDINGS:
-            raise LayerPropertyError(
-                f"blending must be one of {sorted(BLENDINGS)}, got {blending!r}"
-            )
-        return str(blending)
-
-    @staticmethod
-    def _validate_metadata(metadata: Any) -> dict[str, Any]:
-        if metadata is None:
-            return {}
-        if not isinstance(metadata, Mapping):
-            raise LayerPropertyError(f"metadata must be a mapping, got {type(metadata).__name__}")
-        return dict(metadata)
 
     # loading state --------------------------------------------------------
     @property
@@ -230,41 +226,17 @@ class Layer(ABC):
     def name(self, value: str) -> None:
         self._update(name=self._validate_name(value))
 
-    @property
-    def visible(self) -> bool:
-        """Whether the layer is drawn (an invisible layer is not sliced either)."""
-        return self._visible
-
-    @visible.setter
-    def visible(self, value: bool) -> None:
-        self._update(visible=self._validate_visible(value))
-
-    @property
-    def opacity(self) -> float:
-        """Opacity in [0, 1]."""
-        return self._opacity
-
-    @opacity.setter
-    def opacity(self, value: float) -> None:
-        self._update(opacity=self._validate_opacity(value))
-
-    @property
-    def blending(self) -> str:
-        """One of ``translucent``, ``additive``, ``opaque``, ``minimum``."""
-        return self._blending
-
-    @blending.setter
-    def blending(self, value: str) -> None:
-        self._update(blending=self._validate_blending(value))
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """Free-form user metadata (a copy is stored on assignment)."""
-        return self._metadata
-
-    @metadata.setter
-    def metadata(self, value: Mapping[str, Any]) -> None:
-        self._update(metadata=self._validate_metadata(value))
+    visible = LayerField(
+        boolean("visible"), "Whether the layer is drawn (an invisible layer is not sliced either)."
+    )
+    opacity = LayerField(real_in("opacity", 0.0, 1.0), "Opacity in [0, 1].")
+    blending = LayerField(
+        one_of("blending", BLENDINGS),
+        "One of ``translucent``, ``additive``, ``opaque``, ``minimum``.",
+    )
+    metadata = LayerField(
+        mapping("metadata"), "Free-form user metadata (a copy is stored on assignment)."
+    )
 
     # transform ----------------------------------------------------------
     @property
@@ -353,13 +325,11 @@ class Layer(ABC):
     @property
     def extent(self) -> Extent:
         """Data extent, its world bounding box, and the world step per axis."""
-        data = np.array(self._extent_data(), dtype=np.float64)
-        data.setflags(write=False)
+        data = frozen_array(self._extent_data())
         if np.all(np.isfinite(data)):
             world = self._transform.world_extent(data)
         else:
-            world = np.full_like(data, np.nan)
-            world.setflags(write=False)
+            world = frozen_array(np.full_like(data, np.nan))
         return Extent(data=data, world=world, step=self._transform.step)
 
     def __repr__(self) -> str:

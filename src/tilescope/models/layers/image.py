@@ -10,22 +10,21 @@ cheaply (see :mod:`tilescope.models.layers._range`), where napari gives
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import numpy as np
-from cmap import Colormap
 from psygnal import Signal
 
 from tilescope.data.protocol import ArrayLike, MultiScaleData, as_layer_data, shape_of
 from tilescope.errors import LayerDataError, LayerPropertyError
+from tilescope.models.layers._fields import LayerField, one_of, real_in
 from tilescope.models.layers._range import (
     estimate_contrast_limits,
     is_in_memory,
     provisional_contrast_limits,
 )
 from tilescope.models.layers._scalar import ScalarFieldEvents, ScalarFieldLayer
-from tilescope.models.layers.base import LayerEvents
+from tilescope.models.layers.base import LayerEvents, LayerOptions
 from tilescope.models.layers.colors import coerce_colormap
 
 __all__ = [
@@ -116,6 +115,9 @@ class Image(ScalarFieldLayer):
         Anything :class:`cmap.Colormap` accepts (``'gray'``, ``'viridis'``, ...).
     gamma, interpolation, rendering, iso_threshold, projection_mode
         Display settings (napari's meanings).
+    **options
+        The options every layer takes (:class:`~tilescope.models.layers.base.LayerOptions`:
+        name, visible, opacity, blending, metadata and the transform).
     """
 
     _events_class: ClassVar[type[LayerEvents]] = ImageEvents
@@ -135,27 +137,20 @@ class Image(ScalarFieldLayer):
         rendering: str = "mip",
         iso_threshold: float | None = None,
         projection_mode: str = "none",
-        name: str | None = None,
-        visible: bool = True,
-        opacity: float = 1.0,
-        blending: str = "translucent",
-        metadata: Mapping[str, Any] | None = None,
-        scale: Any = None,
-        translate: Any = None,
-        rotate: Any = None,
-        shear: Any = None,
-        affine: Any = None,
+        **options: Unpack[LayerOptions],
     ) -> None:
         prepared, is_rgb = self._prepare_image(data, multiscale, rgb)
         self._rgb = is_rgb
         self._rgb_auto = rgb is None
         self._channel_axes = 1 if is_rgb else 0
         self._init_data(prepared)
-        self._colormap = coerce_colormap(colormap)
-        self._gamma = self._validate_gamma(gamma)
-        self._interpolation = self._validate_interpolation(interpolation)
-        self._rendering = self._validate_rendering(rendering)
-        self._projection_mode = self._validate_projection_mode(projection_mode)
+        self._init_fields(
+            colormap=colormap,
+            gamma=gamma,
+            interpolation=interpolation,
+            rendering=rendering,
+            projection_mode=projection_mode,
+        )
         if contrast_limits is None:
             self._clims_auto = True
             (self._contrast_limits, self._contrast_limits_range), self._contrast_limits_pending = (
@@ -166,23 +161,10 @@ class Image(ScalarFieldLayer):
             self._contrast_limits_pending = False
             self._contrast_limits = _limits(contrast_limits, "contrast_limits")
             self._contrast_limits_range = self._contrast_limits
-        self._iso_threshold = (
-            sum(self._contrast_limits) / 2
-            if iso_threshold is None
-            else self._validate_iso(iso_threshold)
+        self._init_fields(
+            iso_threshold=sum(self._contrast_limits) / 2 if iso_threshold is None else iso_threshold
         )
-        super().__init__(
-            name=name,
-            visible=visible,
-            opacity=opacity,
-            blending=blending,
-            metadata=metadata,
-            scale=scale,
-            translate=translate,
-            rotate=rotate,
-            shear=shear,
-            affine=affine,
-        )
+        super().__init__(**options)
 
     @staticmethod
     def _auto_contrast(
@@ -231,51 +213,6 @@ class Image(ScalarFieldLayer):
         if any(n == 0 for n in shape):
             raise LayerDataError(f"Image data is empty (shape {shape})")
         return prepared, is_rgb
-
-    @staticmethod
-    def _validate_gamma(gamma: Any) -> float:
-        try:
-            value = float(gamma)
-        except (TypeError, ValueError) as e:
-            raise LayerPropertyError(f"gamma must be a positive number, got {gamma!r}") from e
-        if not (math.isfinite(value) and value > 0):
-            raise LayerPropertyError(f"gamma must be a finite number > 0, got {gamma!r}")
-        return value
-
-    @staticmethod
-    def _validate_interpolation(value: Any) -> str:
-        value = _INTERPOLATION_ALIASES.get(value, value)
-        if value not in INTERPOLATIONS:
-            raise LayerPropertyError(
-                f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {value!r}"
-            )
-        return str(value)
-
-    @staticmethod
-    def _validate_rendering(value: Any) -> str:
-        if value not in RENDERINGS:
-            raise LayerPropertyError(
-                f"rendering must be one of {sorted(RENDERINGS)}, got {value!r}"
-            )
-        return str(value)
-
-    @staticmethod
-    def _validate_projection_mode(value: Any) -> str:
-        if value not in IMAGE_PROJECTION_MODES:
-            raise LayerPropertyError(
-                f"projection_mode must be one of {sorted(IMAGE_PROJECTION_MODES)}, got {value!r}"
-            )
-        return str(value)
-
-    @staticmethod
-    def _validate_iso(value: Any) -> float:
-        try:
-            v = float(value)
-        except (TypeError, ValueError) as e:
-            raise LayerPropertyError(f"iso_threshold must be a number, got {value!r}") from e
-        if not math.isfinite(v):
-            raise LayerPropertyError(f"iso_threshold must be finite, got {value!r}")
-        return v
 
     # data ---------------------------------------------------------------
     @property
@@ -378,56 +315,18 @@ class Image(ScalarFieldLayer):
         self._clims_auto = True
         self._update(contrast_limits=lim, contrast_limits_range=rng, contrast_limits_pending=False)
 
-    @property
-    def colormap(self) -> Colormap:
-        """A :class:`cmap.Colormap` (ignored for RGB images)."""
-        return self._colormap
-
-    @colormap.setter
-    def colormap(self, value: Any) -> None:
-        self._update(colormap=coerce_colormap(value))
-
-    @property
-    def gamma(self) -> float:
-        """Gamma correction exponent (> 0)."""
-        return self._gamma
-
-    @gamma.setter
-    def gamma(self, value: float) -> None:
-        self._update(gamma=self._validate_gamma(value))
-
-    @property
-    def interpolation(self) -> str:
-        """2D interpolation kernel (vispy/napari names)."""
-        return self._interpolation
-
-    @interpolation.setter
-    def interpolation(self, value: str) -> None:
-        self._update(interpolation=self._validate_interpolation(value))
-
-    @property
-    def rendering(self) -> str:
-        """3D rendering mode: mip, translucent, iso, minip, attenuated_mip or average."""
-        return self._rendering
-
-    @rendering.setter
-    def rendering(self, value: str) -> None:
-        self._update(rendering=self._validate_rendering(value))
-
-    @property
-    def iso_threshold(self) -> float:
-        """Threshold of the ``iso`` rendering mode."""
-        return self._iso_threshold
-
-    @iso_threshold.setter
-    def iso_threshold(self, value: float) -> None:
-        self._update(iso_threshold=self._validate_iso(value))
-
-    @property
-    def projection_mode(self) -> str:
-        """How a thick slice is projected: none, sum, mean, max or min."""
-        return self._projection_mode
-
-    @projection_mode.setter
-    def projection_mode(self, value: str) -> None:
-        self._update(projection_mode=self._validate_projection_mode(value))
+    colormap = LayerField(coerce_colormap, "A :class:`cmap.Colormap` (ignored for RGB images).")
+    gamma = LayerField(real_in("gamma", 0.0, low_open=True), "Gamma correction exponent (> 0).")
+    interpolation = LayerField(
+        one_of("interpolation", INTERPOLATIONS, _INTERPOLATION_ALIASES),
+        "2D interpolation kernel (vispy's names; napari's ``cubic`` means ``bicubic``).",
+    )
+    rendering = LayerField(
+        one_of("rendering", RENDERINGS),
+        "3D rendering mode: mip, translucent, iso, minip, attenuated_mip or average.",
+    )
+    iso_threshold = LayerField(real_in("iso_threshold"), "Threshold of the ``iso`` rendering mode.")
+    projection_mode = LayerField(
+        one_of("projection_mode", IMAGE_PROJECTION_MODES),
+        "How a thick slice is projected: none, sum, mean, max or min.",
+    )

@@ -8,9 +8,8 @@ that depends only on the label and :attr:`Labels.seed`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -18,14 +17,16 @@ from psygnal import Signal
 
 from tilescope.data.protocol import ArrayLike, MultiScaleData, as_layer_data, shape_of
 from tilescope.errors import LayerDataError, LayerPropertyError
+from tilescope.models.layers._fields import real_in
 from tilescope.models.layers._scalar import ScalarFieldEvents, ScalarFieldLayer
-from tilescope.models.layers.base import LayerEvents
+from tilescope.models.layers.base import LayerEvents, LayerOptions
 from tilescope.models.layers.colors import RGBA, default_label_colors, to_rgba
 
 __all__ = ["BACKGROUND_LABEL", "Labels", "LabelsEvents"]
 
 BACKGROUND_LABEL = 0
 _TRANSPARENT: RGBA = (0.0, 0.0, 0.0, 0.0)
+_validate_seed = real_in("seed", 0.0, 1.0, high_open=True)
 
 
 class LabelsEvents(ScalarFieldEvents):
@@ -46,8 +47,9 @@ class Labels(ScalarFieldLayer):
         ``{label: colour}`` overrides; colours are anything :func:`to_rgba` accepts.
     seed
         Seed in [0, 1) of the default colours.
-    opacity
-        Default 0.7 (napari).
+    **options
+        The options every layer takes (:class:`~tilescope.models.layers.base.LayerOptions`);
+        ``opacity`` defaults to 0.7 (napari).
     """
 
     _events_class: ClassVar[type[LayerEvents]] = LabelsEvents
@@ -61,33 +63,14 @@ class Labels(ScalarFieldLayer):
         multiscale: bool | None = None,
         color: Mapping[int, Any] | None = None,
         seed: float = 0.5,
-        name: str | None = None,
-        visible: bool = True,
-        opacity: float = 0.7,
-        blending: str = "translucent",
-        metadata: Mapping[str, Any] | None = None,
-        scale: Any = None,
-        translate: Any = None,
-        rotate: Any = None,
-        shear: Any = None,
-        affine: Any = None,
+        **options: Unpack[LayerOptions],
     ) -> None:
         self._init_data(self._prepare_labels(data, multiscale))
         self._color = self._validate_color(color)
-        self._seed = self._validate_seed(seed)
+        self._seed = _validate_seed(seed)
         self._color_version = 0
-        super().__init__(
-            name=name,
-            visible=visible,
-            opacity=opacity,
-            blending=blending,
-            metadata=metadata,
-            scale=scale,
-            translate=translate,
-            rotate=rotate,
-            shear=shear,
-            affine=affine,
-        )
+        options.setdefault("opacity", 0.7)
+        super().__init__(**options)
 
     @staticmethod
     def _prepare_labels(data: Any, multiscale: bool | None) -> ArrayLike | MultiScaleData:
@@ -120,16 +103,6 @@ class Labels(ScalarFieldLayer):
             out[int(key)] = to_rgba(value, f"color of label {key}")
         return out
 
-    @staticmethod
-    def _validate_seed(seed: Any) -> float:
-        try:
-            value = float(seed)
-        except (TypeError, ValueError) as e:
-            raise LayerPropertyError(f"seed must be a number in [0, 1), got {seed!r}") from e
-        if not (math.isfinite(value) and 0.0 <= value < 1.0):
-            raise LayerPropertyError(f"seed must be within [0, 1), got {seed!r}")
-        return value
-
     # data ---------------------------------------------------------------
     @property
     def data(self) -> Any:
@@ -158,10 +131,7 @@ class Labels(ScalarFieldLayer):
 
     @color.setter
     def color(self, value: Mapping[int, Any] | None) -> None:
-        new = self._validate_color(value)
-        if new != self._color:
-            self._color_version += 1
-        self._update(color=new)
+        self._update_colors("color", self._validate_color(value))
 
     @property
     def seed(self) -> float:
@@ -170,10 +140,12 @@ class Labels(ScalarFieldLayer):
 
     @seed.setter
     def seed(self, value: float) -> None:
-        new = self._validate_seed(value)
-        if new != self._seed:
-            self._color_version += 1
-        self._update(seed=new)
+        self._update_colors("seed", _validate_seed(value))
+
+    def _update_colors(self, field: str, value: Any) -> None:
+        """Set a validated ``color`` or ``seed``, bumping :attr:`color_version` with it."""
+        if value != getattr(self, "_" + field):
+            self._update(**{field: value, "color_version": self._color_version + 1})
 
     @property
     def color_version(self) -> int:

@@ -8,18 +8,17 @@ thickness is 0, within half its size of the slice point.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import numpy as np
 import numpy.typing as npt
 from psygnal import Signal
 
 from tilescope.errors import LayerDataError, LayerPropertyError
-from tilescope.models.layers.base import Layer, LayerEvents
+from tilescope.models.layers._fields import LayerField, boolean, real_in
+from tilescope.models.layers.base import Layer, LayerEvents, LayerOptions
 from tilescope.models.layers.colors import to_rgba, to_rgba_array
-from tilescope.models.transforms import FloatArray
+from tilescope.models.transforms import FloatArray, frozen_array
 
 __all__ = ["Points", "PointsEvents"]
 
@@ -34,12 +33,6 @@ class PointsEvents(LayerEvents):
     edge_color = Signal(object)
     edge_width = Signal(float)
     edge_width_is_relative = Signal(bool)
-
-
-def _frozen(a: npt.ArrayLike, dtype: Any = np.float64) -> Any:
-    out = np.array(a, dtype=dtype)
-    out.setflags(write=False)
-    return out
 
 
 class Points(Layer):
@@ -57,6 +50,8 @@ class Points(Layer):
     edge_width, edge_width_is_relative
         Border width: a fraction of the size when relative (napari's default), else
         data units.
+    **options
+        The options every layer takes (:class:`~tilescope.models.layers.base.LayerOptions`).
     """
 
     _events_class: ClassVar[type[LayerEvents]] = PointsEvents
@@ -73,16 +68,7 @@ class Points(Layer):
         edge_color: Any = "dimgray",
         edge_width: float = 0.05,
         edge_width_is_relative: bool = True,
-        name: str | None = None,
-        visible: bool = True,
-        opacity: float = 1.0,
-        blending: str = "translucent",
-        metadata: Mapping[str, Any] | None = None,
-        scale: Any = None,
-        translate: Any = None,
-        rotate: Any = None,
-        shear: Any = None,
-        affine: Any = None,
+        **options: Unpack[LayerOptions],
     ) -> None:
         coords = self._validate_data(data, ndim)
         n = coords.shape[0]
@@ -96,22 +82,8 @@ class Points(Layer):
             "face_color": self._single_or(face_color, "white"),
             "edge_color": self._single_or(edge_color, "dimgray"),
         }
-        self._edge_width = self._validate_edge_width(edge_width)
-        self._edge_width_is_relative = self._validate_bool(
-            edge_width_is_relative, "edge_width_is_relative"
-        )
-        super().__init__(
-            name=name,
-            visible=visible,
-            opacity=opacity,
-            blending=blending,
-            metadata=metadata,
-            scale=scale,
-            translate=translate,
-            rotate=rotate,
-            shear=shear,
-            affine=affine,
-        )
+        self._init_fields(edge_width=edge_width, edge_width_is_relative=edge_width_is_relative)
+        super().__init__(**options)
 
     # validation ---------------------------------------------------------
     @staticmethod
@@ -119,7 +91,7 @@ class Points(Layer):
         if ndim is not None and (not isinstance(ndim, int) or ndim < 1):
             raise LayerDataError(f"ndim must be a positive int, got {ndim!r}")
         if data is None:
-            return _frozen(np.empty((0, ndim or 2)))  # type: ignore[no-any-return]
+            return frozen_array(np.empty((0, ndim or 2)))
         try:
             arr = np.asarray(data, dtype=np.float64)
         except (TypeError, ValueError) as e:
@@ -138,7 +110,7 @@ class Points(Layer):
             raise LayerDataError(f"Points data has {arr.shape[1]} columns but ndim={ndim}")
         if not np.all(np.isfinite(arr)):
             raise LayerDataError("Points coordinates must be finite (no NaN or inf)")
-        return _frozen(arr)  # type: ignore[no-any-return]
+        return frozen_array(arr)
 
     @staticmethod
     def _validate_size(size: Any, n: int) -> FloatArray:
@@ -154,23 +126,7 @@ class Points(Layer):
             )
         if not np.all(np.isfinite(arr)) or np.any(arr < 0):
             raise LayerPropertyError("point sizes must be finite and >= 0")
-        return _frozen(arr)  # type: ignore[no-any-return]
-
-    @staticmethod
-    def _validate_edge_width(value: Any) -> float:
-        try:
-            v = float(value)
-        except (TypeError, ValueError) as e:
-            raise LayerPropertyError(f"edge_width must be a number >= 0, got {value!r}") from e
-        if not (math.isfinite(v) and v >= 0):
-            raise LayerPropertyError(f"edge_width must be finite and >= 0, got {value!r}")
-        return v
-
-    @staticmethod
-    def _validate_bool(value: Any, name: str) -> bool:
-        if not isinstance(value, bool | np.bool_):
-            raise LayerPropertyError(f"{name} must be True or False, got {value!r}")
-        return bool(value)
+        return frozen_array(arr)
 
     @staticmethod
     def _single_or(value: Any, default: str) -> Any:
@@ -229,9 +185,7 @@ class Points(Layer):
 
     @face_color.setter
     def face_color(self, value: Any) -> None:
-        new = to_rgba_array(value, self.n_points, "face_color")
-        self._defaults["face_color"] = self._single_or(value, self._defaults["face_color"])
-        self._update(face_color=new)
+        self._set_colors("face_color", value)
 
     @property
     def edge_color(self) -> ColorArray:
@@ -240,24 +194,20 @@ class Points(Layer):
 
     @edge_color.setter
     def edge_color(self, value: Any) -> None:
-        new = to_rgba_array(value, self.n_points, "edge_color")
-        self._defaults["edge_color"] = self._single_or(value, self._defaults["edge_color"])
-        self._update(edge_color=new)
+        self._set_colors("edge_color", value)
 
-    @property
-    def edge_width(self) -> float:
-        """Border width (fraction of the size when :attr:`edge_width_is_relative`)."""
-        return self._edge_width
+    def _set_colors(self, field: str, value: Any) -> None:
+        """Set ``face_color`` or ``edge_color``; a single colour also becomes the default
+        of points added later by replacing :attr:`data`."""
+        new = to_rgba_array(value, self.n_points, field)
+        self._defaults[field] = self._single_or(value, self._defaults[field])
+        self._update(**{field: new})
 
-    @edge_width.setter
-    def edge_width(self, value: float) -> None:
-        self._update(edge_width=self._validate_edge_width(value))
-
-    @property
-    def edge_width_is_relative(self) -> bool:
-        """Whether :attr:`edge_width` is a fraction of each point's size."""
-        return self._edge_width_is_relative
-
-    @edge_width_is_relative.setter
-    def edge_width_is_relative(self, value: bool) -> None:
-        self._update(edge_width_is_relative=self._validate_bool(value, "edge_width_is_relative"))
+    edge_width = LayerField(
+        real_in("edge_width", 0.0),
+        "Border width (fraction of the size when :attr:`edge_width_is_relative`).",
+    )
+    edge_width_is_relative = LayerField(
+        boolean("edge_width_is_relative"),
+        "Whether :attr:`edge_width` is a fraction of each point's size.",
+    )
