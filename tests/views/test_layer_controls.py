@@ -54,6 +54,7 @@ def test_controls_state_of_each_layer_type() -> None:
         gamma=1.0,
         colormap="gray",
         rendering="mip",
+        iso_threshold=3150.0,
     )
     rgb = Image(np.zeros((40, 40, 3), np.uint8), rgb=True)
     assert controls_state(rgb).colormap is None
@@ -102,6 +103,8 @@ def test_editing_controls_sets_the_layer(qtbot: QtBot) -> None:
     widget.rendering.setCurrentText("iso")
     widget.rendering.activated.emit(widget.rendering.currentIndex())
     assert layer.rendering == "iso"
+    widget.iso_threshold.setValue(4000.0)
+    assert layer.iso_threshold == pytest.approx(4000)
 
 
 def test_model_changes_update_controls_without_echo(qtbot: QtBot) -> None:
@@ -180,3 +183,36 @@ def test_switching_layers_stops_following_the_old_one(qtbot: QtBot) -> None:
     widget.set_layer(None)
     assert not widget.isEnabled()
     second.opacity = 0.9  # no longer followed, no error
+
+
+def test_volume_rows_show_only_in_3d(qtbot: QtBot) -> None:
+    """Rendering (and, for iso, its threshold) only while 3 dimensions are displayed."""
+    layer = image()
+    widget = make(qtbot, layer)
+    widget.show()
+    assert widget.ndisplay == 2
+    assert not widget.rendering.isVisible()
+    assert not widget.iso_threshold.isVisible()
+    widget.set_ndisplay(3)
+    assert widget.rendering.isVisible()
+    assert widget.rendering.currentText() == "mip"
+    assert not widget.iso_threshold.isVisible()  # mip has no threshold
+    layer.rendering = "iso"
+    assert widget.iso_threshold.isVisible()
+    assert widget.iso_threshold.value() == pytest.approx(3150)
+    assert (widget.iso_threshold.minimum(), widget.iso_threshold.maximum()) == pytest.approx(
+        (0, 6300)
+    )
+    layer.iso_threshold = 5000.0
+    assert widget.iso_threshold.value() == pytest.approx(5000)
+    widget.set_layer(Labels(np.zeros((4, 4, 4), np.int32)))  # labels: no rendering mode
+    assert not widget.rendering.isVisible()
+    assert not widget.iso_threshold.isVisible()
+    widget.set_layer(layer)
+    assert widget.iso_threshold.isVisible()
+    widget.set_ndisplay(2)
+    assert not widget.rendering.isVisible()
+    assert not widget.iso_threshold.isVisible()
+    widget.set_layer(None)
+    assert not widget.rendering.isVisible()
+    assert widget.opacity.isVisible()

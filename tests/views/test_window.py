@@ -172,14 +172,21 @@ def test_blending_visibility_and_order_change_the_picture(qtbot: QtBot, viewer: 
 def test_3d_button_toggles_ndisplay_and_rebuilds_sliders(qtbot: QtBot, viewer: Viewer) -> None:
     viewer.add_image(stack(), name="planes", contrast_limits=(0, 255))
     window = window_of(viewer)
+    rendering = window.layer_controls.rendering
     wait_for_centre(qtbot, viewer, grey(120))
+    assert not rendering.isVisible()  # a 3D-only control
     window.ndisplay_button.click()
     assert viewer.dims.ndisplay == 3
     assert window.sliders.rows == ()
     assert window.ndisplay_button.text() == "2D"
+    assert rendering.isVisible()
     wait_for_centre(qtbot, viewer, grey(240))  # maximum intensity projection of the planes
+    rendering.setCurrentText("minip")
+    rendering.activated.emit(rendering.currentIndex())
+    wait_for_centre(qtbot, viewer, grey(0))  # minimum intensity projection
     viewer.dims.ndisplay = 2
     assert not window.ndisplay_button.isChecked()
+    assert not rendering.isVisible()
     assert [row.nsteps for row in window.sliders.rows] == [5]
 
 

@@ -1,4 +1,5 @@
-"""Controls of the selected layer: opacity, contrast limits, gamma, colormap, blending.
+"""Controls of the selected layer: opacity, contrast limits, gamma, colormap, blending,
+and in 3D the volume rendering mode (with the iso threshold for ``iso``).
 
 :class:`LayerControls` follows one layer at a time (:meth:`LayerControls.set_layer`). It
 listens to the layer's coarse ``events.changed`` only: :func:`controls_state` resolves a
@@ -9,14 +10,16 @@ one layer field it controls; the layer validates it, and a rejected value (a
 is reported through :attr:`LayerControls.message`.
 
 Rows show only for fields the layer has: an RGB image has no colormap; Labels and
-Points have neither contrast limits nor gamma.
+Points have neither contrast limits nor gamma. The rendering row shows only while the
+viewer displays 3 dimensions (:meth:`LayerControls.set_ndisplay`), the iso threshold
+only then and with ``rendering == "iso"``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from cmap import Colormap
 from qtpy.QtCore import QSignalBlocker, Qt, Signal
@@ -24,6 +27,7 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QToolBut
 from superqt import QLabeledDoubleRangeSlider, QLabeledDoubleSlider
 
 from tilescope.errors import TilescopeError
+from tilescope.render.plan import Blending, Rendering
 from tilescope.views._bind import Rebindable
 
 __all__ = [
@@ -54,15 +58,8 @@ COLORMAP_NAMES: tuple[str, ...] = (
 )
 """The colormaps the combo box offers (any other colormap of a layer is added when shown)."""
 
-BLENDING_NAMES: tuple[str, ...] = ("translucent", "additive", "opaque", "minimum")
-RENDERING_NAMES: tuple[str, ...] = (
-    "mip",
-    "minip",
-    "attenuated_mip",
-    "translucent",
-    "iso",
-    "average",
-)
+BLENDING_NAMES: tuple[str, ...] = get_args(Blending)
+RENDERING_NAMES: tuple[str, ...] = get_args(Rendering)
 GAMMA_RANGE = (0.2, 2.0)
 
 
@@ -91,6 +88,7 @@ class ControlsState:
     gamma: float | None = None
     colormap: str | None = None
     rendering: str | None = None
+    iso_threshold: float | None = None
 
 
 def _pair(value: Any) -> tuple[float, float]:
@@ -106,6 +104,7 @@ def controls_state(layer: Any) -> ControlsState:
     rgb = bool(getattr(layer, "rgb", False))
     colormap = getattr(layer, "colormap", None)
     rendering = getattr(layer, "rendering", None)
+    iso = getattr(layer, "iso_threshold", None)
     return ControlsState(
         opacity=float(layer.opacity),
         blending=str(layer.blending),
@@ -114,6 +113,7 @@ def controls_state(layer: Any) -> ControlsState:
         gamma=None if gamma is None else float(gamma),
         colormap=None if colormap is None or rgb else colormap_label(colormap),
         rendering=None if rendering is None else str(rendering),
+        iso_threshold=None if iso is None else float(iso),
     )
 
 
@@ -128,6 +128,15 @@ def _double_slider(
     return slider
 
 
+def _show_in_range(slider: Any, value: Any, low: float, high: float) -> None:
+    """Set a float (range) slider's span, its resolution (a thousandth) and value, silently."""
+    with QSignalBlocker(slider):
+        slider.setDecimals(range_decimals(low, high))
+        slider.setRange(low, high)
+        slider.setSingleStep((high - low) / 1000 if high > low else 1.0)
+        slider.setValue(value)
+
+
 class LayerControls(QWidget):
     """Form of controls bound to one layer (or disabled when there is none)."""
 
@@ -138,6 +147,7 @@ class LayerControls(QWidget):
         super().__init__(parent)
         self._layer: Any = None
         self._state: ControlsState | None = None
+        self._ndisplay = 2
         self._binding = Rebindable(self, self._on_layer_changed)
 
         self.title = QLabel("no layer selected", self)
@@ -165,6 +175,8 @@ class LayerControls(QWidget):
         self.rendering = QComboBox(self)
         self.rendering.addItems(list(RENDERING_NAMES))
         self.rendering.setToolTip("how a 3D volume is rendered")
+        self.iso_threshold = _double_slider(self, (0.0, 1.0), decimals=3, step=0.001)
+        self.iso_threshold.setToolTip("surface threshold of the iso rendering")
 
         self._form = QFormLayout(self)
         self._form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -175,6 +187,7 @@ class LayerControls(QWidget):
         self._form.addRow("colormap", self.colormap)
         self._form.addRow("blending", self.blending)
         self._form.addRow("rendering", self.rendering)
+        self._form.addRow("iso threshold", self.iso_threshold)
 
         # bound methods only: a lambda holding ``self`` would keep this widget alive
         self.opacity.valueChanged.connect(self._on_opacity)
@@ -184,6 +197,7 @@ class LayerControls(QWidget):
         self.colormap.activated.connect(self._on_colormap_chosen)
         self.blending.activated.connect(self._on_blending)
         self.rendering.activated.connect(self._on_rendering)
+        self.iso_threshold.valueChanged.connect(self._on_iso_threshold)
         self.set_layer(None)
 
     # ---------------------------------------------------------------- public
@@ -198,6 +212,16 @@ class LayerControls(QWidget):
         """What the widgets show (``None`` without a layer)."""
         return self._state
 
+    @property
+    def ndisplay(self) -> int:
+        """Displayed dimensions the controls are shown for (3: volume rendering rows)."""
+        return self._ndisplay
+
+    def set_ndisplay(self, ndisplay: int) -> None:
+        """Show the 3D-only rows (rendering, iso threshold) only when ``ndisplay == 3``."""
+        self._ndisplay = ndisplay
+        self._show_volume_rows()
+
     def set_layer(self, layer: Any) -> None:
         """Show and edit ``layer`` (``None``: nothing, controls disabled)."""
         self._layer = layer
@@ -208,6 +232,7 @@ class LayerControls(QWidget):
             self.title.setText("no layer selected")
             for widget in self._field_widgets():
                 self._form.setRowVisible(widget, True)
+            self._show_volume_rows()
             return
         self._on_layer_changed()
 
@@ -220,7 +245,6 @@ class LayerControls(QWidget):
             self.gamma,
             self.colormap,
             self.blending,
-            self.rendering,
         )
 
     def _on_layer_changed(self, *_: object) -> None:
@@ -254,11 +278,7 @@ class LayerControls(QWidget):
             return
         low, high = new.contrast_limits_range or new.contrast_limits
         low, high = min(low, *new.contrast_limits), max(high, *new.contrast_limits)
-        with QSignalBlocker(self.contrast):
-            self.contrast.setDecimals(range_decimals(low, high))
-            self.contrast.setRange(low, high)
-            self.contrast.setSingleStep((high - low) / 1000 if high > low else 1.0)
-            self.contrast.setValue(new.contrast_limits)
+        _show_in_range(self.contrast, new.contrast_limits, low, high)
 
     def _apply_gamma(self, old: ControlsState | None, new: ControlsState) -> None:
         self._form.setRowVisible(self.gamma, new.gamma is not None)
@@ -280,13 +300,33 @@ class LayerControls(QWidget):
             self.colormap.setCurrentIndex(index)
 
     def _apply_rendering(self, old: ControlsState | None, new: ControlsState) -> None:
-        self._form.setRowVisible(self.rendering, new.rendering is not None)
-        if new.rendering is None or (old is not None and old.rendering == new.rendering):
+        self._show_volume_rows()
+        if new.rendering is not None and (old is None or old.rendering != new.rendering):
+            with QSignalBlocker(self.rendering):
+                if self.rendering.findText(new.rendering) < 0:
+                    self.rendering.addItem(new.rendering)
+                self.rendering.setCurrentText(new.rendering)
+        iso = new.iso_threshold
+        if iso is None or (
+            old is not None
+            and old.iso_threshold == iso
+            and old.contrast_limits_range == new.contrast_limits_range
+        ):
             return
-        with QSignalBlocker(self.rendering):
-            if self.rendering.findText(new.rendering) < 0:
-                self.rendering.addItem(new.rendering)
-            self.rendering.setCurrentText(new.rendering)
+        low, high = new.contrast_limits_range or new.contrast_limits or (iso, iso)
+        _show_in_range(self.iso_threshold, iso, min(low, iso), max(high, iso))
+
+    def _show_volume_rows(self) -> None:
+        """The rendering row in 3D only (for layers that have it); iso threshold for iso."""
+        state = self._state
+        in_3d = self._ndisplay == 3
+        if state is None:  # no layer: the (disabled) rendering row, like the other fields
+            self._form.setRowVisible(self.rendering, in_3d)
+            self._form.setRowVisible(self.iso_threshold, False)
+            return
+        self._form.setRowVisible(self.rendering, in_3d and state.rendering is not None)
+        iso = in_3d and state.rendering == "iso" and state.iso_threshold is not None
+        self._form.setRowVisible(self.iso_threshold, iso)
 
     # ---------------------------------------------------------------- widgets -> model
 
@@ -317,6 +357,9 @@ class LayerControls(QWidget):
 
     def _on_rendering(self, index: int) -> None:
         self._set("rendering", self.rendering.itemText(index))
+
+    def _on_iso_threshold(self, value: float) -> None:
+        self._set("iso_threshold", float(value))
 
     def _on_colormap_chosen(self, index: int) -> None:
         value = self.colormap.itemData(index)

@@ -259,6 +259,7 @@ class ViewerWindow(QMainWindow):
         self.ndisplay_button.setEnabled(state.ndim >= 3 or state.ndisplay == 3)
         self.transpose_button.setEnabled(state.ndim >= 2)
         self.roll_button.setEnabled(state.ndim >= 3)
+        self.layer_controls.set_ndisplay(state.ndisplay)
         if self._last_cursor is not None:  # the slice under a still cursor changed
             self.update_cursor(self._last_cursor)
 
