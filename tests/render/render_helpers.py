@@ -28,6 +28,25 @@ def plan_2d(layers: tuple[Draw, ...], shape: tuple[int, int], k: int) -> RenderP
     )
 
 
+def shot_3d(
+    backend: RenderBackend,
+    draw: Draw,
+    center: tuple[float, float, float],
+    k: int,
+    angles: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> np.ndarray:
+    """Draw one 3D layer with k screen pixels per voxel (the backend's canvas size) and
+    return the screenshot as int16 (differences do not wrap)."""
+    plan = RenderPlan(
+        ndisplay=3,
+        camera=CameraView(center=center, zoom=float(k), angles=angles),
+        layers=(draw,),
+        canvas_size=backend.canvas_size,
+    )
+    backend.apply(plan)
+    return backend.screenshot().astype(np.int16)
+
+
 def to_u8(rgb: np.ndarray) -> np.ndarray:
     """Float colours in [0, 1] -> uint8 as the framebuffer stores them."""
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.int16)

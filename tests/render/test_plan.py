@@ -124,3 +124,19 @@ def test_label_colormap_matches_a_dict_lookup(labels: np.ndarray, colors: dict[i
     for label, rgba in zip(labels.tolist(), got, strict=True):
         want = (0.0, 0.0, 0.0, 0.0) if label == 0 else colors.get(label, (0.0, 0.0, 0.0, 0.0))
         np.testing.assert_allclose(rgba, np.float32(want))
+
+
+def test_plan_accepts_every_setting_a_layer_allows() -> None:
+    """A plan never rejects what the layer models validated (their names are the source)."""
+    from typing import get_args
+
+    from tilescope.models.layers import BLENDINGS
+    from tilescope.models.layers.image import INTERPOLATIONS, RENDERINGS
+    from tilescope.render import Blending, Rendering
+
+    assert set(get_args(Blending)) == BLENDINGS
+    assert set(get_args(Rendering)) == RENDERINGS
+    for name in sorted(INTERPOLATIONS):
+        assert _image(interpolation=name).interpolation == name
+    for name in sorted(RENDERINGS):
+        assert _image(data=np.zeros((2, 3, 4), np.float32), transform=np.eye(4), rendering=name)

@@ -61,9 +61,12 @@ def test_display_changes_do_not_reupload_image(make_backend: BackendFactory) -> 
     ]
     for change in changes:
         changed = dataclasses.replace(draw, **change)  # type: ignore[arg-type]
-        shot = _shot(backend, plan_2d((base, changed, other), data.shape, K))
+        plan = plan_2d((base, changed, other), data.shape, K)
+        shot = _shot(backend, plan)
         assert not np.array_equal(shot, first), change
         assert backend.stats.texture_uploads == 3, change
+        # updated live, the picture is what a backend drawing it from scratch shows
+        np.testing.assert_array_equal(shot, _shot(make_backend((8 * K, 8 * K)), plan), change)
     # reordering and showing the top layer: no upload either
     shown = dataclasses.replace(other, visible=True)
     shot = _shot(backend, plan_2d((shown, base, draw), data.shape, K))
@@ -105,10 +108,15 @@ def test_volume_display_changes_do_not_reupload(make_backend: BackendFactory) ->
         {"rendering": "average"},
         {"rendering": "attenuated_mip"},
         {"rendering": "translucent"},
+        {"rendering": "iso", "iso_threshold": 0.5},
     ):
-        changed = dataclasses.replace(draw, **change)  # type: ignore[arg-type]
-        shot = _shot(backend, dataclasses.replace(plan, layers=(changed,)))
+        changed_plan = dataclasses.replace(
+            plan,
+            layers=(dataclasses.replace(draw, **change),),  # type: ignore[arg-type]
+        )
+        shot = _shot(backend, changed_plan)
         assert not np.array_equal(shot, first), change
+        np.testing.assert_array_equal(shot, _shot(make_backend((24, 24)), changed_plan), change)
     assert backend.stats.texture_uploads == uploads
 
 

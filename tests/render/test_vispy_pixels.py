@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cmap import Colormap
-from render_helpers import BackendFactory, expand, plan_2d, to_u8
+from render_helpers import BackendFactory, expand, plan_2d, shot_3d, to_u8
 
 from tilescope.render import (
     CameraView,
@@ -201,15 +201,7 @@ def test_3d_mip_looking_down_axis_0(make_backend: BackendFactory) -> None:
     rng = np.random.default_rng(5)
     vol = rng.uniform(0, 1, (N3, 9, 8)).astype(np.float32)
     draw = ImageDraw(key=1, data=vol, transform=np.eye(4), contrast_limits=(0.0, 1.0))
-    plan = RenderPlan(
-        ndisplay=3,
-        camera=CameraView(center=(3.0, 4.0, 3.5), zoom=float(K)),
-        layers=(draw,),
-        canvas_size=(9 * K, 8 * K),
-    )
-    backend = make_backend((9 * K, 8 * K))
-    backend.apply(plan)
-    shot = backend.screenshot().astype(np.int16)
+    shot = shot_3d(make_backend((9 * K, 8 * K)), draw, (3.0, 4.0, 3.5), K)
     ref = expand(_gray_reference(vol.max(axis=0), (0.0, 1.0), 1.0), K)
     np.testing.assert_allclose(shot[..., :3], ref, atol=2)
 
@@ -241,15 +233,7 @@ def test_3d_minip_and_mip_along_other_axes(
     backend = make_backend((N3 * K, N3 * K))
     for rendering, reduce in (("mip", np.max), ("minip", np.min)):
         draw = ImageDraw(1, vol, np.eye(4), (0.0, 1.0), rendering=rendering)
-        backend.apply(
-            RenderPlan(
-                ndisplay=3,
-                camera=CameraView(center=(3.0, 3.0, 3.0), zoom=float(K), angles=angles),
-                layers=(draw,),
-                canvas_size=(N3 * K, N3 * K),
-            )
-        )
-        shot = backend.screenshot().astype(np.int16)
+        shot = shot_3d(backend, draw, (3.0, 3.0, 3.0), K, angles)
         proj = reduce(vol, axis=axis)  # remaining axes in increasing order
         remaining = [a for a in range(3) if a != axis]
         image = proj if remaining.index(rows[0]) == 0 else proj.T
@@ -261,21 +245,29 @@ def test_3d_minip_and_mip_along_other_axes(
         np.testing.assert_allclose(shot[..., :3], ref, atol=2, err_msg=rendering)
 
 
+def test_3d_translucent_with_an_opaque_colormap_shows_the_nearest_voxels(
+    make_backend: BackendFactory,
+) -> None:
+    """Front-to-back compositing: an opaque first sample hides everything behind it."""
+    from tilescope.render.orientation import camera_basis
+
+    rng = np.random.default_rng(7)
+    vol = rng.uniform(0, 1, (N3, 9, 8)).astype(np.float32)
+    draw = ImageDraw(1, vol, np.eye(4), (0.0, 1.0), rendering="translucent")
+    shot = shot_3d(make_backend((9 * K, 8 * K)), draw, (3.0, 4.0, 3.5), K)
+    into_screen = camera_basis((0.0, 0.0, 0.0))[2]
+    assert abs(into_screen[0]) == pytest.approx(1.0)  # looking along axis 0
+    nearest = vol[-1] if into_screen[0] < 0 else vol[0]
+    ref = expand(_gray_reference(nearest, (0.0, 1.0), 1.0), K)
+    np.testing.assert_allclose(shot[..., :3], ref, atol=2)
+
+
 def test_3d_iso_shows_only_voxels_above_threshold(make_backend: BackendFactory) -> None:
     vol = np.zeros((8, 8, 8), dtype=np.uint8)
     vol[2:6, 1:3, 1:3] = 200  # above the threshold
     vol[2:6, 5:7, 5:7] = 90  # below it
     draw = ImageDraw(1, vol, np.eye(4), (0.0, 255.0), rendering="iso", iso_threshold=128)
-    backend = make_backend((8 * K, 8 * K))
-    backend.apply(
-        RenderPlan(
-            ndisplay=3,
-            camera=CameraView(center=(3.5, 3.5, 3.5), zoom=float(K)),
-            layers=(draw,),
-            canvas_size=(8 * K, 8 * K),
-        )
-    )
-    shot = backend.screenshot().astype(np.int16)
+    shot = shot_3d(make_backend((8 * K, 8 * K)), draw, (3.5, 3.5, 3.5), K)
     assert shot[2 * K, 2 * K, :3].max() > 50  # centre of the bright column
     assert shot[6 * K, 6 * K, :3].max() == 0  # the dim column is not a surface
     assert shot[0, 0, :3].max() == 0
@@ -287,16 +279,7 @@ def test_3d_labels_are_coloured(make_backend: BackendFactory) -> None:
     data[1:5, 4:6, 4:6] = 2
     cmap = LabelColormap(colors={1: (1.0, 0.0, 0.0, 1.0), 2: (0.0, 1.0, 0.0, 1.0)})
     draw = LabelsDraw(1, data, np.eye(4), colormap=cmap)
-    backend = make_backend((6 * K, 6 * K))
-    backend.apply(
-        RenderPlan(
-            ndisplay=3,
-            camera=CameraView(center=(2.5, 2.5, 2.5), zoom=float(K)),
-            layers=(draw,),
-            canvas_size=(6 * K, 6 * K),
-        )
-    )
-    shot = backend.screenshot().astype(np.int16)
+    shot = shot_3d(make_backend((6 * K, 6 * K)), draw, (2.5, 2.5, 2.5), K)
     red = shot[int(1.5 * K) + 2, int(1.5 * K) + 2, :3]
     green = shot[int(4.5 * K) + 2, int(4.5 * K) + 2, :3]
     assert red[0] > 200

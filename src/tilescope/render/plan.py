@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from cmap import Colormap
 
+from tilescope.models.layers.image import INTERPOLATIONS as IMAGE_INTERPOLATIONS
+
 __all__ = [
     "INTERPOLATIONS",
     "RGBA",
@@ -50,29 +52,9 @@ Rendering: TypeAlias = Literal["mip", "translucent", "iso", "minip", "average", 
 RGBA: TypeAlias = tuple[float, float, float, float]
 """A colour, four floats in [0, 1]."""
 
-INTERPOLATIONS: frozenset[str] = frozenset(
-    {
-        "nearest",
-        "linear",
-        "bicubic",
-        "cubic",
-        "bessel",
-        "blackman",
-        "catrom",
-        "gaussian",
-        "hamming",
-        "hanning",
-        "hermite",
-        "kaiser",
-        "lanczos",
-        "mitchell",
-        "quadric",
-        "sinc",
-        "spline16",
-        "spline36",
-    }
-)
-"""Interpolation kernels an image may use (napari's and vispy's names; bicubic = cubic)."""
+INTERPOLATIONS: frozenset[str] = IMAGE_INTERPOLATIONS | {"cubic", "quadric", "sinc"}
+"""Interpolation kernels an image may use: the image layer's (napari's names) and vispy's
+own names (``cubic`` is napari's ``bicubic``)."""
 
 _BLENDINGS: frozenset[str] = frozenset(get_args(Blending))
 _RENDERINGS: frozenset[str] = frozenset(get_args(Rendering))

@@ -209,7 +209,34 @@ class LayerVisual(ABC):
         self.node.parent = None
 
 
-class ImageVisual2D(LayerVisual):
+class _TextureVisual(LayerVisual):
+    """A layer drawn from one texture of its slice (strided down to ``limit`` if needed)."""
+
+    def __init__(self, node: Any, count_upload: Counter, limit: int, ndim: int) -> None:
+        node.upload_hook = count_upload
+        super().__init__(node, count_upload)
+        self._limit = limit
+        self._strides: tuple[int, ...] = (1,) * ndim
+
+    def _apply_image_settings(self, draw: ImageDraw, prev: ImageDraw | None) -> None:
+        """Colormap, gamma and interpolation: uniforms and sampler state, no upload."""
+        node = self.node
+        if not draw.rgb and (prev is None or not same_colormap(prev.colormap, draw.colormap)):
+            node.cmap = to_vispy_colormap(draw.colormap)
+        if prev is None or prev.gamma != draw.gamma:
+            node.gamma = draw.gamma
+        if prev is None or prev.interpolation != draw.interpolation:
+            node.interpolation = _VISPY_INTERPOLATION.get(draw.interpolation, draw.interpolation)
+
+
+def _volume_node(parent: Any, empty: np.ndarray, **kwargs: Any) -> Any:
+    """A ray-cast volume node, nearest-sampled until a draw says otherwise."""
+    return _visuals.Volume(
+        empty, parent=parent, texture_format="auto", interpolation="nearest", **kwargs
+    )
+
+
+class ImageVisual2D(_TextureVisual):
     """A 2D image (grayscale with colormap, or RGB/RGBA) as one texture."""
 
     def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
@@ -221,10 +248,7 @@ class ImageVisual2D(LayerVisual):
             cmap="grays",
             clim=(0.0, 1.0),
         )
-        node.upload_hook = count_upload
-        super().__init__(node, count_upload)
-        self._limit = limits.max_texture_2d
-        self._strides: tuple[int, ...] = (1, 1)
+        super().__init__(node, count_upload, limits.max_texture_2d, 2)
 
     def _update(self, draw: ImageDraw, prev: ImageDraw | None) -> None:
         node = self.node
@@ -233,31 +257,16 @@ class ImageVisual2D(LayerVisual):
             node.set_data(arr)
         if prev is None or prev.contrast_limits != draw.contrast_limits:
             node.clim = draw.contrast_limits
-        if not draw.rgb and (prev is None or not same_colormap(prev.colormap, draw.colormap)):
-            node.cmap = to_vispy_colormap(draw.colormap)
-        if prev is None or prev.gamma != draw.gamma:
-            node.gamma = draw.gamma
-        if prev is None or prev.interpolation != draw.interpolation:
-            node.interpolation = _VISPY_INTERPOLATION.get(draw.interpolation, draw.interpolation)
+        self._apply_image_settings(draw, prev)
         self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
 
 
-class ImageVisual3D(LayerVisual):
+class ImageVisual3D(_TextureVisual):
     """A 3D image volume rendered by ray casting (mip, translucent, iso, ...)."""
 
     def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
-        node = _visuals.Volume(
-            np.zeros((1, 1, 1), np.float32),
-            parent=parent,
-            texture_format="auto",
-            interpolation="nearest",
-            cmap="grays",
-            clim=(0.0, 1.0),
-        )
-        node.upload_hook = count_upload
-        super().__init__(node, count_upload)
-        self._limit = limits.max_texture_3d
-        self._strides: tuple[int, ...] = (1, 1, 1)
+        node = _volume_node(parent, np.zeros((1, 1, 1), np.float32), cmap="grays", clim=(0.0, 1.0))
+        super().__init__(node, count_upload, limits.max_texture_3d, 3)
         self._dtype = np.dtype(np.float32)
 
     def _update(self, draw: ImageDraw, prev: ImageDraw | None) -> None:
@@ -268,12 +277,7 @@ class ImageVisual3D(LayerVisual):
             node.set_data(arr, clim=draw.contrast_limits)
         elif prev is None or prev.contrast_limits != draw.contrast_limits:
             node.clim = draw.contrast_limits
-        if not draw.rgb and (prev is None or not same_colormap(prev.colormap, draw.colormap)):
-            node.cmap = to_vispy_colormap(draw.colormap)
-        if prev is None or prev.gamma != draw.gamma:
-            node.gamma = draw.gamma
-        if prev is None or prev.interpolation != draw.interpolation:
-            node.interpolation = _VISPY_INTERPOLATION.get(draw.interpolation, draw.interpolation)
+        self._apply_image_settings(draw, prev)
         if prev is None or prev.rendering != draw.rendering:
             node.method = draw.rendering
         node.threshold = _normalized(draw.iso_threshold, self._dtype)
@@ -318,15 +322,12 @@ def _lut_colors(colormap: LabelColormap, labels: npt.NDArray[np.int64]) -> npt.N
     return np.round(rgba * 255.0).astype(np.uint8)
 
 
-class LabelsVisual2D(LayerVisual):
+class LabelsVisual2D(_TextureVisual):
     """A 2D labels slice: index texture + colour lookup texture (exact colours)."""
 
     def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
         node = _visuals.LabelsImage(parent=parent)
-        node.upload_hook = count_upload
-        super().__init__(node, count_upload)
-        self._limit = limits.max_texture_2d
-        self._strides: tuple[int, ...] = (1, 1)
+        super().__init__(node, count_upload, limits.max_texture_2d, 2)
         self._lut_labels: npt.NDArray[np.int64] | None = None
 
     def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
@@ -344,22 +345,14 @@ class LabelsVisual2D(LayerVisual):
         self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
 
 
-class LabelsVisual3D(LayerVisual):
+class LabelsVisual3D(_TextureVisual):
     """A 3D labels slice as a pre-coloured RGBA volume (re-uploaded when colours change)."""
 
     def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
-        node = _visuals.Volume(
-            np.zeros((1, 1, 1, 4), np.uint8),
-            parent=parent,
-            texture_format="auto",
-            interpolation="nearest",
-            method="translucent",
-            clim=(0.0, 255.0),
+        node = _volume_node(
+            parent, np.zeros((1, 1, 1, 4), np.uint8), method="translucent", clim=(0.0, 255.0)
         )
-        node.upload_hook = count_upload
-        super().__init__(node, count_upload)
-        self._limit = limits.max_texture_3d
-        self._strides: tuple[int, ...] = (1, 1, 1)
+        super().__init__(node, count_upload, limits.max_texture_3d, 3)
 
     def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
         recolor = prev is None or not same_label_colors(prev.colormap, draw.colormap)
