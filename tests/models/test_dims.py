@@ -242,6 +242,15 @@ def test_set_state_and_from_state_round_trip() -> None:
     assert Dims.from_state(state).state == state
 
 
+@pytest.mark.parametrize("field", ["nsteps", "displayed", "not_displayed", "displayed_order"])
+def test_derived_fields_are_read_only(field: str) -> None:
+    dims = Dims(3)
+    before = dims.state
+    with pytest.raises(AttributeError, match="read-only"):
+        setattr(dims, field, (1, 2, 3))
+    assert dims.state is before
+
+
 def test_set_axis_label() -> None:
     dims = Dims(3)
     dims.set_axis_label(0, "t")

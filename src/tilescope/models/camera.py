@@ -27,6 +27,7 @@ from typing import Any
 from psygnal import Signal, SignalGroup
 
 from tilescope.errors import CameraError
+from tilescope.models._state_model import SettableStateField, StateModel
 
 __all__ = ["Camera", "CameraEvents", "CameraState", "validate_camera_state"]
 
@@ -141,8 +142,11 @@ class CameraEvents(SignalGroup):
     perspective = Signal(float)
 
 
-class Camera:
+class Camera(StateModel[CameraState]):
     """Evented camera model (napari's ``viewer.camera``) over a frozen :class:`CameraState`."""
+
+    _signal_order = _FIELDS
+    events: CameraEvents
 
     def __init__(
         self,
@@ -159,11 +163,6 @@ class Camera:
     def __repr__(self) -> str:
         return f"Camera({self._state})"
 
-    @property
-    def state(self) -> CameraState:
-        """The current frozen snapshot."""
-        return self._state
-
     def set_state(self, state: CameraState) -> None:
         """Replace everything with ``state`` (revalidated)."""
         if not isinstance(state, CameraState):
@@ -179,51 +178,16 @@ class Camera:
             raise CameraError(f"Camera has no field(s) {sorted(unknown)}; fields are {_FIELDS}")
         fields: dict[str, object] = {name: getattr(self._state, name) for name in _FIELDS}
         fields.update(changes)
-        new = validate_camera_state(**fields)
-        old = self._state
-        if new == old:
-            return
-        self._state = new
-        for name in _FIELDS:  # current values, in case a listener re-entered (see Dims)
-            if getattr(old, name) != getattr(new, name):
-                getattr(self.events, name).emit(getattr(self._state, name))
-        self.events.changed.emit(self._state)
+        self._commit(validate_camera_state(**fields))
 
-    @property
-    def center(self) -> tuple[float, ...]:
-        """World coordinates of the view centre, displayed axes in display order."""
-        return self._state.center
-
-    @center.setter
-    def center(self, value: Sequence[float]) -> None:
-        self.update(center=value)
-
-    @property
-    def zoom(self) -> float:
-        """Screen pixels per world unit."""
-        return self._state.zoom
-
-    @zoom.setter
-    def zoom(self, value: float) -> None:
-        self.update(zoom=value)
-
-    @property
-    def angles(self) -> tuple[float, float, float]:
-        """Euler angles in degrees (3D)."""
-        return self._state.angles
-
-    @angles.setter
-    def angles(self, value: Sequence[float]) -> None:
-        self.update(angles=value)
-
-    @property
-    def perspective(self) -> float:
-        """Field of view in degrees (0 = orthographic)."""
-        return self._state.perspective
-
-    @perspective.setter
-    def perspective(self, value: float) -> None:
-        self.update(perspective=value)
+    center = SettableStateField[tuple[float, ...], Sequence[float]](
+        "World coordinates of the view centre, displayed axes in display order."
+    )
+    zoom = SettableStateField[float, float]("Screen pixels per world unit.")
+    angles = SettableStateField[tuple[float, float, float], Sequence[float]](
+        "Euler angles in degrees (3D)."
+    )
+    perspective = SettableStateField[float, float]("Field of view in degrees (0 = orthographic).")
 
     def view_rect(
         self, canvas_size: Sequence[float]

@@ -16,6 +16,7 @@ from collections.abc import Sequence, Sized
 from psygnal import Signal, SignalGroup
 
 from tilescope.errors import DimsError
+from tilescope.models._state_model import SettableStateField, StateField, StateModel
 from tilescope.models.dims_state import (
     DEFAULT_RANGE,
     FIELDS,
@@ -44,21 +45,6 @@ __all__ = [
     "nsteps_of",
 ]
 
-# Order in which per-field signals are emitted (the coarse ``changed`` comes last).
-_EMIT_ORDER = (
-    "ndim",
-    "ndisplay",
-    "order",
-    "axis_labels",
-    "range",
-    "nsteps",
-    "point",
-    "current_step",
-    "margin_left",
-    "margin_right",
-    "thickness",
-)
-
 
 class DimsEvents(SignalGroup):
     """Signals of :class:`Dims`.
@@ -85,7 +71,7 @@ class DimsEvents(SignalGroup):
     thickness = Signal(tuple)
 
 
-class Dims:
+class Dims(StateModel[DimsState]):
     """Evented dimensions model (napari 0.9's ``viewer.dims``), backed by a frozen state.
 
     Every setter and method builds a new :class:`DimsState`, validates it
@@ -100,6 +86,22 @@ class Dims:
     ndisplay, order, axis_labels, range, point, margin_left, margin_right, thickness
         Initial values; omitted ones take napari's defaults.
     """
+
+    _signal_order = (
+        "ndim",
+        "ndisplay",
+        "order",
+        "axis_labels",
+        "range",
+        "nsteps",
+        "point",
+        "current_step",
+        "margin_left",
+        "margin_right",
+        "thickness",
+    )
+
+    events: DimsEvents
 
     def __init__(
         self,
@@ -142,13 +144,6 @@ class Dims:
     def __repr__(self) -> str:
         return f"Dims({self._state})"
 
-    # ------------------------------------------------------------------ core
-
-    @property
-    def state(self) -> DimsState:
-        """The current frozen snapshot (cheap; no copy)."""
-        return self._state
-
     def set_state(self, state: DimsState) -> None:
         """Replace everything with ``state`` (revalidated, so its point gets clamped)."""
         if not isinstance(state, DimsState):
@@ -165,132 +160,40 @@ class Dims:
         """
         self._commit(changed_state(self._state, changes))
 
-    def _set(self, **changes: object) -> None:
-        self._commit(changed_state(self._state, changes))
-
-    def _commit(self, new: DimsState) -> None:
-        old = self._state
-        if new == old:
-            return
-        self._state = new
-        # Values are read from self._state at emission time: if a listener mutates
-        # the model re-entrantly, later listeners still see the current state.
-        for name in _EMIT_ORDER:
-            if getattr(old, name) != getattr(new, name):
-                getattr(self.events, name).emit(getattr(self._state, name))
-        self.events.changed.emit(self._state)
-
     # ------------------------------------------------------------------ fields
 
-    @property
-    def ndim(self) -> int:
-        """Number of world axes. Setting it prepends or drops axes (napari semantics)."""
-        return self._state.ndim
-
-    @ndim.setter
-    def ndim(self, value: int) -> None:
-        self._set(ndim=value)
-
-    @property
-    def ndisplay(self) -> int:
-        """Number of displayed axes: 2 or 3."""
-        return self._state.ndisplay
-
-    @ndisplay.setter
-    def ndisplay(self, value: int) -> None:
-        self._set(ndisplay=value)
-
-    @property
-    def order(self) -> tuple[int, ...]:
-        """Permutation of the world axes; the last ``ndisplay`` are displayed."""
-        return self._state.order
-
-    @order.setter
-    def order(self, value: Sequence[int]) -> None:
-        self._set(order=value)
-
-    @property
-    def axis_labels(self) -> tuple[str, ...]:
-        """One label per world axis."""
-        return self._state.axis_labels
-
-    @axis_labels.setter
-    def axis_labels(self, value: Sequence[str]) -> None:
-        self._set(axis_labels=value)
-
-    @property
-    def range(self) -> tuple[RangeTuple, ...]:
-        """``(start, stop, step)`` per world axis, world units, both ends inclusive."""
-        return self._state.range
-
-    @range.setter
-    def range(self, value: Sequence[Sequence[float]]) -> None:
-        self._set(range=value)
-
-    @property
-    def point(self) -> tuple[float, ...]:
-        """Slice position per world axis (world units), always within ``range``."""
-        return self._state.point
-
-    @point.setter
-    def point(self, value: Sequence[float]) -> None:
-        self._set(point=value)
-
-    @property
-    def margin_left(self) -> tuple[float, ...]:
-        """Thick-slice window below ``point`` per axis (world units, >= 0)."""
-        return self._state.margin_left
-
-    @margin_left.setter
-    def margin_left(self, value: Sequence[float]) -> None:
-        self._set(margin_left=value)
-
-    @property
-    def margin_right(self) -> tuple[float, ...]:
-        """Thick-slice window above ``point`` per axis (world units, >= 0)."""
-        return self._state.margin_right
-
-    @margin_right.setter
-    def margin_right(self, value: Sequence[float]) -> None:
-        self._set(margin_right=value)
-
-    @property
-    def thickness(self) -> tuple[float, ...]:
-        """``margin_left + margin_right`` per axis; setting it sets both margins to half."""
-        return self._state.thickness
-
-    @thickness.setter
-    def thickness(self, value: Sequence[float]) -> None:
-        self._set(thickness=value)
-
-    @property
-    def nsteps(self) -> tuple[int, ...]:
-        """Slider positions per axis, from ``range`` (read-only)."""
-        return self._state.nsteps
-
-    @property
-    def current_step(self) -> tuple[int, ...]:
-        """Slider position per axis, from ``point``; setting it moves ``point`` to the steps."""
-        return self._state.current_step
-
-    @current_step.setter
-    def current_step(self, value: Sequence[int]) -> None:
-        self._set(current_step=value)
-
-    @property
-    def displayed(self) -> tuple[int, ...]:
-        """World axes shown on the canvas, in display order."""
-        return self._state.displayed
-
-    @property
-    def not_displayed(self) -> tuple[int, ...]:
-        """World axes that are sliced."""
-        return self._state.not_displayed
-
-    @property
-    def displayed_order(self) -> tuple[int, ...]:
-        """Rank of each displayed axis among the displayed axes."""
-        return self._state.displayed_order
+    ndim = SettableStateField[int, int](
+        "Number of world axes. Setting it prepends or drops axes (napari semantics)."
+    )
+    ndisplay = SettableStateField[int, int]("Number of displayed axes: 2 or 3.")
+    order = SettableStateField[tuple[int, ...], Sequence[int]](
+        "Permutation of the world axes; the last ``ndisplay`` are displayed."
+    )
+    axis_labels = SettableStateField[tuple[str, ...], Sequence[str]]("One label per world axis.")
+    range = SettableStateField[tuple[RangeTuple, ...], Sequence[Sequence[float]]](
+        "``(start, stop, step)`` per world axis, world units, both ends inclusive."
+    )
+    point = SettableStateField[tuple[float, ...], Sequence[float]](
+        "Slice position per world axis (world units), always within ``range``."
+    )
+    margin_left = SettableStateField[tuple[float, ...], Sequence[float]](
+        "Thick-slice window below ``point`` per axis (world units, >= 0)."
+    )
+    margin_right = SettableStateField[tuple[float, ...], Sequence[float]](
+        "Thick-slice window above ``point`` per axis (world units, >= 0)."
+    )
+    thickness = SettableStateField[tuple[float, ...], Sequence[float]](
+        "``margin_left + margin_right`` per axis; setting it sets both margins to half."
+    )
+    current_step = SettableStateField[tuple[int, ...], Sequence[int]](
+        "Slider position per axis, from ``point``; setting it moves ``point`` to the steps."
+    )
+    nsteps = StateField[tuple[int, ...]]("Slider positions per axis, from ``range`` (read-only).")
+    displayed = StateField[tuple[int, ...]]("World axes shown on the canvas, in display order.")
+    not_displayed = StateField[tuple[int, ...]]("World axes that are sliced.")
+    displayed_order = StateField[tuple[int, ...]](
+        "Rank of each displayed axis among the displayed axes."
+    )
 
     # ------------------------------------------------------------------ methods
 
