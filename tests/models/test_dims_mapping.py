@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tilescope.errors import DimsError
-from tilescope.models.dims import DimsState, RangeTuple
+from tilescope.models.dims import Dims, DimsState, RangeTuple
 from tilescope.models.dims_mapping import (
     layer_axes,
     layer_axis_to_world,
@@ -136,16 +136,9 @@ def test_data_slice_point_and_plane_to_world() -> None:
 
     shear = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]]  # x_world = x + 0.5 z
     t = Transform.create(3, scale=(2.0, 1.0, 1.0), translate=(1.0, 0.0, 0.0), shear=shear)
-    dims = DimsState(
-        ndim=3,
-        ndisplay=2,
-        order=(0, 1, 2),
-        axis_labels=("z", "y", "x"),
-        range=(RangeTuple(0.0, 9.0, 1.0),) * 3,
-        point=(9.0, 0.0, 0.0),
-        margin_left=(2.0, 0.0, 0.0),
-        margin_right=(4.0, 0.0, 0.0),
-    )
+    dims = Dims(
+        3, range=[(0, 9, 1)] * 3, point=(9, 0, 0), margin_left=(2, 0, 0), margin_right=(4, 0, 0)
+    ).state
     axes = layer_axes(dims, 3)
     p, ml, mr = data_slice_point(t, dims, axes)
     np.testing.assert_allclose([p[0], ml[0], mr[0]], [4.0, 1.0, 2.0])

@@ -12,7 +12,7 @@ from cmap import Colormap
 
 from tilescope.data.protocol import MultiScaleData
 from tilescope.errors import ArrayProtocolError, LayerDataError, LayerPropertyError
-from tilescope.models.dims import DimsState, RangeTuple
+from tilescope.models.dims import Dims
 from tilescope.models.layers import Image
 from tilescope.models.layers._range import MAX_SAMPLE
 
@@ -120,16 +120,7 @@ def test_estimate_from_the_first_slice() -> None:
 
     a = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
     layer = Image(da.from_array(a, chunks=2))
-    dims = DimsState(
-        ndim=3,
-        ndisplay=2,
-        order=(0, 1, 2),
-        axis_labels=("z", "y", "x"),
-        range=(RangeTuple(0, 2, 1),) * 3,
-        point=(1.0, 0.0, 0.0),
-        margin_left=(0.0,) * 3,
-        margin_right=(0.0,) * 3,
-    )
+    dims = Dims(3, point=(1.0, 0.0, 0.0)).state
     request = build_slice_request(layer, dims)
     assert isinstance(request, ImageSliceRequest)
     assert request.estimate_contrast
@@ -473,16 +464,7 @@ def test_update_view_single_scale_clips() -> None:
 
 def test_update_view_from_world_uses_the_transform() -> None:
     layer = Image(_pyramid(), scale=(1.0, 0.5, 0.5), translate=(0.0, 100.0, 100.0))
-    dims = DimsState(
-        ndim=3,
-        ndisplay=2,
-        order=(0, 1, 2),
-        axis_labels=("z", "y", "x"),
-        range=(RangeTuple(0, 7, 1),) * 3,
-        point=(0.0, 0.0, 0.0),
-        margin_left=(0.0,) * 3,
-        margin_right=(0.0,) * 3,
-    )
+    dims = Dims(3, range=[(0, 7, 1)] * 3).state
     layer.update_view_from_world((100.0, 100.0), (150.0, 150.0), (512, 512), dims)
     assert layer.view_axes == (1, 2)
     assert layer.data_level == 0
@@ -510,15 +492,6 @@ def test_view_from_world_follows_the_plane_of_a_sheared_stack() -> None:
     # x_world = x + 0.5 z: at z = 4 the plane is shifted by 2 along x
     shear = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]]
     layer = Image(np.zeros((8, 40, 40), np.float32), shear=shear)
-    dims = DimsState(
-        ndim=3,
-        ndisplay=2,
-        order=(0, 1, 2),
-        axis_labels=("z", "y", "x"),
-        range=(RangeTuple(0, 39, 1),) * 3,
-        point=(4.0, 0.0, 0.0),
-        margin_left=(0.0,) * 3,
-        margin_right=(0.0,) * 3,
-    )
+    dims = Dims(3, range=[(0, 39, 1)] * 3, point=(4.0, 0.0, 0.0)).state
     layer.update_view_from_world((0.0, 5.0), (10.0, 15.0), (512, 512), dims)
     np.testing.assert_array_equal(layer.corner_pixels[:, 1:], [[0, 3], [10, 13]])

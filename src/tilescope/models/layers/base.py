@@ -18,7 +18,7 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,8 @@ __all__ = ["BLENDINGS", "Extent", "Layer", "LayerEvents", "LayerOptions"]
 BLENDINGS: frozenset[str] = frozenset({"translucent", "additive", "opaque", "minimum"})
 
 _ids = itertools.count(1)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -85,6 +87,35 @@ class LayerOptions(TypedDict, total=False):
     rotate: Any
     shear: Any
     affine: Any
+
+
+class _TransformPart(Generic[T]):
+    """``layer.<name>``: that part (scale, translate, ...) of the layer's :class:`Transform`.
+
+    Setting it rebuilds the whole transform with :meth:`Transform.replace`
+    (validated: on error nothing changes), then emits ``transform`` and ``changed``.
+    """
+
+    def __init__(self, doc: str) -> None:
+        self.name = ""
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _TransformPart[T]: ...
+
+    @overload
+    def __get__(self, obj: Layer, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: Layer | None, owner: type | None = None) -> _TransformPart[T] | T:
+        if obj is None:
+            return self
+        return cast(T, getattr(obj.transform, self.name))
+
+    def __set__(self, obj: Layer, value: Any) -> None:
+        obj._update(transform=obj.transform.replace(**{self.name: value}))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -254,50 +285,15 @@ class Layer(ABC):
             )
         self._update(transform=value)
 
-    @property
-    def scale(self) -> FloatArray:
-        """World size of one data step per axis (before rotate/shear/affine)."""
-        return self._transform.scale
-
-    @scale.setter
-    def scale(self, value: Any) -> None:
-        self._update(transform=self._transform.replace(scale=value))
-
-    @property
-    def translate(self) -> FloatArray:
-        """World offset of the data origin per axis (before affine)."""
-        return self._transform.translate
-
-    @translate.setter
-    def translate(self, value: Any) -> None:
-        self._update(transform=self._transform.replace(translate=value))
-
-    @property
-    def rotate(self) -> FloatArray:
-        """``(ndim, ndim)`` rotation matrix."""
-        return self._transform.rotate
-
-    @rotate.setter
-    def rotate(self, value: Any) -> None:
-        self._update(transform=self._transform.replace(rotate=value))
-
-    @property
-    def shear(self) -> FloatArray:
-        """``(ndim, ndim)`` triangular shear matrix."""
-        return self._transform.shear
-
-    @shear.setter
-    def shear(self, value: Any) -> None:
-        self._update(transform=self._transform.replace(shear=value))
-
-    @property
-    def affine(self) -> Affine:
-        """The extra physical->world :class:`Affine`."""
-        return self._transform.affine
-
-    @affine.setter
-    def affine(self, value: Any) -> None:
-        self._update(transform=self._transform.replace(affine=value))
+    scale = _TransformPart[FloatArray](
+        "World size of one data step per axis (before rotate/shear/affine)."
+    )
+    translate = _TransformPart[FloatArray](
+        "World offset of the data origin per axis (before affine)."
+    )
+    rotate = _TransformPart[FloatArray]("``(ndim, ndim)`` rotation matrix.")
+    shear = _TransformPart[FloatArray]("``(ndim, ndim)`` triangular shear matrix.")
+    affine = _TransformPart[Affine]("The extra physical->world :class:`Affine`.")
 
     @property
     def data_to_world_affine(self) -> Affine:
