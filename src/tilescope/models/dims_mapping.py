@@ -33,8 +33,7 @@ __all__ = [
     "data_slice_point",
     "layer_axes",
     "layer_axis_to_world",
-    "layer_displayed_axes",
-    "layer_not_displayed_axes",
+    "plane_to_world",
     "world_axis_to_layer",
     "world_to_layer_coords",
 ]
@@ -92,18 +91,11 @@ class LayerAxes:
         """The layer's own displayed axes, in display order (``None`` entries dropped)."""
         return tuple(a for a in self.displayed if a is not None)
 
-    @property
-    def world_axes(self) -> tuple[int, ...]:
-        """World axis of each layer axis."""
-        off = self.ndim_world - self.ndim_layer
-        return tuple(range(off, self.ndim_world))
-
 
 def layer_axes(dims: DimsState, ndim_layer: int) -> LayerAxes:
     """Map ``dims``' displayed / not-displayed world axes onto a ``ndim_layer``-D layer."""
-    off = _offset(dims.ndim, ndim_layer)
     displayed_world = tuple(int(a) for a in dims.displayed)
-    displayed = tuple((a - off) if a >= off else None for a in displayed_world)
+    displayed = tuple(world_axis_to_layer(a, dims.ndim, ndim_layer) for a in displayed_world)
     shown = {a for a in displayed if a is not None}
     not_displayed = tuple(a for a in range(ndim_layer) if a not in shown)
     return LayerAxes(
@@ -113,16 +105,6 @@ def layer_axes(dims: DimsState, ndim_layer: int) -> LayerAxes:
         displayed=displayed,
         not_displayed=not_displayed,
     )
-
-
-def layer_displayed_axes(dims: DimsState, ndim_layer: int) -> tuple[int, ...]:
-    """The layer axes on the canvas, in display order."""
-    return layer_axes(dims, ndim_layer).displayed_layer
-
-
-def layer_not_displayed_axes(dims: DimsState, ndim_layer: int) -> tuple[int, ...]:
-    """The layer axes that are sliced, ascending."""
-    return layer_axes(dims, ndim_layer).not_displayed
 
 
 def world_to_layer_coords(coords: npt.ArrayLike, ndim_layer: int) -> npt.NDArray[np.float64]:
