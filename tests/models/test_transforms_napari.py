@@ -38,19 +38,22 @@ def test_world_to_data_and_extent_match_napari(case: dict[str, Any]) -> None:
     for q in case["queries"]:
         np.testing.assert_allclose(layer.world_to_data(q["world"]), q["world_to_data"], atol=1e-8)
         np.testing.assert_allclose(layer.data_to_world(q["world"]), q["data_to_world"], atol=1e-8)
-    ext = layer.extent
-    np.testing.assert_allclose(ext.data, case["extent_data"])
-    np.testing.assert_allclose(ext.world, case["extent_world"], atol=1e-8)
-    np.testing.assert_allclose(ext.step, case["extent_step"], rtol=1e-8)
+    _assert_extents_match(layer, case)
 
 
 @pytest.mark.parametrize("case", REFERENCE["points_extent"])
 def test_points_extent_matches_napari(case: dict[str, Any]) -> None:
-    layer = Points(np.array(case["data"]), **case["kwargs"])
+    _assert_extents_match(Points(np.array(case["data"]), **case["kwargs"]), case)
+
+
+def _assert_extents_match(layer: Image | Points, case: dict[str, Any]) -> None:
     ext = layer.extent
     np.testing.assert_allclose(ext.data, case["extent_data"])
     np.testing.assert_allclose(ext.world, case["extent_world"], atol=1e-8)
     np.testing.assert_allclose(ext.step, case["extent_step"], rtol=1e-8)
+    # what the camera fits: half a pixel around images, the largest radius around points
+    augmented = layer.extent_augmented.world
+    np.testing.assert_allclose(augmented, case["extent_augmented_world"], atol=1e-8)
 
 
 def _dims(order: list[int]) -> DimsState:

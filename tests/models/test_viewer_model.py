@@ -14,6 +14,7 @@ from _dims_fake_layers import FakeImage, FakePoints
 
 from tilescope.errors import CameraError
 from tilescope.models.dims import RangeTuple
+from tilescope.models.layers import Image, Points
 from tilescope.models.viewer_model import ViewerModel, augmented_world_extent
 
 
@@ -197,13 +198,18 @@ def test_bad_view_arguments_raise_and_change_nothing(call: Any, words: str) -> N
 
 
 def test_real_image_layer_drives_dims() -> None:
-    image_module = pytest.importorskip(
-        "tilescope.models.layers.image", reason="Image layer model not in this checkout yet"
-    )
     viewer = ViewerModel()
-    image = image_module.Image(np.zeros((6, 8, 10), dtype=np.uint8), scale=(3.0, 1.0, 1.0))
+    image = Image(np.zeros((6, 8, 10), dtype=np.uint8), scale=(3.0, 1.0, 1.0))
     viewer.add_layer(image)
     assert viewer.dims.range[0] == RangeTuple(0.0, 15.0, 3.0)
     image.translate = (100.0, 0.0, 0.0)
     assert viewer.dims.range[0] == RangeTuple(100.0, 115.0, 3.0)
     assert viewer.dims.point[0] == 100.0
+
+
+def test_fit_includes_the_radius_of_real_points() -> None:
+    viewer = ViewerModel(canvas_size=(800, 600))
+    viewer.add_layer(Points([[0.0, 0.0], [10.0, 20.0]], size=[2.0, 4.0]))
+    assert viewer.camera.center == (5.0, 10.0)
+    # the box is widened by the largest radius (2) on each side: 14 x 24 world units
+    assert viewer.camera.zoom == pytest.approx(0.95 * min(800 / 14, 600 / 24))

@@ -17,8 +17,10 @@ Groups of cases, all from a seeded RNG (deterministic):
   lower-triangular matrix, and affine as a homogeneous matrix.  Recorded:
   ``world_to_data`` and ``data_to_world`` of random points (some of them longer
   or shorter than the layer's ndim, to pin napari's right-alignment), and
-  ``extent.data``, ``extent.world``, ``extent.step``.
-* ``points_extent``: ``napari.layers.Points`` extents under scale/translate/rotate.
+  ``extent.data``, ``extent.world``, ``extent.step`` and the augmented world extent
+  (``_extent_augmented.world``, half a pixel wider: what the camera fits).
+* ``points_extent``: ``napari.layers.Points`` extents (plain and augmented by the
+  largest point radius) under scale/translate/rotate, with per-point sizes.
 * ``axis_mapping``: a ``ViewerModel`` holding a 3D image (and a 4D world with a 2D
   image) for every ``dims.order`` permutation; recorded are each layer's displayed
   and sliced layer axes (``layer._slice_input``) and the shape of the 2D layer's
@@ -123,6 +125,7 @@ def transform_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
                 "extent_data": np.asarray(ext.data).tolist(),
                 "extent_world": np.asarray(ext.world).tolist(),
                 "extent_step": np.asarray(ext.step).tolist(),
+                "extent_augmented_world": np.asarray(layer._extent_augmented.world).tolist(),
             }
         )
     return cases
@@ -139,6 +142,7 @@ def points_extent_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
         }
         if rng.random() < 0.5:
             kw["rotate"] = float(rng.uniform(-180, 180))
+        kw["size"] = [1.0 + 2 * i for i in range(len(data))]  # no draw: keeps the RNG stream
         layer = Points(data, **kw)
         ext = layer.extent
         cases.append(
@@ -148,6 +152,7 @@ def points_extent_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
                 "extent_data": np.asarray(ext.data).tolist(),
                 "extent_world": np.asarray(ext.world).tolist(),
                 "extent_step": np.asarray(ext.step).tolist(),
+                "extent_augmented_world": np.asarray(layer._extent_augmented.world).tolist(),
             }
         )
     return cases

@@ -57,22 +57,15 @@ DEFAULT_CANVAS_SIZE: tuple[int, int] = (800, 600)
 def augmented_world_extent(layer: LayerLike) -> npt.NDArray[np.float64]:
     """World bounding box of a layer including the size of its samples, (2, ndim).
 
-    napari's ``_extent_world_augmented``, used to fit the camera. A layer that
-    provides ``extent_augmented`` (an extent with ``world``) decides itself (points
-    add their size); otherwise the layer is treated as image-like: its data
-    extent widened by half a pixel on each side, mapped through the layer's
-    ``transform.world_extent`` when it has one (exact for any affine), else
-    widened by half a world step (exact for scale and translate).
+    napari's ``_extent_world_augmented``, used to fit the camera. tilescope's
+    layers provide it (``extent_augmented``: half a pixel around images, the
+    largest radius around points); any other :class:`LayerLike` is treated as an
+    axis-aligned image: its world extent widened by half a world step.
     """
     augmented = getattr(layer, "extent_augmented", None)
     if augmented is not None:
         return np.asarray(augmented.world, dtype=np.float64)
     extent = layer.extent
-    data = np.asarray(getattr(extent, "data", np.full((2, layer.ndim), np.nan)), np.float64)
-    transform = getattr(layer, "transform", None)
-    if transform is not None and hasattr(transform, "world_extent") and np.isfinite(data).all():
-        edges = np.vstack([data[0] - 0.5, data[1] + 0.5])
-        return np.asarray(transform.world_extent(edges), dtype=np.float64)
     world = np.asarray(extent.world, dtype=np.float64)
     half = np.abs(np.asarray(extent.step, dtype=np.float64)) / 2
     return np.vstack([world[0] - half, world[1] + half])

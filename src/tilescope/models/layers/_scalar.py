@@ -119,6 +119,11 @@ class ScalarFieldLayer(Layer):
         shape = self.level_shapes[0].astype(np.float64)
         return np.stack([np.zeros_like(shape), shape - 1])
 
+    def _extent_data_augmented(self) -> FloatArray:
+        # A pixel centred at i covers [i - 0.5, i + 0.5] (napari).
+        out: FloatArray = self._extent_data() + np.array([[-0.5], [0.5]])
+        return out
+
     def _data_changes(self, new: ArrayLike | MultiScaleData, channel_axes: int) -> dict[str, Any]:
         """Everything that changes when data is replaced by validated ``new``; assigns nothing."""
         ndim = len(shape_of(new)) - channel_axes

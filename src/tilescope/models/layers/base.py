@@ -318,10 +318,26 @@ class Layer(ABC):
     def _extent_data(self) -> FloatArray:
         """``(2, ndim)`` data-coordinate extent (pixel centres or point coordinates)."""
 
+    def _extent_data_augmented(self) -> FloatArray:
+        """:meth:`_extent_data` widened by the size of what is drawn at each coordinate."""
+        return self._extent_data()
+
     @property
     def extent(self) -> Extent:
         """Data extent, its world bounding box, and the world step per axis."""
-        data = frozen_array(self._extent_data())
+        return self._extent_of(self._extent_data())
+
+    @property
+    def extent_augmented(self) -> Extent:
+        """:attr:`extent` including the drawn size of the samples (napari's ``_extent_augmented``).
+
+        Half a pixel around pixel centres, a point's radius around points: what the
+        camera fits so that everything drawn is in view.
+        """
+        return self._extent_of(self._extent_data_augmented())
+
+    def _extent_of(self, data_extent: npt.ArrayLike) -> Extent:
+        data = frozen_array(data_extent)
         if np.all(np.isfinite(data)):
             world = self._transform.world_extent(data)
         else:

@@ -165,6 +165,12 @@ class Points(Layer):
             return np.full((2, self.ndim), np.nan)
         return np.stack([self._data.min(axis=0), self._data.max(axis=0)])
 
+    def _extent_data_augmented(self) -> FloatArray:
+        # Every point is drawn as a disc of its size: widen by the largest radius (napari).
+        radius = float(np.max(self._size)) / 2 if self.n_points else 0.0
+        out: FloatArray = self._extent_data() + np.array([[-radius], [radius]])
+        return out
+
     # per-point values ---------------------------------------------------
     @property
     def size(self) -> FloatArray:
