@@ -32,6 +32,7 @@ frame cost tens of microseconds, not milliseconds (``benchmarks/bench_tiles.py``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Set
 from dataclasses import dataclass
 
@@ -103,51 +104,101 @@ def _finer_cover(
     return True
 
 
-class _ViewRanges:
-    """Per level, the tile rows and columns overlapping the view (computed on demand)."""
+class _Cover:
+    """Exact in-view and hidden tests for the draw set of one frame.
 
-    __slots__ = ("_grid", "_ranges", "_rect")
+    Coordinates are integer "u" units per axis: with ``U`` the least common
+    multiple of every level's size along the axis, level ``l`` pixel ``i``
+    starts at ``i * U / size_l`` (an integer) and every level spans
+    ``[0, U)``.  Tile edges of all levels therefore compare exactly, even for
+    pyramids whose sizes do not halve; only the view's edges are floats (Python
+    compares ints and floats exactly).  A tile is hidden when the part of its
+    in-view region -- clipped step by step to each finer tile it is split into --
+    is covered by drawn finer tiles; clipping keeps the test exact where a
+    finer tile sticks out of its coarser neighbour (irregular pyramids).
+    """
 
-    def __init__(self, grid: TileGrid, view: ViewTiles) -> None:
-        self._grid = grid
-        self._rect = (
-            view.view_min[0] + 0.5,
-            view.view_max[0] + 0.5,
-            view.view_min[1] + 0.5,
-            view.view_max[1] + 0.5,
+    __slots__ = ("_drawn", "_finest", "_levels", "_memo", "_view")
+
+    def __init__(self, grid: TileGrid, view: ViewTiles, drawn: Set[Position], finest: int) -> None:
+        uy = math.lcm(*(lvl.shape[0] for lvl in grid.levels))
+        ux = math.lcm(*(lvl.shape[1] for lvl in grid.levels))
+        # per level: (u per tile row, u per tile column, nrows, ncols)
+        self._levels = tuple(
+            (
+                uy // lvl.shape[0] * lvl.tile_shape[0],
+                ux // lvl.shape[1] * lvl.tile_shape[1],
+                lvl.nrows,
+                lvl.ncols,
+            )
+            for lvl in grid.levels
         )
-        self._ranges: dict[int, tuple[range, range]] = {}
+        h0, w0 = grid.shape0
+        ky, kx = uy // h0, ux // w0  # u per level-0 pixel
+        # data coordinates -> edge coordinates (+0.5) -> u, clipped to the data
+        self._view = (
+            max((view.view_min[0] + 0.5) * ky, 0),
+            min((view.view_max[0] + 0.5) * ky, uy),
+            max((view.view_min[1] + 0.5) * kx, 0),
+            min((view.view_max[1] + 0.5) * kx, ux),
+        )
+        self._drawn = drawn
+        self._finest = finest
+        self._memo: dict[tuple[int, float, float, float, float], bool] = {}
 
-    def __call__(self, pos: Position) -> bool:
-        ranges = self._ranges.get(pos[0])
-        if ranges is None:
-            ranges = self._grid.tiles_in_edge_rect(pos[0], *self._rect)
-            self._ranges[pos[0]] = ranges
-        return pos[1] in ranges[0] and pos[2] in ranges[1]
+    def _in_view_rect(self, pos: Position) -> tuple[float, float, float, float] | None:
+        """The tile's footprint clipped to the view (u units), or None when they do not overlap."""
+        ty, tx, _, _ = self._levels[pos[0]]
+        vy0, vy1, vx0, vx1 = self._view
+        # tile extents past the data's end are clipped by the view (itself clipped to the data)
+        y0 = max(pos[1] * ty, vy0)
+        y1 = min((pos[1] + 1) * ty, vy1)
+        x0 = max(pos[2] * tx, vx0)
+        x1 = min((pos[2] + 1) * tx, vx1)
+        if y0 >= y1 or x0 >= x1:
+            return None
+        return (y0, y1, x0, x1)
 
+    def in_view(self, pos: Position) -> bool:
+        """Whether the tile overlaps the view with positive area."""
+        ty, tx, _, _ = self._levels[pos[0]]
+        vy0, vy1, vx0, vx1 = self._view
+        r, c = pos[1], pos[2]
+        return r * ty < vy1 and (r + 1) * ty > vy0 and c * tx < vx1 and (c + 1) * tx > vx0
 
-def _hidden(
-    grid: TileGrid,
-    pos: Position,
-    drawn: Set[Position],
-    finest: int,
-    in_view: _ViewRanges,
-    memo: dict[Position, bool],
-) -> bool:
-    """Whether ``pos``'s in-view area is entirely covered by finer drawn tiles."""
-    cached = memo.get(pos)
-    if cached is not None:
-        return cached
-    result = pos[0] > finest
-    if result:
-        for child in grid.children(pos):
-            if child in drawn or not in_view(child):
-                continue
-            if not _hidden(grid, child, drawn, finest, in_view, memo):
-                result = False
-                break
-    memo[pos] = result
-    return result
+    def hidden(self, pos: Position) -> bool:
+        """Whether the tile's in-view area is entirely covered by finer drawn tiles."""
+        if pos[0] <= self._finest:
+            return False
+        rect = self._in_view_rect(pos)
+        return rect is None or self._covered(pos[0] - 1, rect)
+
+    def _covered(self, level: int, rect: tuple[float, float, float, float]) -> bool:
+        """Whether ``rect`` is covered by drawn tiles of ``level`` or finer (memoized)."""
+        memo_key = (level, *rect)
+        result = self._memo.get(memo_key)
+        if result is None:
+            result = self._memo[memo_key] = self._covered_uncached(level, rect)
+        return result
+
+    def _covered_uncached(self, level: int, rect: tuple[float, float, float, float]) -> bool:
+        y0, y1, x0, x1 = rect
+        ty, tx, nrows, ncols = self._levels[level]
+        for r in range(max(int(y0 // ty), 0), min(-int(-y1 // ty), nrows)):
+            for c in range(max(int(x0 // tx), 0), min(-int(-x1 // tx), ncols)):
+                if (level, r, c) in self._drawn:
+                    continue
+                if level <= self._finest:
+                    return False
+                part = (
+                    max(y0, r * ty),
+                    min(y1, (r + 1) * ty),
+                    max(x0, c * tx),
+                    min(x1, (c + 1) * tx),
+                )
+                if not self._covered(level - 1, part):
+                    return False
+        return True
 
 
 def plan_coverage(
@@ -227,25 +278,15 @@ def plan_coverage(
     drawn_finer = list(finer_drawn)
     drawn_coarser = list(coarser_drawn)
     if drawn_finer or drawn_coarser:
-        in_view = _ViewRanges(grid, view)
         drawn = {*finer_drawn, *coarser_drawn, *drawn_ideal}
-        finest = min(p[0] for p in drawn)
-        memo: dict[Position, bool] = {}
+        cover = _Cover(grid, view, drawn, min(p[0] for p in drawn))
         drawn_finer = [
             p
             for p in drawn_finer
-            if (p not in finer_border or in_view(p))
-            and not (p[0] > finest and _hidden(grid, p, drawn, finest, in_view, memo))
+            if (p not in finer_border or cover.in_view(p)) and not cover.hidden(p)
         ]
-        drawn_coarser = [
-            p
-            for p in drawn_coarser
-            if in_view(p) and not _hidden(grid, p, drawn, finest, in_view, memo)
-        ]
-        if finest < ideal:
-            drawn_ideal = [
-                p for p in drawn_ideal if not _hidden(grid, p, drawn, finest, in_view, memo)
-            ]
+        drawn_coarser = [p for p in drawn_coarser if cover.in_view(p) and not cover.hidden(p)]
+        drawn_ideal = [p for p in drawn_ideal if not cover.hidden(p)]
         drawn_coarser.sort(key=lambda p: (-p[0], tile_distance(grid, p, center), p[1], p[2]))
         drawn_finer.sort(key=lambda p: -p[0])  # stable: keeps centre-out within a level
 
