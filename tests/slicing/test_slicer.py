@@ -111,25 +111,36 @@ def test_running_request_is_told_to_cancel_and_its_result_never_shows(
     assert sink.done == ["new"]
 
 
-def test_stale_result_that_ignores_its_token_is_dropped(
+def test_result_posted_before_it_was_superseded_is_dropped(
     slicer: LayerSlicer, hop: MainThreadQueue
 ) -> None:
+    """A result already on its way to the main thread when a newer request arrives
+    (its token was checked before the supersede) is dropped on arrival."""
     sink = Sink()
-    proceed = threading.Event()
-
-    def stubborn(tok: CancelToken) -> str:  # never checks its token
-        proceed.wait(WAIT)
-        return "stale"
-
-    slicer.submit("a", stubborn, sink.on_done, sink.on_error)
-    # Deliver the stale result by hand after superseding, bypassing the token check.
-    gen_old = slicer._generation
+    slicer.submit("a", lambda tok: "stale", sink.on_done, sink.on_error)
+    while hop.empty():  # the worker finished and posted its result; nothing delivered yet
+        assert hop.wait_posted(WAIT)
     slicer.submit("a", lambda tok: "new", sink.on_done, sink.on_error)
-    hop.post(slicer._finish, "a", gen_old, True, "stale")
+    assert slicer.wait_until_idle(WAIT)
+    assert sink.done == ["new"]
+    assert slicer.stats.stale_dropped == 1
+
+
+def test_superseded_task_that_ignores_its_token_is_never_delivered(slicer: LayerSlicer) -> None:
+    sink = Sink()
+    started, proceed = threading.Event(), threading.Event()
+
+    def ignores_token(tok: CancelToken) -> object:
+        started.set()
+        assert proceed.wait(WAIT)
+        return "stale"  # never looks at tok
+
+    slicer.submit("a", ignores_token, sink.on_done, sink.on_error)
+    assert started.wait(WAIT)
+    slicer.submit("a", lambda tok: "new", sink.on_done, sink.on_error)
     proceed.set()
     assert slicer.wait_until_idle(WAIT)
     assert sink.done == ["new"]
-    assert slicer.stats.stale_dropped >= 1
 
 
 def test_error_is_reported_and_the_next_request_recovers(slicer: LayerSlicer) -> None:
