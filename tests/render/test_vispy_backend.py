@@ -321,6 +321,24 @@ def test_close_is_idempotent_and_final(make_backend: BackendFactory) -> None:
         backend.screenshot()
 
 
+def test_closing_a_headless_backend_frees_its_egl_context(make_backend: BackendFactory) -> None:
+    """vispy keeps closed EGL canvases (and their contexts) for the whole process."""
+    from vispy.app.backends import _egl
+
+    backend = make_backend((16, 16))
+    assert isinstance(backend, VispyBackend)
+    canvas_backend = backend.canvas._backend
+    assert canvas_backend in _egl._VP_EGL_ALL_WINDOWS
+    assert canvas_backend._native_context
+    _shot(backend, plan_2d((ImageDraw(1, _const(0.5), np.eye(3), (0.0, 1.0)),), (4, 4), 4))
+    backend.close()
+    assert canvas_backend not in _egl._VP_EGL_ALL_WINDOWS
+    assert canvas_backend._native_context is None
+    other = make_backend((16, 16))  # the next headless canvas renders as before
+    shot = _shot(other, plan_2d((ImageDraw(1, _const(0.5), np.eye(3), (0.0, 1.0)),), (4, 4), 4))
+    assert np.all(np.abs(shot[..., 0] - 128) <= 1)
+
+
 def test_headless_backend_has_no_widget(backend: RenderBackend) -> None:
     assert backend.native is None
 

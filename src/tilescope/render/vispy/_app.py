@@ -28,6 +28,7 @@ from tilescope.errors import NoDisplayError, RenderError
 __all__ = [
     "EGL_PACKAGES",
     "destroy_widget",
+    "dispose_egl_canvas",
     "egl_current",
     "has_gl_context",
     "make_offscreen",
@@ -147,6 +148,34 @@ def egl_current(canvas: Any | None = None) -> Iterator[None]:
         yield
     finally:
         _release_egl_context()
+
+
+def dispose_egl_canvas(canvas_backend: Any) -> None:
+    """Free what vispy keeps of a closed EGL canvas: its context (textures included) and
+    its place in the EGL backend's list of windows. vispy frees neither, so each headless
+    viewer would hold several MB until the process ends (notebooks make many).
+
+    Only for a context this canvas owns (tilescope never shares EGL contexts).
+    """
+    egl_backend = sys.modules.get("vispy.app.backends._egl")
+    if egl_backend is None:
+        return
+    windows = getattr(egl_backend, "_VP_EGL_ALL_WINDOWS", [])
+    if canvas_backend in windows:
+        windows.remove(canvas_backend)
+    display = getattr(egl_backend, "_EGL_DISPLAY", None)
+    context = getattr(canvas_backend, "_native_context", None)
+    if display is None or not context:
+        return
+    import ctypes
+
+    from vispy.ext import egl
+
+    destroy = egl._lib.eglDestroyContext
+    destroy.argtypes = (ctypes.c_void_p, ctypes.c_void_p)
+    _release_egl_context()
+    destroy(display, context)
+    canvas_backend._native_context = None
 
 
 def make_offscreen(native: Any) -> None:

@@ -31,6 +31,7 @@ from tilescope.render.plan import CameraView, RenderPlan
 from tilescope.render.vispy._app import (
     EGL_PACKAGES,
     destroy_widget,
+    dispose_egl_canvas,
     egl_current,
     has_gl_context,
     make_offscreen,
@@ -210,8 +211,11 @@ class VispyBackend(RenderBackend):
         self._on_camera = self._on_resize = None
         self._on_frame = None
         native = self._canvas.native
+        backend = self._canvas._backend
         self._canvas.close()
-        if self._app != "egl":
+        if self._app == "egl":
+            dispose_egl_canvas(backend)
+        else:
             destroy_widget(native)
 
     # -- internals -----------------------------------------------------------------
