@@ -397,10 +397,7 @@ def test_window_canvas_reports_resizes_and_keeps_zoom() -> None:
     app = QApplication.instance() or QApplication([])
     from tilescope.render import create_backend
 
-    try:
-        backend = create_backend(show=True, size=(40, 60))
-    except RenderError as exc:  # this process already renders through EGL
-        pytest.skip(str(exc))
+    backend = create_backend(show=True, size=(40, 60))  # beside this session's EGL canvases
     try:
         assert isinstance(backend.native, QWidget)
         sizes: list[tuple[int, int]] = []
