@@ -13,9 +13,11 @@ property/setter pair.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, Never, TypeVar, cast, overload
+from typing import Any, ClassVar, Generic, Never, TypeVar, cast
 
 from psygnal import SignalGroup
+
+from tilescope.models._descriptors import ModelField
 
 __all__ = ["SettableStateField", "StateField", "StateModel"]
 
@@ -60,25 +62,10 @@ class StateModel(ABC, Generic[StateT]):
         self.events["changed"].emit(self._state)
 
 
-class StateField(Generic[G]):
+class StateField(ModelField[StateModel[Any], G]):
     """A read-only attribute: the field of the same name of the model's ``state``."""
 
-    def __init__(self, doc: str) -> None:
-        self.name = ""
-        self.__doc__ = doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> StateField[G]: ...
-
-    @overload
-    def __get__(self, obj: StateModel[Any], owner: type | None = None) -> G: ...
-
-    def __get__(self, obj: StateModel[Any] | None, owner: type | None = None) -> StateField[G] | G:
-        if obj is None:
-            return self
+    def _read(self, obj: StateModel[Any]) -> G:
         return cast(G, getattr(obj.state, self.name))
 
     def __set__(self, obj: StateModel[Any], value: Never) -> None:

@@ -75,6 +75,17 @@ def _embed(matrix: FloatArray, ndim: int) -> FloatArray:
     return full
 
 
+def _checked_block(name: str, mat: FloatArray, ndim: int) -> FloatArray:
+    """A finite, invertible ``k x k`` block (``k <= ndim``), embedded bottom-right."""
+    if mat.shape[0] > ndim:
+        raise TransformError(
+            f"{name} is {mat.shape[0]}x{mat.shape[0]} but the layer has {ndim} dimensions"
+        )
+    _check_finite(name, mat)
+    _check_nonsingular(name, mat)
+    return _embed(mat, ndim)
+
+
 def rotation_matrix(rotate: Any, ndim: int) -> FloatArray:
     """A ``(ndim, ndim)`` rotation from napari's forms, embedded bottom-right.
 
@@ -109,13 +120,7 @@ def rotation_matrix(rotate: Any, ndim: int) -> FloatArray:
         raise TransformError(
             f"rotate must be an angle, 3 angles, or a square matrix; got shape {arr.shape}"
         )
-    if mat.shape[0] > ndim:
-        raise TransformError(
-            f"rotate is {mat.shape[0]}x{mat.shape[0]} but the layer has {ndim} dimensions"
-        )
-    _check_finite("rotate", mat)
-    _check_nonsingular("rotate", mat)
-    return _embed(mat, ndim)
+    return _checked_block("rotate", mat, ndim)
 
 
 def _rotation_3d(alpha: float, beta: float, gamma: float) -> FloatArray:
@@ -158,13 +163,7 @@ def shear_matrix(shear: Any, ndim: int) -> FloatArray:
             f"shear must be a vector of upper-triangular values or a square triangular "
             f"matrix, got shape {arr.shape}"
         )
-    if mat.shape[0] > ndim:
-        raise TransformError(
-            f"shear is {mat.shape[0]}x{mat.shape[0]} but the layer has {ndim} dimensions"
-        )
-    _check_finite("shear", mat)
-    _check_nonsingular("shear", mat)
-    return _embed(mat, ndim)
+    return _checked_block("shear", mat, ndim)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

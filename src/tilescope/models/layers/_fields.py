@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, Protocol, TypeVar, cast, overload
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 
 from tilescope.errors import LayerPropertyError
+from tilescope.models._descriptors import ModelField
 
 __all__ = ["LayerField", "Validator", "boolean", "mapping", "one_of", "real_in"]
 
@@ -30,7 +31,7 @@ class _Updatable(Protocol):
     def _update(self, **values: Any) -> list[str]: ...
 
 
-class LayerField(Generic[T]):
+class LayerField(ModelField[Any, T]):
     """A layer property validated by ``validate`` and stored in ``_<name>``.
 
     Setting it validates first, then calls ``Layer._update`` (signals only on a
@@ -38,22 +39,10 @@ class LayerField(Generic[T]):
     """
 
     def __init__(self, validate: Validator[T], doc: str) -> None:
+        super().__init__(doc)
         self.validate = validate
-        self.name = ""
-        self.__doc__ = doc
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> LayerField[T]: ...
-
-    @overload
-    def __get__(self, obj: object, owner: type | None = None) -> T: ...
-
-    def __get__(self, obj: object | None, owner: type | None = None) -> LayerField[T] | T:
-        if obj is None:
-            return self
+    def _read(self, obj: Any) -> T:
         return cast(T, getattr(obj, "_" + self.name))
 
     def __set__(self, obj: _Updatable, value: Any) -> None:

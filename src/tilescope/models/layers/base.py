@@ -18,13 +18,14 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypedDict, TypeVar, cast, overload
+from typing import Any, ClassVar, TypedDict, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 from psygnal import Signal, SignalGroup, SignalInstance
 
 from tilescope.errors import LayerPropertyError, TransformError
+from tilescope.models._descriptors import ModelField
 from tilescope.models.dims_mapping import world_to_layer_coords
 from tilescope.models.layers._fields import LayerField, boolean, mapping, one_of, real_in
 from tilescope.models.transforms import Affine, FloatArray, Transform, frozen_array
@@ -89,29 +90,14 @@ class LayerOptions(TypedDict, total=False):
     affine: Any
 
 
-class _TransformPart(Generic[T]):
+class _TransformPart(ModelField["Layer", T]):
     """``layer.<name>``: that part (scale, translate, ...) of the layer's :class:`Transform`.
 
     Setting it rebuilds the whole transform with :meth:`Transform.replace`
     (validated: on error nothing changes), then emits ``transform`` and ``changed``.
     """
 
-    def __init__(self, doc: str) -> None:
-        self.name = ""
-        self.__doc__ = doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> _TransformPart[T]: ...
-
-    @overload
-    def __get__(self, obj: Layer, owner: type | None = None) -> T: ...
-
-    def __get__(self, obj: Layer | None, owner: type | None = None) -> _TransformPart[T] | T:
-        if obj is None:
-            return self
+    def _read(self, obj: Layer) -> T:
         return cast(T, getattr(obj.transform, self.name))
 
     def __set__(self, obj: Layer, value: Any) -> None:
