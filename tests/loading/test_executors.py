@@ -7,6 +7,7 @@ Completion is awaited through the loader's ``notify`` callback setting an Event
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from loading_fakes import GatedRead
 
 from tilescope.errors import ConfigError
 from tilescope.loading.cache import ChunkCache
@@ -74,9 +76,13 @@ def test_process_executor_end_to_end() -> None:
     collector = Collector(2)
     config = cfg(num_workers=1, use_processes=True)
     assert config.loader_defaults.executor_kind == "processes"
+    before = set(multiprocessing.active_children())
     with ChunkLoader(config, cache=ChunkCache(10**6), notify=collector) as loader:
         results = load_all(loader, collector, 2)
         assert [r.outcome for r in results] == ["loaded", "loaded"]
+        assert set(multiprocessing.active_children()) - before  # a worker process ran them
+        loader.close(wait=True)
+    assert not set(multiprocessing.active_children()) - before
 
 
 class FakeClient:
@@ -152,3 +158,32 @@ def test_dispatch_thread_releases_delayed_requests() -> None:
         assert result.started_at is not None
         assert result.queued_at is not None
         assert result.started_at - result.queued_at >= 0.02
+
+
+def loader_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("tilescope-loader")}
+
+
+def test_close_leaves_no_thread_even_with_a_load_running() -> None:
+    before = loader_threads()
+    collector = Collector(1)
+    loader = ChunkLoader(cfg(num_workers=2), cache=ChunkCache(10**6), notify=collector)
+    gated = GatedRead()
+    loader.set_wanted(
+        1,
+        [
+            LoadRequest(TileKey(1, 0, (), 0, 0, 0), gated),
+            LoadRequest(TileKey(1, 0, (), 0, 0, 1), ones),
+        ],
+    )
+    assert gated.started.wait(10)
+    assert collector.done.wait(30)  # the other load finished
+    mine = loader_threads() - before
+    assert any("dispatch" in t.name for t in mine)
+    assert len(mine) == 3  # dispatch thread + two workers
+    loader.close()  # returns at once: the running load is told through its token
+    gated.gate.set()
+    for thread in mine:
+        thread.join(10)
+    assert not [t for t in mine if t.is_alive()]
+    assert [r.key.col for r in loader.drain()] == [1]  # the cancelled load posted nothing

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,10 @@ import numpy.typing as npt
 import pytest
 from loading_fakes import ClockedRead, Executors, GatedRead
 
-from tilescope.errors import ChunkLoadError
+from tilescope.errors import ChunkLoadError, ConfigError
 from tilescope.loading.cache import ChunkCache
-from tilescope.loading.cancel import CancelToken
-from tilescope.loading.config import OctreeConfig
+from tilescope.loading.cancel import CancelToken, LoadCancelled
+from tilescope.loading.config import OctreeConfig, PoolSettings
 from tilescope.loading.delay_queue import FakeClock
 from tilescope.loading.loader import AUTO_SYNC_MIN_SAMPLES, ChunkLoader, LoadRequest
 from tilescope.tiles.grid import TileKey
@@ -425,3 +427,91 @@ def test_unexpected_error_after_the_load_becomes_a_failed_result(
         (result,) = loader.drain()
         assert result.outcome == "failed"
         assert "RuntimeError: cache backend exploded" in str(result.error)
+
+
+def test_load_cancelled_by_its_executor_is_a_failure_not_lost(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """A future cancelled by someone else (e.g. a dask client closed) is reported and retried."""
+    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=1.0) as loader:
+        req = LoadRequest(key(0), const())
+        loader.set_wanted(1, [req])
+        future, _, _ = executors[0].tasks[0]
+        assert future.cancel()  # not by the loader: the tile is still wanted
+        (result,) = loader.drain()
+        assert result.outcome == "failed"
+        assert "cancelled" in str(result.error)
+        assert loader.stats.running == 0
+        clock.advance(1.0)
+        loader.set_wanted(1, [req])
+        executors[0].tasks.popleft()  # the cancelled task
+        executors[0].run_next()
+        assert [r.outcome for r in loader.drain()] == ["loaded"]
+
+
+def test_read_raising_cancelled_by_itself_is_a_failure(
+    clock: FakeClock, executors: Executors
+) -> None:
+    def gives_up(token: CancelToken) -> npt.NDArray[Any]:
+        raise LoadCancelled("an inner request was cancelled")
+
+    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0), gives_up)])
+        executors[0].run_next()
+        (result,) = loader.drain()
+        assert result.outcome == "failed"
+        assert loader.stats.failed == 1
+
+
+def test_broken_executor_is_replaced_for_the_retry(clock: FakeClock, executors: Executors) -> None:
+    """A worker process died (BrokenProcessPool): the retry runs on a fresh executor."""
+
+    def dies(token: CancelToken) -> npt.NDArray[Any]:
+        raise BrokenProcessPool("a process in the process pool was terminated abruptly")
+
+    class DiesLater(GatedRead):
+        def __call__(self, token: CancelToken) -> npt.NDArray[Any]:
+            super().__call__(token)
+            return dies(token)
+
+    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=1.0) as loader:
+        slow = DiesLater()
+        loader.set_wanted(1, [LoadRequest(key(0), slow), LoadRequest(key(1), dies)])
+        broken = executors[0]
+        worker = threading.Thread(target=broken.run_next)  # key 0 runs on the broken executor
+        worker.start()
+        assert slow.started.wait(10)
+        broken.run_next()  # key 1 finds the executor broken
+        assert [(r.key.col, r.outcome) for r in loader.drain()] == [(1, "failed")]
+        assert broken.shutdowns == [(False, True)]  # discarded ...
+        clock.advance(1.0)
+        loader.set_wanted(1, [LoadRequest(key(0), slow), LoadRequest(key(1), const())])
+        fresh = executors[0]
+        assert fresh is not broken  # ... and the retry made a fresh one
+        slow.gate.set()  # key 0 now fails on the broken executor too,
+        worker.join(10)
+        assert fresh.shutdowns == []  # which does not shut the fresh one down
+        fresh.run_next()
+        assert sorted((r.key.col, r.outcome) for r in loader.drain()) == [
+            (0, "failed"),
+            (1, "loaded"),
+        ]
+
+
+def test_executor_that_cannot_be_created_fails_the_load(clock: FakeClock) -> None:
+    def no_executor(settings: PoolSettings) -> Executor:
+        raise ConfigError("executor 'dask' found no running dask.distributed client")
+
+    with ChunkLoader(
+        config(delay_queue_ms=0),
+        cache=ChunkCache(10**6),
+        clock=clock,
+        executor_factory=no_executor,
+        dispatch_thread=False,
+    ) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0), const())])  # does not raise on the main thread
+        (result,) = loader.drain()
+        assert result.outcome == "failed"
+        assert isinstance(result.error, ChunkLoadError)
+        assert isinstance(result.error.__cause__, ConfigError)
+        assert loader.stats.queued == loader.stats.running == 0

@@ -6,8 +6,10 @@ import pickle
 import threading
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import numpy.typing as npt
+from dask.callbacks import Callback
 from loading_fakes import Executors
 
 from tilescope.loading.cache import ChunkCache
@@ -188,3 +190,53 @@ def frame_2d(
     tiles = source.tile_slice(())
     vt = visible_tiles(source.grid, view[0], view[1], (256, 256), margin=1)
     return plan_coverage(tiles, vt, {k.position for k in resident if tiles.owns(k)})
+
+
+class StoresEveryResult(Callback):  # type: ignore[misc]
+    """What dask's opportunistic cache (``dask.cache.Cache``) does: keep task results."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stored: dict[object, Any] = {}
+
+    def _posttask(self, key: object, value: Any, dsk: object, state: object, id: object) -> None:
+        self.stored[key] = value
+
+    def nbytes(self) -> int:
+        return sum(v.nbytes for v in self.stored.values() if isinstance(v, np.ndarray))
+
+
+def test_dask_layers_are_cached_once_in_the_chunk_cache() -> None:
+    """Tiles of a dask array end up in tilescope's ChunkCache and nowhere in dask."""
+    data = np.random.default_rng(3).random((2, 256, 256)).astype(np.float32)
+    array = da.from_array(data, chunks=(1, 64, 64))
+    source = TileSource.create([array], (1, 2), layer_id=LAYER, tile_shape=64, max_root_size=64)
+    cfg = OctreeConfig.from_dict(
+        {
+            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, "num_workers": 2},
+            "octree": {"loaders": {"0": {}}},
+        }
+    )
+    posted = threading.Semaphore(0)
+    resident: dict[TileKey, npt.NDArray[Any]] = {}
+    with (
+        StoresEveryResult() as dask_cache,
+        ChunkLoader(cfg, cache=ChunkCache(10**8), notify=posted.release) as loader,
+    ):
+        array[0, :64, :64].compute()
+        assert dask_cache.nbytes() > 0  # a global dask cache does see ordinary computes
+        dask_cache.stored.clear()
+        view = ((-0.5, -0.5), (255.5, 255.5))
+        for _ in range(200):
+            plan = frame(source, 1, resident, view, (256, 256))
+            if plan.complete:
+                break
+            want_plan(loader, plan, source)
+            assert posted.acquire(timeout=30), "no load finished"
+            resident.update((r.key, r.data) for r in loader.drain() if r.data is not None)
+        assert plan.complete
+        assert dask_cache.stored == {}  # dask kept nothing ...
+        level0 = [k for k in resident if k.level == 0]
+        assert len(level0) == 16
+        assert all(k in loader.cache for k in level0)  # ... the chunk cache has the tiles
+        assert loader.cache.stats.bytes >= data[1].nbytes

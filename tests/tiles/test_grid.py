@@ -81,6 +81,8 @@ def test_tile_key_is_a_frozen_hashable_value() -> None:
     assert a == b
     assert hash(a) == hash(b)
     assert len({a, b, TileKey(2, 0, (3,), 2, 4, 5)}) == 2  # the layer id is part of the key
+    assert a != TileKey(2, 0, (3,), 2, 4, 5)
+    assert a != TileKey(1, 1, (3,), 2, 4, 5)  # and so is the data version
     with pytest.raises(AttributeError):
         a.row = 3  # type: ignore[misc]
     assert a.position == (2, 4, 5)

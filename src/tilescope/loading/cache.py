@@ -163,10 +163,9 @@ class ChunkCache:
             if size > self._budget or (not pinned and self._pinned_bytes + size > self._budget):
                 self._refused += 1
                 return False
-            while self._bytes + size > self._budget and self._lru:
+            # pinned bytes + size fit the budget now, so evicting unpinned entries suffices
+            while self._bytes + size > self._budget:
                 self._evict(self._lru, pinned=False)
-            while self._bytes + size > self._budget and self._pinned:
-                self._evict(self._pinned, pinned=True)
             (self._pinned if pinned else self._lru)[key] = data
             self._bytes += size
             if pinned:

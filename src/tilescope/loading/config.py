@@ -182,11 +182,12 @@ class OctreeConfig:
 
     def pool_for(self, level_offset: int) -> PoolSettings:
         """The pool with the largest key ``<= level_offset`` (offset 0 for anything below)."""
-        chosen = self.pools()[0]
-        for pool in self.pools():
-            if pool.level_offset <= level_offset:
-                chosen = pool
-        return chosen
+        pools = self.pools()
+        return max(
+            (p for p in pools if p.level_offset <= level_offset),
+            default=pools[0],
+            key=lambda p: p.level_offset,
+        )
 
     @property
     def log_path(self) -> str | None:

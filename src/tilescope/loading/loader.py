@@ -22,11 +22,15 @@ priority order, never more at once than the pool's workers.
 
 A tile that leaves the wanted set is cancelled: dropped from its queue if it
 has not started, else its :class:`~tilescope.loading.cancel.CancelToken` is
-cancelled (a load that finishes anyway is cached but not posted).  Failed loads
-are posted as ``"failed"`` results carrying a
-:class:`~tilescope.errors.ChunkLoadError`; they are retried when wanted again
-after a back-off.  With a ``log_path`` every load writes one JSON line: key,
-pool, queued/started/finished times, bytes, outcome.
+cancelled (a load that finishes anyway is cached but not posted).  Every other
+end of a load is posted: failures (the read raised, the executor could not be
+created, was broken or cancelled the load itself) as ``"failed"`` results
+carrying a :class:`~tilescope.errors.ChunkLoadError`, so no wanted tile stays
+"loading" unseen.  Failed tiles are retried when wanted again after a back-off;
+a broken executor (a worker process died) is replaced for the retry.  With a
+``log_path`` every load writes one JSON line: key, pool, queued/started/finished
+times, bytes, outcome (loaded, failed, cancelled, or discarded: finished after
+it stopped being wanted).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import IO, Any
 
 import numpy as np
@@ -142,9 +146,10 @@ class ChunkLoader:
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
         self._pools = tuple(LoaderPool(s, executor_factory, clock) for s in self.config.pools())
-        # level offset -> pool, up to the last pool's offset (beyond: the last pool)
+        # level offset -> pool (the config's rule), up to the last pool's offset (beyond: the last)
+        by_settings = {p.settings: p for p in self._pools}
         self._pool_table = tuple(
-            max((p for p in self._pools if p.level_offset <= off), key=lambda p: p.level_offset)
+            by_settings[self.config.pool_for(off)]
             for off in range(self._pools[-1].level_offset + 1)
         )
         self._pending: dict[TileKey, Pending] = {}
@@ -156,7 +161,7 @@ class ChunkLoader:
         self._durations: dict[int, deque[float]] = {}
         self._closed = False
         log_path = self.config.log_path
-        self._log: IO[str] | None = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
+        self._log_file: IO[str] | None = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
         self._log_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         if dispatch_thread:
@@ -274,13 +279,8 @@ class ChunkLoader:
     def next_due_in(self) -> float | None:
         """Seconds until a delayed request becomes due (0 when one is due now; None: none)."""
         with self._lock:
-            now = self._clock()
-            dues = [
-                d
-                for p in self._pools
-                if p.free_workers > 0 and (d := p.queue.next_due()) is not None
-            ]
-            return max(min(dues) - now, 0.0) if dues else None
+            due = self._next_due_locked()
+            return None if due is None else max(due - self._clock(), 0.0)
 
     def is_synchronous(self, layer_id: int, level_offset: int = 0) -> bool:
         """Whether ``layer_id``'s loads at ``level_offset`` currently run synchronously."""
@@ -324,9 +324,9 @@ class ChunkLoader:
         if self._thread is not None:
             self._thread.join()
         with self._log_lock:
-            if self._log is not None:
-                self._log.close()
-                self._log = None
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
 
     def __enter__(self) -> ChunkLoader:
         return self
@@ -350,6 +350,13 @@ class ChunkLoader:
             samples = self._durations[layer_id] = deque(maxlen=AUTO_SYNC_WINDOW)
         samples.append(seconds)
 
+    def _next_due_locked(self) -> float | None:
+        """When the next delayed request of a pool with a free worker becomes due."""
+        dues = [
+            d for p in self._pools if p.free_workers > 0 and (d := p.queue.next_due()) is not None
+        ]
+        return min(dues, default=None)
+
     def _requeue_locked(
         self, pending: Pending, level_offset: int, distance: float, now: float
     ) -> None:
@@ -370,7 +377,7 @@ class ChunkLoader:
             return
         if pending.future is None:
             pending.pool.queue.cancel(key)
-            self._write_log(pending, None, None, 0, "cancelled")
+            self._log(pending.pool, key, pending.queued_at, None, None, 0, "cancelled")
         else:
             pending.token.cancel()
             pending.future.cancel()  # succeeds only if the executor has not started it
@@ -394,8 +401,13 @@ class ChunkLoader:
     def _submit_locked(self, pending: Pending) -> None:
         pool = pending.pool
         try:
-            future = pool.executor.submit(execute, pending.request.read, pending.token, self._clock)
-        except RuntimeError as exc:  # executor shut down underneath us
+            pending.executor = pool.executor
+            future = pending.executor.submit(
+                execute, pending.request.read, pending.token, self._clock
+            )
+        except Exception as exc:  # no executor (bad config), shut down or broken underneath us
+            if isinstance(exc, BrokenExecutor) and pending.executor is not None:
+                pool.discard_executor(pending.executor)  # the retry gets a fresh one
             self._pending.pop(pending.request.key, None)
             self._fail(pending, exc, None, synchronous=False)
             return
@@ -436,55 +448,56 @@ class ChunkLoader:
             with self._lock:
                 if not self._closed:
                     self._fail(pending, exc, None, synchronous=False)
+        finally:  # a worker is free: start the next due load, wake the dispatch thread
+            with self._lock:
+                if not self._closed:
+                    self._pump_locked(self._clock())
+                    self._wakeup.notify_all()
 
     def _finish(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
-        key = pending.request.key
         with self._lock:
             pending.pool.running.discard(pending)
-            if self._pending.get(key) is pending:
-                del self._pending[key]
+            if self._pending.get(pending.request.key) is pending:
+                del self._pending[pending.request.key]
             closed = self._closed
-            still_wanted = key in self._wanted.get(pending.layer_id, ()) and not (
-                pending.token.cancelled
+        if not closed:
+            self._record_outcome(pending, future)
+
+    def _record_outcome(
+        self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
+    ) -> None:
+        """Cache, post, log or fail a finished future (worker thread, lock not held)."""
+        key = pending.request.key
+        pool = pending.pool
+        exc = None if future.cancelled() else future.exception()
+        if exc is None and not future.cancelled():
+            data, started, finished = future.result()
+            with self._lock:
+                self._record_duration(pending.layer_id, finished - started)
+            self.cache.put(key, data, pinned=pending.request.pinned)
+            if pending.token.cancelled:  # finished after it stopped being wanted: cached only
+                self._log(pool, key, pending.queued_at, started, finished, data.nbytes, "discarded")
+                return
+            result = LoadResult(
+                key, "loaded", data, None, False, pending.queued_at, started, finished, data.nbytes
             )
-        if closed:
-            return
-        if future.cancelled():
-            self._write_log(pending, None, None, 0, "cancelled")
-        else:
-            exc = future.exception()
-            if isinstance(exc, LoadCancelled):
-                self._write_log(pending, None, self._clock(), 0, "cancelled")
-            elif exc is not None:
-                with self._lock:
-                    self._fail(pending, exc, None, synchronous=False)
-            else:
-                data, started, finished = future.result()
-                with self._lock:
-                    self._record_duration(pending.layer_id, finished - started)
-                self.cache.put(key, data, pinned=pending.request.pinned)
-                if still_wanted:
-                    result = LoadResult(
-                        key,
-                        "loaded",
-                        data,
-                        None,
-                        False,
-                        pending.queued_at,
-                        started,
-                        finished,
-                        data.nbytes,
-                    )
-                    self._log_result(pending.pool, result)
-                    self._post(result)
-                else:  # finished after it stopped being wanted: cached, not posted
-                    self._write_log(pending, started, finished, data.nbytes, "discarded")
-        with self._lock:
-            if not self._closed:
-                self._pump_locked(self._clock())
-                self._wakeup.notify_all()
+            self._log_result(pool, result)
+            self._post(result)
+        elif pending.token.cancelled:  # we cancelled it: dropped before it ran, or it stopped
+            stopped_at = None if future.cancelled() else self._clock()
+            self._log(pool, key, pending.queued_at, None, stopped_at, 0, "cancelled")
+        else:  # failed, or cancelled by someone else (a dask client shut down by its owner)
+            with self._lock:
+                if isinstance(exc, BrokenExecutor) and pending.executor is not None:
+                    pool.discard_executor(pending.executor)  # the retry gets a fresh one
+                self._fail(
+                    pending,
+                    exc if exc is not None else LoadCancelled("the executor cancelled the load"),
+                    None,
+                    synchronous=False,
+                )
 
     def _fail(
         self, pending: Pending, exc: BaseException, started: float | None, synchronous: bool
@@ -522,59 +535,54 @@ class ChunkLoader:
             while not self._closed:
                 now = self._clock()
                 self._pump_locked(now)
-                dues = [
-                    d
-                    for p in self._pools
-                    if p.free_workers > 0 and (d := p.queue.next_due()) is not None
-                ]
-                timeout = max(min(dues) - now, 0.001) if dues else None
-                self._wakeup.wait(timeout)
+                due = self._next_due_locked()
+                self._wakeup.wait(None if due is None else max(due - now, 0.001))
 
     # -- log ----------------------------------------------------------------------
     def _log_result(self, pool: LoaderPool, result: LoadResult) -> None:
-        if self._log is None:
-            return
-        self._write_line(
-            {
-                "key": result.key.to_json(),
-                "pool": pool.level_offset,
-                "queued": result.queued_at,
-                "started": result.started_at,
-                "finished": result.finished_at,
-                "bytes": result.nbytes,
-                "outcome": result.outcome,
-                "synchronous": result.synchronous,
-                "error": None if result.error is None else str(result.error),
-            }
+        self._log(
+            pool,
+            result.key,
+            result.queued_at,
+            result.started_at,
+            result.finished_at,
+            result.nbytes,
+            result.outcome,
+            result.synchronous,
+            None if result.error is None else str(result.error),
         )
 
-    def _write_log(
+    def _log(
         self,
-        pending: Pending,
+        pool: LoaderPool,
+        key: TileKey,
+        queued: float | None,
         started: float | None,
         finished: float | None,
         nbytes: int,
         outcome: str,
+        synchronous: bool = False,
+        error: str | None = None,
     ) -> None:
-        if self._log is None:
+        """One JSON line per load: outcome loaded, failed, cancelled or discarded."""
+        if self._log_file is None:
             return
-        self._write_line(
-            {
-                "key": pending.request.key.to_json(),
-                "pool": pending.pool.level_offset,
-                "queued": pending.queued_at,
-                "started": started,
-                "finished": finished,
-                "bytes": nbytes,
-                "outcome": outcome,
-                "synchronous": False,
-                "error": None,
-            }
-        )
+        record = {
+            "key": key.to_json(),
+            "pool": pool.level_offset,
+            "queued": queued,
+            "started": started,
+            "finished": finished,
+            "bytes": nbytes,
+            "outcome": outcome,
+            "synchronous": synchronous,
+            "error": error,
+        }
+        self._write_line(record)
 
     def _write_line(self, record: dict[str, Any]) -> None:
         line = json.dumps(record)
         with self._log_lock:
-            if self._log is not None:
-                self._log.write(line + "\n")
-                self._log.flush()
+            if self._log_file is not None:
+                self._log_file.write(line + "\n")
+                self._log_file.flush()

@@ -103,6 +103,8 @@ class Pending:
     queued_at: float
     token: CancelToken = field(default_factory=CancelToken)
     future: Future[tuple[npt.NDArray[Any], float, float]] | None = None
+    executor: Executor | None = None
+    """The executor it was submitted to (a broken one is replaced, not reused)."""
 
 
 def execute(read: Read, token: CancelToken, clock: Clock) -> tuple[npt.NDArray[Any], float, float]:
@@ -147,6 +149,15 @@ class LoaderPool:
         if self._executor is None:
             self._executor = self._factory(self.settings)
         return self._executor
+
+    def discard_executor(self, executor: Executor) -> None:
+        """Forget ``executor`` if it is still the pool's (it broke): the next load makes a new one.
+
+        Only the executor a failed load ran on is discarded, so a second failure
+        from the same broken executor never shuts down its fresh replacement.
+        """
+        if self._executor is executor:
+            self.shutdown()
 
     def shutdown(self, wait: bool = False) -> None:
         """Shut the executor down, cancelling what it has not started."""

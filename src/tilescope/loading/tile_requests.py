@@ -21,7 +21,7 @@ from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken
 from tilescope.loading.loader import ChunkLoader
 from tilescope.loading.pool import LoadRequest
-from tilescope.tiles.coverage import CoveragePlan
+from tilescope.tiles.coverage import CoveragePlan, TileLoad
 from tilescope.tiles.grid import TileKey
 from tilescope.tiles.source import TileSource
 
@@ -61,16 +61,19 @@ def tile_requests(
     Tiles of the ``pinned_levels`` coarsest levels are cached pinned.
     """
     first_pinned = source.grid.root_level - pinned_levels + 1
-    return [
-        LoadRequest(
-            key=load.key,
-            read=TileRead(source, load.key, cache),
-            level_offset=load.level_offset,
-            distance=load.distance,
-            pinned=load.key.level >= first_pinned,
-        )
-        for load in plan.load
-    ]
+    return [_request(load, source, cache, first_pinned) for load in plan.load]
+
+
+def _request(
+    load: TileLoad, source: TileSource, cache: ChunkCache | None, first_pinned: int
+) -> LoadRequest:
+    return LoadRequest(
+        key=load.key,
+        read=TileRead(source, load.key, cache),
+        level_offset=load.level_offset,
+        distance=load.distance,
+        pinned=load.key.level >= first_pinned,
+    )
 
 
 def want_plan(loader: ChunkLoader, plan: CoveragePlan, source: TileSource) -> None:
@@ -85,14 +88,7 @@ def want_plan(loader: ChunkLoader, plan: CoveragePlan, source: TileSource) -> No
     first_pinned = source.grid.root_level - loader.config.cache.pinned_levels + 1
 
     def make_request(i: int) -> LoadRequest:
-        load = loads[i]
-        return LoadRequest(
-            key=load.key,
-            read=TileRead(source, load.key, cache),
-            level_offset=load.level_offset,
-            distance=load.distance,
-            pinned=load.key.level >= first_pinned,
-        )
+        return _request(loads[i], source, cache, first_pinned)
 
     loader.set_wanted_keys(
         source.layer_id, [(t.key, t.level_offset, t.distance) for t in loads], make_request
