@@ -29,7 +29,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(budget=st.integers(0, 1000), share=st.sampled_from([0.0, 0.3, 0.5, 1.0]), operations=ops)
 def test_budget_and_pinning_invariants(
     budget: int, share: float, operations: list[tuple[str, int, int, bool]]

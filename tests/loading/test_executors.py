@@ -22,7 +22,8 @@ from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken
 from tilescope.loading.config import OctreeConfig
 from tilescope.loading.executors import make_executor, shutdown_executor
-from tilescope.loading.loader import ChunkLoader, LoadRequest, LoadResult
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoadRequest, LoadResult
 from tilescope.tiles.grid import TileKey
 
 

@@ -24,7 +24,8 @@ from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken, LoadCancelled
 from tilescope.loading.config import OctreeConfig, PoolSettings
 from tilescope.loading.delay_queue import FakeClock
-from tilescope.loading.loader import AUTO_SYNC_MIN_SAMPLES, ChunkLoader, LoadRequest
+from tilescope.loading.loader import AUTO_SYNC_MIN_SAMPLES, ChunkLoader
+from tilescope.loading.pool import LoadRequest
 from tilescope.tiles.grid import TileKey
 
 

@@ -16,7 +16,8 @@ from tilescope.loading.cache import ChunkCache
 from tilescope.loading.cancel import CancelToken
 from tilescope.loading.config import OctreeConfig
 from tilescope.loading.delay_queue import FakeClock
-from tilescope.loading.loader import ChunkLoader, LoadRequest
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoadRequest
 from tilescope.loading.tile_requests import TileRead, tile_requests, want_plan
 from tilescope.tiles.coverage import CoveragePlan, plan_coverage
 from tilescope.tiles.grid import TileKey

@@ -74,7 +74,7 @@ def draw_positions(plan: CoveragePlan) -> list[Position]:
     return [k.position for k in plan.draw]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(scene=power_of_two_scenes(root_resident=True))
 def test_root_resident_means_every_visible_pixel_is_drawn(scene: Scene) -> None:
     ts, view, resident = scene
@@ -87,7 +87,7 @@ def test_root_resident_means_every_visible_pixel_is_drawn(scene: Scene) -> None:
     assert not np.any(visible & ~covered)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(scene=power_of_two_scenes(root_resident=False))
 def test_no_drawn_tile_is_hidden_by_finer_drawn_tiles(scene: Scene) -> None:
     ts, view, resident = scene
@@ -110,7 +110,7 @@ def test_no_drawn_tile_is_hidden_by_finer_drawn_tiles(scene: Scene) -> None:
     assert len(set(drawn)) == len(drawn)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(scene=power_of_two_scenes(root_resident=False))
 def test_loads_never_finer_than_ideal_and_ordered_by_priority(scene: Scene) -> None:
     ts, view, resident = scene
@@ -156,7 +156,7 @@ def irregular_scenes(draw: st.DrawFn) -> Scene:
     return make_slice(grid), view, frozenset(resident)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(scene=irregular_scenes(), points=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1))))
 def test_irregular_pyramids_cover_sampled_visible_points(
     scene: Scene, points: list[tuple[float, float]]
@@ -265,7 +265,7 @@ def inside(pt: tuple[Fraction, Fraction], f: tuple[Fraction, ...]) -> bool:
     return f[0] <= pt[0] < f[1] and f[2] <= pt[1] < f[3]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(scene=irregular_scenes(), finer_depth=st.integers(1, 3))
 def test_irregular_pyramids_exact_cover_and_no_hidden_tiles(scene: Scene, finer_depth: int) -> None:
     ts, view, resident = scene
@@ -382,7 +382,7 @@ def reference_plan(
     return shown, loads
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     scene=power_of_two_scenes(root_resident=False),
     finer_depth=st.integers(0, 3),
@@ -459,7 +459,7 @@ def tiny_dense_scenes(draw: st.DrawFn) -> Scene:
     return make_slice(grid), view, frozenset(resident)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scene=tiny_dense_scenes(), finer_depth=st.integers(0, 3))
 def test_tiny_dense_pyramids_exact_cover_and_no_hidden_tiles(
     scene: Scene, finer_depth: int

@@ -133,7 +133,7 @@ def footprint(grid: TileGrid, pos: tuple[int, int, int]) -> tuple[Fraction, ...]
     return (Fraction(y0, h), Fraction(y1, h), Fraction(x0, w), Fraction(x1, w))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(grid=grids(), data=st.data())
 def test_overlapping_equals_exact_brute_force(grid: TileGrid, data: st.DataObject) -> None:
     src_level = data.draw(st.integers(0, grid.root_level))
@@ -152,7 +152,7 @@ def test_overlapping_equals_exact_brute_force(grid: TileGrid, data: st.DataObjec
         assert pos in grid.overlapping(q, src_level)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(grid=grids())
 def test_every_level_tiles_partition_the_plane(grid: TileGrid) -> None:
     for lvl in grid.levels:
@@ -165,7 +165,7 @@ def test_every_level_tiles_partition_the_plane(grid: TileGrid) -> None:
     assert grid.children((0, 0, 0)) == ()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     grid=grids(),
     data=st.data(),

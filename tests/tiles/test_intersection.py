@@ -50,7 +50,7 @@ def scenes(
     return grid, (cy - half[0], cx - half[1]), (cy + half[0], cx + half[1]), canvas
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(scene=scenes(), margin=st.integers(0, 2))
 def test_visible_tiles_exact_and_centre_out(
     scene: tuple[TileGrid, tuple[float, float], tuple[float, float], tuple[int, int]],

@@ -56,7 +56,7 @@ def pyramids(draw: st.DrawFn, ndim: int = 2) -> list[list[float]]:
     return rows
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     factors=pyramids(),
     threshold=st.lists(st.integers(1, 4000), min_size=2, max_size=2),
@@ -80,7 +80,7 @@ def test_level_equals_brute_force(
     assert got == brute_force_level(requested, [float(t) for t in threshold], factors)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     nlevels=st.integers(1, 8),
     base=st.sampled_from([2.0, 3.0, 1.5]),
@@ -105,7 +105,7 @@ def test_ideal_level_monotone_in_zoom(
     assert levels == sorted(levels)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     factors=pyramids(),
     canvas=st.tuples(st.integers(1, 3000), st.integers(1, 3000)),
@@ -201,7 +201,7 @@ def test_level_and_corners_for_view_locked_and_outside() -> None:
     assert got is prev
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     data=st.data(),
     ndim=st.integers(1, 3),

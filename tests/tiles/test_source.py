@@ -57,7 +57,7 @@ def test_rgb_keeps_channels() -> None:
     )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     h=st.integers(1, 300),
     w=st.integers(1, 300),

@@ -61,23 +61,12 @@ from tilescope.loading.pool import (
     LoaderStats,
     LoadRequest,
     LoadResult,
-    Outcome,
     Pending,
     execute,
 )
 from tilescope.tiles.grid import TileKey
 
-__all__ = [
-    "AUTO_SYNC_MIN_SAMPLES",
-    "AUTO_SYNC_WINDOW",
-    "ChunkLoader",
-    "ExecutorFactory",
-    "LoadRequest",
-    "LoadResult",
-    "LoaderPool",
-    "LoaderStats",
-    "Outcome",
-]
+__all__ = ["AUTO_SYNC_MIN_SAMPLES", "AUTO_SYNC_WINDOW", "ChunkLoader"]
 
 #: Loads remembered per layer for auto-sync, and how many are needed to decide.
 AUTO_SYNC_WINDOW = 10

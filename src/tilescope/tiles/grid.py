@@ -198,9 +198,7 @@ class TileGrid:
 
     def downsample_factors(self) -> npt.NDArray[np.float64]:
         """``(levels, 2)`` factors ``shape0 / shape_l`` (napari's formula), all levels."""
-        shapes = np.array([lvl.shape for lvl in self.levels], dtype=np.float64)
-        result: npt.NDArray[np.float64] = shapes[0] / shapes
-        return result
+        return np.array(self.factors, dtype=np.float64)
 
     @property
     def factors(self) -> tuple[tuple[float, float], ...]:

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from tilescope.data.protocol import ArrayLike
 from tilescope.tiles.grid import (
     CoarserLevels,
     Position,
@@ -51,22 +52,6 @@ __all__ = [
 ]
 
 Downsample = Literal["mean", "nearest"]
-
-
-@runtime_checkable
-class ArrayLike(Protocol):
-    """The array protocol tiles need (numpy, dask, zarr, tensorstore, xarray)."""
-
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-
-    @property
-    def dtype(self) -> Any: ...
-
-    @property
-    def ndim(self) -> int: ...
-
-    def __getitem__(self, index: Any, /) -> Any: ...
 
 
 class CancelCheck(Protocol):
