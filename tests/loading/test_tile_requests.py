@@ -76,29 +76,44 @@ def test_synchronous_convergence_to_ideal_tiles() -> None:
         assert loader.cache.is_pinned(root)
 
 
-def test_async_threads_convergence() -> None:
-    data = np.random.default_rng(1).random((4, 512, 512)).astype(np.float32)
-    source = TileSource.create([data], (1, 2), layer_id=LAYER, tile_shape=64, max_root_size=128)
-    cfg = OctreeConfig.from_dict(
+def async_config(num_workers: int) -> OctreeConfig:
+    """Thread workers, one pool, no delay, no auto-sync."""
+    return OctreeConfig.from_dict(
         {
-            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, "num_workers": 3},
+            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, "num_workers": num_workers},
             "octree": {"loaders": {"0": {}}},
         }
     )
+
+
+def converge(
+    loader: ChunkLoader,
+    source: TileSource,
+    z: int,
+    posted: threading.Semaphore,
+    resident: dict[TileKey, npt.NDArray[Any]],
+) -> CoveragePlan:
+    """Frames of the view of the top-left 256² until every ideal tile is resident."""
+    view = ((-0.5, -0.5), (255.5, 255.5))
+    for _ in range(200):
+        plan = frame(source, z, resident, view, (256, 256))
+        if plan.complete:
+            return plan
+        want_plan(loader, plan, source)
+        assert posted.acquire(timeout=30), "no load finished"
+        resident.update((r.key, r.data) for r in loader.drain() if r.data is not None)
+    raise AssertionError("the view never got its ideal tiles")
+
+
+def test_async_threads_convergence() -> None:
+    data = np.random.default_rng(1).random((4, 512, 512)).astype(np.float32)
+    source = TileSource.create([data], (1, 2), layer_id=LAYER, tile_shape=64, max_root_size=128)
     posted = threading.Semaphore(0)
     resident: dict[TileKey, npt.NDArray[Any]] = {}
-    view = ((-0.5, -0.5), (255.5, 255.5))
     with ChunkLoader(
-        cfg, cache=ChunkCache(10**8), notify=posted.release, dispatch_thread=False
+        async_config(3), cache=ChunkCache(10**8), notify=posted.release, dispatch_thread=False
     ) as loader:
-        for _ in range(200):
-            plan = frame(source, 1, resident, view, (256, 256))
-            if plan.complete:
-                break
-            want_plan(loader, plan, source)
-            assert posted.acquire(timeout=30), "no load finished"
-            resident.update((r.key, r.data) for r in loader.drain() if r.data is not None)
-        assert plan.complete
+        plan = converge(loader, source, 1, posted, resident)
         assert_drawn_tiles_are_exact(source, plan, resident, data[1])
 
 
@@ -212,30 +227,17 @@ def test_dask_layers_are_cached_once_in_the_chunk_cache() -> None:
     data = np.random.default_rng(3).random((2, 256, 256)).astype(np.float32)
     array = da.from_array(data, chunks=(1, 64, 64))
     source = TileSource.create([array], (1, 2), layer_id=LAYER, tile_shape=64, max_root_size=64)
-    cfg = OctreeConfig.from_dict(
-        {
-            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, "num_workers": 2},
-            "octree": {"loaders": {"0": {}}},
-        }
-    )
     posted = threading.Semaphore(0)
     resident: dict[TileKey, npt.NDArray[Any]] = {}
     with (
         StoresEveryResult() as dask_cache,
-        ChunkLoader(cfg, cache=ChunkCache(10**8), notify=posted.release) as loader,
+        ChunkLoader(async_config(2), cache=ChunkCache(10**8), notify=posted.release) as loader,
     ):
         array[0, :64, :64].compute()
         assert dask_cache.nbytes() > 0  # a global dask cache does see ordinary computes
         dask_cache.stored.clear()
-        view = ((-0.5, -0.5), (255.5, 255.5))
-        for _ in range(200):
-            plan = frame(source, 1, resident, view, (256, 256))
-            if plan.complete:
-                break
-            want_plan(loader, plan, source)
-            assert posted.acquire(timeout=30), "no load finished"
-            resident.update((r.key, r.data) for r in loader.drain() if r.data is not None)
-        assert plan.complete
+        plan = converge(loader, source, 1, posted, resident)
+        assert_drawn_tiles_are_exact(source, plan, resident, data[1])
         assert dask_cache.stored == {}  # dask kept nothing ...
         level0 = [k for k in resident if k.level == 0]
         assert len(level0) == 16

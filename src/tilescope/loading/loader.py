@@ -89,7 +89,10 @@ class ChunkLoader:
     dask_client
         For the ``"dask"`` executor kind: the ``distributed.Client`` to use.
     notify
-        Called (from worker threads) after a result is posted.
+        Called after a result is posted, from worker threads or the calling
+        thread, possibly with the loader's lock held: it must only schedule
+        work (post a Qt event, release a semaphore), never wait for another
+        thread.
     dispatch_thread
         Run a thread that submits delayed loads when due.  Without it the
         owner calls :meth:`pump` (each frame, or when :meth:`next_due_in` says).
