@@ -230,6 +230,31 @@ def test_failed_load_is_reported_and_retried(clock: FakeClock, executors: Execut
         (ok,) = loader.drain()
         assert ok.outcome == "loaded"
         assert len(attempts) == 3
+        assert loader.stats.failed == 0
+
+
+def test_failure_is_forgotten_once_the_back_off_retry_loads(
+    clock: FakeClock, executors: Executors
+) -> None:
+    calls = []
+
+    def fails_once(token: CancelToken) -> npt.NDArray[Any]:
+        calls.append(clock())
+        if len(calls) == 1:
+            raise TimeoutError("read timed out")
+        return np.ones((2, 2))
+
+    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=2.0) as loader:
+        req = LoadRequest(key(0), fails_once)
+        loader.set_wanted(1, [req])
+        executors[0].run_next()
+        assert [r.outcome for r in loader.drain()] == ["failed"]
+        assert loader.stats.failed == 1
+        clock.advance(2.0)
+        loader.set_wanted(1, [req])
+        executors[0].run_next()
+        assert [r.outcome for r in loader.drain()] == ["loaded"]
+        assert loader.stats.failed == 0  # a later failure starts again at the short back-off
 
 
 def test_synchronous_failure_is_reported(clock: FakeClock, executors: Executors) -> None:
@@ -242,6 +267,11 @@ def test_synchronous_failure_is_reported(clock: FakeClock, executors: Executors)
         assert result.outcome == "failed"
         assert result.synchronous
         assert "KeyError" in str(result.error)
+        assert loader.stats.failed == 1
+        clock.advance(5.0)  # the default back-off
+        loader.set_wanted(1, [LoadRequest(key(0), const())])
+        assert [r.outcome for r in loader.drain()] == ["loaded"]
+        assert loader.stats.failed == 0
 
 
 def test_force_synchronous_loads_in_set_wanted(clock: FakeClock, executors: Executors) -> None:

@@ -418,6 +418,7 @@ class ChunkLoader:
             return self._clock() - started
         finished = self._clock()
         self._record_duration(layer_id, finished - started)
+        self._failed.pop(req.key, None)
         self.cache.put(req.key, data, pinned=req.pinned)
         result = LoadResult(
             req.key, "loaded", data, None, True, queued, started, finished, data.nbytes
@@ -468,6 +469,7 @@ class ChunkLoader:
             data, started, finished = future.result()
             with self._lock:
                 self._record_duration(pending.layer_id, finished - started)
+                self._failed.pop(key, None)  # a retry that worked: back to a clean slate
             self.cache.put(key, data, pinned=pending.request.pinned)
             if pending.token.cancelled:  # finished after it stopped being wanted: cached only
                 self._log(pool, key, pending.queued_at, started, finished, data.nbytes, "discarded")
