@@ -5,17 +5,19 @@ and the set of tiles that are *resident* (loaded and drawable), for each visible
 ideal tile, centre-out:
 
 1. if it is resident, draw it;
-2. else, if its finer children are all resident (zooming out) — recursively up
-   to ``finer_depth`` levels, a child counting as covered when it is resident or
-   its own children are — draw those finer tiles;
+2. else, if its finer children are all resident (zooming out), draw them; with
+   ``finer_depth`` > 1 (default 2) a missing child also counts when its own
+   children all are, so zooming out two levels at once keeps the sharp data
+   (``finer_depth=1`` is the one-level rule);
 3. else draw its closest resident ancestor: the nearest coarser level at which
    every tile overlapping it is resident.
 
 Every non-resident ideal tile (visible or margin) is loaded with priority
 ``(0, distance)``.  For quick coverage, the non-resident ancestors of a
-non-resident visible tile are loaded too — those up to ``coverage_levels``
-above the ideal level and finer than its closest resident ancestor, plus the
-root level's — with priority ``(level offset, distance)``.  Nothing finer than
+non-resident visible tile that finer tiles do not cover are loaded too — those
+up to ``coverage_levels`` above the ideal level and finer than its closest
+resident ancestor, plus the root level's — with priority
+``(level offset, distance)``.  Nothing finer than
 the ideal level is ever requested.  Loads are sorted by priority, smallest
 first (ideal tiles first, nearest the centre first); the loader gives each level
 offset its own pool (see :mod:`tilescope.loading`), so coarse coverage is not
@@ -23,11 +25,13 @@ stuck behind ideal tiles.
 
 The draw set is ordered coarse to fine, and a drawn tile whose in-view area is
 entirely covered by finer drawn tiles is dropped (it would be invisible and,
-with opacity < 1, would blend with itself).
+with opacity < 1, would blend with itself); the test is exact, also for
+pyramids whose level sizes do not halve (see :class:`_Cover`).
 
 ``resident`` is a set of positions ``(level, row, col)`` of the current
-:class:`~tilescope.tiles.grid.TileSlice`; keeping it per slice makes planning a
-frame cost tens of microseconds, not milliseconds (``benchmarks/bench_tiles.py``).
+:class:`~tilescope.tiles.grid.TileSlice` (plain tuples hash and compare fast):
+planning a full-HD frame costs well under a millisecond
+(``benchmarks/bench_tiles.py``).
 """
 
 from __future__ import annotations
