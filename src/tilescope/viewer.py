@@ -62,6 +62,7 @@ from tilescope.slicing.requests import (
     build_slice_request,
 )
 from tilescope.slicing.slicer import LayerSlicer
+from tilescope.tiles.view import update_view_from_world
 
 __all__ = ["CursorInfo", "LayerStatus", "Viewer"]
 
@@ -428,7 +429,7 @@ class Viewer:
             return
         for layer in self.model.layers:
             if isinstance(layer, Image | Labels) and layer.multiscale:
-                layer.update_view_from_world(lo, hi, canvas, dims)
+                update_view_from_world(layer, lo, hi, canvas, dims)
 
     def _refresh_slices(self) -> None:
         for layer in self._layer_models():

@@ -22,6 +22,7 @@ from tilescope.slicing import (
     PointsSliceRequest,
     build_slice_request,
 )
+from tilescope.tiles.view import update_view
 
 
 def make_dims(
@@ -241,7 +242,7 @@ def test_multiscale_default_reads_the_coarsest_level_in_full() -> None:
 def test_multiscale_reads_the_corner_pixels_region_at_data_level() -> None:
     levels = _pyramid()
     layer = Image(levels, scale=(1.0, 0.5, 0.5))
-    layer.update_view([[10, 20], [40, 50]], (10, 10))
+    update_view(layer, [[10, 20], [40, 50]], (10, 10))
     assert layer.data_level == 1
     (y0, x0), (y1, x1) = layer.corner_pixels[:, 1:]
     assert (y0, x0, y1, x1) == (5, 10, 20, 25)
@@ -270,7 +271,7 @@ def test_multiscale_sliced_axis_downsampled() -> None:
     levels = [base, base[::2, ::2, ::2]]
     layer = Image(levels)
     layer.locked_data_level = 1
-    layer.update_view([[0, 0], [3, 3]], (4, 4))
+    update_view(layer, [[0, 0], [3, 3]], (4, 4))
     r = image_response(layer, make_dims((5, 0, 0)))
     assert r.level == 1
     np.testing.assert_array_equal(r.data, levels[1][2])  # z 5 / 2 = 2.5 -> 2 (half-to-even)

@@ -414,71 +414,6 @@ def test_multiscale_initial_level_is_coarsest_like_napari() -> None:
     np.testing.assert_array_equal(layer.extent.data, [[0, 0, 0], [7, 1023, 1023]])
 
 
-@pytest.mark.parametrize(
-    ("view", "canvas", "level"),
-    [
-        pytest.param(1023, 100, 2, id="zoomed-out"),
-        pytest.param(1023, 300, 1, id="mid"),
-        pytest.param(1023, 600, 0, id="zoomed-in"),
-        pytest.param(100, 100, 0, id="fits"),
-    ],
-)
-def test_update_view_2d(view: int, canvas: int, level: int) -> None:
-    layer = Image(_pyramid())
-    layer.update_view([[0, 0], [view, view]], (canvas, canvas))
-    assert layer.data_level == level
-    expected_hi = min(int(np.ceil(view / 2**level)), 1023 // 2**level)
-    np.testing.assert_array_equal(layer.corner_pixels[:, 1:], [[0, 0], [expected_hi, expected_hi]])
-
-
-def test_update_view_3d_and_locked() -> None:
-    layer = Image(_pyramid())
-    layer.update_view([[0, 0, 0], [7, 1023, 1023]], (512, 512, 512), displayed=(0, 1, 2))
-    assert layer.data_level == 2
-    np.testing.assert_array_equal(layer.corner_pixels, [[0, 0, 0], [7, 255, 255]])
-    layer.locked_data_level = 1
-    assert layer.data_level == 1
-    layer.update_view([[0, 0], [100, 100]], (1000, 1000))
-    assert layer.data_level == 1
-    np.testing.assert_array_equal(layer.corner_pixels[:, 1:], [[0, 0], [511, 511]])
-    layer.locked_data_level = None
-    layer.update_view([[0, 0], [100, 100]], (1000, 1000))
-    assert layer.data_level == 0
-
-
-def test_corner_pixels_are_not_expanded_to_chunks() -> None:
-    """napari widens corner_pixels to chunk boundaries; tilescope reports the view's pixels."""
-    levels = [da.zeros((n, n), np.float32, chunks=128) for n in (1024, 512, 256)]
-    layer = Image(levels, contrast_limits=(0, 1))
-    layer.update_view([[10, 20], [700, 650]], (400, 400))
-    assert layer.data_level == 0
-    np.testing.assert_array_equal(layer.corner_pixels, [[10, 20], [700, 650]])
-
-
-def test_update_view_single_scale_clips() -> None:
-    layer = Image(np.zeros((100, 200)))
-    layer.update_view([[-10.5, 50.2], [40.1, 400.0]], (512, 512))
-    assert layer.data_level == 0
-    np.testing.assert_array_equal(layer.corner_pixels, [[0, 50], [41, 199]])
-
-
-def test_update_view_from_world_uses_the_transform() -> None:
-    layer = Image(_pyramid(), scale=(1.0, 0.5, 0.5), translate=(0.0, 100.0, 100.0))
-    dims = Dims(3, range=[(0, 7, 1)] * 3).state
-    layer.update_view_from_world((100.0, 100.0), (150.0, 150.0), (512, 512), dims)
-    assert layer.view_axes == (1, 2)
-    assert layer.data_level == 0
-    np.testing.assert_array_equal(layer.corner_pixels[:, 1:], [[0, 0], [100, 100]])
-
-
-def test_update_view_rejects_bad_input() -> None:
-    layer = Image(_pyramid())
-    with pytest.raises(LayerPropertyError):
-        layer.update_view([[0, 0, 0], [1, 1, 1]], (10, 10))
-    with pytest.raises(LayerPropertyError):
-        layer.update_view([[0, np.nan], [1, 1]], (10, 10))
-
-
 def test_large_numpy_array_is_sampled_not_scanned() -> None:
     a = np.zeros((3000, 3000), np.float32)  # 9 M elements
     a[1500, 1500] = 7.0  # in the central sample
@@ -488,10 +423,21 @@ def test_large_numpy_array_is_sampled_not_scanned() -> None:
     assert layer.contrast_limits == (0.0, 7.0)
 
 
-def test_view_from_world_follows_the_plane_of_a_sheared_stack() -> None:
-    # x_world = x + 0.5 z: at z = 4 the plane is shifted by 2 along x
-    shear = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]]
-    layer = Image(np.zeros((8, 40, 40), np.float32), shear=shear)
-    dims = Dims(3, range=[(0, 39, 1)] * 3, point=(4.0, 0.0, 0.0)).state
-    layer.update_view_from_world((0.0, 5.0), (10.0, 15.0), (512, 512), dims)
-    np.testing.assert_array_equal(layer.corner_pixels[:, 1:], [[0, 3], [10, 13]])
+@pytest.mark.parametrize(
+    ("level", "corners", "axes"),
+    [
+        pytest.param(3, [[0, 0, 0], [0, 1, 1]], (1, 2), id="level-out-of-range"),
+        pytest.param(0, [[0, 0], [1, 1]], (1, 2), id="corners-wrong-shape"),
+        pytest.param(0, [[0, 0, 0], [0, 1, 1]], (1, 5), id="axis-out-of-range"),
+    ],
+)
+def test_set_view_rejects_values_that_do_not_fit(
+    level: int, corners: list[list[int]], axes: tuple[int, ...]
+) -> None:
+    layer = Image(_pyramid())
+    before = (layer.data_level, layer.corner_pixels.copy(), layer.view_axes)
+    with pytest.raises(LayerPropertyError):
+        layer.set_view(level, corners, axes)
+    assert layer.data_level == before[0]
+    np.testing.assert_array_equal(layer.corner_pixels, before[1])
+    assert layer.view_axes == before[2]

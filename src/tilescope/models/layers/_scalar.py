@@ -16,11 +16,8 @@ from psygnal import Signal
 
 from tilescope.data.protocol import ArrayLike, MultiScaleData, shape_of
 from tilescope.errors import LayerPropertyError
-from tilescope.models.dims import DimsState
-from tilescope.models.dims_mapping import data_slice_point, layer_axes, plane_to_world
 from tilescope.models.layers.base import Layer, LayerEvents
-from tilescope.models.transforms import Affine, FloatArray, frozen_array
-from tilescope.tiles.levels import level_and_corners_for_view
+from tilescope.models.transforms import FloatArray, frozen_array
 
 __all__ = ["ScalarFieldEvents", "ScalarFieldLayer"]
 
@@ -186,109 +183,27 @@ class ScalarFieldLayer(Layer):
         """
         return self._corner_pixels
 
-    def update_view(
-        self,
-        corner_pixels_level0: npt.ArrayLike,
-        canvas_shape: Sequence[int],
-        displayed: Sequence[int] | None = None,
+    def set_view(
+        self, data_level: int, corner_pixels: npt.ArrayLike, view_axes: Sequence[int]
     ) -> None:
-        """Choose :attr:`data_level` and :attr:`corner_pixels` for a view (napari 2D rules).
+        """Record the level and region chosen for the current view (one ``changed``).
 
-        Parameters
-        ----------
-        corner_pixels_level0
-            ``(2, k)`` min/max corners of the view in level-0 data coordinates of the
-            displayed layer axes (display order); rounded outward to whole pixels.
-        canvas_shape
-            Canvas size in screen pixels per displayed axis (same order), e.g. ``(h, w)``.
-        displayed
-            The displayed layer axes; default: the last ``len(canvas_shape)`` axes.
-
-        In 2D, a pyramid gets the coarsest level with more than one data pixel per
-        screen pixel (:func:`tilescope.tiles.levels.level_and_corners_for_view`);
-        ``locked_data_level`` overrides it.  In 3D a pyramid shows its coarsest level
-        in full (napari).  Single-scale data stays at level 0 with the view clipped
-        to the data.
+        Called by :func:`tilescope.tiles.view.update_view`, which applies napari's rules;
+        this only checks the values fit the layer.
         """
-        box = np.asarray(corner_pixels_level0, dtype=np.float64)
-        k = len(canvas_shape)
-        axes = (
-            tuple(range(self.ndim - k, self.ndim))
-            if displayed is None
-            else tuple(int(a) for a in displayed)
-        )
-        valid_axes = len(axes) == k and all(0 <= a < self.ndim for a in axes)
-        if box.shape != (2, len(axes)) or not valid_axes:
+        n = self.level_shapes.shape[0]
+        if not 0 <= int(data_level) < n:
+            raise LayerPropertyError(f"data_level must be in 0..{n - 1}, got {data_level!r}")
+        corners = np.asarray(corner_pixels)
+        if corners.shape != (2, self.ndim):
             raise LayerPropertyError(
-                f"update_view needs corners of shape (2, {k}) for displayed layer axes within "
-                f"0..{self.ndim - 1}; got corners {box.shape} and axes {axes}"
+                f"corner_pixels must have shape (2, {self.ndim}), got {corners.shape}"
             )
-        if not np.all(np.isfinite(box)):
-            raise LayerPropertyError(f"view corners must be finite, got {box.tolist()}")
-        shapes = self.level_shapes
-        ax = list(axes)
-        corners = np.zeros((2, self.ndim), dtype=np.int64)
-        if not self.multiscale:
-            lo = np.floor(box.min(axis=0))
-            hi = np.ceil(box.max(axis=0))
-            corners[:, ax] = np.clip(np.stack([lo, hi]), 0, shapes[0, ax] - 1)
-            self._update(
-                data_level=0, corner_pixels=frozen_array(corners, np.int64), view_axes=axes
-            )
-            return
-        locked = self._locked_data_level
-        if k == 3 and locked is None:
-            level = shapes.shape[0] - 1
-            corners[1, ax] = shapes[level, ax] - 1
-            self._update(
-                data_level=level, corner_pixels=frozen_array(corners, np.int64), view_axes=axes
-            )
-            return
-        previous = None
-        if self._view_axes == axes:
-            previous = (self._data_level, np.asarray(self._corner_pixels[:, ax]))
-        result = level_and_corners_for_view(
-            box[0], box[1], tuple(canvas_shape), shapes[:, ax], locked, previous
-        )
-        if result is None:
-            return
-        level, sub = result
-        corners[:, ax] = sub
+        axes = tuple(int(a) for a in view_axes)
+        if not all(0 <= a < self.ndim for a in axes):
+            raise LayerPropertyError(f"view axes must be within 0..{self.ndim - 1}, got {axes}")
         self._update(
-            data_level=int(level), corner_pixels=frozen_array(corners, np.int64), view_axes=axes
+            data_level=int(data_level),
+            corner_pixels=frozen_array(corners, np.int64),
+            view_axes=axes,
         )
-
-    def update_view_from_world(
-        self,
-        view_min: npt.ArrayLike,
-        view_max: npt.ArrayLike,
-        canvas_shape: Sequence[int],
-        dims: DimsState,
-    ) -> None:
-        """:meth:`update_view` from a world view rectangle (e.g. ``Camera.view_rect``).
-
-        ``view_min``/``view_max`` are world coordinates of ``dims.displayed`` (display
-        order).  The rectangle's corners are mapped to data coordinates of the
-        displayed layer axes on the current slice plane (the inverse of the slice's
-        placement in the world, see :func:`~tilescope.models.dims_mapping.plane_to_world`;
-        napari's ``_update_draw`` for axis-aligned transforms).  Displayed world axes
-        the layer lacks are ignored.
-        """
-        axes = layer_axes(dims, self.ndim)
-        present = [i for i, a in enumerate(axes.displayed) if a is not None]
-        layer_disp = list(axes.displayed_layer)
-        if not layer_disp:
-            return
-        lo = np.asarray(view_min, dtype=np.float64)[present]
-        hi = np.asarray(view_max, dtype=np.float64)[present]
-        grids = np.meshgrid(*[[a, b] for a, b in zip(lo, hi, strict=True)], indexing="ij")
-        pts = np.stack([g.ravel() for g in grids], axis=1)
-        point, _, _ = data_slice_point(self._transform, dims, axes)
-        plane = Affine(plane_to_world(self._transform, axes, point))
-        to_data = plane.inverse if plane.is_invertible else None
-        if to_data is None:  # the plane is seen edge-on: fall back to napari's block
-            to_data = self._transform.data_to_world.subset(layer_disp).inverse
-        data_pts = to_data(pts)
-        box = np.stack([data_pts.min(axis=0), data_pts.max(axis=0)])
-        canvas = [canvas_shape[i] for i in present]
-        self.update_view(box, canvas, layer_disp)
