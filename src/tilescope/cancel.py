@@ -3,6 +3,10 @@
 The submitter keeps the token and calls :meth:`CancelToken.cancel` when the work is no longer
 wanted; the work calls :meth:`CancelToken.raise_if_cancelled` between its steps (per chunk,
 per plane) and stops with :class:`Cancelled`. Nothing is ever interrupted mid-step.
+
+A token pickles as a fresh, uncancelled one, so work holding it can be sent to worker
+processes (the loader's ``"processes"`` executor): there it can be cancelled before it
+starts, not after.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ class CancelToken:
         """Called by the work between steps: raise :class:`Cancelled` if cancelled."""
         if self._event.is_set():
             raise Cancelled
+
+    def __reduce__(self) -> tuple[type[CancelToken], tuple[()]]:
+        """Pickle as a fresh token: a cancellation cannot follow work into another process."""
+        return (CancelToken, ())
 
     def __repr__(self) -> str:
         return f"CancelToken(cancelled={self.cancelled})"

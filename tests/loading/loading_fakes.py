@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.loading.cancel import CancelToken
+from tilescope.cancel import CancelToken
 from tilescope.loading.config import PoolSettings
 from tilescope.loading.delay_queue import FakeClock
 

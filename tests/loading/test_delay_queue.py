@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from tilescope.loading.cancel import CancelToken, LoadCancelled
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.loading.delay_queue import DelayQueue, FakeClock
 
 
@@ -61,7 +61,7 @@ def test_cancel_token() -> None:
     token.cancel()
     token.cancel()
     assert token.cancelled
-    with pytest.raises(LoadCancelled):
+    with pytest.raises(Cancelled):
         token.raise_if_cancelled()
     assert "cancelled=True" in repr(token)
     fresh = pickle.loads(pickle.dumps(token))  # crosses to worker processes as a new token

@@ -17,9 +17,9 @@ import numpy.typing as npt
 import pytest
 from loading_fakes import GatedRead
 
+from tilescope.cancel import CancelToken
 from tilescope.errors import ConfigError
 from tilescope.loading.cache import ChunkCache
-from tilescope.loading.cancel import CancelToken
 from tilescope.loading.config import OctreeConfig
 from tilescope.loading.executors import make_executor, shutdown_executor
 from tilescope.loading.loader import ChunkLoader

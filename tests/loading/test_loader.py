@@ -19,9 +19,9 @@ import numpy.typing as npt
 import pytest
 from loading_fakes import ClockedRead, Executors, GatedRead
 
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.errors import ChunkLoadError, ConfigError
 from tilescope.loading.cache import ChunkCache
-from tilescope.loading.cancel import CancelToken, LoadCancelled
 from tilescope.loading.config import OctreeConfig, PoolSettings
 from tilescope.loading.delay_queue import FakeClock
 from tilescope.loading.loader import AUTO_SYNC_MIN_SAMPLES, ChunkLoader
@@ -155,7 +155,7 @@ def test_cancel_token_after_start(clock: FakeClock, executors: Executors) -> Non
         read.gate.set()
         worker.join(10)
         assert not worker.is_alive()
-        assert loader.drain() == []  # raised LoadCancelled: nothing posted
+        assert loader.drain() == []  # raised Cancelled: nothing posted
         assert loader.stats.running == 0
         assert key(0) not in loader.cache
 
@@ -484,7 +484,7 @@ def test_read_raising_cancelled_by_itself_is_a_failure(
     clock: FakeClock, executors: Executors
 ) -> None:
     def gives_up(token: CancelToken) -> npt.NDArray[Any]:
-        raise LoadCancelled("an inner request was cancelled")
+        raise Cancelled("an inner request was cancelled")
 
     with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
         loader.set_wanted(1, [LoadRequest(key(0), gives_up)])

@@ -12,8 +12,8 @@ import numpy.typing as npt
 from dask.callbacks import Callback
 from loading_fakes import Executors
 
+from tilescope.cancel import CancelToken
 from tilescope.loading.cache import ChunkCache
-from tilescope.loading.cancel import CancelToken
 from tilescope.loading.config import OctreeConfig
 from tilescope.loading.delay_queue import FakeClock
 from tilescope.loading.loader import ChunkLoader

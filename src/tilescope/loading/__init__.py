@@ -5,8 +5,8 @@ and drains finished chunks (:meth:`ChunkLoader.drain`); everything that can take
 unbounded time runs in the loader's workers.
 """
 
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.loading.cache import CacheStats, ChunkCache
-from tilescope.loading.cancel import CancelToken, LoadCancelled
 from tilescope.loading.config import (
     DEFAULT_OCTREE_CONFIG,
     OctreeConfig,
@@ -22,11 +22,11 @@ __all__ = [
     "DEFAULT_OCTREE_CONFIG",
     "CacheStats",
     "CancelToken",
+    "Cancelled",
     "ChunkCache",
     "ChunkLoader",
     "DelayQueue",
     "FakeClock",
-    "LoadCancelled",
     "LoadRequest",
     "LoadResult",
     "LoaderPool",

@@ -21,7 +21,7 @@ level offset (largest pool key <= offset), then run by that pool's executor in
 priority order, never more at once than the pool's workers.
 
 A tile that leaves the wanted set is cancelled: dropped from its queue if it
-has not started, else its :class:`~tilescope.loading.cancel.CancelToken` is
+has not started, else its :class:`~tilescope.cancel.CancelToken` is
 cancelled (a load that finishes anyway is cached but not posted).  Every other
 end of a load is posted: failures (the read raised, the executor could not be
 created, was broken or cancelled the load itself) as ``"failed"`` results
@@ -49,9 +49,9 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.errors import ChunkLoadError
 from tilescope.loading.cache import ChunkCache
-from tilescope.loading.cancel import CancelToken, LoadCancelled
 from tilescope.loading.config import OctreeConfig, PoolSettings, get_config
 from tilescope.loading.delay_queue import Clock
 from tilescope.loading.executors import make_executor
@@ -488,7 +488,7 @@ class ChunkLoader:
                     pool.discard_executor(pending.executor)  # the retry gets a fresh one
                 self._fail(
                     pending,
-                    exc if exc is not None else LoadCancelled("the executor cancelled the load"),
+                    exc if exc is not None else Cancelled("the executor cancelled the load"),
                     None,
                     synchronous=False,
                 )

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from tilescope.cancel import CancelToken
 from tilescope.errors import ChunkLoadError
-from tilescope.loading.cancel import CancelToken
 from tilescope.loading.config import PoolSettings
 from tilescope.loading.delay_queue import Clock, DelayQueue
 from tilescope.loading.executors import shutdown_executor

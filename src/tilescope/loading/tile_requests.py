@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy.typing as npt
 
+from tilescope.cancel import CancelToken
 from tilescope.loading.cache import ChunkCache
-from tilescope.loading.cancel import CancelToken
 from tilescope.loading.loader import ChunkLoader
 from tilescope.loading.pool import LoadRequest
 from tilescope.tiles.coverage import CoveragePlan, TileLoad
