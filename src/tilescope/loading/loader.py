@@ -398,8 +398,6 @@ class ChunkLoader:
                 execute, pending.request.read, pending.token, self._clock
             )
         except Exception as exc:  # no executor (bad config), shut down or broken underneath us
-            if isinstance(exc, BrokenExecutor) and pending.executor is not None:
-                pool.discard_executor(pending.executor)  # the retry gets a fresh one
             self._pending.pop(pending.request.key, None)
             self._fail(pending, exc, None, synchronous=False)
             return
@@ -484,8 +482,6 @@ class ChunkLoader:
             self._log(pool, key, pending.queued_at, None, stopped_at, 0, "cancelled")
         else:  # failed, or cancelled by someone else (a dask client shut down by its owner)
             with self._lock:
-                if isinstance(exc, BrokenExecutor) and pending.executor is not None:
-                    pool.discard_executor(pending.executor)  # the retry gets a fresh one
                 self._fail(
                     pending,
                     exc if exc is not None else Cancelled("the executor cancelled the load"),
@@ -496,6 +492,9 @@ class ChunkLoader:
     def _fail(
         self, pending: Pending, exc: BaseException, started: float | None, synchronous: bool
     ) -> None:
+        """Post a failed result and set the tile's back-off (lock held); a broken executor goes."""
+        if isinstance(exc, BrokenExecutor) and pending.executor is not None:
+            pending.pool.discard_executor(pending.executor)  # the retry gets a fresh one
         key = pending.request.key
         now = self._clock()
         attempts = self._failed.get(key, (0.0, 0))[1] + 1
