@@ -187,6 +187,17 @@ def test_replace_validates_and_keeps_the_rest() -> None:
         t.replace(skew=1)
 
 
+def test_composed_maps_are_built_once_and_follow_replace() -> None:
+    t = Transform.create(2, scale=(2.0, 3.0), rotate=15.0)
+    assert t.data_to_world is t.data_to_world
+    assert t.world_to_data is t.world_to_data
+    assert (t.world_to_data @ t.data_to_world).allclose(Affine.identity(2))
+    moved = t.replace(translate=(5.0, 6.0))
+    np.testing.assert_allclose(moved.data_to_world.translate, [5.0, 6.0])
+    np.testing.assert_allclose(moved.world_to_data([5.0, 6.0]), [0.0, 0.0], atol=1e-12)
+    assert t == Transform.create(2, scale=(2.0, 3.0), rotate=15.0)  # the cache is not compared
+
+
 def test_step_is_abs_scale() -> None:
     t = Transform.create(3, scale=(-2.0, 0.5, 3.0), rotate=40.0)
     np.testing.assert_allclose(t.step, [2.0, 0.5, 3.0])

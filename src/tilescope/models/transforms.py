@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -392,6 +392,10 @@ class Transform:
     rotate: FloatArray
     shear: FloatArray
     affine: Affine
+    # The composed maps, built on first use: the transform is immutable, and slicing,
+    # view updates and extents read them on every change of the view.
+    _data_to_world: Affine | None = field(default=None, init=False, repr=False)
+    _world_to_data: Affine | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(
@@ -469,12 +473,20 @@ class Transform:
     @property
     def data_to_world(self) -> Affine:
         """``affine @ data_to_physical``: the full map from data to world coordinates."""
-        return self.affine @ self.data_to_physical
+        d2w = self._data_to_world
+        if d2w is None:
+            d2w = self.affine @ self.data_to_physical
+            object.__setattr__(self, "_data_to_world", d2w)
+        return d2w
 
     @property
     def world_to_data(self) -> Affine:
         """Inverse of :attr:`data_to_world`."""
-        return self.data_to_world.inverse
+        w2d = self._world_to_data
+        if w2d is None:
+            w2d = self.data_to_world.inverse
+            object.__setattr__(self, "_world_to_data", w2d)
+        return w2d
 
     @property
     def step(self) -> FloatArray:
