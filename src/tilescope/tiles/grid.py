@@ -238,20 +238,6 @@ class TileGrid:
         x1 = min(x0 + tw, w)
         return ((y0 + y1) * 0.5 * fy - 0.5, (x0 + x1) * 0.5 * fx - 0.5)
 
-    def overlaps_data_rect(
-        self, pos: Position, ymin: float, ymax: float, xmin: float, xmax: float
-    ) -> bool:
-        """Whether a tile overlaps a level-0 data-coordinate rectangle with positive area."""
-        h, w, th, tw, fy, fx = self._geom[pos[0]]
-        y0 = pos[1] * th
-        x0 = pos[2] * tw
-        return (
-            min(y0 + th, h) * fy - 0.5 > ymin
-            and y0 * fy - 0.5 < ymax
-            and min(x0 + tw, w) * fx - 0.5 > xmin
-            and x0 * fx - 0.5 < xmax
-        )
-
     def level_to_data(self, level: int) -> tuple[float, float, float, float]:
         """``(sy, sx, ty, tx)``: level pixel index -> level-0 data coordinate.
 
