@@ -65,20 +65,23 @@ class MainThreadQueue:
 
         With ``budget_s`` set, stop once that much time is spent (the rest waits for the next
         drain). An exception in one callback propagates after the callbacks before it ran; the
-        rest stay queued.
+        rest stay queued. Whenever a drain stops with callbacks left, for either reason, the
+        waker is asked for another drain soon.
         """
         if threading.get_ident() != self._owner:
             raise RuntimeError("MainThreadQueue.drain must be called on the main thread")
         deadline = None if budget_s is None else time.perf_counter() + budget_s
         ran = 0
-        while True:
-            try:
-                fn, args = self._queue.get_nowait()
-            except queue.Empty:
-                return ran
-            fn(*args)
-            ran += 1
-            if deadline is not None and time.perf_counter() >= deadline:
-                if not self._queue.empty() and self._waker is not None:
-                    self._waker()  # ask for another drain soon
-                return ran
+        try:
+            while True:
+                try:
+                    fn, args = self._queue.get_nowait()
+                except queue.Empty:
+                    return ran
+                fn(*args)
+                ran += 1
+                if deadline is not None and time.perf_counter() >= deadline:
+                    return ran
+        finally:
+            if self._waker is not None and not self._queue.empty():
+                self._waker()

@@ -83,10 +83,9 @@ class QtWaker(QObject):
         try:
             self._queue.drain(self._budget_s)
         except Exception:
-            # One failing callback must not kill the event loop or strand the others.
+            # One failing callback must not kill the event loop; the queue itself asks for
+            # another drain for the callbacks after it.
             _log.exception("a main-thread callback posted to tilescope's queue failed")
-            if not self._queue.empty():
-                self.wake()
 
 
 def install_waker(
