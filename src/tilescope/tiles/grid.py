@@ -245,9 +245,7 @@ class TileGrid:
         (pixel centres of a block-averaged pyramid).  A tile's own array index
         ``(i, j)`` maps to level index ``(y0 + i, x0 + j)``.
         """
-        lvl = self.levels[level]
-        sy = self.levels[0].shape[0] / lvl.shape[0]
-        sx = self.levels[0].shape[1] / lvl.shape[1]
+        sy, sx = self._geom[level][4:]
         return (sy, sx, (sy - 1) / 2, (sx - 1) / 2)
 
     # -- relations between levels -------------------------------------------
