@@ -53,7 +53,7 @@ from tilescope.models.layers.base import Layer
 from tilescope.models.layers.image import Image
 from tilescope.models.layers.labels import Labels
 from tilescope.models.layers.points import Points
-from tilescope.models.transforms import Affine, FloatArray, frozen_array
+from tilescope.models.transforms import Affine, FloatArray, Transform, frozen_array
 from tilescope.slicing.projection import Window, project, window_indices
 
 __all__ = [
@@ -308,9 +308,13 @@ def build_slice_request(layer: Layer, dims: DimsState) -> SliceRequest:
     raise TypeError(f"cannot slice a {type(layer).__name__} layer")
 
 
-def _choose_level(layer: Image | Labels, axes: LayerAxes) -> tuple[int, list[Window]]:
-    """Level and displayed-axis region (napari: corner pixels in 2D, coarsest in 3D)."""
-    shapes = layer.level_shapes
+def _choose_level(
+    layer: Image | Labels, axes: LayerAxes, shapes: npt.NDArray[np.int64]
+) -> tuple[int, list[Window]]:
+    """Level and displayed-axis region (napari: corner pixels in 2D, coarsest in 3D).
+
+    ``shapes`` are the layer's ``level_shapes``.
+    """
     shown = list(axes.displayed_layer)
     locked = layer.locked_data_level
     if not layer.multiscale:
@@ -335,8 +339,8 @@ def _choose_level(layer: Image | Labels, axes: LayerAxes) -> tuple[int, list[Win
 def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
     axes = layer_axes(dims, layer.ndim)
     mode = layer.projection_mode if isinstance(layer, Image) else "none"
-    level, region = _choose_level(layer, axes)
     shapes = layer.level_shapes
+    level, region = _choose_level(layer, axes, shapes)
     factors = layer.downsample_factors
     point, ml, mr = data_slice_point(layer.transform, dims, axes)
     windows: tuple[Window, ...] | None = None
@@ -372,30 +376,32 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
         windows=windows,
         region=tuple(region),
         projection_mode=mode,
-        slice_to_world=_slice_to_world(layer, axes, point, level, region),
+        slice_to_world=_slice_to_world(layer.transform, axes, point, factors[level], region),
         estimate_contrast=isinstance(layer, Image) and layer.contrast_limits_pending,
     )
 
 
 def _slice_to_world(
-    layer: Layer,
+    transform: Transform,
     axes: LayerAxes,
     point: FloatArray,
-    level: int,
+    level_factors: FloatArray,
     region: list[Window],
 ) -> FloatArray:
-    """``(k+1)^2`` map: slice index (display order) -> world coords of the displayed axes."""
+    """``(k+1)^2`` map: slice index (display order) -> world coords of the displayed axes.
+
+    ``level_factors`` are the downsample factors of the sliced level, per layer axis.
+    """
     k = len(axes.displayed)
     shown = axes.displayed_layer
     s = len(shown)
-    factors = layer.downsample_factors if isinstance(layer, Image | Labels) else None
     # slice index of the layer's own displayed axes -> level-0 data coordinates
     idx_to_data = np.eye(s + 1)
     for i, (a, (start, _)) in enumerate(zip(shown, region, strict=True)):
-        f = 1.0 if factors is None else float(factors[level, a])
+        f = float(level_factors[a])
         idx_to_data[i, i] = f
         idx_to_data[i, s] = start * f
-    m = plane_to_world(layer.transform, axes, point) @ idx_to_data
+    m = plane_to_world(transform, axes, point) @ idx_to_data
     # display positions the layer lacks are length-1 axes at world coordinate 0
     present = [i for i, a in enumerate(axes.displayed) if a is not None]
     out = np.eye(k + 1)
