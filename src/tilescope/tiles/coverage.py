@@ -276,6 +276,7 @@ def plan_coverage(
     for pos in view.margin:
         if pos not in resident:
             loads[pos] = (0, distances[pos])
+    n_ideal_resident = len(drawn_ideal)  # before hidden ones are dropped
 
     # drop stand-ins outside the view, and drawn tiles whose in-view area finer
     # drawn tiles cover entirely
@@ -304,5 +305,5 @@ def plan_coverage(
         draw=tuple(draw),
         load=tuple(TileLoad(key((lvl, r, c)), off, d) for off, d, r, c, lvl in ordered_loads),
         ideal=tuple(key(p) for p in view.visible),
-        n_ideal_resident=sum(1 for p in view.visible if p in resident),
+        n_ideal_resident=n_ideal_resident,
     )
