@@ -43,7 +43,7 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -197,41 +197,14 @@ class OctreeConfig:
     # -- conversions ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (loader keys as strings) that :meth:`from_dict` reads back."""
-        d = self.loader_defaults
-        o = self.octree
-        loaders: dict[str, dict[str, Any]] = {}
-        for offset, ov in o.loaders:
-            entry: dict[str, Any] = {}
-            for name in ("num_workers", "auto_sync_ms", "delay_queue_ms"):
-                value = getattr(ov, name)
-                if value is not None:
-                    entry[name] = value
-            loaders[str(offset)] = entry
+        loaders = {
+            str(offset): {k: v for k, v in asdict(ov).items() if v is not None}
+            for offset, ov in self.octree.loaders
+        }
         return {
-            "loader_defaults": {
-                "log_path": d.log_path,
-                "force_synchronous": d.force_synchronous,
-                "num_workers": d.num_workers,
-                "use_processes": d.use_processes,
-                "auto_sync_ms": d.auto_sync_ms,
-                "delay_queue_ms": d.delay_queue_ms,
-                "executor": d.executor,
-            },
-            "octree": {
-                "enabled": o.enabled,
-                "tile_size": o.tile_size,
-                "log_path": o.log_path,
-                "loaders": loaders,
-                "max_root_size": o.max_root_size,
-                "margin_tiles": o.margin_tiles,
-                "coverage_levels": o.coverage_levels,
-                "finer_depth": o.finer_depth,
-            },
-            "cache": {
-                "budget_bytes": self.cache.budget_bytes,
-                "budget_fraction": self.cache.budget_fraction,
-                "pinned_levels": self.cache.pinned_levels,
-            },
+            "loader_defaults": asdict(self.loader_defaults),
+            "octree": {**asdict(self.octree), "loaders": loaders},
+            "cache": asdict(self.cache),
         }
 
     @classmethod
