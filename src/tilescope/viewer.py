@@ -214,7 +214,7 @@ class Viewer:
             from tilescope.views.window import open_window
 
             try:
-                self._window = open_window(self, title=title, queue=self._hop)
+                self._window = open_window(self, title=title)
             except BaseException:
                 self.close()  # no worker thread or canvas outlives a failed start
                 raise

@@ -27,14 +27,13 @@ from qtpy.QtWidgets import (
 )
 
 from tilescope.errors import RenderError
-from tilescope.hop import MainThreadQueue
 from tilescope.models.dims import DimsState
 from tilescope.views._bind import Rebindable, connect_for_lifetime
 from tilescope.views.app import get_app
 from tilescope.views.dims_sliders import DimsSliders
 from tilescope.views.layer_controls import LayerControls
 from tilescope.views.layer_list import LayerListWidget
-from tilescope.views.qt_hop import QtWaker
+from tilescope.views.qt_hop import install_waker
 from tilescope.views.status import StatusBar, format_cursor
 
 __all__ = ["ViewerWindow", "layer_status_text", "open_window"]
@@ -44,9 +43,7 @@ def layer_status_text(viewer: Any, layer: Any) -> str:
     """One line on the selected layer's state: an error first, else its loading progress."""
     if layer is None:
         return ""
-    status = getattr(viewer, "layer_status", None)
-    text = status(layer) if callable(status) else getattr(layer, "status", None)
-    return f"{layer.name}: {text}" if text else str(layer.name)
+    return f"{layer.name}: {viewer.layer_status(layer)}"
 
 
 class ViewerWindow(QMainWindow):
@@ -63,22 +60,12 @@ class ViewerWindow(QMainWindow):
         Frames per second of the sliders' play buttons.
     """
 
-    def __init__(
-        self,
-        viewer: Any,
-        *,
-        title: str = "tilescope",
-        fps: float = 10.0,
-        queue: MainThreadQueue | None = None,
-    ) -> None:
+    def __init__(self, viewer: Any, *, title: str = "tilescope", fps: float = 10.0) -> None:
         get_app()
         super().__init__()
         # Worker results reach the main thread through the viewer's queue: drain it from
         # the Qt event loop while this window is open.
-        self._waker: QtWaker | None = None
-        if queue is not None:
-            self._waker = QtWaker(queue)
-            self._waker.install()
+        self._waker = install_waker(viewer.hop)
         canvas = viewer.backend.native
         if not isinstance(canvas, QWidget):
             raise RenderError(
@@ -181,16 +168,18 @@ class ViewerWindow(QMainWindow):
             return
         info = self._viewer.cursor_info(xy)
         text = format_cursor(info, self._displayed_labels(info))
-        if self._is_loading(getattr(info, "layer_name", None)):
+        if info is not None and self._is_loading(info.layer_name):
             text += " (loading: value of the previous slice)"
         self.status.set_cursor_text(text)
 
     def _is_loading(self, layer_name: str | None) -> bool:
         """Whether the named layer's shown slice is not the one asked for yet."""
-        status = getattr(self._viewer, "layer_status", None)
-        if layer_name is None or not callable(status) or layer_name not in self._viewer.layers:
+        if layer_name is None or layer_name not in self._viewer.layers:
             return False
-        return getattr(status(self._viewer.layers[layer_name]), "state", "") == "loading"
+        return self._loading(self._viewer.layers[layer_name])
+
+    def _loading(self, layer: Any) -> bool:
+        return bool(self._viewer.layer_status(layer).state == "loading")
 
     def _install_shortcuts(self) -> None:
         """napari's keys: Ctrl+Y 2D/3D, Ctrl+E roll, Ctrl+T transpose, Ctrl+R reset view,
@@ -230,8 +219,7 @@ class ViewerWindow(QMainWindow):
 
     def showEvent(self, event: QShowEvent) -> None:
         """(Re)start draining the viewer's queue from the event loop."""
-        if self._waker is not None:
-            self._waker.install()
+        self._waker.install()
         super().showEvent(event)
         wanted = self._wanted_canvas_size
         if wanted is not None:
@@ -245,8 +233,7 @@ class ViewerWindow(QMainWindow):
         """Stop playing and stop following the canvas; the viewer itself stays usable."""
         self.sliders.stop()
         self._canvas.removeEventFilter(self)
-        if self._waker is not None:
-            self._waker.uninstall()
+        self._waker.uninstall()
         super().closeEvent(event)
 
     # ---------------------------------------------------------------- model -> widgets
@@ -271,9 +258,7 @@ class ViewerWindow(QMainWindow):
     def _follow_layer_status(self, viewer: Any) -> None:
         """Follow ``viewer.status_changed``: the selected layer's loading/error state, and
         the value under a still cursor once the new slice has arrived."""
-        callbacks = getattr(viewer, "status_changed", None)
-        if not isinstance(callbacks, list):
-            return
+        callbacks = viewer.status_changed
         window = weakref.ref(self)
 
         def on_status(layer: Any, _status: Any) -> None:
@@ -308,14 +293,7 @@ class ViewerWindow(QMainWindow):
 
     def _frame_ready(self) -> bool:
         """Whether every visible layer shows the current slice (the play button waits)."""
-        status = getattr(self._viewer, "layer_status", None)
-        if not callable(status):
-            return True
-        return all(
-            getattr(status(layer), "state", "") != "loading"
-            for layer in self._viewer.layers
-            if layer.visible
-        )
+        return not any(self._loading(layer) for layer in self._viewer.layers if layer.visible)
 
     def _displayed_labels(self, info: Any) -> tuple[str, ...] | None:
         if info is None:
@@ -329,18 +307,12 @@ class ViewerWindow(QMainWindow):
         return None
 
 
-def open_window(
-    viewer: Any,
-    *,
-    title: str = "tilescope",
-    fps: float = 10.0,
-    queue: MainThreadQueue | None = None,
-) -> ViewerWindow:
+def open_window(viewer: Any, *, title: str = "tilescope", fps: float = 10.0) -> ViewerWindow:
     """Create the QApplication if needed, then a :class:`ViewerWindow` for ``viewer``, shown.
 
     Raises :class:`~tilescope.errors.NoDisplayError` when there is no display.
     """
     get_app()
-    window = ViewerWindow(viewer, title=title, fps=fps, queue=queue)
+    window = ViewerWindow(viewer, title=title, fps=fps)
     window.show()
     return window
