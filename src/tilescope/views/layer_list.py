@@ -17,9 +17,8 @@ dragging a row or with the up/down buttons (which call ``LayerList.move`` /
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from psygnal import SignalInstance
 from qtpy.QtCore import QModelIndex, QSignalBlocker, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -34,24 +33,9 @@ from qtpy.QtWidgets import (
 from tilescope.models.layerlist import LayerList
 from tilescope.views._bind import connect_for_lifetime
 
-__all__ = ["LayerListWidget", "LayerRow", "ListedLayer", "layer_rows"]
+__all__ = ["LayerListWidget", "LayerRow", "layer_rows"]
 
 _LAYER_ROLE = Qt.ItemDataRole.UserRole
-
-
-class _Events(Protocol):
-    @property
-    def changed(self) -> SignalInstance: ...
-
-
-class ListedLayer(Protocol):
-    """What the list needs from a layer: a name, visibility and a coarse changed signal."""
-
-    name: str
-    visible: bool
-
-    @property
-    def events(self) -> _Events: ...
 
 
 @dataclass(frozen=True, slots=True)
