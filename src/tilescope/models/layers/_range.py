@@ -84,6 +84,11 @@ def _finite_range(values: np.ndarray) -> tuple[float, float] | None:
     return float(np.min(values)), float(np.max(values))
 
 
+def _sampled_level(data: ArrayLike | MultiScaleData) -> ArrayLike:
+    """The array contrast limits are estimated from: a pyramid's coarsest level."""
+    return data[len(data) - 1] if isinstance(data, MultiScaleData) else data
+
+
 def is_in_memory(data: ArrayLike | MultiScaleData) -> bool:
     """True when the level sampled for contrast limits is a numpy array in RAM.
 
@@ -91,7 +96,7 @@ def is_in_memory(data: ArrayLike | MultiScaleData) -> bool:
     (dask, zarr, a memory-mapped file, ...) may block on I/O or computation and is
     estimated from its first slice instead, in a worker.
     """
-    arr = data[len(data) - 1] if isinstance(data, MultiScaleData) else data
+    arr = _sampled_level(data)
     return isinstance(arr, np.ndarray) and not isinstance(arr, np.memmap)
 
 
@@ -140,11 +145,10 @@ def estimate_contrast_limits(
     all gives ``(0, 1)``.
     """
     dtype = np.dtype(data.dtype)
-    if dtype == np.uint8:
-        return (0.0, 255.0), (0.0, 255.0)
-    if dtype == np.bool_:
-        return (0.0, 1.0), (0.0, 1.0)
-    arr: ArrayLike = data[len(data) - 1] if isinstance(data, MultiScaleData) else data
+    provisional, final = provisional_contrast_limits(dtype)
+    if final:
+        return provisional, provisional
+    arr = _sampled_level(data)
     shape = shape_of(arr)
     size = math.prod(shape)
     channels = shape[-1] if rgb else 1

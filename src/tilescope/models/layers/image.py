@@ -171,12 +171,10 @@ class Image(ScalarFieldLayer):
         data: ArrayLike | MultiScaleData, rgb: bool
     ) -> tuple[tuple[tuple[float, float], tuple[float, float]], bool]:
         """Default ``(limits, range)`` and whether they still await an estimate."""
-        provisional, final = provisional_contrast_limits(np.dtype(data.dtype))
-        if final:
-            return (provisional, provisional), False
         if is_in_memory(data):
             return estimate_contrast_limits(data, rgb=rgb), False
-        return (provisional, provisional), True
+        provisional, final = provisional_contrast_limits(np.dtype(data.dtype))
+        return (provisional, provisional), not final
 
     # validation ---------------------------------------------------------
     @staticmethod
