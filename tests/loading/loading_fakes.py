@@ -1,4 +1,4 @@
-"""Deterministic fakes for loader tests: a manual executor, gated and clocked loads."""
+"""Deterministic fakes for loader tests: a manual executor, gated and clocked loads, configs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tilescope.cancel import CancelToken
-from tilescope.loading.config import PoolSettings
+from tilescope.loading.config import OctreeConfig, PoolSettings
 from tilescope.loading.delay_queue import FakeClock
 
 
@@ -103,3 +103,10 @@ class ClockedRead:
         self.calls += 1
         self.clock.advance(self.ms / 1000)
         return np.full((2, 2), self.value)
+
+
+def one_pool_config(**loader: Any) -> OctreeConfig:
+    """One pool (offset 0) using ``loader_defaults``; auto-sync off unless asked for."""
+    return OctreeConfig.from_dict(
+        {"loader_defaults": {"auto_sync_ms": 0, **loader}, "octree": {"loaders": {"0": {}}}}
+    )

@@ -15,25 +15,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from loading_fakes import GatedRead
+from loading_fakes import GatedRead, one_pool_config
 
 from tilescope.cancel import CancelToken
 from tilescope.errors import ConfigError
 from tilescope.loading.cache import ChunkCache
-from tilescope.loading.config import OctreeConfig
 from tilescope.loading.executors import make_executor, shutdown_executor
 from tilescope.loading.loader import ChunkLoader
 from tilescope.loading.pool import LoadRequest, LoadResult
 from tilescope.tiles.grid import TileKey
-
-
-def cfg(**loader: Any) -> OctreeConfig:
-    return OctreeConfig.from_dict(
-        {
-            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, **loader},
-            "octree": {"loaders": {"0": {}}},
-        }
-    )
 
 
 def ones(token: CancelToken) -> npt.NDArray[Any]:
@@ -65,7 +55,9 @@ def load_all(loader: ChunkLoader, collector: Collector, n: int) -> list[LoadResu
 
 def test_thread_executor_end_to_end() -> None:
     collector = Collector(6)
-    with ChunkLoader(cfg(num_workers=3), cache=ChunkCache(10**6), notify=collector) as loader:
+    with ChunkLoader(
+        one_pool_config(delay_queue_ms=0, num_workers=3), cache=ChunkCache(10**6), notify=collector
+    ) as loader:
         results = load_all(loader, collector, 6)
         assert sorted(r.key.col for r in results) == list(range(6))
         assert all(r.outcome == "loaded" and not r.synchronous for r in results)
@@ -75,7 +67,7 @@ def test_thread_executor_end_to_end() -> None:
 
 def test_process_executor_end_to_end() -> None:
     collector = Collector(2)
-    config = cfg(num_workers=1, use_processes=True)
+    config = one_pool_config(delay_queue_ms=0, num_workers=1, use_processes=True)
     assert config.loader_defaults.executor_kind == "processes"
     before = set(multiprocessing.active_children())
     with ChunkLoader(config, cache=ChunkCache(10**6), notify=collector) as loader:
@@ -101,7 +93,7 @@ class FakeClient:
 def test_dask_executor_kind_uses_the_client() -> None:
     client = FakeClient()
     collector = Collector(3)
-    config = cfg(executor="dask")
+    config = one_pool_config(delay_queue_ms=0, executor="dask")
     with ChunkLoader(
         config, cache=ChunkCache(10**6), notify=collector, dask_client=client
     ) as loader:
@@ -124,7 +116,10 @@ def test_dask_executor_with_a_real_local_cluster() -> None:  # pragma: no cover 
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2) as client:
         collector = Collector(2)
         with ChunkLoader(
-            cfg(executor="dask"), cache=ChunkCache(10**6), notify=collector, dask_client=client
+            one_pool_config(delay_queue_ms=0, executor="dask"),
+            cache=ChunkCache(10**6),
+            notify=collector,
+            dask_client=client,
         ) as loader:
             assert len(load_all(loader, collector, 2)) == 2
 
@@ -150,7 +145,9 @@ def test_shutdown_cancels_queued_futures() -> None:
 def test_dispatch_thread_releases_delayed_requests() -> None:
     """No pump() calls: the loader's own thread submits the request when due."""
     collector = Collector(1)
-    with ChunkLoader(cfg(delay_queue_ms=20), cache=ChunkCache(10**6), notify=collector) as loader:
+    with ChunkLoader(
+        one_pool_config(delay_queue_ms=20), cache=ChunkCache(10**6), notify=collector
+    ) as loader:
         loader.set_wanted(1, [LoadRequest(TileKey(1, 0, (), 0, 0, 0), ones)])
         assert loader.stats.queued == 1
         assert collector.done.wait(30)
@@ -168,7 +165,9 @@ def loader_threads() -> set[threading.Thread]:
 def test_close_leaves_no_thread_even_with_a_load_running() -> None:
     before = loader_threads()
     collector = Collector(1)
-    loader = ChunkLoader(cfg(num_workers=2), cache=ChunkCache(10**6), notify=collector)
+    loader = ChunkLoader(
+        one_pool_config(delay_queue_ms=0, num_workers=2), cache=ChunkCache(10**6), notify=collector
+    )
     gated = GatedRead()
     loader.set_wanted(
         1,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from loading_fakes import ClockedRead, Executors, GatedRead
+from loading_fakes import ClockedRead, Executors, GatedRead, one_pool_config
 
 from tilescope.cancel import Cancelled, CancelToken
 from tilescope.errors import ChunkLoadError, ConfigError
@@ -40,15 +40,6 @@ def const(value: float = 1.0) -> Any:
     return read
 
 
-def config(**loader: Any) -> OctreeConfig:
-    """One pool (offset 0) using ``loader_defaults``; auto-sync off unless asked for."""
-    data: dict[str, Any] = {
-        "loader_defaults": {"auto_sync_ms": 0, **loader},
-        "octree": {"loaders": {"0": {}}},
-    }
-    return OctreeConfig.from_dict(data)
-
-
 def make_loader(
     clock: FakeClock,
     executors: Executors,
@@ -56,7 +47,7 @@ def make_loader(
     **kwargs: Any,
 ) -> ChunkLoader:
     return ChunkLoader(
-        cfg or config(),
+        cfg or one_pool_config(),
         cache=kwargs.pop("cache", ChunkCache(10**8)),
         clock=clock,
         executor_factory=executors,
@@ -109,7 +100,7 @@ def test_per_level_delays(clock: FakeClock, executors: Executors) -> None:
 
 
 def test_rewanting_a_queued_tile_keeps_its_due_time(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(delay_queue_ms=125)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=125)) as loader:
         req = LoadRequest(key(0), const())
         loader.set_wanted(1, [req])
         clock.advance(0.0625)
@@ -119,7 +110,7 @@ def test_rewanting_a_queued_tile_keeps_its_due_time(clock: FakeClock, executors:
 
 
 def test_cancel_before_start_in_delay_queue(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(delay_queue_ms=100)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=100)) as loader:
         read = GatedRead()
         loader.set_wanted(1, [LoadRequest(key(0), read)])
         assert loader.stats.queued == 1
@@ -133,7 +124,7 @@ def test_cancel_before_start_in_delay_queue(clock: FakeClock, executors: Executo
 
 
 def test_cancel_before_start_in_executor_queue(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=0)) as loader:
         read = GatedRead()
         loader.set_wanted(1, [LoadRequest(key(0), read)])
         assert executors[0].submitted == 1
@@ -145,7 +136,7 @@ def test_cancel_before_start_in_executor_queue(clock: FakeClock, executors: Exec
 
 
 def test_cancel_token_after_start(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=0)) as loader:
         read = GatedRead()
         loader.set_wanted(1, [LoadRequest(key(0), read)])
         worker = threading.Thread(target=executors[0].run_next)
@@ -163,7 +154,7 @@ def test_cancel_token_after_start(clock: FakeClock, executors: Executors) -> Non
 def test_load_finishing_after_cancel_is_cached_not_posted(
     clock: FakeClock, executors: Executors
 ) -> None:
-    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=0)) as loader:
         read = GatedRead()
         read.check_token = False  # a load that never looks at its token
         loader.set_wanted(1, [LoadRequest(key(0), read)])
@@ -182,7 +173,7 @@ def test_load_finishing_after_cancel_is_cached_not_posted(
 
 
 def test_workers_limit_and_priority_order(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(num_workers=2, delay_queue_ms=0)) as loader:
+    with make_loader(clock, executors, one_pool_config(num_workers=2, delay_queue_ms=0)) as loader:
         reqs = [LoadRequest(key(c), const(c), distance=float(10 - c)) for c in range(5)]
         loader.set_wanted(1, reqs)
         ex = executors[0]
@@ -205,7 +196,9 @@ def test_failed_load_is_reported_and_retried(clock: FakeClock, executors: Execut
             raise OSError("HTTP 503 from the store")
         return np.ones((2, 2))
 
-    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=5.0) as loader:
+    with make_loader(
+        clock, executors, one_pool_config(delay_queue_ms=0), retry_after_s=5.0
+    ) as loader:
         req = LoadRequest(key(0), flaky)
         loader.set_wanted(1, [req])
         executors[0].run_next()
@@ -244,7 +237,9 @@ def test_failure_is_forgotten_once_the_back_off_retry_loads(
             raise TimeoutError("read timed out")
         return np.ones((2, 2))
 
-    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=2.0) as loader:
+    with make_loader(
+        clock, executors, one_pool_config(delay_queue_ms=0), retry_after_s=2.0
+    ) as loader:
         req = LoadRequest(key(0), fails_once)
         loader.set_wanted(1, [req])
         executors[0].run_next()
@@ -261,7 +256,7 @@ def test_synchronous_failure_is_reported(clock: FakeClock, executors: Executors)
     def broken(token: CancelToken) -> npt.NDArray[Any]:
         raise KeyError("chunk 0.3 missing")
 
-    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+    with make_loader(clock, executors, one_pool_config(force_synchronous=True)) as loader:
         loader.set_wanted(1, [LoadRequest(key(0), broken)])
         (result,) = loader.drain()
         assert result.outcome == "failed"
@@ -275,7 +270,7 @@ def test_synchronous_failure_is_reported(clock: FakeClock, executors: Executors)
 
 
 def test_force_synchronous_loads_in_set_wanted(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+    with make_loader(clock, executors, one_pool_config(force_synchronous=True)) as loader:
         reqs = [LoadRequest(key(c), ClockedRead(clock, 50, c)) for c in range(4)]
         loader.set_wanted(1, reqs)  # 200 ms of loads: forced means no budget
         results = loader.drain()
@@ -296,7 +291,7 @@ def feed_async(
 def test_auto_sync_switches_fast_layers_to_synchronous(
     clock: FakeClock, executors: Executors
 ) -> None:
-    cfg = config(delay_queue_ms=0, auto_sync_ms=30)
+    cfg = one_pool_config(delay_queue_ms=0, auto_sync_ms=30)
     with make_loader(clock, executors, cfg) as loader:
         assert not loader.is_synchronous(1)
         feed_async(loader, executors, layer=1, ms=5, clock=clock, n=AUTO_SYNC_MIN_SAMPLES)
@@ -319,7 +314,7 @@ def test_auto_sync_switches_fast_layers_to_synchronous(
 
 
 def test_auto_sync_respects_the_per_call_budget(clock: FakeClock, executors: Executors) -> None:
-    cfg = config(delay_queue_ms=0, auto_sync_ms=30)
+    cfg = one_pool_config(delay_queue_ms=0, auto_sync_ms=30)
     with make_loader(clock, executors, cfg, sync_budget_ms=16) as loader:
         feed_async(loader, executors, layer=1, ms=10, clock=clock, n=AUTO_SYNC_MIN_SAMPLES)
         submitted = executors[0].submitted
@@ -331,7 +326,7 @@ def test_auto_sync_respects_the_per_call_budget(clock: FakeClock, executors: Exe
 
 
 def test_auto_sync_disabled_with_zero(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(delay_queue_ms=0, auto_sync_ms=0)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=0, auto_sync_ms=0)) as loader:
         feed_async(loader, executors, layer=1, ms=0.01, clock=clock, n=5)
         assert not loader.is_synchronous(1)
 
@@ -351,7 +346,7 @@ def test_cache_hit_is_posted_without_loading(clock: FakeClock, executors: Execut
 
 
 def test_undrained_results_are_not_reloaded(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+    with make_loader(clock, executors, one_pool_config(force_synchronous=True)) as loader:
         read = ClockedRead(clock, 1)
         req = LoadRequest(key(0), read)
         loader.set_wanted(1, [req])
@@ -364,7 +359,7 @@ def test_undrained_results_are_not_reloaded(clock: FakeClock, executors: Executo
 
 
 def test_drain_never_blocks_and_respects_max_items(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(force_synchronous=True)) as loader:
+    with make_loader(clock, executors, one_pool_config(force_synchronous=True)) as loader:
         assert loader.drain() == []
         loader.set_wanted(1, [LoadRequest(key(c), const(c)) for c in range(5)])
         assert len(loader.drain(max_items=2)) == 2
@@ -373,7 +368,7 @@ def test_drain_never_blocks_and_respects_max_items(clock: FakeClock, executors: 
 
 
 def test_layers_are_independent(clock: FakeClock, executors: Executors) -> None:
-    with make_loader(clock, executors, config(delay_queue_ms=100)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=100)) as loader:
         loader.set_wanted(1, [LoadRequest(key(0, 1), const())])
         loader.set_wanted(2, [LoadRequest(key(0, 2), const())])
         loader.set_wanted(1, [])  # only layer 1's load is cancelled
@@ -420,7 +415,7 @@ def test_log_path_writes_one_json_line_per_load(
 
 
 def test_close_shuts_executors_down_and_is_final(clock: FakeClock, executors: Executors) -> None:
-    loader = make_loader(clock, executors, config(delay_queue_ms=0))
+    loader = make_loader(clock, executors, one_pool_config(delay_queue_ms=0))
     loader.set_wanted(1, [LoadRequest(key(0), GatedRead())])
     ex = executors[0]
     loader.close()
@@ -451,7 +446,7 @@ def test_unexpected_error_after_the_load_becomes_a_failed_result(
     clock: FakeClock, executors: Executors
 ) -> None:
     with make_loader(
-        clock, executors, config(delay_queue_ms=0), cache=ExplodingCache(10**6)
+        clock, executors, one_pool_config(delay_queue_ms=0), cache=ExplodingCache(10**6)
     ) as loader:
         loader.set_wanted(1, [LoadRequest(key(0), const())])
         executors[0].run_next()
@@ -464,7 +459,9 @@ def test_load_cancelled_by_its_executor_is_a_failure_not_lost(
     clock: FakeClock, executors: Executors
 ) -> None:
     """A future cancelled by someone else (e.g. a dask client closed) is reported and retried."""
-    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=1.0) as loader:
+    with make_loader(
+        clock, executors, one_pool_config(delay_queue_ms=0), retry_after_s=1.0
+    ) as loader:
         req = LoadRequest(key(0), const())
         loader.set_wanted(1, [req])
         future, _, _ = executors[0].tasks[0]
@@ -486,7 +483,7 @@ def test_read_raising_cancelled_by_itself_is_a_failure(
     def gives_up(token: CancelToken) -> npt.NDArray[Any]:
         raise Cancelled("an inner request was cancelled")
 
-    with make_loader(clock, executors, config(delay_queue_ms=0)) as loader:
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=0)) as loader:
         loader.set_wanted(1, [LoadRequest(key(0), gives_up)])
         executors[0].run_next()
         (result,) = loader.drain()
@@ -505,7 +502,9 @@ def test_broken_executor_is_replaced_for_the_retry(clock: FakeClock, executors: 
             super().__call__(token)
             return dies(token)
 
-    with make_loader(clock, executors, config(delay_queue_ms=0), retry_after_s=1.0) as loader:
+    with make_loader(
+        clock, executors, one_pool_config(delay_queue_ms=0), retry_after_s=1.0
+    ) as loader:
         slow = DiesLater()
         loader.set_wanted(1, [LoadRequest(key(0), slow), LoadRequest(key(1), dies)])
         broken = executors[0]
@@ -534,7 +533,7 @@ def test_executor_that_cannot_be_created_fails_the_load(clock: FakeClock) -> Non
         raise ConfigError("executor 'dask' found no running dask.distributed client")
 
     with ChunkLoader(
-        config(delay_queue_ms=0),
+        one_pool_config(delay_queue_ms=0),
         cache=ChunkCache(10**6),
         clock=clock,
         executor_factory=no_executor,

@@ -10,7 +10,7 @@ import dask.array as da
 import numpy as np
 import numpy.typing as npt
 from dask.callbacks import Callback
-from loading_fakes import Executors
+from loading_fakes import Executors, one_pool_config
 
 from tilescope.cancel import CancelToken
 from tilescope.loading.cache import ChunkCache
@@ -76,16 +76,6 @@ def test_synchronous_convergence_to_ideal_tiles() -> None:
         assert loader.cache.is_pinned(root)
 
 
-def async_config(num_workers: int) -> OctreeConfig:
-    """Thread workers, one pool, no delay, no auto-sync."""
-    return OctreeConfig.from_dict(
-        {
-            "loader_defaults": {"auto_sync_ms": 0, "delay_queue_ms": 0, "num_workers": num_workers},
-            "octree": {"loaders": {"0": {}}},
-        }
-    )
-
-
 def converge(
     loader: ChunkLoader,
     source: TileSource,
@@ -111,7 +101,10 @@ def test_async_threads_convergence() -> None:
     posted = threading.Semaphore(0)
     resident: dict[TileKey, npt.NDArray[Any]] = {}
     with ChunkLoader(
-        async_config(3), cache=ChunkCache(10**8), notify=posted.release, dispatch_thread=False
+        one_pool_config(delay_queue_ms=0, num_workers=3),
+        cache=ChunkCache(10**8),
+        notify=posted.release,
+        dispatch_thread=False,
     ) as loader:
         plan = converge(loader, source, 1, posted, resident)
         assert_drawn_tiles_are_exact(source, plan, resident, data[1])
@@ -231,7 +224,11 @@ def test_dask_layers_are_cached_once_in_the_chunk_cache() -> None:
     resident: dict[TileKey, npt.NDArray[Any]] = {}
     with (
         StoresEveryResult() as dask_cache,
-        ChunkLoader(async_config(2), cache=ChunkCache(10**8), notify=posted.release) as loader,
+        ChunkLoader(
+            one_pool_config(delay_queue_ms=0, num_workers=2),
+            cache=ChunkCache(10**8),
+            notify=posted.release,
+        ) as loader,
     ):
         array[0, :64, :64].compute()
         assert dask_cache.nbytes() > 0  # a global dask cache does see ordinary computes
