@@ -130,6 +130,11 @@ def run_scenario(
     )
 
 
+def sweep_zoom(frame: int) -> float:
+    """Zoom oscillating between 1/8 and 2 over ~250 frames (crosses every level)."""
+    return 2.0 ** (-3 + 4 * (0.5 + 0.5 * math.sin(frame / 40)))
+
+
 def run_all() -> list[Result]:
     source = pyramid_source()
     grid = source.grid
@@ -150,14 +155,14 @@ def run_all() -> list[Result]:
         run_scenario(
             "pan+zoom sweep, 8 loads/frame",
             tiles,
-            lambda i: 2.0 ** (-3 + 4 * (0.5 + 0.5 * math.sin(i / 40))),
+            sweep_zoom,
             set(root),
             loads_per_frame=8,
         ),
         run_scenario(
             "sweep + building requests",
             tiles,
-            lambda i: 2.0 ** (-3 + 4 * (0.5 + 0.5 * math.sin(i / 40))),
+            sweep_zoom,
             set(root),
             loads_per_frame=8,
             with_requests=source,
