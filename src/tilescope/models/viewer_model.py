@@ -25,7 +25,6 @@ layer axis labels and units are not merged into dims.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +44,7 @@ from tilescope.models.layerlist import (
     EMPTY_EXTENT_MIN,
     LayerLike,
     LayerList,
+    WorldExtent,
     union_extent,
 )
 
@@ -69,14 +69,6 @@ def augmented_world_extent(layer: LayerLike) -> npt.NDArray[np.float64]:
     world = np.asarray(extent.world, dtype=np.float64)
     half = np.abs(np.asarray(extent.step, dtype=np.float64)) / 2
     return np.vstack([world[0] - half, world[1] + half])
-
-
-class _AugmentedExtent:
-    """Adapter so :func:`union_extent` can take an augmented world box."""
-
-    def __init__(self, world: npt.NDArray[np.float64], step: npt.NDArray[Any]) -> None:
-        self.world = world
-        self.step = step
 
 
 class ViewerModel:
@@ -186,7 +178,9 @@ class ViewerModel:
             world = np.vstack([np.full(ndim, EMPTY_EXTENT_MIN), np.full(ndim, EMPTY_EXTENT_MAX)])
         else:
             boxes = [
-                _AugmentedExtent(augmented_world_extent(layer), np.asarray(layer.extent.step))
+                WorldExtent(
+                    augmented_world_extent(layer), np.asarray(layer.extent.step, dtype=np.float64)
+                )
                 for layer in self.layers
             ]
             world = union_extent(boxes, ndim).world
