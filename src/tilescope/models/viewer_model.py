@@ -94,17 +94,12 @@ class ViewerModel:
     ) -> None:
         ndim = max(2, len(axis_labels), ndisplay, len(order))
         state = default_dims_state(ndim, ndisplay)
-        if axis_labels:
-            labels = resize_dims_state(
-                changed_state(default_dims_state(len(axis_labels)), {"axis_labels": axis_labels}),
-                ndim,
-            ).axis_labels
-            state = changed_state(state, {"axis_labels": labels})
-        if order:
-            padded = resize_dims_state(
-                changed_state(default_dims_state(len(order)), {"order": order}), ndim
-            ).order
-            state = changed_state(state, {"order": padded})
+        for field, values in (("axis_labels", axis_labels), ("order", order)):
+            if values:
+                # Shorter tuples grow to ndim the way napari's Dims grows (axes prepended).
+                short = changed_state(default_dims_state(len(values)), {field: values})
+                padded = getattr(resize_dims_state(short, ndim), field)
+                state = changed_state(state, {field: padded})
         self.dims = Dims.from_state(state)
         self.camera = Camera(center=(0.0,) * ndisplay)
         self.layers: LayerList[LayerLike] = LayerList()
