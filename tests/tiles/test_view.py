@@ -44,6 +44,8 @@ def test_update_view_3d_and_locked() -> None:
     np.testing.assert_array_equal(layer.corner_pixels, [[0, 0, 0], [7, 255, 255]])
     layer.locked_data_level = 1
     assert layer.data_level == 1
+    # Locking shows the whole level over the axes of the last view.
+    np.testing.assert_array_equal(layer.corner_pixels, [[0, 0, 0], [7, 511, 511]])
     update_view(layer, [[0, 0], [100, 100]], (1000, 1000))
     assert layer.data_level == 1
     np.testing.assert_array_equal(layer.corner_pixels[:, 1:], [[0, 0], [511, 511]])

@@ -24,6 +24,20 @@ __all__ = ["ScalarFieldEvents", "ScalarFieldLayer"]
 IntArray = npt.NDArray[np.int64]
 
 
+def _whole_level_corners(
+    shapes: IntArray, level: int, axes: Sequence[int] | None = None
+) -> IntArray:
+    """``(2, ndim)`` corner pixels spanning all of ``level`` along ``axes`` (others 0).
+
+    ``axes`` defaults to the last two: the 2D view before any view update (napari).
+    """
+    ndim = shapes.shape[1]
+    shown = list(range(max(0, ndim - 2), ndim) if axes is None else axes)
+    corners = np.zeros((2, ndim), dtype=np.int64)
+    corners[1, shown] = shapes[level, shown] - 1
+    return frozen_array(corners, np.int64)
+
+
 class ScalarFieldEvents(LayerEvents):
     """Layer signals plus the multiscale level state."""
 
@@ -57,12 +71,7 @@ class ScalarFieldLayer(Layer):
     def _initial_corners(
         self, data: ArrayLike | MultiScaleData, level: int, channel_axes: int | None = None
     ) -> IntArray:
-        shapes = self._level_shapes_of(data, channel_axes)
-        ndim = shapes.shape[1]
-        corners = np.zeros((2, ndim), dtype=np.int64)
-        shown = list(range(max(0, ndim - 2), ndim))
-        corners[1, shown] = shapes[level, shown] - 1
-        return frozen_array(corners, np.int64)
+        return _whole_level_corners(self._level_shapes_of(data, channel_axes), level)
 
     def _level_shapes_of(
         self, data: ArrayLike | MultiScaleData, channel_axes: int | None = None
@@ -159,13 +168,8 @@ class ScalarFieldLayer(Layer):
                 f"locked_data_level must be None or a level in 0..{n - 1}, got {level!r}"
             )
         level = int(level)
-        shapes = self.level_shapes
-        axes = self._view_axes or tuple(range(max(0, self.ndim - 2), self.ndim))
-        corners = np.zeros((2, self.ndim), dtype=np.int64)
-        corners[1, list(axes)] = shapes[level, list(axes)] - 1
-        self._update(
-            locked_data_level=level, data_level=level, corner_pixels=frozen_array(corners, np.int64)
-        )
+        corners = _whole_level_corners(self.level_shapes, level, self._view_axes or None)
+        self._update(locked_data_level=level, data_level=level, corner_pixels=corners)
 
     @property
     def view_axes(self) -> tuple[int, ...] | None:
