@@ -181,7 +181,7 @@ def report(r: Result) -> str:
 
 @pytest.mark.benchmark
 def test_async_slicing_benchmark() -> None:
-    from tilescope.views.app import display_problem
+    from tilescope.render.display import display_problem
 
     problem = display_problem()
     if problem is not None:

@@ -14,7 +14,9 @@ from tilescope.cli import _parse_size, main
 pytestmark = pytest.mark.gl
 
 
-def _run(*args: str, cwd: Path, display: bool = False) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, cwd: Path, display: bool = False, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a fresh process (vispy's app choice is per process)."""
     import os
 
@@ -22,7 +24,9 @@ def _run(*args: str, cwd: Path, display: bool = False) -> subprocess.CompletedPr
     if not display:
         env.pop("DISPLAY", None)
         env.pop("WAYLAND_DISPLAY", None)
+        env.pop("QT_QPA_PLATFORM", None)
     env["EGL_PLATFORM"] = "surfaceless"
+    env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "tilescope", *args],
         cwd=cwd,
@@ -34,9 +38,18 @@ def _run(*args: str, cwd: Path, display: bool = False) -> subprocess.CompletedPr
     )
 
 
-def test_view_without_display_writes_a_screenshot(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "env_extra",
+    [
+        pytest.param({}, id="no-display"),
+        pytest.param({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, id="qt-offscreen"),
+    ],
+)
+def test_view_without_display_writes_a_screenshot(
+    tmp_path: Path, env_extra: dict[str, str]
+) -> None:
     np.save(tmp_path / "ramp.npy", np.tile(np.linspace(0, 1, 64, dtype=np.float32), (32, 1)))
-    r = _run("view", "ramp.npy", "--size", "96x48", cwd=tmp_path)
+    r = _run("view", "ramp.npy", "--size", "96x48", cwd=tmp_path, env_extra=env_extra)
     assert r.returncode == 0, r.stderr
     assert "no display" in r.stderr
     shot = tmp_path / "tilescope-view.png"

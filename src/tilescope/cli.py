@@ -8,28 +8,20 @@ line on stderr and exit with status 2 — never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tilescope.errors import TilescopeError
+from tilescope.render.display import display_problem
 
 if TYPE_CHECKING:
     from tilescope.viewer import Viewer
 
-__all__ = ["has_display", "main"]
+__all__ = ["main"]
 
 DEFAULT_SIZE = (768, 1024)  # (height, width) of screenshots and the canvas
-
-
-def has_display() -> bool:
-    """Whether a window can be shown (an X11 or Wayland display on Linux; always elsewhere)."""
-    platform: str = sys.platform
-    if platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -83,11 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     size: tuple[int, int] = args.size
     screenshot: Path | None = args.screenshot
     command: str = args.command
-    windowed = screenshot is None and has_display()
-    if screenshot is None and not windowed:
+    problem = display_problem() if screenshot is None else None
+    windowed = screenshot is None and problem is None
+    if problem is not None:
         screenshot = Path(f"tilescope-{command}.png")
         print(
-            f"tilescope: no display found (DISPLAY is not set); "
+            f"tilescope: no display found ({problem}); "
             f"writing a screenshot to {screenshot} instead of opening a window.",
             file=sys.stderr,
         )

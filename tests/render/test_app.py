@@ -32,7 +32,11 @@ def test_missing_egl_names_the_packages(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize(
     ("env", "qt_platform"),
     [
-        pytest.param({"DISPLAY": None, "WAYLAND_DISPLAY": None}, None, id="no-display"),
+        pytest.param(
+            {"DISPLAY": None, "WAYLAND_DISPLAY": None, "QT_QPA_PLATFORM": None},
+            None,
+            id="no-display",
+        ),
         pytest.param(
             {"DISPLAY": ":99", "QT_QPA_PLATFORM": "offscreen"}, None, id="qt-offscreen-env"
         ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tilescope.views.app import display_problem
+from tilescope.render.display import display_problem
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Display detection and the no-display error."""
+"""The no-display error."""
 
 from __future__ import annotations
 
@@ -8,44 +8,7 @@ import sys
 
 import pytest
 
-from tilescope.views.app import display_problem
-
 pytestmark = pytest.mark.qt
-
-
-@pytest.mark.parametrize(
-    ("env", "platform", "problem"),
-    [
-        pytest.param({"DISPLAY": ":0"}, "linux", None, id="x11"),
-        pytest.param({"WAYLAND_DISPLAY": "wayland-0"}, "linux", None, id="wayland"),
-        pytest.param({}, "linux", "DISPLAY", id="linux-without-display"),
-        pytest.param(
-            {"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"},
-            "linux",
-            "offscreen",
-            id="offscreen-has-no-gl",
-        ),
-        pytest.param({"QT_QPA_PLATFORM": "xcb"}, "linux", None, id="explicit-platform"),
-        pytest.param({}, "darwin", None, id="macos"),
-    ],
-)
-def test_display_problem(
-    monkeypatch: pytest.MonkeyPatch,
-    env: dict[str, str],
-    platform: str,
-    problem: str | None,
-) -> None:
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(sys, "platform", platform)
-    found = display_problem()
-    if problem is None:
-        assert found is None
-    else:
-        assert found is not None
-        assert problem in found
 
 
 @pytest.mark.skipif(

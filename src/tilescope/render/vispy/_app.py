@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from tilescope.errors import NoDisplayError, RenderError
+from tilescope.render.display import HEADLESS_QT_PLATFORMS, display_problem
 
 __all__ = [
     "EGL_PACKAGES",
@@ -41,7 +42,6 @@ EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri libgl1"
 
 AppName = Literal["egl", "pyside6"]
 
-_HEADLESS_QT_PLATFORMS = frozenset({"offscreen", "minimal", "vnc"})
 _apps: dict[AppName, Any] = {}  # one vispy Application per backend, created on first use
 
 
@@ -60,13 +60,8 @@ def _has_display() -> bool:
     """Whether a Qt window with an OpenGL canvas can be shown in this process."""
     platform = _qt_gui_platform()
     if platform is not None:  # Qt already chose; the environment may have changed since
-        return platform not in _HEADLESS_QT_PLATFORMS
-    if not sys.platform.startswith("linux"):
-        return True
-    qpa = os.environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
-    if qpa in _HEADLESS_QT_PLATFORMS:
-        return False
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        return platform not in HEADLESS_QT_PLATFORMS
+    return display_problem() is None
 
 
 def _vispy_app(name: AppName) -> Any:
