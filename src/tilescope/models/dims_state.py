@@ -173,6 +173,13 @@ def _as_int(field: str, value: object) -> int:
     return int(value)
 
 
+def _as_ndim(value: object) -> int:
+    n = _as_int("ndim", value)
+    if n < 1:
+        raise _fail("ndim", value, "an integer >= 1")
+    return n
+
+
 def _as_float(field: str, value: object, *, axis: int | None = None) -> float:
     where = field if axis is None else f"{field}[{axis}]"
     if isinstance(value, bool) or not isinstance(value, Real):
@@ -234,9 +241,7 @@ def validate_dims_state(
     what is expected. Lengths must already equal ``ndim`` (use
     :func:`resize_dims_state` to change ``ndim``).
     """
-    n = _as_int("ndim", ndim)
-    if n < 1:
-        raise _fail("ndim", ndim, "an integer >= 1")
+    n = _as_ndim(ndim)
     nd = _as_int("ndisplay", ndisplay)
     if nd not in (2, 3):
         raise _fail("ndisplay", ndisplay, "2 or 3")
@@ -266,9 +271,7 @@ def validate_dims_state(
 
 def default_dims_state(ndim: object = 2, ndisplay: object = 2) -> DimsState:
     """napari's fresh ``Dims(ndim=ndim)``: identity order, default labels, ranges ``(0, 2, 1)``."""
-    n = _as_int("ndim", ndim)
-    if n < 1:
-        raise _fail("ndim", ndim, "an integer >= 1")
+    n = _as_ndim(ndim)
     return validate_dims_state(
         ndim=n,
         ndisplay=ndisplay,
@@ -304,9 +307,7 @@ def resize_dims_state(state: DimsState, ndim: object) -> DimsState:
     :func:`default_axis_labels`, order entries placed first with existing ones shifted).
     Shrinking keeps the last ``ndim`` axes and re-ranks the kept order entries.
     """
-    n = _as_int("ndim", ndim)
-    if n < 1:
-        raise _fail("ndim", ndim, "an integer >= 1")
+    n = _as_ndim(ndim)
     old = state.ndim
     if n == old:
         return state
