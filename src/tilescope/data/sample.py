@@ -120,8 +120,9 @@ class ProceduralArray:
         (zi, zkeep), (yi, ykeep), (xi, xkeep) = (
             _index_list(k, n) for k, n in zip(keys, self._shape, strict=True)
         )
-        planes = np.stack([self._plane(int(z), yi, xi) for z in zi]) if zi.size else None
-        if planes is None:
+        if zi.size:
+            planes = np.stack([self._plane(int(z), yi, xi) for z in zi])
+        else:
             planes = np.zeros((0, yi.size, xi.size), dtype=np.uint16)
         out = planes[(slice(None) if zkeep else 0, slice(None) if ykeep else 0)]
         if not xkeep:
