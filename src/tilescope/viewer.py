@@ -25,9 +25,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -44,19 +44,11 @@ from tilescope.models.layers import Image, Labels, Layer, Points
 from tilescope.models.viewer_model import ViewerModel
 from tilescope.perf import PerfMonitor, PerfStats
 from tilescope.render.base import RenderBackend
-from tilescope.render.plan import (
-    CameraView,
-    Draw,
-    ImageDraw,
-    LabelColormap,
-    LabelsDraw,
-    PointsDraw,
-    RenderPlan,
-)
+from tilescope.render.build import build_plan, plan_key
+from tilescope.render.plan import CameraView
 from tilescope.slicing.requests import (
     ImageSliceRequest,
     ImageSliceResponse,
-    PointsSliceResponse,
     SliceRequest,
     SliceResponse,
     build_slice_request,
@@ -516,8 +508,8 @@ class Viewer:
             return
         self._slicer.poll()
         with self.perf.task("apply_plan"):
-            plan = self._build_plan()
-            key = _plan_key(plan)
+            plan = build_plan(self.model, self._responses)
+            key = plan_key(plan)
             if key != self._last_plan_key:  # an unchanged frame is not redrawn
                 self._last_plan_key = key
                 self._backend.apply(plan)
@@ -534,32 +526,6 @@ class Viewer:
         for response in shown.values():
             for callback in list(self.slice_shown):
                 callback(response, now)
-
-    def _build_plan(self) -> RenderPlan:
-        dims = self.model.dims.state
-        ndisplay: Literal[2, 3] = 3 if dims.ndisplay == 3 else 2
-        cam = self.model.camera.state
-        center = tuple(cam.center)[-ndisplay:]
-        center = (0.0,) * (ndisplay - len(center)) + center
-        draws: list[Draw] = []
-        for layer in self._layer_models():
-            resp = self._responses.get(layer.layer_id)
-            if resp is None:
-                continue
-            draw = _make_draw(layer, resp)
-            if draw is not None and draw.ndisplay == ndisplay:
-                draws.append(draw)
-        return RenderPlan(
-            ndisplay=ndisplay,
-            camera=CameraView(
-                center=center,
-                zoom=cam.zoom,
-                angles=tuple(cam.angles),  # type: ignore[arg-type]
-                perspective=cam.perspective,
-            ),
-            layers=tuple(draws),
-            canvas_size=self.model.canvas_size,
-        )
 
 
 _tuned = False
@@ -588,88 +554,12 @@ def _tune_interpreter(interactive: bool) -> None:
     gc.freeze()
 
 
-def _identity_key(value: Any) -> Any:
-    """A hashable stand-in for one draw field's value.
-
-    Large arrays (slices, point sets) are left out: every draw carries ``data_version``, the
-    id of the slice response it came from, which changes whenever they do.
-    """
-    if isinstance(value, LabelColormap):  # rebuilt each plan; equal when its content is
-        return ("labels", value.version, value.background, value.default, *value.colors.items())
-    if isinstance(value, np.ndarray):
-        # Small arrays (transforms) are copied per plan: compare their values.
-        return ("v", value.shape, value.tobytes()) if value.size <= 64 else "data_version"
-    try:
-        hash(value)
-    except TypeError:
-        return ("id", id(value))
-    return value
-
-
-def _plan_key(plan: RenderPlan) -> tuple[Any, ...]:
-    """Cheap equality key of a plan: what a backend would draw differently."""
-    layers = tuple(
-        (type(d).__name__, *(_identity_key(getattr(d, f.name)) for f in fields(d)))
-        for d in plan.layers
-    )
-    return (plan.ndisplay, plan.camera, plan.canvas_size, plan.background, layers)
-
-
 def _as_task(request: SliceRequest) -> Callable[[CancelToken], SliceResponse]:
     def task(token: CancelToken) -> SliceResponse:
         with cancel_dask_on(token):
             return request(token)
 
     return task
-
-
-def _make_draw(layer: Layer, resp: SliceResponse) -> Draw | None:
-    """The draw for one layer from its model (display settings) and latest slice."""
-    common: dict[str, Any] = {
-        "key": layer.layer_id,
-        "data_version": resp.request.id,  # one per slice response: new data, new version
-        "opacity": layer.opacity,
-        "blending": layer.blending,
-        "visible": layer.visible,
-    }
-    if isinstance(resp, PointsSliceResponse):
-        if not isinstance(layer, Points) or resp.coords.shape[0] == 0:
-            return None
-        return PointsDraw(
-            coords=resp.coords,
-            sizes=resp.sizes,
-            face_colors=resp.face_colors,
-            edge_colors=resp.edge_colors,
-            edge_width=layer.edge_width,
-            edge_width_is_relative=layer.edge_width_is_relative,
-            **common,
-        )
-    if resp.empty:
-        return None
-    if isinstance(layer, Labels):
-        colormap = LabelColormap(
-            colors=layer.color,
-            default=layer.default_colors,
-            background=layer.background_label,
-            version=layer.color_version,
-        )
-        return LabelsDraw(
-            data=resp.data, transform=resp.slice_to_world, colormap=colormap, **common
-        )
-    if isinstance(layer, Image):
-        return ImageDraw(
-            data=resp.data,
-            transform=resp.slice_to_world,
-            contrast_limits=layer.contrast_limits,
-            colormap=layer.colormap,
-            rgb=layer.rgb,
-            gamma=layer.gamma,
-            interpolation=layer.interpolation,
-            rendering=layer.rendering,  # type: ignore[arg-type]
-            iso_threshold=layer.iso_threshold,
-            **common,
-        )
-    return None
 
 
 def _value_at(resp: ImageSliceResponse, shown: Sequence[float]) -> Any:
