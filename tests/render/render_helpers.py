@@ -28,6 +28,12 @@ def plan_2d(layers: tuple[Draw, ...], shape: tuple[int, int], k: int) -> RenderP
     )
 
 
+def render(backend: RenderBackend, plan: RenderPlan) -> np.ndarray:
+    """Apply ``plan`` and return the screenshot as int16 (differences do not wrap)."""
+    backend.apply(plan)
+    return backend.screenshot().astype(np.int16)
+
+
 def shot_3d(
     backend: RenderBackend,
     draw: Draw,
@@ -43,8 +49,7 @@ def shot_3d(
         layers=(draw,),
         canvas_size=backend.canvas_size,
     )
-    backend.apply(plan)
-    return backend.screenshot().astype(np.int16)
+    return render(backend, plan)
 
 
 def to_u8(rgb: np.ndarray) -> np.ndarray:

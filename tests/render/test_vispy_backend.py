@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 from cmap import Colormap
-from render_helpers import BackendFactory, expand, plan_2d, to_u8
+from render_helpers import BackendFactory, expand, plan_2d, render, to_u8
 
 from tilescope.errors import RenderError
 from tilescope.render import (
@@ -32,11 +32,6 @@ def _const(value: float, shape: tuple[int, int] = (4, 4)) -> np.ndarray:
     return np.full(shape, value, dtype=np.float32)
 
 
-def _shot(backend: RenderBackend, plan: RenderPlan) -> np.ndarray:
-    backend.apply(plan)
-    return backend.screenshot().astype(np.int16)
-
-
 def test_display_changes_do_not_reupload_image(make_backend: BackendFactory) -> None:
     data = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
     base = ImageDraw(1, _const(0.3, (8, 8)), np.eye(3), (0.0, 1.0))
@@ -44,10 +39,10 @@ def test_display_changes_do_not_reupload_image(make_backend: BackendFactory) -> 
     other = ImageDraw(3, _const(1.0, (8, 8)), np.eye(3), (0.0, 1.0))
     backend = make_backend((8 * K, 8 * K))
     # textures upload when first drawn: draw all once, then hide the top one
-    _shot(backend, plan_2d((base, draw, other), data.shape, K))
+    render(backend, plan_2d((base, draw, other), data.shape, K))
     assert backend.stats.texture_uploads == 3
     other = dataclasses.replace(other, visible=False)
-    first = _shot(backend, plan_2d((base, draw, other), data.shape, K))
+    first = render(backend, plan_2d((base, draw, other), data.shape, K))
     np.testing.assert_allclose(first[..., 0], expand(to_u8(data), K), atol=2)
     changes = [
         {"contrast_limits": (0.2, 0.6)},
@@ -62,19 +57,19 @@ def test_display_changes_do_not_reupload_image(make_backend: BackendFactory) -> 
     for change in changes:
         changed = dataclasses.replace(draw, **change)  # type: ignore[arg-type]
         plan = plan_2d((base, changed, other), data.shape, K)
-        shot = _shot(backend, plan)
+        shot = render(backend, plan)
         assert not np.array_equal(shot, first), change
         assert backend.stats.texture_uploads == 3, change
         # updated live, the picture is what a backend drawing it from scratch shows
-        np.testing.assert_array_equal(shot, _shot(make_backend((8 * K, 8 * K)), plan), change)
+        np.testing.assert_array_equal(shot, render(make_backend((8 * K, 8 * K)), plan), change)
     # reordering and showing the top layer: no upload either
     shown = dataclasses.replace(other, visible=True)
-    shot = _shot(backend, plan_2d((shown, base, draw), data.shape, K))
+    shot = render(backend, plan_2d((shown, base, draw), data.shape, K))
     np.testing.assert_allclose(shot[..., 0], expand(to_u8(data), K), atol=2)
-    shot = _shot(backend, plan_2d((base, draw, shown), data.shape, K))
+    shot = render(backend, plan_2d((base, draw, shown), data.shape, K))
     assert np.all(shot[..., :3] == 255)
     # back to the original settings: the original picture
-    np.testing.assert_array_equal(_shot(backend, plan_2d((base, draw, other), (8, 8), K)), first)
+    np.testing.assert_array_equal(render(backend, plan_2d((base, draw, other), (8, 8), K)), first)
     assert backend.stats.texture_uploads == 3
 
 
@@ -82,13 +77,13 @@ def test_new_data_or_version_reuploads(make_backend: BackendFactory) -> None:
     data = _const(0.25)
     draw = ImageDraw(1, data, np.eye(3), (0.0, 1.0))
     backend = make_backend((4 * K, 4 * K))
-    _shot(backend, plan_2d((draw,), data.shape, K))
+    render(backend, plan_2d((draw,), data.shape, K))
     assert backend.stats.texture_uploads == 1
     data[:] = 0.75  # mutated in place: only a new data_version tells the backend
-    shot = _shot(backend, plan_2d((dataclasses.replace(draw, data_version=1),), data.shape, K))
+    shot = render(backend, plan_2d((dataclasses.replace(draw, data_version=1),), data.shape, K))
     assert backend.stats.texture_uploads == 2
     assert np.all(np.abs(shot[..., 0] - 191) <= 1)
-    shot = _shot(backend, plan_2d((dataclasses.replace(draw, data=_const(0.5)),), (4, 4), K))
+    shot = render(backend, plan_2d((dataclasses.replace(draw, data=_const(0.5)),), (4, 4), K))
     assert backend.stats.texture_uploads == 3
     assert np.all(np.abs(shot[..., 0] - 128) <= 1)
 
@@ -98,7 +93,7 @@ def test_volume_display_changes_do_not_reupload(make_backend: BackendFactory) ->
     draw = ImageDraw(1, vol, np.eye(4), (0.0, 1.0))
     plan = RenderPlan(3, CameraView((2.0, 2.5, 2.5), float(K)), (draw,), canvas_size=(24, 24))
     backend = make_backend((24, 24))
-    first = _shot(backend, plan)
+    first = render(backend, plan)
     uploads = backend.stats.texture_uploads
     for change in (
         {"contrast_limits": (0.5, 1.0)},
@@ -114,9 +109,9 @@ def test_volume_display_changes_do_not_reupload(make_backend: BackendFactory) ->
             plan,
             layers=(dataclasses.replace(draw, **change),),  # type: ignore[arg-type]
         )
-        shot = _shot(backend, changed_plan)
+        shot = render(backend, changed_plan)
         assert not np.array_equal(shot, first), change
-        np.testing.assert_array_equal(shot, _shot(make_backend((24, 24)), changed_plan), change)
+        np.testing.assert_array_equal(shot, render(make_backend((24, 24)), changed_plan), change)
     assert backend.stats.texture_uploads == uploads
 
 
@@ -125,10 +120,10 @@ def test_labels_recolour_without_reuploading_labels(make_backend: BackendFactory
     cmap = LabelColormap(colors={1: (1, 0, 0, 1), 2: (0, 1, 0, 1)})
     draw = LabelsDraw(1, data, np.eye(3), colormap=cmap)
     backend = make_backend((2 * K, 2 * K))
-    _shot(backend, plan_2d((draw,), data.shape, K))
+    render(backend, plan_2d((draw,), data.shape, K))
     uploads = backend.stats.texture_uploads
     recoloured = LabelColormap(colors={1: (0, 0, 1, 1), 2: (1, 1, 0, 1)}, version=1)
-    shot = _shot(backend, plan_2d((dataclasses.replace(draw, colormap=recoloured),), (2, 2), K))
+    shot = render(backend, plan_2d((dataclasses.replace(draw, colormap=recoloured),), (2, 2), K))
     assert backend.stats.texture_uploads == uploads
     assert shot[0, K, :3].tolist() == [0, 0, 255]
     assert shot[K, 0, :3].tolist() == [255, 255, 0]
@@ -138,12 +133,12 @@ def test_layer_order_and_visibility(make_backend: BackendFactory) -> None:
     bottom = ImageDraw(1, _const(0.2), np.eye(3), (0.0, 1.0), blending="opaque")
     top = ImageDraw(2, _const(0.8), np.eye(3), (0.0, 1.0), blending="opaque")
     backend = make_backend((4 * K, 4 * K))
-    assert np.all(np.abs(_shot(backend, plan_2d((bottom, top), (4, 4), K))[..., 0] - 204) <= 1)
-    assert np.all(np.abs(_shot(backend, plan_2d((top, bottom), (4, 4), K))[..., 0] - 51) <= 1)
+    assert np.all(np.abs(render(backend, plan_2d((bottom, top), (4, 4), K))[..., 0] - 204) <= 1)
+    assert np.all(np.abs(render(backend, plan_2d((top, bottom), (4, 4), K))[..., 0] - 51) <= 1)
     hidden = dataclasses.replace(bottom, visible=False)
-    assert np.all(np.abs(_shot(backend, plan_2d((top, hidden), (4, 4), K))[..., 0] - 204) <= 1)
+    assert np.all(np.abs(render(backend, plan_2d((top, hidden), (4, 4), K))[..., 0] - 204) <= 1)
     # removing a layer removes it from the picture
-    assert np.all(np.abs(_shot(backend, plan_2d((bottom,), (4, 4), K))[..., 0] - 51) <= 1)
+    assert np.all(np.abs(render(backend, plan_2d((bottom,), (4, 4), K))[..., 0] - 51) <= 1)
 
 
 @pytest.mark.parametrize(
@@ -170,17 +165,17 @@ def test_blending_and_opacity_over_a_layer(
         opacity=opacity,
     )
     backend = make_backend((4 * K, 4 * K))
-    shot = _shot(backend, plan_2d((bottom, top), (4, 4), K))
+    shot = render(backend, plan_2d((bottom, top), (4, 4), K))
     assert np.all(np.abs(shot[..., :3] - round(expected * 255)) <= 2)
 
 
 def test_lone_layer_opacity_over_background(make_backend: BackendFactory) -> None:
     draw = ImageDraw(1, _const(1.0), np.eye(3), (0.0, 1.0), opacity=0.5)
     backend = make_backend((4 * K, 4 * K))
-    shot = _shot(backend, plan_2d((draw,), (4, 4), K))
+    shot = render(backend, plan_2d((draw,), (4, 4), K))
     assert np.all(np.abs(shot[..., :3] - 128) <= 1)
     white = dataclasses.replace(plan_2d((draw,), (4, 4), K), background=(1.0, 1.0, 1.0, 1.0))
-    assert np.all(np.abs(_shot(backend, white)[..., :3] - 255) <= 1)
+    assert np.all(np.abs(render(backend, white)[..., :3] - 255) <= 1)
 
 
 def test_points_display_change_does_not_reupload(make_backend: BackendFactory) -> None:
@@ -188,17 +183,17 @@ def test_points_display_change_does_not_reupload(make_backend: BackendFactory) -
     draw = PointsDraw(1, np.array([[8.0, 8.0]]), np.array([6.0]), face, face, edge_width=0.0)
     plan = RenderPlan(2, CameraView((8.0, 8.0), 2.0), (draw,), canvas_size=(32, 32))
     backend = make_backend((32, 32))
-    shot = _shot(backend, plan)
+    shot = render(backend, plan)
     assert shot[16, 16, :3].tolist() == [255, 0, 0]
     assert backend.stats.vertex_uploads == 1
     same = PointsDraw(1, np.array([[8.0, 8.0]]), np.array([6.0]), face, face, edge_width=0.0)
-    shot = _shot(
+    shot = render(
         backend, dataclasses.replace(plan, layers=(dataclasses.replace(same, opacity=0.5),))
     )
     assert backend.stats.vertex_uploads == 1
     assert abs(int(shot[16, 16, 0]) - 128) <= 1
     moved = dataclasses.replace(same, coords=np.array([[4.0, 4.0]]))
-    shot = _shot(backend, dataclasses.replace(plan, layers=(moved,)))
+    shot = render(backend, dataclasses.replace(plan, layers=(moved,)))
     assert backend.stats.vertex_uploads == 2
     assert shot[16, 16, :3].tolist() == [0, 0, 0]
     assert shot[8, 8, :3].tolist() == [255, 0, 0]
@@ -211,7 +206,7 @@ def test_oversized_image_is_strided_to_the_texture_limit(make_backend: BackendFa
     draw = ImageDraw(1, data, np.eye(3), (0.0, 1.0))
     plan = RenderPlan(2, CameraView((0.5, 11.5), float(K)), (draw,), canvas_size=(2 * K, 24 * K))
     backend = make_backend((2 * K, 24 * K))
-    shot = _shot(backend, plan)
+    shot = render(backend, plan)
     np.testing.assert_allclose(shot[..., 0], expand(to_u8(data[:, :24]), K), atol=2)
 
 
@@ -307,7 +302,7 @@ def test_switching_between_2d_and_3d(make_backend: BackendFactory) -> None:
     plan2 = plan_2d((draw2,), (4, 4), K)
     plan3 = RenderPlan(3, CameraView((1.0, 1.5, 1.5), float(K)), (draw3,), canvas_size=(16, 16))
     for plan in (plan2, plan3, plan2):
-        shot = _shot(backend, plan)
+        shot = render(backend, plan)
         np.testing.assert_allclose(shot[..., 0], expand(to_u8(vol[1]), K), atol=2)
 
 
@@ -330,12 +325,12 @@ def test_closing_a_headless_backend_frees_its_egl_context(make_backend: BackendF
     canvas_backend = backend.canvas._backend
     assert canvas_backend in _egl._VP_EGL_ALL_WINDOWS
     assert canvas_backend._native_context
-    _shot(backend, plan_2d((ImageDraw(1, _const(0.5), np.eye(3), (0.0, 1.0)),), (4, 4), 4))
+    render(backend, plan_2d((ImageDraw(1, _const(0.5), np.eye(3), (0.0, 1.0)),), (4, 4), 4))
     backend.close()
     assert canvas_backend not in _egl._VP_EGL_ALL_WINDOWS
     assert canvas_backend._native_context is None
     other = make_backend((16, 16))  # the next headless canvas renders as before
-    shot = _shot(other, plan_2d((ImageDraw(1, _const(0.5), np.eye(3), (0.0, 1.0)),), (4, 4), 4))
+    shot = render(other, plan_2d((ImageDraw(1, _const(0.5), np.eye(3), (0.0, 1.0)),), (4, 4), 4))
     assert np.all(np.abs(shot[..., 0] - 128) <= 1)
 
 
@@ -350,7 +345,7 @@ def test_smooth_interpolations_render_without_warnings(
     data = np.random.default_rng(8).uniform(0, 1, (6, 6)).astype(np.float32)
     draw = ImageDraw(1, data, np.eye(3), (0.0, 1.0), interpolation=interpolation)
     backend = make_backend((6 * K, 6 * K))
-    shot = _shot(backend, plan_2d((draw,), data.shape, K))
+    shot = render(backend, plan_2d((draw,), data.shape, K))
     # smooth kernels blend neighbours but keep the picture close to the data
     assert np.abs(shot[K // 2 :: K, K // 2 :: K, 0] - to_u8(data)).mean() < 40
 
@@ -380,7 +375,7 @@ def test_points_in_3d_are_drawn_where_the_camera_maps_them(make_backend: Backend
     angles = (10.0, 25.0, -40.0)
     backend = make_backend((48, 48))
     plan = RenderPlan(3, CameraView((1.0, 0.0, 0.0), 4.0, angles), (draw,), canvas_size=(48, 48))
-    shot = _shot(backend, plan)
+    shot = render(backend, plan)
     for p, colour in zip(coords, face, strict=True):
         x, y = backend.world_to_canvas(tuple(p))
         np.testing.assert_allclose(shot[int(y), int(x), :3], to_u8(colour[:3]), atol=2)

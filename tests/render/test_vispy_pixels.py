@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cmap import Colormap
-from render_helpers import BackendFactory, expand, plan_2d, shot_3d, to_u8
+from render_helpers import BackendFactory, expand, plan_2d, render, shot_3d, to_u8
 
 from tilescope.render import (
     CameraView,
@@ -89,8 +89,7 @@ def test_two_additive_channels_sum(make_backend: BackendFactory) -> None:
         ImageDraw(2, b, np.eye(3), (0.0, 1.0), colormap=green, blending="additive"),
     )
     backend = make_backend((8 * K, 8 * K))
-    backend.apply(plan_2d(draws, a.shape, K))
-    shot = backend.screenshot().astype(np.int16)
+    shot = render(backend, plan_2d(draws, a.shape, K))
     np.testing.assert_allclose(shot[..., 0], expand(to_u8(a), K), atol=2)
     np.testing.assert_allclose(shot[..., 1], expand(to_u8(b), K), atol=2)
     assert np.all(shot[..., 2] == 0)
@@ -121,8 +120,7 @@ def test_labels_exact_colours(make_backend: BackendFactory, kind: str) -> None:
     k = 1 if kind == "many" else K
     draw = LabelsDraw(key=1, data=data, transform=np.eye(3), colormap=cmap)
     backend = make_backend((data.shape[0] * k, data.shape[1] * k))
-    backend.apply(plan_2d((draw,), data.shape, k))
-    shot = backend.screenshot().astype(np.int16)
+    shot = render(backend, plan_2d((draw,), data.shape, k))
     rgba = cmap.map(data)
     ref = to_u8(rgba[..., :3] * rgba[..., 3:])  # over a black background
     np.testing.assert_array_equal(shot[..., :3], expand(ref, k))
@@ -135,8 +133,7 @@ def test_labels_with_translucent_colours_and_opacity(make_backend: BackendFactor
     cmap = LabelColormap(colors={1: (1.0, 1.0, 1.0, 0.5), 2: (0.0, 1.0, 0.0, 1.0)})
     draw = LabelsDraw(key=1, data=data, transform=np.eye(3), colormap=cmap, opacity=0.5)
     backend = make_backend((2 * K, 2 * K))
-    backend.apply(plan_2d((draw,), data.shape, K))
-    shot = backend.screenshot().astype(np.int16)
+    shot = render(backend, plan_2d((draw,), data.shape, K))
     assert np.all(np.abs(shot[K, 0, :3] - [0, 128, 0]) <= 1)  # label 2 at half opacity
     assert np.all(np.abs(shot[0, K, :3] - [64, 64, 64]) <= 1)  # alpha 0.5 x opacity 0.5
     assert np.all(shot[0, 0, :3] == 0)
@@ -160,8 +157,7 @@ def test_points_centres_colours_and_sizes(make_backend: BackendFactory) -> None:
         canvas_size=(16 * K, 16 * K),
     )
     backend = make_backend((16 * K, 16 * K))
-    backend.apply(plan)
-    shot = backend.screenshot().astype(np.int16)
+    shot = render(backend, plan)
     for (r, c), size, colour in zip(coords, (4.0, 4.0, 6.0), face, strict=True):
         x, y = backend.world_to_canvas((r, c))
         cy, cx = int(y), int(x)
@@ -186,8 +182,7 @@ def test_image_transform_scale_and_translate(make_backend: BackendFactory) -> No
         canvas_size=(16, 16),
     )
     backend = make_backend((16, 16))
-    backend.apply(plan)
-    shot = backend.screenshot().astype(np.int16)
+    shot = render(backend, plan)
     ref = expand(_gray_reference(data, (0.0, 1.0), 1.0), 4)
     np.testing.assert_allclose(shot[..., :3], ref, atol=2)
 
