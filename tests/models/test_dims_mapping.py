@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tilescope.errors import DimsError
-from tilescope.models.dims import Dims, DimsState, RangeTuple
+from tilescope.models.dims import Dims, DimsState
 from tilescope.models.dims_mapping import (
     layer_axes,
     layer_axis_to_world,
@@ -20,16 +20,7 @@ from tilescope.models.dims_mapping import (
 
 
 def make_dims(ndim: int, order: tuple[int, ...] | None = None, ndisplay: int = 2) -> DimsState:
-    return DimsState(
-        ndim=ndim,
-        ndisplay=ndisplay,
-        order=tuple(range(ndim)) if order is None else order,
-        axis_labels=tuple(str(i) for i in range(ndim)),
-        range=tuple(RangeTuple(0.0, 9.0, 1.0) for _ in range(ndim)),
-        point=(0.0,) * ndim,
-        margin_left=(0.0,) * ndim,
-        margin_right=(0.0,) * ndim,
-    )
+    return Dims(ndim, ndisplay=ndisplay, order=order, range=[(0.0, 9.0, 1.0)] * ndim).state
 
 
 def test_right_alignment() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tilescope.models.dims import DimsState, RangeTuple
+from tilescope.models.dims import Dims, DimsState
 from tilescope.models.dims_mapping import layer_axes
 from tilescope.models.layers import Image, Points
 from tilescope.slicing import ImageSliceRequest, build_slice_request
@@ -58,16 +58,7 @@ def _assert_extents_match(layer: Image | Points, case: dict[str, Any]) -> None:
 
 def _dims(order: list[int]) -> DimsState:
     n = len(order)
-    return DimsState(
-        ndim=n,
-        ndisplay=2,
-        order=tuple(order),
-        axis_labels=tuple(str(i) for i in range(n)),
-        range=tuple(RangeTuple(0.0, 3.0, 1.0) for _ in range(n)),
-        point=(1.0,) * n,
-        margin_left=(0.0,) * n,
-        margin_right=(0.0,) * n,
-    )
+    return Dims(n, order=order, range=[(0.0, 3.0, 1.0)] * n, point=[1.0] * n).state
 
 
 def test_same_dim_layers_map_like_napari() -> None:
