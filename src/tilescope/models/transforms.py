@@ -377,6 +377,10 @@ def _coerce_affine(value: Any, ndim: int) -> Affine:
     return aff
 
 
+_PARTS = ("scale", "translate", "rotate", "shear", "affine")
+"""The parts of a :class:`Transform`, as :meth:`Transform.create` takes them."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Transform:
     """A layer's data->world transform: scale, translate, rotate, shear, then affine.
@@ -446,16 +450,10 @@ class Transform:
 
     def replace(self, **changes: Any) -> Transform:
         """A copy with some of scale/translate/rotate/shear/affine changed (validated)."""
-        unknown = set(changes) - {"scale", "translate", "rotate", "shear", "affine"}
+        unknown = set(changes) - set(_PARTS)
         if unknown:
             raise TransformError(f"unknown transform fields: {sorted(unknown)}")
-        current: dict[str, Any] = {
-            "scale": self.scale,
-            "translate": self.translate,
-            "rotate": self.rotate,
-            "shear": self.shear,
-            "affine": self.affine,
-        }
+        current: dict[str, Any] = {name: getattr(self, name) for name in _PARTS}
         current.update(changes)
         return Transform.create(self.ndim, **current)
 
