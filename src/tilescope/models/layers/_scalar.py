@@ -7,6 +7,7 @@ level shapes and downsample factors, and napari's ``data_level``,
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -88,8 +89,19 @@ class ScalarFieldLayer(Layer):
     # data ---------------------------------------------------------------
     @property
     def data(self) -> Any:
-        """The layer data: one array, or a :class:`MultiScaleData` pyramid."""
+        """The layer data: one array, or a :class:`MultiScaleData` pyramid.
+
+        Assigning replaces it through :meth:`set_data`.
+        """
         return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self.set_data(value)
+
+    @abstractmethod
+    def set_data(self, data: Any, multiscale: bool | None = None) -> None:
+        """Replace the data (validated first; on error nothing changes)."""
 
     @property
     def multiscale(self) -> bool:

@@ -213,15 +213,6 @@ class Image(ScalarFieldLayer):
         return prepared, is_rgb
 
     # data ---------------------------------------------------------------
-    @property
-    def data(self) -> Any:
-        """The image data (array or :class:`MultiScaleData`); assigning replaces it."""
-        return self._data
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        self.set_data(value)
-
     def set_data(self, data: Any, multiscale: bool | None = None, rgb: bool | None = None) -> None:
         """Replace the data (validated first; on error nothing changes).
 

@@ -104,15 +104,6 @@ class Labels(ScalarFieldLayer):
         return out
 
     # data ---------------------------------------------------------------
-    @property
-    def data(self) -> Any:
-        """The label data (array or :class:`MultiScaleData`); assigning replaces it."""
-        return self._data
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        self.set_data(value)
-
     def set_data(self, data: Any, multiscale: bool | None = None) -> None:
         """Replace the data (validated first; on error nothing changes)."""
         prepared = self._prepare_labels(data, multiscale)
