@@ -143,3 +143,14 @@ def test_affine_setter_accepts_napari_forms() -> None:
     np.testing.assert_allclose(layer.data_to_world([1.0, 0.0]), [0.0, 1.0], atol=1e-12)
     layer.shear = [0.5]
     np.testing.assert_allclose(layer.shear, [[1.0, 0.5], [0.0, 1.0]])
+
+
+def test_extent_is_kept_until_data_or_transform_changes() -> None:
+    layer = Points(np.array([[0.0, 0.0], [4.0, 2.0]]))
+    first = layer.extent
+    layer.opacity = 0.5  # not an extent change: the same object comes back
+    assert layer.extent is first
+    layer.scale = (2.0, 1.0)
+    np.testing.assert_array_equal(layer.extent.world, [[0, 0], [8, 2]])
+    layer.data = np.array([[1.0, 1.0], [3.0, 5.0]])
+    np.testing.assert_array_equal(layer.extent.world, [[2, 1], [6, 5]])

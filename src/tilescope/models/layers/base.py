@@ -157,6 +157,7 @@ class Layer(ABC):
             self._ndim, scale=scale, translate=translate, rotate=rotate, shear=shear, affine=affine
         )
         self._data_version = 0
+        self._extent_cache: tuple[int, Transform, Extent] | None = None
         self._layer_id = next(_ids)
         self._status = "loading"
         self.events = self._events_class()
@@ -310,8 +311,18 @@ class Layer(ABC):
 
     @property
     def extent(self) -> Extent:
-        """Data extent, its world bounding box, and the world step per axis."""
-        return self._extent_of(self._extent_data())
+        """Data extent, its world bounding box, and the world step per axis.
+
+        Kept until the data or the transform is replaced: every layer change (a camera move
+        picking a new pyramid level, say) has the viewer re-check the union of all layers'
+        extents, and a points layer's extent is a pass over all its points.
+        """
+        cached = self._extent_cache
+        if cached is not None and cached[0] == self._data_version and cached[1] is self._transform:
+            return cached[2]
+        extent = self._extent_of(self._extent_data())
+        self._extent_cache = (self._data_version, self._transform, extent)
+        return extent
 
     @property
     def extent_augmented(self) -> Extent:
