@@ -47,11 +47,11 @@ from tilescope.render.base import RenderBackend
 from tilescope.render.build import build_plan, plan_key
 from tilescope.render.plan import CameraView
 from tilescope.slicing.requests import (
-    ImageSliceRequest,
     ImageSliceResponse,
     SliceRequest,
     SliceResponse,
     build_slice_request,
+    request_signature,
 )
 from tilescope.slicing.slicer import LayerSlicer
 from tilescope.tiles.view import update_view_from_world
@@ -98,39 +98,6 @@ def _format_value(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return f"{float(value):.6g}"
     return str(value)
-
-
-def _signature(req: SliceRequest) -> tuple[Any, ...]:
-    """What makes two requests read the same slice (cheap; no data access)."""
-    if isinstance(req, ImageSliceRequest):
-        return (
-            "image",
-            id(req.data),
-            req.data_version,
-            req.level,
-            req.windows,
-            req.region,
-            req.projection_mode,
-            req.displayed,
-            req.not_displayed,
-            req.rgb,
-            req.slice_to_world.tobytes(),
-        )
-    return (
-        "points",
-        id(req.data),
-        req.data_version,
-        id(req.sizes),
-        id(req.face_colors),
-        id(req.edge_colors),
-        req.displayed,
-        req.not_displayed,
-        req.point.tobytes(),
-        req.low.tobytes(),
-        req.high.tobytes(),
-        req.thick,
-        req.size_scale,
-    )
 
 
 class Viewer:
@@ -443,7 +410,7 @@ class Viewer:
             self._set_status(layer, LayerStatus("error", str(e)))
             self._schedule_flush()
             return
-        sig = _signature(request)
+        sig = request_signature(request)
         key = layer.layer_id
         if self._signatures.get(key) != sig or self._status.get(key, LayerStatus("")).state == (
             "error"

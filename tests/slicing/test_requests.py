@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 
 from tilescope.cancel import Cancelled, CancelToken
 from tilescope.errors import SliceError
-from tilescope.models.dims import DimsState, RangeTuple
+from tilescope.models.dims import Dims, DimsState, RangeTuple
 from tilescope.models.layers import Image, Labels, Points
 from tilescope.slicing import (
     ImageSliceRequest,
     ImageSliceResponse,
     PointsSliceRequest,
     build_slice_request,
+    request_signature,
 )
 from tilescope.tiles.view import update_view
 
@@ -336,3 +337,15 @@ def test_cancelled_token_stops_before_reading() -> None:
     assert (
         build_slice_request(Image(np.ones((2, 3, 3))), make_dims((1, 0, 0)))(live).data.sum() == 9
     )
+
+
+def test_request_signature_changes_only_with_what_is_read() -> None:
+    layer = Image(np.zeros((4, 8, 8), np.float32), contrast_limits=(0, 1))
+    dims = Dims(3, range=[(0, 3, 1), (0, 7, 1), (0, 7, 1)]).state
+    same = request_signature(build_slice_request(layer, dims))
+    layer.gamma = 0.5  # display only
+    assert request_signature(build_slice_request(layer, dims)) == same
+    moved = Dims(3, range=[(0, 3, 1), (0, 7, 1), (0, 7, 1)], point=(2, 0, 0)).state
+    assert request_signature(build_slice_request(layer, moved)) != same
+    layer.projection_mode = "max"
+    assert request_signature(build_slice_request(layer, dims)) != same

@@ -12,6 +12,7 @@ from tilescope.slicing.requests import (
     SliceRequest,
     SliceResponse,
     build_slice_request,
+    request_signature,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "SliceRequest",
     "SliceResponse",
     "build_slice_request",
+    "request_signature",
     "point_index",
     "project",
     "thick_window",

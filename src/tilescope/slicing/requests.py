@@ -64,6 +64,7 @@ __all__ = [
     "SliceRequest",
     "SliceResponse",
     "build_slice_request",
+    "request_signature",
 ]
 
 _request_ids = itertools.count(1)
@@ -436,4 +437,41 @@ def _points_request(layer: Points, dims: DimsState) -> PointsSliceRequest:
         thick=thick,
         data_to_world=layer.transform.data_to_world,
         size_scale=size_scale,
+    )
+
+
+def request_signature(req: SliceRequest) -> tuple[Any, ...]:
+    """What makes two requests read the same slice: equal signatures, same result.
+
+    Cheap (metadata only, arrays by identity): the viewer compares it on every change to
+    resubmit only the layers whose slice really changed.
+    """
+    if isinstance(req, ImageSliceRequest):
+        return (
+            "image",
+            id(req.data),
+            req.data_version,
+            req.level,
+            req.windows,
+            req.region,
+            req.projection_mode,
+            req.displayed,
+            req.not_displayed,
+            req.rgb,
+            req.slice_to_world.tobytes(),
+        )
+    return (
+        "points",
+        id(req.data),
+        req.data_version,
+        id(req.sizes),
+        id(req.face_colors),
+        id(req.edge_colors),
+        req.displayed,
+        req.not_displayed,
+        req.point.tobytes(),
+        req.low.tobytes(),
+        req.high.tobytes(),
+        req.thick,
+        req.size_scale,
     )
