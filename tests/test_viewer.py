@@ -5,6 +5,7 @@ Slow data is a gated fake (reads block on an Event the test controls): determini
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,3 +259,25 @@ def test_hidden_layers_are_not_sliced_until_shown(viewer: Viewer) -> None:
     layer.visible = True
     assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
     assert arr.reads == 1
+
+
+def _open_files(path: Path) -> int:
+    """How many of this process's file descriptors point at ``path`` (Linux /proc)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+def test_an_opened_tiff_is_closed_with_its_layer(viewer: Viewer, tmp_path: Path) -> None:
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "a.tif", _stack(), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "line.tif", np.arange(10, dtype=np.float32))
+    (layer,) = viewer.open(tmp_path / "a.tif")
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.5 * 255, abs=2)
+    assert _open_files(tmp_path / "a.tif") == 1
+    viewer.layers.remove(layer)
+    assert _open_files(tmp_path / "a.tif") == 0
+    with pytest.raises(LayerDataError):  # 1-D: no layer, and the file is closed at once
+        viewer.open(tmp_path / "line.tif")
+    assert _open_files(tmp_path / "line.tif") == 0

@@ -150,6 +150,7 @@ class Viewer:
         self._signatures: dict[int, tuple[Any, ...]] = {}
         self._status: dict[int, LayerStatus] = {}
         self._disconnects: dict[int, Callable[[], None]] = {}
+        self._closers: dict[int, Callable[[], None]] = {}
         self._flush_posted = False
         self._closed = False
         self._window: Any = None
@@ -227,15 +228,24 @@ class Viewer:
         return self._add(Points(data, **kwargs))
 
     def open(self, path: str | os.PathLike[str]) -> list[Layer]:
-        """Open a ``.npy``, TIFF or zarr path lazily and add its layers."""
-        specs = read_path(path)
+        """Open a ``.npy``, TIFF or zarr path lazily and add its layers.
+
+        A file kept open for lazy reads (TIFF) is closed when its layer is removed or the
+        viewer closes, or at once if its data cannot become a layer.
+        """
         added: list[Layer] = []
-        for spec in specs:
+        for spec in read_path(path):
             kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
-            if spec.layer_type == "labels":
-                added.append(self.add_labels(spec.data, **kwargs))
-            else:
-                added.append(self.add_image(spec.data, **kwargs))
+            add = self.add_labels if spec.layer_type == "labels" else self.add_image
+            try:
+                layer: Layer = add(spec.data, **kwargs)
+            except BaseException:
+                if spec.close is not None:
+                    spec.close()
+                raise
+            if spec.close is not None:
+                self._closers[layer.layer_id] = spec.close
+            added.append(layer)
         return added
 
     def reset_view(self) -> None:
@@ -332,6 +342,9 @@ class Viewer:
             self._window = None
         self._backend.close()
         self.perf.close()
+        for closer in self._closers.values():
+            closer()
+        self._closers.clear()
 
     def __enter__(self) -> Viewer:
         return self
@@ -368,6 +381,9 @@ class Viewer:
         self._responses.pop(key, None)
         self._signatures.pop(key, None)
         self._status.pop(key, None)
+        closer = self._closers.pop(key, None)
+        if closer is not None:
+            closer()
         self._refresh_slices()
 
     # ---- change handling (main thread) --------------------------------------------------
