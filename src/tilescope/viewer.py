@@ -65,18 +65,14 @@ L = TypeVar("L", bound=Layer)
 
 @dataclass(frozen=True, slots=True)
 class CursorInfo:
-    """What is under a canvas position: world coordinates and the top layer's value there."""
+    """What is under a canvas position: world coordinates and the top layer's value there.
+
+    The window formats it (with axis labels) in :func:`tilescope.views.status.format_cursor`.
+    """
 
     world: tuple[float, ...]
     layer_name: str | None = None
     value: Any = None
-
-    def __str__(self) -> str:
-        coords = ", ".join(f"{c:.6g}" for c in self.world)
-        text = f"[{coords}]"
-        if self.layer_name is not None:
-            text += f"  {self.layer_name}: {_format_value(self.value)}"
-        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +84,6 @@ class LayerStatus:
 
     def __str__(self) -> str:
         return self.state if not self.message else f"{self.state}: {self.message}"
-
-
-def _format_value(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, np.ndarray):
-        return "(" + ", ".join(_format_value(v) for v in value.tolist()) + ")"
-    if isinstance(value, float | np.floating):
-        return f"{float(value):.6g}"
-    return str(value)
 
 
 class Viewer:
