@@ -32,7 +32,7 @@ def display_problem() -> str | None:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         return (
-            "neither DISPLAY nor WAYLAND_DISPLAY is set; run under a virtual display "
-            "(xvfb-run -a ...), or use Viewer(show=False) and viewer.screenshot()"
+            "neither DISPLAY nor WAYLAND_DISPLAY is set; for a window, run under a virtual "
+            "display (xvfb-run -a ...)"
         )
     return None

@@ -33,7 +33,10 @@ def get_app() -> QApplication:
         )
     problem = display_problem()
     if problem is not None:
-        raise NoDisplayError(f"cannot open a tilescope window: {problem}")
+        raise NoDisplayError(
+            f"cannot open a tilescope window: {problem}; without a display use "
+            "Viewer(show=False) and viewer.screenshot()"
+        )
     # Lets several GL canvases (and vispy's Qt backend) share textures; must precede the app.
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts, True)
     app = QApplication([sys.argv[0] if sys.argv and sys.argv[0] else "tilescope"])
