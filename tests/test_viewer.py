@@ -133,15 +133,33 @@ def test_display_changes_do_not_reslice(viewer: Viewer) -> None:
     assert arr.reads == reads
 
 
-def test_points_and_labels_slice_too(viewer: Viewer) -> None:
+def test_points_and_labels_slice_asynchronously_too(viewer: Viewer) -> None:
     labels = np.zeros((3, 16, 16), np.int32)
-    labels[1, 4:12, 4:12] = 5
-    lab = viewer.add_labels(labels)
-    pts = viewer.add_points(np.array([[1.0, 8.0, 8.0], [2.0, 2.0, 2.0]]), size=3)
-    viewer.dims.set_current_step(0, 1)
+    labels[0, 4:12, 4:12] = 5
+    gated = GatedArray(labels)
+    gated.gate.clear()
+    lab = viewer.add_labels(gated)  # returns while its read blocks in a worker
+    assert gated.started.wait(WAIT)
+    assert viewer.layer_status(lab).state == "loading"
+    pts = viewer.add_points(np.array([[0.0, 8.0, 8.0], [2.0, 2.0, 2.0]]), size=3)
+    workers: list[str] = []
+    real = viewer.slicer.submit
+
+    def spy(key: Any, task: Any, on_done: Any, on_error: Any) -> int:
+        def traced(token: Any) -> Any:
+            workers.append(threading.current_thread().name)
+            return task(token)
+
+        return real(key, traced, on_done, on_error)
+
+    viewer.slicer.submit = spy  # type: ignore[method-assign]
+    viewer.dims.set_current_step(0, 0)  # a new plane for both layers
+    gated.gate.set()
     img = viewer.screenshot()
     assert viewer.layer_status(lab).state == "ready"
     assert viewer.layer_status(pts).state == "ready"
+    assert workers  # both layers were re-sliced ...
+    assert all(name.startswith("tilescope-slice") for name in workers)  # ... off the main thread
     assert img[..., :3].max() > 0
 
 
