@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tilescope.cancel import CancelToken
-from tilescope.errors import SliceError
+from tilescope.errors import ConfigError, SliceError
 from tilescope.hop import MainThreadQueue
 from tilescope.slicing.slicer import LayerSlicer
 
@@ -247,4 +247,21 @@ def test_a_hung_read_becomes_an_error_without_any_other_event(hop: MainThreadQue
         hung.release.set()
     finally:
         slicer.shutdown()
+    assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"max_workers": 0}, "slice workers", id="no-workers"),
+        pytest.param({"max_workers": 1.5}, "slice workers", id="fractional-workers"),
+        pytest.param({"timeout_s": 0}, "slice timeout", id="zero-timeout"),
+        pytest.param({"timeout_s": float("nan")}, "slice timeout", id="nan-timeout"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_thread_starts(
+    hop: MainThreadQueue, kwargs: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        LayerSlicer(hop, **kwargs)  # type: ignore[arg-type]
     assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []

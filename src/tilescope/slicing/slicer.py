@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import heapq
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from tilescope.cancel import Cancelled, CancelToken
-from tilescope.errors import SliceError
+from tilescope.errors import ConfigError, SliceError
 from tilescope.hop import MainThreadQueue
 
 __all__ = ["LayerSlicer", "SliceStats"]
@@ -112,6 +113,12 @@ class LayerSlicer:
         timeout_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ConfigError(f"slice workers must be a whole number >= 1, got {max_workers!r}")
+        if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
+            raise ValueError(
+                f"slice timeout must be a positive number of seconds, got {timeout_s!r}"
+            )
         self._hop = hop
         self._executor: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="tilescope-slice"
