@@ -116,7 +116,7 @@ class LayerSlicer:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ConfigError(f"slice workers must be a whole number >= 1, got {max_workers!r}")
         if not (isinstance(timeout_s, int | float) and math.isfinite(timeout_s) and timeout_s > 0):
-            raise ValueError(
+            raise ConfigError(
                 f"slice timeout must be a positive number of seconds, got {timeout_s!r}"
             )
         self._hop = hop
