@@ -299,3 +299,17 @@ def test_an_opened_tiff_is_closed_with_its_layer(viewer: Viewer, tmp_path: Path)
     with pytest.raises(LayerDataError):  # 1-D: no layer, and the file is closed at once
         viewer.open(tmp_path / "line.tif")
     assert _open_files(tmp_path / "line.tif") == 0
+
+
+def test_a_re_shown_layer_never_shows_its_out_of_date_slice(viewer: Viewer) -> None:
+    arr = GatedArray(_stack())
+    layer = viewer.add_image(arr, contrast_limits=(0, 1))
+    viewer.dims.set_current_step(0, 0)
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.2 * 255, abs=2)
+    layer.visible = False
+    viewer.dims.set_current_step(0, 2)
+    arr.gate.clear()
+    layer.visible = True  # the plane-2 read blocks: plane 0 must not stand in for it
+    assert _centre_gray(viewer.screenshot(wait=False)) == 0
+    arr.gate.set()
+    assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)

@@ -403,6 +403,7 @@ class Viewer:
             return
         if not layer.visible:  # sliced when shown again (its `changed` brings it back here)
             self._signatures.pop(layer.layer_id, None)
+            self._responses.pop(layer.layer_id, None)  # never shown again once out of date
             self._slicer.cancel(layer.layer_id)
             self._schedule_flush()
             return
