@@ -103,6 +103,24 @@ class TileKey:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple[type[TileKey], tuple[object, ...]]:
+        # rebuild through __init__: the cached hash covers a str (``projection``),
+        # whose hash differs between processes, so it must never travel in a pickle
+        return (
+            TileKey,
+            (
+                self.layer_id,
+                self.data_version,
+                self.slice,
+                self.level,
+                self.row,
+                self.col,
+                self.displayed,
+                self.window,
+                self.projection,
+            ),
+        )
+
     @property
     def position(self) -> Position:
         """``(level, row, col)``."""

@@ -214,7 +214,7 @@ class TileSource:
             if not 0 <= start < stop <= n0:
                 raise ValueError(
                     f"window [{start}, {stop}) on axis {axis} must be non-empty "
-                    f"and within [0, {n0})"
+                    f"and within [0, {n0}] (the axis has {n0} planes)"
                 )
             out.append(window_at_level((int(start), int(stop)), n0, int(shape[axis])))
         return tuple(out)
