@@ -5,6 +5,7 @@ Slow data is a gated fake (reads block on an Event the test controls): determini
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -171,6 +172,31 @@ def test_cursor_info_reads_the_slice_in_ram(viewer: Viewer) -> None:
     assert info.layer_name == "stack"
     assert float(info.value) == pytest.approx(0.5)
     assert len(info.world) == 3
+
+
+def test_cursor_info_on_a_coarse_level_reads_the_pixel_whose_footprint_holds_the_point(
+    viewer: Viewer,
+) -> None:
+    """Level-1 pixel i of a 2x pyramid covers level-0 data [2i - 0.5, 2i + 1.5): the
+    shared level geometry (napari's i * f convention read pixel round(x / 2))."""
+    level0 = np.zeros((32, 32), np.float32)
+    level1 = np.arange(256, dtype=np.float32).reshape(16, 16)
+    layer = viewer.add_image([level0, level1], contrast_limits=(0, 255), name="pyramid")
+    layer.locked_data_level = 1
+    viewer.screenshot()
+    differs = 0
+    for cy in range(2, 62, 3):
+        for cx in range(2, 62, 3):
+            info = viewer.cursor_info((cx, cy))
+            assert info is not None
+            y, x = info.world[-2:]
+            iy, ix = math.floor((y + 0.5) / 2), math.floor((x + 0.5) / 2)
+            if not (0 <= iy < 16 and 0 <= ix < 16):
+                continue
+            assert info.layer_name == "pyramid"
+            assert float(info.value) == level1[iy, ix], (cx, cy, y, x)
+            differs += (iy, ix) != (math.floor(y / 2 + 0.5), math.floor(x / 2 + 0.5))
+    assert differs > 0  # some probed points tell the two conventions apart
 
 
 def test_bad_input_raises_typed_errors_and_keeps_layers(viewer: Viewer, tmp_path: Path) -> None:

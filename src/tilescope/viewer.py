@@ -19,7 +19,6 @@ difference. The main thread never reads layer data.
 from __future__ import annotations
 
 import gc
-import math
 import os
 import sys
 import time
@@ -54,6 +53,7 @@ from tilescope.slicing.requests import (
     request_signature,
 )
 from tilescope.slicing.slicer import LayerSlicer
+from tilescope.tiles.geometry import pixel_containing
 from tilescope.tiles.view import update_view_from_world
 
 __all__ = ["CursorInfo", "LayerStatus", "Viewer"]
@@ -533,13 +533,18 @@ def _as_task(request: SliceRequest) -> Callable[[CancelToken], SliceResponse]:
 
 
 def _value_at(resp: ImageSliceResponse, shown: Sequence[float]) -> Any:
-    """The slice's value at world coordinates ``shown`` of the displayed axes, or None."""
+    """The slice's value at world coordinates ``shown`` of the displayed axes, or None.
+
+    ``slice_to_world`` places coarse pixels by the shared level geometry
+    (:mod:`tilescope.tiles.geometry`); its inverse gives slice-index coordinates, and
+    the pixel whose cell contains them is read.
+    """
     k = resp.slice_to_world.shape[0] - 1
     if len(shown) != k:
         return None
     inv = np.linalg.inv(resp.slice_to_world)
     idx = inv @ np.append(np.asarray(shown, dtype=np.float64), 1.0)
-    pos = [math.floor(v + 0.5) for v in idx[:k]]
+    pos = [pixel_containing(float(v)) for v in idx[:k]]
     data = resp.data
     if any(p < 0 or p >= n for p, n in zip(pos, data.shape[:k], strict=True)):
         return None
