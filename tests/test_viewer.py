@@ -68,7 +68,7 @@ def test_add_image_returns_at_once_and_screenshot_waits(viewer: Viewer) -> None:
     arr.gate.clear()
     layer = viewer.add_image(arr, contrast_limits=(0, 1))  # returns while the read blocks
     assert arr.started.wait(WAIT)
-    assert str(viewer.layer_status(layer)) == "loading"
+    assert str(viewer.layer_status(layer)) == "loading: 0/1 tiles"
     empty = viewer.screenshot(wait=False)
     assert _centre_gray(empty) == 0  # nothing on screen yet: the background
     arr.gate.set()
@@ -97,7 +97,11 @@ def test_a_superseded_slice_never_shows(viewer: Viewer) -> None:
     arr.gate.set()
     assert viewer.wait_until_idle(WAIT)
     assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
-    assert viewer.slicer.stats.cancelled_running + viewer.slicer.stats.cancelled_queued >= 1
+    (layer,) = viewer.layers
+    frame = viewer.layer_frame(layer)
+    assert frame is not None
+    assert frame.slice0 == (2,)
+    assert frame.settled
 
 
 def test_a_failing_read_shows_an_error_keeps_others_and_recovers(viewer: Viewer) -> None:
@@ -232,12 +236,16 @@ def test_close_leaves_no_worker_thread() -> None:
     assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []
 
 
-def test_slices_are_reported_on_screen_and_paint_is_timed(viewer: Viewer) -> None:
+def test_slices_and_tiles_are_reported_on_screen_and_paint_is_timed(viewer: Viewer) -> None:
     shown: list[int] = []
+    tiled: list[tuple[int, bool]] = []
     viewer.slice_shown.append(lambda resp, t: shown.append(resp.layer_id))
+    viewer.frame_shown.append(lambda key, frame, t: tiled.append((key, frame.settled)))
     layer = viewer.add_image(_stack(), contrast_limits=(0, 1))
+    points = viewer.add_points(np.array([[1, 8, 8]]), size=2)
     viewer.screenshot()
-    assert shown == [layer.layer_id]
+    assert shown == [points.layer_id]  # points are sliced; the image is drawn from tiles
+    assert tiled[-1] == (layer.layer_id, True)
     stats = viewer.perf.stats()
     assert stats.by_name["paint"].count >= 1
     assert stats.by_name["apply_slice"].count >= 1

@@ -18,9 +18,11 @@ difference. The main thread never reads layer data.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,15 +38,19 @@ from tilescope.data.dask_support import cancel_dask_on
 from tilescope.data.io import read_path
 from tilescope.errors import DataSourceError, TilescopeError
 from tilescope.hop import MainThreadQueue
+from tilescope.loading.config import get_config
+from tilescope.loading.loader import ChunkLoader
 from tilescope.models.camera import Camera
 from tilescope.models.dims import Dims
+from tilescope.models.dims_mapping import layer_axes
 from tilescope.models.layerlist import LayerList
 from tilescope.models.layers import Image, Labels, Layer, Points
 from tilescope.models.viewer_model import ViewerModel
 from tilescope.perf import PerfMonitor, PerfStats
 from tilescope.render.base import RenderBackend
 from tilescope.render.build import build_plan, plan_key
-from tilescope.render.plan import CameraView
+from tilescope.render.plan import CameraView, TiledDraw
+from tilescope.render.tiled import LayerFrame, TiledFrames, is_tiled
 from tilescope.slicing.requests import (
     ImageSliceResponse,
     SliceRequest,
@@ -132,6 +138,20 @@ class Viewer:
         self._hop = MainThreadQueue()
         self._slicer = LayerSlicer(self._hop, max_workers=slice_workers, timeout_s=slice_timeout_s)
         self.model = ViewerModel(ndisplay=ndisplay, canvas_size=size)
+        config = get_config()
+        self._tiles_posted = threading.Lock()
+        self._tiles_pending = False
+        self._loader = ChunkLoader(config, notify=self._on_tiles_posted, timeout_s=slice_timeout_s)
+        settings = config.render
+        if os.environ.get("TILESCOPE_DEBUG_TILES", "").strip() not in ("", "0"):
+            settings = dataclasses.replace(settings, debug_tiles=True)
+        self._tiles = TiledFrames(self._loader, settings)
+        self._frames: dict[int, LayerFrame] = {}
+        self._more_tiles = False
+        self._awaiting_tiles: dict[int, LayerFrame] = {}
+        #: Called as ``callback(layer_id, frame, time.perf_counter())`` after a frame of a
+        #: tiled layer is on screen (its tile counts say how complete it is).
+        self.frame_shown: list[Callable[[int, LayerFrame, float], None]] = []
         self._responses: dict[int, SliceResponse] = {}
         self._signatures: dict[int, tuple[Any, ...]] = {}
         self._status: dict[int, LayerStatus] = {}
@@ -151,7 +171,7 @@ class Viewer:
         self._backend.on_frame(self._on_frame)
 
         self.model.dims.events.changed.connect(self._on_view_changed)
-        self.model.camera.events.changed.connect(self._on_view_changed)
+        self.model.camera.events.changed.connect(self._on_camera_changed)
         self.model.layers.events.inserted.connect(self._on_layer_inserted)
         self.model.layers.events.removed.connect(self._on_layer_removed)
         self.model.layers.events.reordered.connect(self._schedule_flush)
@@ -197,6 +217,35 @@ class Viewer:
     @property
     def slicer(self) -> LayerSlicer:
         return self._slicer
+
+    @property
+    def loader(self) -> ChunkLoader:
+        """Loads the tiles of 2D Image and Labels layers in worker threads."""
+        return self._loader
+
+    @property
+    def debug_tiles(self) -> bool:
+        """Outline every drawn tile in a colour per level (also ``TILESCOPE_DEBUG_TILES=1``)."""
+        return self._tiles.debug
+
+    @debug_tiles.setter
+    def debug_tiles(self, value: bool) -> None:
+        self._tiles.debug = bool(value)
+        self._schedule_flush()
+
+    @property
+    def show_placeholders(self) -> bool:
+        """Mark tiles drawn coarser than ideal while the ideal ones load (on by default)."""
+        return self._tiles.show_placeholders
+
+    @show_placeholders.setter
+    def show_placeholders(self, value: bool) -> None:
+        self._tiles.show_placeholders = bool(value)
+        self._schedule_flush()
+
+    def layer_frame(self, layer: Layer) -> LayerFrame | None:
+        """The last frame's tile counts of a tiled layer (None for a sliced one)."""
+        return self._frames.get(layer.layer_id)
 
     def add_image(self, data: Any, **kwargs: Any) -> Image:
         """Add an image layer (napari's keywords: contrast_limits, colormap, scale, ...).
@@ -244,15 +293,40 @@ class Viewer:
 
     @contextmanager
     def force_sync(self) -> Iterator[None]:
-        """Slice synchronously inside this block (for scripts and tests)."""
-        with self._slicer.force_sync():
-            yield
+        """Slice and load tiles synchronously inside this block (for scripts and tests)."""
+        before = self._loader.force_synchronous
+        self._loader.force_synchronous = True
+        try:
+            with self._slicer.force_sync():
+                yield
+        finally:
+            self._loader.force_synchronous = before
 
     def wait_until_idle(self, timeout: float | None = 30.0) -> bool:
-        """Block until every pending slice has arrived; False on timeout. Scripts only."""
-        done = self._slicer.wait_until_idle(timeout)
-        self._hop.drain()
-        return done
+        """Block until every pending slice has arrived and every visible tile is at the ideal
+        level or failed (marked on screen); False on timeout. Scripts only."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if not self._slicer.wait_until_idle(left):
+                self._hop.drain()
+                return False
+            self._hop.drain()
+            self._flush()
+            if self._idle():
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if self._tiles.backlog:
+                continue  # uploads left over from the last frame's budget
+            left = 0.05 if deadline is None else min(0.05, max(deadline - time.monotonic(), 0.0))
+            self._hop.wait_posted(left)
+
+    def _idle(self) -> bool:
+        """Nothing left to show: no slice pending, every tiled layer settled, no backlog."""
+        if self._slicer.pending() or self._tiles.backlog:
+            return False
+        return all(frame.settled for frame in self._frames.values())
 
     def screenshot(
         self,
@@ -294,6 +368,11 @@ class Viewer:
         for layer in reversed(self._layer_models()):
             if not layer.visible:
                 continue
+            if layer.layer_id in self._frames:
+                value = self._tiled_value(layer, shown)
+                if value is not None:
+                    return CursorInfo(tuple(world), layer.name, value)
+                continue
             resp = self._responses.get(layer.layer_id)
             if not isinstance(resp, ImageSliceResponse) or resp.empty:
                 continue
@@ -301,6 +380,14 @@ class Viewer:
             if value is not None:
                 return CursorInfo(tuple(world), layer.name, value)
         return CursorInfo(tuple(world))
+
+    def _tiled_value(self, layer: Layer, shown: Sequence[float]) -> Any:
+        frame = self._frames.get(layer.layer_id)
+        if frame is None or frame.draw is None or len(shown) != 2:
+            return None
+        inv = np.linalg.inv(frame.draw.transform)
+        data = inv @ np.append(np.asarray(shown, dtype=np.float64), 1.0)
+        return self._tiles.value_at(layer, (float(data[0]), float(data[1])))
 
     @property
     def perf_stats(self) -> PerfStats:
@@ -320,6 +407,8 @@ class Viewer:
             return
         self._closed = True
         self._slicer.shutdown()
+        self._tiles.close()
+        self._loader.close()
         for disconnect in self._disconnects.values():
             disconnect()
         self._disconnects.clear()
@@ -364,6 +453,8 @@ class Viewer:
         if disconnect is not None:
             disconnect()
         self._slicer.cancel(key)
+        self._tiles.drop(key)
+        self._frames.pop(key, None)
         self._responses.pop(key, None)
         self._signatures.pop(key, None)
         self._status.pop(key, None)
@@ -378,6 +469,13 @@ class Viewer:
             self._update_views()
             self._refresh_slices()
 
+    def _on_camera_changed(self, *_: Any) -> None:
+        """Camera moves come in bursts (a drag): tiled layers re-plan in the next frame, once
+        for the whole burst, from what is resident."""
+        with self.perf.task("view_changed"):
+            self._update_views()
+            self._refresh_slices(tiles_now=False)
+
     def _update_views(self) -> None:
         """Tell multiscale layers what is in view so they pick their level (napari 2D)."""
         dims = self.model.dims.state
@@ -389,12 +487,22 @@ class Viewer:
         except TilescopeError:
             return
         for layer in self.model.layers:
-            if isinstance(layer, Image | Labels) and layer.multiscale:
+            if isinstance(layer, Image | Labels) and layer.multiscale and not is_tiled(layer, dims):
                 update_view_from_world(layer, lo, hi, canvas, dims)
 
-    def _refresh_slices(self) -> None:
+    def _refresh_slices(self, tiles_now: bool = True) -> None:
+        """Re-slice what changed. With ``tiles_now`` (a new layer, a slider step) tiled layers
+        re-plan at once, so their loads start before this returns; else in the next frame."""
         for layer in self._layer_models():
             self._refresh_layer(layer)
+        if tiles_now and (
+            self._frames
+            or any(
+                layer.visible and is_tiled(layer, self.model.dims.state)
+                for layer in self._layer_models()
+            )
+        ):
+            self._flush()
         self._schedule_flush()
 
     def _refresh_layer(self, layer: Layer) -> None:
@@ -405,8 +513,20 @@ class Viewer:
             self._signatures.pop(layer.layer_id, None)
             self._responses.pop(layer.layer_id, None)  # never shown again once out of date
             self._slicer.cancel(layer.layer_id)
+            self._loader.set_wanted(layer.layer_id, ())  # its atlas stays for a quick return
+            self._frames.pop(layer.layer_id, None)
             self._schedule_flush()
             return
+        if is_tiled(layer, self.model.dims.state):  # resolved each frame from its tiles
+            if layer.layer_id in self._signatures:
+                self._signatures.pop(layer.layer_id)
+                self._responses.pop(layer.layer_id, None)
+                self._slicer.cancel(layer.layer_id)
+            self._schedule_flush()
+            return
+        if layer.layer_id in self._frames:  # no longer tiled (3D, projection): slice it
+            self._frames.pop(layer.layer_id)
+            self._tiles.drop(layer.layer_id)
         try:
             request = build_slice_request(layer, self.model.dims.state)
         except TilescopeError as e:
@@ -472,23 +592,89 @@ class Viewer:
             self._flush_posted = True
             self._hop.post(self._flush)
 
+    def _on_tiles_posted(self) -> None:
+        """Loader results are waiting (worker threads): one coalesced hop to the main thread."""
+        with self._tiles_posted:
+            if self._tiles_pending:
+                return
+            self._tiles_pending = True
+        self._hop.post(self._on_tiles_ready)
+
+    def _on_tiles_ready(self) -> None:
+        with self._tiles_posted:
+            self._tiles_pending = False
+        self._schedule_flush()
+
     def _flush(self) -> None:
+        """One frame: drain finished tiles, resolve every layer, apply the difference."""
         self._flush_posted = False
         if self._closed:
             return
         self._slicer.poll()
         with self.perf.task("apply_plan"):
-            plan = build_plan(self.model, self._responses)
+            self._tiles.accept(self._loader.drain())
+            tiled = self._resolve_tiles()
+            plan = build_plan(self.model, self._responses, tiled)
             key = plan_key(plan)
-            if key != self._last_plan_key:  # an unchanged frame is not redrawn
+            # an unchanged frame is not redrawn; tile uploads always go to the backend
+            if key != self._last_plan_key or self._tiles.has_uploads:
                 self._last_plan_key = key
                 self._backend.apply(plan)
+                self._awaiting_tiles.update((k, f) for k, f in self._frames.items() if k in tiled)
+            self._tiles.applied()  # the uploads are in the backend's hands now
         self._awaiting_frame.update(self._fresh)
         self._fresh.clear()
+        # Uploads left over from this frame's budget go in the next frame, after this one is
+        # painted (a window); headless, wait_until_idle() resolves frames until none is left.
+        self._more_tiles = bool(self._tiles.backlog)
+
+    def _resolve_tiles(self) -> dict[int, TiledDraw]:
+        """Each visible tiled layer's draw for this frame; updates their status and progress."""
+        dims = self.model.dims.state
+        draws: dict[int, TiledDraw] = {}
+        if dims.ndisplay != 2:
+            return draws
+        self._loader.begin_frame()  # one auto-sync budget for every layer of this frame
+        canvas = self.model.canvas_size
+        try:
+            rect = self.model.camera.view_rect(canvas)
+        except TilescopeError:
+            return draws
+        for layer in self._layer_models():
+            if not is_tiled(layer, dims):
+                continue
+            if not layer.visible:
+                hidden = self._tiles.hidden(layer)
+                if hidden is not None:
+                    draws[layer.layer_id] = hidden
+                continue
+            assert isinstance(layer, Image | Labels)
+            try:
+                frame = self._tiles.resolve(layer, dims, rect, canvas)
+            except TilescopeError as e:
+                self._set_status(layer, LayerStatus("error", str(e)))
+                continue
+            self._frames[layer.layer_id] = frame
+            if frame.draw is not None:
+                draws[layer.layer_id] = frame.draw
+            layer.loading_progress = frame.progress
+            self._set_status(layer, _tile_status(layer, frame))
+            if frame.corner_pixels is not None:
+                _record_view(layer, frame, dims)
+        return draws
 
     def _on_frame(self, start: float, duration_ms: float) -> None:
         """A frame was drawn (main thread): time it, and report slices now on screen."""
         self.perf.record("paint", start, duration_ms)
+        if self._more_tiles:
+            self._more_tiles = False
+            self._schedule_flush()
+        if self._awaiting_tiles:
+            frames, self._awaiting_tiles = self._awaiting_tiles, {}
+            now = time.perf_counter()
+            for layer_id, frame in frames.items():
+                for tile_callback in list(self.frame_shown):
+                    tile_callback(layer_id, frame, now)
         if not self._awaiting_frame:
             return
         shown, self._awaiting_frame = self._awaiting_frame, {}
@@ -549,6 +735,43 @@ def _value_at(resp: ImageSliceResponse, shown: Sequence[float]) -> Any:
     if any(p < 0 or p >= n for p, n in zip(pos, data.shape[:k], strict=True)):
         return None
     return data[tuple(pos)]
+
+
+def _tile_status(layer: Layer, frame: LayerFrame) -> LayerStatus:
+    """What the layer list and status bar say about a tiled layer."""
+    if frame.failed:
+        key, error = frame.failed[0]
+        more = f" (and {len(frame.failed) - 1} more)" if len(frame.failed) > 1 else ""
+        cause = error.__cause__ if error.__cause__ is not None else error
+        return LayerStatus(
+            "error",
+            f"layer {layer.name!r}: tile at level {key.level}, row {key.row}, col {key.col} "
+            f"failed{more}: {type(cause).__name__}: {cause}; retried with back-off",
+        )
+    if frame.over_budget:
+        return LayerStatus(
+            "error",
+            f"layer {layer.name!r}: {frame.over_budget} tiles of the view do not fit the VRAM "
+            "budget (render.vram_budget_bytes in TILESCOPE_OCTREE's config); coarser tiles "
+            "stand in",
+        )
+    if frame.resident < frame.wanted:
+        return LayerStatus("loading", f"{frame.resident}/{frame.wanted} tiles")
+    return LayerStatus("ready")
+
+
+def _record_view(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
+    """napari's ``data_level``/``corner_pixels`` from the frame (stored levels only)."""
+    level = frame.ideal_level
+    n = layer.level_shapes.shape[0]
+    if level >= n or frame.corner_pixels is None:
+        return
+    axes = list(layer_axes(dims, layer.ndim).displayed_layer)
+    corners = np.zeros((2, layer.ndim), dtype=np.int64)
+    corners[:, axes] = frame.corner_pixels
+    if level == layer.data_level and np.array_equal(corners, layer.corner_pixels):
+        return
+    layer.set_view(level, corners, axes)
 
 
 def _write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:
