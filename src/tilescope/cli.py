@@ -211,7 +211,11 @@ def _pyramid(args: argparse.Namespace) -> int:
         source,
         args.output,
         levels=args.levels,
-        chunks=None if chunks is None else [int(c) for c in chunks],
+        chunks=None
+        if chunks is None
+        else [int(c) for c in chunks]
+        if len(chunks) > 1
+        else int(chunks[0]),
         axes=args.axes,
         scale=_numbers(args.scale, float, "scale"),
         units=args.units,

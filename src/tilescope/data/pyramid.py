@@ -202,6 +202,7 @@ def read_source(path: str | os.PathLike[str]) -> PyramidSource:
     p = Path(path)
     if not p.exists():
         raise DataSourceError(f"{str(p)!r} does not exist: check the path and try again.")
+    p = p.absolute()  # lazy arrays are read again by dask workers, maybe in another directory
     ome = _ome_source(p) if p.is_dir() else None
     if ome is not None:
         return ome
@@ -405,7 +406,8 @@ def write_pyramid(
 
     import zarr
 
-    group = zarr.open_group(str(out), mode="w-", zarr_format=3)
+    # absolute: the arrays travel to dask workers, which may run in another directory
+    group = zarr.open_group(str(out.absolute()), mode="w-", zarr_format=3)
     method: Method = "mode" if labels else "mean"
     try:
         with _runner(scheduler) as runner, _progress_bar(progress) as bar:
@@ -582,13 +584,17 @@ class _Runner:
             callbacks: Any = importlib.import_module("dask.callbacks")
 
             name = markers.name
+            done = [0]
 
             def posttask(key: Any, *_: Any) -> None:
                 if isinstance(key, tuple) and key and key[0] == name:
+                    done[0] += 1  # the scheduler calls this from one thread
                     advance(1)
 
             with callbacks.Callback(posttask=posttask):
                 markers.compute(scheduler="threads")
+            # a chunk fused into the final task (a one-chunk level) has no posttask of its own
+            advance(math.prod(markers.numblocks) - done[0])
             return
         distributed: Any = importlib.import_module("distributed")
         futures = distributed.futures_of(self.client.persist(markers))
