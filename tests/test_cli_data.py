@@ -79,6 +79,28 @@ def test_pyramid_of_labels_tiff_with_levels_axes_and_scale(tmp_path: Path) -> No
     assert set(np.unique(s1)) <= {0, 3, 7}  # the mode never invents a label
 
 
+def test_pyramid_of_an_rgb_tiff_puts_channels_first(tmp_path: Path) -> None:
+    import tifffile
+
+    rgb = np.random.default_rng(2).integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "photo.tif", rgb, photometric="rgb", tile=(32, 32))
+    r = _run("pyramid", "photo.tif", "photo.zarr", "--chunks", "32", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    yaozarrs.validate_zarr_store(str(tmp_path / "photo.zarr"))
+    ome = json.loads((tmp_path / "photo.zarr" / "zarr.json").read_text(encoding="utf-8"))
+    ome = ome["attributes"]["ome"]
+    assert [a["name"] for a in ome["multiscales"][0]["axes"]] == ["c", "y", "x"]
+    channels = ome["omero"]["channels"]
+    assert [(c["label"], c["color"]) for c in channels] == [
+        ("red", "FF0000"),
+        ("green", "00FF00"),
+        ("blue", "0000FF"),
+    ]
+    assert channels[0]["window"] == {"min": 0, "max": 255, "start": 0, "end": 255}
+    s0 = zarr.open_array(str(tmp_path / "photo.zarr" / "s0"), mode="r")[:]
+    assert np.array_equal(s0, np.moveaxis(rgb, -1, 0))
+
+
 def test_pyramid_on_a_dask_distributed_cluster(tmp_path: Path, image: np.ndarray[Any, Any]) -> None:
     from distributed import LocalCluster
 

@@ -23,6 +23,7 @@ from hypothesis.extra import numpy as hnp
 
 from tilescope.data.pyramid import (
     Channel,
+    PyramidSource,
     downsample_block,
     level_shapes,
     read_source,
@@ -487,6 +488,16 @@ def test_bad_arguments_are_clear_errors_before_anything_is_written(
     with pytest.raises(error, match=message):
         write_pyramid(data, tmp_path / "out.zarr", progress=False, **kwargs)
     assert not (tmp_path / "out.zarr").exists()
+
+
+def test_the_source_is_closed_whether_writing_succeeds_or_fails(tmp_path: Path) -> None:
+    closed: list[str] = []
+    ok = PyramidSource(np.zeros((8, 8), np.uint8), close=lambda: closed.append("ok"))
+    write_pyramid(ok, tmp_path / "ok.zarr", progress=False)
+    bad = PyramidSource(np.zeros((8, 8), np.uint8), close=lambda: closed.append("bad"))
+    with pytest.raises(PyramidError):
+        write_pyramid(bad, tmp_path / "bad.zarr", chunks=(1, 2, 3), progress=False)
+    assert closed == ["ok", "bad"]
 
 
 def test_read_source_errors(tmp_path: Path) -> None:

@@ -224,3 +224,22 @@ def test_a_missing_directory_or_a_taken_port_is_a_serve_error(root: Path) -> Non
         SlowHTTPServer(root, port=first.port)
     with pytest.raises(ServeError, match="4xx or 5xx"):
         Fault(200)
+
+
+def test_ome_zarr_py_reads_a_served_pyramid_like_the_local_one(tmp_path: Path) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    from tilescope.data.pyramid import write_pyramid
+
+    data = np.random.default_rng(8).integers(0, 4000, (2, 96, 64), dtype=np.uint16)
+    write_pyramid(data, tmp_path / "p.zarr", axes="cyx", chunks=32, progress=False)
+    local = next(iter(Reader(parse_url(str(tmp_path / "p.zarr")))()))
+    with SlowHTTPServer(tmp_path, latency_ms=20) as server:
+        location = parse_url(server.url + "p.zarr")
+        assert location is not None
+        remote = next(iter(Reader(location)()))
+        assert remote.metadata == local.metadata
+        for got, want in zip(remote.data, local.data, strict=True):
+            assert np.array_equal(np.asarray(got), np.asarray(want))
+        assert server.stats().requests > len(local.data)  # it really went over HTTP

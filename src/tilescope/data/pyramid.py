@@ -196,6 +196,8 @@ def read_source(path: str | os.PathLike[str]) -> PyramidSource:
     """Open ``path`` lazily for :func:`write_pyramid`: an OME-Zarr (0.4 or 0.5, its first
     multiscale's level 0 and its axes, units, scale, translation and channels), or anything
     :func:`tilescope.data.io.read_path` reads (.npy, TIFF, zarr; its first layer, level 0).
+    A ``(y, x, 3 or 4)`` image is taken as RGB(A) and becomes ``(c, y, x)`` with red, green,
+    blue (and alpha) channels, as OME-Zarr stores colour.
     """
     from tilescope.data.io import read_path
 
@@ -210,6 +212,23 @@ def read_source(path: str | os.PathLike[str]) -> PyramidSource:
     spec = specs[0]
     data = spec.data[0] if isinstance(spec.data, list | tuple) else spec.data
     kw = spec.kwargs
+    shape = tuple(data.shape)
+    if "axis_labels" not in kw and len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) > 4:
+        # (y, x, RGB[A]) as slides and photos store it: OME-Zarr wants channels first
+        da: Any = importlib.import_module("dask.array")
+
+        colors = ("FF0000", "00FF00", "0000FF", "FFFFFF")
+        names = ("red", "green", "blue", "alpha")
+        dtype = np.dtype(data.dtype)
+        info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+        window = (float(info.min), float(info.max)) if info is not None else None
+        return PyramidSource(
+            data=da.moveaxis(da.from_array(data, chunks=(DEFAULT_CHUNK, DEFAULT_CHUNK, -1)), -1, 0),
+            axes=("c", "y", "x"),
+            channels=tuple(Channel(names[i], colors[i], window) for i in range(shape[-1])),
+            name=spec.name,
+            close=spec.close,
+        )
 
     def seq(key: str) -> tuple[Any, ...] | None:
         v = kw.get(key)
@@ -322,7 +341,8 @@ def write_pyramid(
     scheduler: str | None = None,
     progress: bool = True,
 ) -> list[PyramidLevel]:
-    """Write ``data`` (numpy, dask, zarr or any array-like; a list of levels uses level 0) as
+    """Write ``data`` (numpy, dask, zarr or any array-like; a list of levels uses level 0; a
+    :class:`PyramidSource` from :func:`read_source`, whose metadata are then the defaults) as
     an OME-Zarr 0.5 pyramid at ``path``; returns the levels written.
 
     - ``levels``: how many (default: until a level fits in one chunk on y/x).
@@ -338,8 +358,48 @@ def write_pyramid(
       computes with local threads. Workers must see ``path`` at the same place.
     - ``progress``: a progress bar per level on stderr.
     """
-    out = Path(path)
     source = data if isinstance(data, PyramidSource) else PyramidSource(data)
+    try:
+        return _write(
+            source,
+            Path(path),
+            levels=levels,
+            chunks=chunks,
+            axes=axes,
+            scale=scale,
+            translation=translation,
+            units=units,
+            channels=channels,
+            labels=labels,
+            downsample_z=downsample_z,
+            name=name,
+            overwrite=overwrite,
+            scheduler=scheduler,
+            progress=progress,
+        )
+    finally:
+        if source.close is not None:
+            source.close()
+
+
+def _write(
+    source: PyramidSource,
+    out: Path,
+    *,
+    levels: int | None,
+    chunks: int | Sequence[int] | None,
+    axes: str | Sequence[str] | None,
+    scale: Sequence[float] | None,
+    translation: Sequence[float] | None,
+    units: str | Sequence[str | None] | None,
+    channels: Sequence[Channel] | None,
+    labels: bool,
+    downsample_z: bool,
+    name: str | None,
+    overwrite: bool,
+    scheduler: str | None,
+    progress: bool,
+) -> list[PyramidLevel]:
     arr = _as_array(source.data)
     ndim = len(arr.shape)
     axis_names = _axis_names(axes if axes is not None else source.axes, ndim)
@@ -409,36 +469,32 @@ def write_pyramid(
     # absolute: the arrays travel to dask workers, which may run in another directory
     group = zarr.open_group(str(out.absolute()), mode="w-", zarr_format=3)
     method: Method = "mode" if labels else "mean"
-    try:
-        with _runner(scheduler) as runner, _progress_bar(progress) as bar:
-            previous: Any = None
-            for level in written:
-                target = group.create_array(
-                    level.path,
-                    shape=level.shape,
-                    chunks=level.chunks,
-                    dtype=dtype,
-                    dimension_names=list(axis_names),
-                    fill_value=0,
-                )
-                graph = _level_graph(arr, previous, level, reduce_axes, method)
-                markers = graph.map_blocks(
-                    _store_block,
-                    target=target,
-                    dtype=np.uint8,
-                    chunks=tuple((1,) * len(c) for c in graph.chunks),
-                    meta=np.empty((0,) * ndim, dtype=np.uint8),
-                )
-                label = f"{level.path} {'×'.join(str(s) for s in level.shape)}"
-                runner.store(markers, bar(label, math.prod(markers.numblocks)))
-                previous = target
-            omero = None
-            if channel_axis is not None and not labels:
-                omero = _omero(channels, previous, channel_axis, runner)
-        group.attrs.put({"ome": metadata(omero)})
-    finally:
-        if source.close is not None:
-            source.close()
+    with _runner(scheduler) as runner, _progress_bar(progress) as bar:
+        previous: Any = None
+        for level in written:
+            target = group.create_array(
+                level.path,
+                shape=level.shape,
+                chunks=level.chunks,
+                dtype=dtype,
+                dimension_names=list(axis_names),
+                fill_value=0,
+            )
+            graph = _level_graph(arr, previous, level, reduce_axes, method)
+            markers = graph.map_blocks(
+                _store_block,
+                target=target,
+                dtype=np.uint8,
+                chunks=tuple((1,) * len(c) for c in graph.chunks),
+                meta=np.empty((0,) * ndim, dtype=np.uint8),
+            )
+            label = f"{level.path} {'×'.join(str(s) for s in level.shape)}"
+            runner.store(markers, bar(label, math.prod(markers.numblocks)))
+            previous = target
+        omero = None
+        if channel_axis is not None and not labels:
+            omero = _omero(channels, previous, channel_axis, runner)
+    group.attrs.put({"ome": metadata(omero)})
     return written
 
 
