@@ -117,6 +117,7 @@ def test_pyramid_on_a_dask_distributed_cluster(tmp_path: Path, image: np.ndarray
             cluster.scheduler_address, cwd=tmp_path,
         )  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "6/6" in r.stderr  # the progress bar of s0 (2 x 3 chunks), fed by the cluster
     s0 = zarr.open_array(str(tmp_path / "out.zarr" / "s0"), mode="r")
     s1 = zarr.open_array(str(tmp_path / "out.zarr" / "s1"), mode="r")
     assert np.array_equal(s0[:], image)

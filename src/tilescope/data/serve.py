@@ -231,6 +231,8 @@ class _Handler(SimpleHTTPRequestHandler):
                 owner._count(bytes_sent=len(piece))  # before the client can see it
                 self.wfile.write(piece)
                 sent += len(piece)
+            if sent < length:  # closing, or the file shrank: never leave a short body open
+                self.close_connection = True
 
     def _relative_path(self) -> str:
         path = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0])
