@@ -21,6 +21,7 @@ computed; it is written last, so an interrupted run never leaves a valid-looking
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import math
 import os
@@ -129,6 +130,21 @@ def downsample_block(block: np.ndarray[Any, Any], axes: Sequence[int], method: M
     pad = [(0, s % 2) if i in axes else (0, 0) for i, s in enumerate(block.shape)]
     if any(p for _, p in pad):
         block = np.pad(block, pad, mode="edge")
+    if method == "mean":
+        # the sum of the 2**k strided views, in float64 (exact for integers up to 2**53):
+        # three times faster than a mean over reshaped axes
+        total: np.ndarray[Any, Any] | None = None
+        for offsets in itertools.product((0, 1), repeat=len(axes)):
+            index = [slice(None)] * block.ndim
+            for axis, offset in zip(axes, offsets, strict=True):
+                index[axis] = slice(offset, None, 2)
+            part = block[tuple(index)]
+            total = part.astype(np.float64) if total is None else total + part
+        assert total is not None
+        total /= 2 ** len(axes)
+        if np.issubdtype(block.dtype, np.integer) or block.dtype == np.bool_:
+            np.rint(total, out=total)
+        return total.astype(block.dtype)
     split: list[int] = []
     group_axes: list[int] = []
     for i, s in enumerate(block.shape):
@@ -138,11 +154,6 @@ def downsample_block(block: np.ndarray[Any, Any], axes: Sequence[int], method: M
         else:
             split.append(s)
     groups = block.reshape(split)
-    if method == "mean":
-        mean = groups.mean(axis=tuple(group_axes), dtype=np.float64)
-        if np.issubdtype(block.dtype, np.integer) or block.dtype == np.bool_:
-            np.rint(mean, out=mean)
-        return mean.astype(block.dtype)
     if method != "mode":
         raise PyramidError(f"downsampling method must be 'mean' or 'mode', not {method!r}.")
     k = len(group_axes)
