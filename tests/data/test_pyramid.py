@@ -1,14 +1,10 @@
-"""OME-Zarr pyramids: the downsampling kernels against brute force, and whole pyramids read
-back through readers we did not write (ome-zarr-py, zarr) and validated by yaozarrs."""
+"""Whole OME-Zarr pyramids, validated by yaozarrs and read back through readers we did not
+write (ome-zarr-py, zarr), against independent numpy references."""
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import threading
-import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,47 +13,10 @@ import numpy as np
 import pytest
 import yaozarrs
 import zarr
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+from pyramid_reference import brute_mean, brute_mode
 
-from tilescope.data.pyramid import (
-    Channel,
-    PyramidSource,
-    downsample_block,
-    level_shapes,
-    read_source,
-    write_pyramid,
-)
+from tilescope.data.pyramid import Channel, PyramidSource, write_pyramid
 from tilescope.errors import DataSourceError, PyramidError, UnsupportedFormatError
-
-# -- independent references: loops over output pixels, numpy slicing truncates at the edge ----
-
-
-def _blocks(a: np.ndarray[Any, Any], axes: tuple[int, ...]) -> Any:
-    out_shape = tuple(-(-s // 2) if i in axes else s for i, s in enumerate(a.shape))
-    for idx in np.ndindex(*out_shape):
-        region = tuple(
-            slice(2 * j, 2 * j + 2) if i in axes else slice(j, j + 1) for i, j in enumerate(idx)
-        )
-        yield idx, a[region].ravel()
-
-
-def brute_mean(a: np.ndarray[Any, Any], axes: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    out = np.empty(tuple(-(-s // 2) if i in axes else s for i, s in enumerate(a.shape)), a.dtype)
-    for idx, values in _blocks(a, axes):
-        m = sum(float(v) for v in values) / len(values)
-        out[idx] = round(m) if np.issubdtype(a.dtype, np.integer) else m  # round(): half to even
-    return out
-
-
-def brute_mode(a: np.ndarray[Any, Any], axes: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    out = np.empty(tuple(-(-s // 2) if i in axes else s for i, s in enumerate(a.shape)), a.dtype)
-    for idx, values in _blocks(a, axes):
-        counts = Counter(values.tolist())
-        best = max(counts.values())
-        out[idx] = min(v for v, c in counts.items() if c == best)
-    return out
 
 
 def strided_mean_pyramid(a: np.ndarray[Any, Any], n: int) -> list[np.ndarray[Any, Any]]:
@@ -71,80 +30,6 @@ def strided_mean_pyramid(a: np.ndarray[Any, Any], n: int) -> list[np.ndarray[Any
         total = sum(padded[..., dy::2, dx::2].astype(np.int64) for dy in (0, 1) for dx in (0, 1))
         levels.append(np.rint(total / 4).astype(a.dtype))
     return levels
-
-
-# -- kernels ----------------------------------------------------------------------------------
-
-small_2d = hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=9)
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    hnp.arrays(
-        st.sampled_from([np.uint8, np.uint16, np.int16, np.int32]),
-        small_2d,
-        elements=st.integers(0, 200),
-    )
-)
-def test_mean_kernel_matches_brute_force_on_integers(a: np.ndarray[Any, Any]) -> None:
-    got = downsample_block(a, (0, 1), "mean")
-    assert got.dtype == a.dtype
-    assert np.array_equal(got, brute_mean(a, (0, 1)))
-
-
-@settings(max_examples=100, deadline=None)
-@given(hnp.arrays(np.float32, small_2d, elements=st.floats(-1e3, 1e3, allow_nan=False, width=32)))
-def test_mean_kernel_matches_brute_force_on_floats(a: np.ndarray[Any, Any]) -> None:
-    got = downsample_block(a, (0, 1), "mean")
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, brute_mean(a, (0, 1)), rtol=1e-6, atol=1e-4)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    hnp.arrays(
-        st.sampled_from([np.uint8, np.int32, np.uint64]),
-        hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=7),
-        elements=st.integers(0, 3),  # few values: many ties
-    ),
-    st.data(),
-)
-def test_mode_kernel_matches_brute_force(a: np.ndarray[Any, Any], data: st.DataObject) -> None:
-    axes = data.draw(st.lists(st.integers(0, a.ndim - 1), min_size=1, max_size=a.ndim, unique=True))
-    got = downsample_block(a, tuple(axes), "mode")
-    assert got.dtype == a.dtype
-    assert np.array_equal(got, brute_mode(a, tuple(sorted(axes))))
-
-
-def test_mode_keeps_a_label_that_the_mean_would_invent() -> None:
-    a = np.array([[1, 1], [5, 3]], dtype=np.uint8)
-    assert downsample_block(a, (0, 1), "mode").tolist() == [[1]]
-    assert downsample_block(a, (0, 1), "mean").tolist() == [[2]]  # label 2 is not in the data
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(st.integers(1, 5000), min_size=2, max_size=4),
-    st.integers(1, 300),
-)
-def test_default_levels_halve_until_one_chunk(shape: list[int], chunk: int) -> None:
-    axes = (len(shape) - 2, len(shape) - 1)
-    chunks = [1] * (len(shape) - 2) + [chunk, chunk]
-    shapes = level_shapes(shape, chunks, axes)
-    assert all(shapes[-1][i] <= chunk for i in axes)
-    if len(shapes) > 1:
-        assert any(shapes[-2][i] > chunk for i in axes)
-    for finer, coarser in itertools.pairwise(shapes):
-        for i, (f, c) in enumerate(zip(finer, coarser, strict=True)):
-            assert c == (math.ceil(f / 2) if i in axes else f)
-
-
-def test_explicit_levels_and_too_many_levels() -> None:
-    assert level_shapes((5, 4), (256, 256), (0, 1), levels=4) == [(5, 4), (3, 2), (2, 1), (1, 1)]
-    with pytest.raises(PyramidError, match="too many"):
-        level_shapes((5, 4), (256, 256), (0, 1), levels=5)
-    with pytest.raises(PyramidError, match="at least 1"):
-        level_shapes((5, 4), (256, 256), (0, 1), levels=0)
 
 
 # -- acceptance: round trip through yaozarrs and ome-zarr-py ---------------------------------
@@ -354,75 +239,6 @@ def test_progress_bar_counts_chunks_on_stderr(
     assert "s2 16×16" in err
 
 
-# -- metadata carried over from an OME-Zarr written by ome-zarr-py ---------------------------
-
-
-@pytest.mark.parametrize("version", ["0.4", "0.5"])
-def test_ome_zarr_input_carries_axes_scale_and_channels(tmp_path: Path, version: str) -> None:
-    from ome_zarr.format import FormatV04, FormatV05
-    from ome_zarr.io import parse_url
-
-    with warnings.catch_warnings():  # ome_zarr.writer builds a deprecated Scaler at import
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from ome_zarr.writer import write_image
-
-    fmt = FormatV04() if version == "0.4" else FormatV05()
-    data = np.random.default_rng(7).integers(0, 4000, (2, 64, 96), dtype=np.uint16)
-    src = tmp_path / "src.zarr"
-    root = zarr.open_group(
-        parse_url(str(src), mode="w", fmt=fmt).store, mode="w", zarr_format=fmt.zarr_format
-    )
-    write_image(
-        data,
-        root,
-        axes="cyx",
-        fmt=fmt,
-        scale_factors=(),
-        scale={"c": 1.0, "y": 0.5, "x": 0.5},
-        axes_units={"y": "micrometer", "x": "micrometer"},
-        omero={
-            "channels": [
-                {
-                    "label": "red",
-                    "color": "FF0000",
-                    "active": True,
-                    "window": {"min": 0, "max": 4095, "start": 10, "end": 3000},
-                },
-                {
-                    "label": "green",
-                    "color": "00FF00",
-                    "active": False,
-                    "window": {"min": 0, "max": 4095, "start": 20, "end": 2000},
-                },
-            ]
-        },
-    )
-    source = read_source(src)
-    assert source.axes == ("c", "y", "x")
-    assert source.scale == (1.0, 0.5, 0.5)
-    assert source.units == (None, "micrometer", "micrometer")
-    assert source.channels is not None
-    assert [c.label for c in source.channels] == ["red", "green"]
-    levels = write_pyramid(source, tmp_path / "out.zarr", chunks=32, progress=False)
-    yaozarrs.validate_zarr_store(str(tmp_path / "out.zarr"))
-    ome = _ome(tmp_path / "out.zarr")
-    axes = ome["multiscales"][0]["axes"]
-    assert [(a["name"], a.get("unit")) for a in axes] == [
-        ("c", None),
-        ("y", "micrometer"),
-        ("x", "micrometer"),
-    ]
-    assert levels[1].scale == (1.0, 1.0, 1.0)
-    channels = ome["omero"]["channels"]
-    assert [(c["label"], c["color"], c["active"]) for c in channels] == [
-        ("red", "FF0000", True),
-        ("green", "00FF00", False),
-    ]
-    assert (channels[0]["window"]["start"], channels[0]["window"]["end"]) == (10, 3000)
-    got = zarr.open_array(str(tmp_path / "out.zarr" / "s0"))[:]
-    assert np.array_equal(got, data)
-
-
 # -- errors -----------------------------------------------------------------------------------
 
 
@@ -498,21 +314,3 @@ def test_the_source_is_closed_whether_writing_succeeds_or_fails(tmp_path: Path) 
     with pytest.raises(PyramidError):
         write_pyramid(bad, tmp_path / "bad.zarr", chunks=(1, 2, 3), progress=False)
     assert closed == ["ok", "bad"]
-
-
-def test_read_source_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataSourceError, match="does not exist"):
-        read_source(tmp_path / "missing.npy")
-    (tmp_path / "notes.txt").write_text("hi", encoding="utf-8")
-    with pytest.raises(UnsupportedFormatError):
-        read_source(tmp_path / "notes.txt")
-    bad = tmp_path / "bad.zarr"
-    bad.mkdir()
-    (bad / "zarr.json").write_text(
-        json.dumps(
-            {"zarr_format": 3, "node_type": "group", "attributes": {"ome": {"version": "0.5"}}}
-        ),
-        encoding="utf-8",
-    )
-    with pytest.raises(DataSourceError, match="invalid OME-Zarr metadata"):
-        read_source(bad)

@@ -21,37 +21,33 @@ computed; it is written last, so an interrupted run never leaves a valid-looking
 from __future__ import annotations
 
 import importlib
-import itertools
-import json
 import math
 import os
 import shutil
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from tilescope.data.downsample import Method, downsample_block, level_shapes
+from tilescope.data.pyramid_source import Channel, PyramidSource, read_source
 from tilescope.errors import DataSourceError, PyramidError, UnsupportedFormatError
 
-__all__ = [
+__all__ = [  # Channel, PyramidSource and read_source live in pyramid_source; here for one import
     "DEFAULT_CHUNK",
     "Channel",
     "PyramidLevel",
     "PyramidSource",
-    "downsample_block",
-    "level_shapes",
     "read_source",
     "write_pyramid",
 ]
 
 #: Default chunk edge on y/x (other axes get 1); also the size at which the pyramid stops.
 DEFAULT_CHUNK = 256
-
-Method = Literal["mean", "mode"]
 
 _AXIS_TYPES = {"t": "time", "c": "channel"}
 _UNIT_ALIASES = {
@@ -77,20 +73,6 @@ _COLORS_N = ("FF0000", "00FF00", "0000FF", "FFFF00", "FF00FF", "00FFFF", "FFFFFF
 
 
 @dataclass(frozen=True, slots=True)
-class Channel:
-    """Display settings of one channel, written as omero metadata.
-
-    ``color`` is hex RGB (``"FF0000"``); ``window`` is the ``(start, end)`` contrast window,
-    ``None`` to take the data's range (from the coarsest level, which is cheap to read).
-    """
-
-    label: str
-    color: str = "FFFFFF"
-    window: tuple[float, float] | None = None
-    active: bool = True
-
-
-@dataclass(frozen=True, slots=True)
 class PyramidLevel:
     """One written level: its dataset path, shape, chunks and physical transform."""
 
@@ -99,236 +81,6 @@ class PyramidLevel:
     chunks: tuple[int, ...]
     scale: tuple[float, ...]
     translation: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class PyramidSource:
-    """What :func:`read_source` found: level-0 data and whatever metadata the input carries."""
-
-    data: Any
-    axes: tuple[str, ...] | None = None
-    scale: tuple[float, ...] | None = None
-    translation: tuple[float, ...] | None = None
-    units: tuple[str | None, ...] | None = None
-    channels: tuple[Channel, ...] | None = None
-    name: str = ""
-    close: Callable[[], None] | None = field(default=None, compare=False)
-
-
-# -- the pure parts ---------------------------------------------------------------------------
-
-
-def downsample_block(block: np.ndarray[Any, Any], axes: Sequence[int], method: Method) -> Any:
-    """Reduce ``block`` by 2 along ``axes``: the mean (integers rounded half-to-even back to
-    the dtype) or the mode (ties go to the smallest value) of each 2×…×2 group of pixels.
-
-    An odd-sized axis ends in a group of the pixels present (output size ``ceil(n / 2)``):
-    the block is edge-padded, which repeats each present pixel of an edge group equally often,
-    so neither the mean nor the mode changes.
-    """
-    axes = sorted(set(axes))
-    pad = [(0, s % 2) if i in axes else (0, 0) for i, s in enumerate(block.shape)]
-    if any(p for _, p in pad):
-        block = np.pad(block, pad, mode="edge")
-    if method == "mean":
-        # the sum of the 2**k strided views, in float64 (exact for integers up to 2**53):
-        # three times faster than a mean over reshaped axes
-        total: np.ndarray[Any, Any] | None = None
-        for offsets in itertools.product((0, 1), repeat=len(axes)):
-            index = [slice(None)] * block.ndim
-            for axis, offset in zip(axes, offsets, strict=True):
-                index[axis] = slice(offset, None, 2)
-            part = block[tuple(index)]
-            total = part.astype(np.float64) if total is None else total + part
-        assert total is not None
-        total /= 2 ** len(axes)
-        if np.issubdtype(block.dtype, np.integer) or block.dtype == np.bool_:
-            np.rint(total, out=total)
-        return total.astype(block.dtype)
-    split: list[int] = []
-    group_axes: list[int] = []
-    for i, s in enumerate(block.shape):
-        if i in axes:
-            split += [s // 2, 2]
-            group_axes.append(len(split) - 1)
-        else:
-            split.append(s)
-    groups = block.reshape(split)
-    if method != "mode":
-        raise PyramidError(f"downsampling method must be 'mean' or 'mode', not {method!r}.")
-    k = len(group_axes)
-    flat = np.moveaxis(groups, group_axes, range(-k, 0))
-    flat = np.sort(flat.reshape((*flat.shape[:-k], -1)), axis=-1)
-    counts = (flat[..., :, None] == flat[..., None, :]).sum(axis=-1)
-    first_max = counts.argmax(axis=-1)[..., None]  # sorted, so the smallest most common value
-    return np.take_along_axis(flat, first_max, axis=-1)[..., 0]
-
-
-def level_shapes(
-    shape: Sequence[int],
-    chunks: Sequence[int],
-    axes: Sequence[int],
-    levels: int | None = None,
-    *,
-    until: Sequence[int] | None = None,
-) -> list[tuple[int, ...]]:
-    """Shapes of the pyramid's levels, finest first, halving (rounding up) along ``axes``.
-
-    ``levels=None``: until a level fits in one chunk along each of the ``until`` axes (default
-    ``axes``; the writer passes y and x, so a z halved too never adds levels of its own). An
-    explicit count is refused when a level would repeat the one before (1 pixel everywhere).
-    """
-    shapes = [tuple(int(s) for s in shape)]
-    stop_axes = axes if until is None else until
-
-    def smaller(s: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(-(-n // 2) if i in axes else n for i, n in enumerate(s))
-
-    if levels is None:
-        while any(shapes[-1][i] > chunks[i] for i in stop_axes):
-            shapes.append(smaller(shapes[-1]))
-        return shapes
-    if levels < 1:
-        raise PyramidError(f"levels must be at least 1, not {levels}.")
-    while len(shapes) < levels:
-        if all(shapes[-1][i] == 1 for i in axes):
-            raise PyramidError(
-                f"{levels} levels is too many for shape {tuple(shape)}: level {len(shapes) - 1} "
-                f"is already 1 pixel wide; use --levels {len(shapes)} or fewer."
-            )
-        shapes.append(smaller(shapes[-1]))
-    return shapes
-
-
-# -- reading the input ------------------------------------------------------------------------
-
-
-def read_source(path: str | os.PathLike[str]) -> PyramidSource:
-    """Open ``path`` lazily for :func:`write_pyramid`: an OME-Zarr (0.4 or 0.5, its first
-    multiscale's level 0 and its axes, units, scale, translation and channels), or anything
-    :func:`tilescope.data.io.read_path` reads (.npy, TIFF, zarr; its first layer, level 0).
-    A ``(y, x, 3 or 4)`` image is taken as RGB(A) and becomes ``(c, y, x)`` with red, green,
-    blue (and alpha) channels, as OME-Zarr stores colour.
-    """
-    from tilescope.data.io import read_path
-
-    p = Path(path)
-    if not p.exists():
-        raise DataSourceError(f"{str(p)!r} does not exist: check the path and try again.")
-    p = p.absolute()  # lazy arrays are read again by dask workers, maybe in another directory
-    ome = _ome_source(p) if p.is_dir() else None
-    if ome is not None:
-        return ome
-    specs = read_path(p)
-    spec = specs[0]
-    data = spec.data[0] if isinstance(spec.data, list | tuple) else spec.data
-    kw = spec.kwargs
-    shape = tuple(data.shape)
-    if "axis_labels" not in kw and len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) > 4:
-        # (y, x, RGB[A]) as slides and photos store it: OME-Zarr wants channels first
-        da: Any = importlib.import_module("dask.array")
-
-        colors = ("FF0000", "00FF00", "0000FF", "FFFFFF")
-        names = ("red", "green", "blue", "alpha")
-        dtype = np.dtype(data.dtype)
-        info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
-        window = (float(info.min), float(info.max)) if info is not None else None
-        return PyramidSource(
-            data=da.moveaxis(da.from_array(data, chunks=(DEFAULT_CHUNK, DEFAULT_CHUNK, -1)), -1, 0),
-            axes=("c", "y", "x"),
-            channels=tuple(Channel(names[i], colors[i], window) for i in range(shape[-1])),
-            name=spec.name,
-            close=spec.close,
-        )
-
-    def seq(key: str) -> tuple[Any, ...] | None:
-        v = kw.get(key)
-        return tuple(v) if isinstance(v, Sequence) and len(v) == len(data.shape) else None
-
-    return PyramidSource(
-        data=data,
-        axes=seq("axis_labels"),
-        scale=seq("scale"),
-        translation=seq("translate"),
-        units=seq("units"),
-        name=spec.name,
-        close=spec.close,
-    )
-
-
-def _ome_source(p: Path) -> PyramidSource | None:
-    """The OME-Zarr image at ``p``, or ``None`` when ``p`` holds no OME multiscales metadata.
-
-    Validated with yaozarrs' models; only level 0 is opened (the pyramid is rebuilt from it).
-    """
-    import yaozarrs
-    import zarr
-
-    text = None
-    for meta in ("zarr.json", ".zattrs"):
-        f = p / meta
-        if f.is_file():
-            raw = f.read_text(encoding="utf-8")
-            try:
-                doc = json.loads(raw)
-            except ValueError as e:
-                raise DataSourceError(f"{str(f)!r} is not valid JSON ({e}).") from e
-            attrs = doc.get("attributes", {}) if meta == "zarr.json" else doc
-            if isinstance(attrs, dict) and ("ome" in attrs or "multiscales" in attrs):
-                text = raw
-            break
-    if text is None:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SHOULD-level notes about someone else's file
-            model: Any = yaozarrs.validate_ome_json(text)
-    except ValueError as e:
-        raise DataSourceError(f"{str(p)!r} has invalid OME-Zarr metadata: {e}") from e
-    image = getattr(getattr(model, "attributes", None), "ome", model)
-    multiscales = getattr(image, "multiscales", None)
-    if not multiscales:
-        raise UnsupportedFormatError(
-            f"{str(p)!r} is an OME-Zarr {type(image).__name__}, not an image: open one of its "
-            "images (a well's field, or a series) instead."
-        )
-    ms = multiscales[0]
-    ds = ms.datasets[0]
-    axes = tuple(a.name for a in ms.axes)
-    scale = [1.0] * len(axes)
-    translation = [0.0] * len(axes)
-    for transforms in (ds.coordinateTransformations, ms.coordinateTransformations or []):
-        for t in transforms:
-            if t.type == "scale":
-                translation = [tr * s for tr, s in zip(translation, t.scale, strict=True)]
-                scale = [a * b for a, b in zip(scale, t.scale, strict=True)]
-            elif t.type == "translation":
-                translation = [a + b for a, b in zip(translation, t.translation, strict=True)]
-    try:
-        data = zarr.open_array(str(p / ds.path), mode="r")
-    except Exception as e:  # zarr raises several types for missing or corrupt arrays
-        raise DataSourceError(f"cannot open level {ds.path!r} of {str(p)!r}: {e}") from e
-    omero = getattr(image, "omero", None)
-    channels = None
-    if omero is not None and omero.channels:
-        channels = tuple(
-            Channel(
-                label=c.label or f"channel {i}",
-                color=c.color,
-                window=(c.window.start, c.window.end),
-                active=c.active if c.active is not None else True,
-            )
-            for i, c in enumerate(omero.channels)
-        )
-    return PyramidSource(
-        data=data,
-        axes=axes,
-        scale=tuple(scale),
-        translation=tuple(translation),
-        units=tuple(a.unit for a in ms.axes),
-        channels=channels,
-        name=ms.name or p.name.removesuffix(".zarr"),
-    )
 
 
 # -- writing ----------------------------------------------------------------------------------
