@@ -314,3 +314,20 @@ def test_the_source_is_closed_whether_writing_succeeds_or_fails(tmp_path: Path) 
     with pytest.raises(PyramidError):
         write_pyramid(bad, tmp_path / "bad.zarr", chunks=(1, 2, 3), progress=False)
     assert closed == ["ok", "bad"]
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_a_data_source_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DataSourceError, match="cannot connect to the dask scheduler"):
+        write_pyramid(
+            np.zeros((8, 8), np.uint8),
+            tmp_path / "a.zarr",
+            scheduler=f"tcp://127.0.0.1:{port}",
+            progress=False,
+        )
+    assert not (tmp_path / "a.zarr").exists()  # nothing written before the cluster answers

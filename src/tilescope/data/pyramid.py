@@ -229,10 +229,10 @@ def _write(
 
     import zarr
 
-    # absolute: the arrays travel to dask workers, which may run in another directory
-    group = zarr.open_group(str(out.absolute()), mode="w-", zarr_format=3)
     method: Method = "mode" if labels else "mean"
-    with _runner(scheduler) as runner, _progress_bar(progress) as bar:
+    with _runner(scheduler) as runner, _progress_bar(progress) as bar:  # connect, then write
+        # absolute: the arrays travel to dask workers, which may run in another directory
+        group = zarr.open_group(str(out.absolute()), mode="w-", zarr_format=3)
         previous: Any = None
         for level in written:
             target = group.create_array(
