@@ -225,12 +225,13 @@ def _write(
         )
 
     metadata(None)  # refuse bad metadata before computing anything
-    _prepare_output(out, overwrite, arr)
+    _prepare_output(out, overwrite, arr, remove=False)
 
     import zarr
 
     method: Method = "mode" if labels else "mean"
     with _runner(scheduler) as runner, _progress_bar(progress) as bar:  # connect, then write
+        _prepare_output(out, overwrite, arr, remove=True)
         # absolute: the arrays travel to dask workers, which may run in another directory
         group = zarr.open_group(str(out.absolute()), mode="w-", zarr_format=3)
         previous: Any = None
@@ -336,7 +337,9 @@ def _units(
     return tuple(_UNIT_ALIASES.get(u, u) if u else None for u in listed)
 
 
-def _prepare_output(out: Path, overwrite: bool, data: Any) -> None:
+def _prepare_output(out: Path, overwrite: bool, data: Any, *, remove: bool) -> None:
+    """Refuse an output that exists (unless ``overwrite``), is not a zarr store, or is the
+    input; with ``remove``, delete the old store (only once the computation can start)."""
     if not (out.exists() or out.is_symlink()):
         if not out.parent.is_dir():
             raise DataSourceError(f"cannot write {str(out)!r}: {str(out.parent)!r} does not exist.")
@@ -354,7 +357,8 @@ def _prepare_output(out: Path, overwrite: bool, data: Any) -> None:
     root = getattr(getattr(data, "store", None), "root", None)  # a zarr array on local disk
     if root is not None and Path(root).resolve().is_relative_to(out.resolve()):
         raise DataSourceError(f"cannot overwrite {str(out)!r}: it is the input being read.")
-    shutil.rmtree(out)
+    if remove:
+        shutil.rmtree(out)
 
 
 def _level_graph(
