@@ -139,12 +139,14 @@ def test_loaded_multiscale_equals_numpy_reference_of_the_ideal_level(zoom: float
         assert np.all(shot[..., 0][~mask] == 0)
 
 
-def test_single_scale_large_array_streams_through_level_zero_views() -> None:
+def test_single_scale_16384_array_streams_through_level_zero_views() -> None:
+    data = np.empty((16384, 16384), np.uint8)  # 256 MiB: never copied whole, never uploaded
     rng = np.random.default_rng(3)
-    data = (rng.integers(0, 26, (2048, 2048)) * 10).astype(np.uint8)
+    window = (slice(9000, 9200), slice(12000, 12200))
+    data[window] = (rng.integers(0, 26, (200, 200)) * 10).astype(np.uint8)
     with Viewer(show=False, size=(80, 100)) as viewer:
         layer = viewer.add_image(data, contrast_limits=(0, 255))
-        viewer.camera.update(center=(1000.3, 1500.7), zoom=3.1)
+        viewer.camera.update(center=(9100.3, 12100.7), zoom=3.1)
         shot = viewer.screenshot().astype(np.int16)
         frame = viewer.layer_frame(layer)
         assert frame is not None
@@ -325,3 +327,68 @@ def test_a_failed_tile_is_marked_named_and_the_rest_loads() -> None:
         cols = (xs >= 127.5) & (xs < 191.5)
         region = shot[rows][:, cols]
         assert (region[..., 0] > region[..., 1] + 100).mean() > 0.1
+
+
+def test_rgb_tiles_keep_their_colours() -> None:
+    rng = np.random.default_rng(5)
+    rgb = (rng.integers(0, 26, (130, 150, 3)) * 10).astype(np.uint8)
+    with Viewer(show=False, size=(64, 80)) as viewer:
+        layer = viewer.add_image(rgb, rgb=True)
+        viewer.camera.update(center=(60.3, 70.6), zoom=1.3)
+        shot = viewer.screenshot().astype(np.int16)
+        assert str(viewer.layer_status(layer)) == "ready"
+        ys, xs = _screen_to_data(viewer, (64, 80))
+        ref = rgb[np.floor(ys + 0.5).astype(int)][:, np.floor(xs + 0.5).astype(int)]
+        _assert_pixels(shot[..., :3], ref.astype(np.int16))
+        assert np.all(shot[..., 3] == 255)
+
+
+def test_debug_view_outlines_tiles_and_placeholders_can_be_switched_off() -> None:
+    data = np.full((256, 256), 500, np.uint16)
+    with Viewer(show=False, size=(128, 128)) as viewer:
+        viewer.add_image(data, contrast_limits=(0, 1000))
+        viewer.camera.update(center=(127.5, 127.5), zoom=1.0)
+        plain = viewer.screenshot().astype(np.int16)
+        assert np.all(plain[..., :3] == 128)  # uniform: no marks once loaded
+        viewer.debug_tiles = True
+        outlined = viewer.screenshot().astype(np.int16)
+        coloured = np.any(outlined[..., :3] != 128, axis=-1)
+        # the border between tiles at level-0 edge 128 (screen 63.5) is outlined both ways
+        assert coloured[:, 63:65].all() and coloured[63:65, :].all()
+        assert coloured.mean() < 0.2
+        viewer.debug_tiles = False
+        assert viewer.show_placeholders
+        viewer.show_placeholders = False
+        np.testing.assert_array_equal(viewer.screenshot().astype(np.int16), plain)
+
+
+def test_a_failed_tile_is_retried_after_its_back_off() -> None:
+    data = CountingArray(_pyramid(128, 1)[0])
+    data.fail_when = lambda key: True
+    with Viewer(show=False, size=(64, 64)) as viewer:
+        layer = viewer.add_image(data, contrast_limits=(0, 1000))
+        viewer.screenshot()
+        assert str(viewer.layer_status(layer)).startswith("error: ")
+        data.fail_when = None  # the store recovers; the retry comes on its own
+        n = len(data.reads)
+        viewer.loader.retry()  # (skip the 5 s back-off) ...
+        shot = _shot_when(viewer, lambda: str(viewer.layer_status(layer)) == "ready")
+        assert len(data.reads) > n
+        assert shot[..., 3].min() == 255
+
+
+def test_lazy_data_is_never_read_on_the_main_thread() -> None:
+    main = threading.get_ident()
+    threads: list[int] = []
+
+    class Lazy(CountingArray):
+        def __getitem__(self, key: Any) -> np.ndarray:
+            threads.append(threading.get_ident())
+            return super().__getitem__(key)
+
+    with Viewer(show=False, size=(64, 64)) as viewer:
+        viewer.add_image(Lazy(_pyramid(256, 1)[0]), contrast_limits=(0, 1000))
+        for zoom in (0.5, 1.0, 2.0, 4.0):
+            viewer.camera.zoom = zoom
+            viewer.screenshot()
+    assert threads and main not in threads
