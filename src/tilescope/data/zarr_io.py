@@ -1,0 +1,158 @@
+"""Zarr stores (local directories or remote URLs) as layer specs.
+
+One code path for both: a store (:class:`zarr.storage.LocalStore` or
+:class:`zarr.storage.FsspecStore`) is opened with zarr 3, which reads zarr v2 and v3 alike.
+A group with OME-Zarr metadata goes to :mod:`tilescope.data.ome_zarr`; a plain group whose
+arrays are named ``0, 1, 2, ...`` is a pyramid; a plain array is one image. Nothing here lists
+a store's keys except to name the arrays of a group that is neither (HTTP cannot list), and
+nothing reads array values: opening costs a few metadata requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tilescope.data.ome_zarr import is_ome_zarr, read_ome_zarr
+from tilescope.data.remote import describe_error
+from tilescope.data.spec import LayerSpec
+from tilescope.errors import DataSourceError, UnsupportedFormatError
+
+__all__ = ["StoreReader", "read_zarr_store"]
+
+#: Codec id prefixes and the package that provides them (named when one is missing).
+CODEC_PACKAGES: tuple[tuple[str, str], ...] = (
+    ("imagecodecs", "imagecodecs"),
+    ("numcodecs.", "numcodecs"),
+    ("blosc", "numcodecs"),
+    ("zstd", "numcodecs"),
+    ("lz4", "numcodecs"),
+)
+
+
+def _register_extra_codecs() -> None:
+    """Make imagecodecs' numcodecs codecs (JPEG, JPEG-XL, ... in zarr v2) known to zarr."""
+    try:
+        from imagecodecs.numcodecs import register_codecs
+    except ImportError:  # imagecodecs absent: such arrays fail with a clear message below
+        return
+    register_codecs(verbose=False)
+
+
+def codec_error(exc: BaseException, where: str) -> UnsupportedFormatError | None:
+    """An error naming the package to install when ``exc`` is an unknown-codec error."""
+    text = str(exc)
+    if "codec" not in text.lower() or not isinstance(exc, ValueError | KeyError):
+        return None
+    codec = text.split(":", 1)[-1].strip().strip("'\"")
+    package = next((pkg for prefix, pkg in CODEC_PACKAGES if codec.startswith(prefix)), None)
+    todo = (
+        f"install {package!r} (`pip install {package}`) and try again"
+        if package
+        else "install the package that provides this codec (for zarr v2: a numcodecs "
+        "plugin) and try again"
+    )
+    return UnsupportedFormatError(
+        f"cannot read {where}: its data uses the codec {codec!r}, which is not available; {todo}."
+    )
+
+
+def open_error(exc: BaseException, where: str, what: str = "a zarr store") -> Exception:
+    """The user-facing error for a failure to open ``where``."""
+    codec = codec_error(exc, where)
+    if codec is not None:
+        return codec
+    if isinstance(exc, FileNotFoundError):
+        return DataSourceError(
+            f"cannot open {where} as {what}: no zarr metadata found (zarr.json, or .zgroup / "
+            ".zarray for zarr v2); check the path or URL."
+        )
+    if type(exc).__name__ == "JSONDecodeError":
+        return DataSourceError(
+            f"cannot open {where} as {what}: its metadata (zarr.json or .zattrs/.zarray) is not "
+            f"valid JSON ({exc}); the store is damaged: rewrite it."
+        )
+    return DataSourceError(f"cannot open {where} as {what}: {describe_error(exc)}")
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+class StoreReader:
+    """Opens arrays and group attributes below ``root`` of a zarr store (a GroupReader)."""
+
+    def __init__(self, store: Any, where: str, root: str = "") -> None:
+        self._store = store
+        self._where = where
+        self._root = root
+
+    def array(self, path: str) -> Any:
+        import zarr
+
+        return zarr.open_array(store=self._store, path=_join(self._root, path), mode="r")
+
+    def attrs(self, path: str) -> Mapping[str, Any] | None:
+        import zarr
+
+        try:
+            group = zarr.open_group(store=self._store, path=_join(self._root, path), mode="r")
+        except FileNotFoundError:
+            return None
+        except Exception as e:
+            raise open_error(e, f"{self._where.rstrip('/')}/{path}") from e
+        return group.attrs.asdict()
+
+
+def read_zarr_store(store: Any, where: str, name: str, *, listable: bool = True) -> list[LayerSpec]:
+    """The layers in a zarr store: OME-Zarr, a pyramid group (``0, 1, ...``) or one array.
+
+    ``where`` names the store in messages; ``listable`` is False for stores that cannot list
+    their keys (HTTP), where a pyramid group's levels are found by trying ``0, 1, ...``.
+    """
+    import zarr
+
+    _register_extra_codecs()
+    try:
+        node = zarr.open(store=store, mode="r")
+    except Exception as e:
+        raise open_error(e, where) from e
+    if isinstance(node, zarr.Array):
+        return [LayerSpec(node, name=name)]
+    attrs = node.attrs.asdict()
+    reader = StoreReader(store, where)
+    if is_ome_zarr(attrs):
+        try:
+            return read_ome_zarr(attrs, reader, where, name)
+        except (DataSourceError, UnsupportedFormatError):
+            raise
+        except Exception as e:
+            raise open_error(e, where, "an OME-Zarr image") from e
+    levels = _numbered_levels(reader, where)
+    if levels:
+        return [LayerSpec(levels if len(levels) > 1 else levels[0], name=name)]
+    hint = ""
+    if listable:
+        arrays = sorted(key for key, _ in node.arrays())
+        hint = (
+            f" It holds arrays {arrays}: open one of them, e.g. "
+            f"{where.rstrip('/') + '/' + arrays[0]!r}."
+            if arrays
+            else " It holds no arrays."
+        )
+    raise UnsupportedFormatError(
+        f"{where} is a zarr group without OME-Zarr metadata or numbered pyramid levels "
+        f"(0, 1, ...).{hint}"
+    )
+
+
+def _numbered_levels(reader: StoreReader, where: str) -> list[Any]:
+    """Arrays named ``0, 1, 2, ...`` below the group, in order (a pyramid, finest first)."""
+    levels: list[Any] = []
+    while True:
+        try:
+            levels.append(reader.array(str(len(levels))))
+        except FileNotFoundError:
+            return levels
+        except Exception as e:
+            raise open_error(e, f"{where.rstrip('/')}/{len(levels)}") from e
