@@ -55,7 +55,7 @@ def read_path(
     if suffix == ".zarr" or (p.is_dir() and _looks_like_zarr(p)):
         from zarr.storage import LocalStore
 
-        return read_zarr_store(LocalStore(p, read_only=True), repr(str(p)), name)
+        return read_zarr_store(LocalStore(p, read_only=True), str(p), name)
     raise UnsupportedFormatError(
         f"cannot read {str(p)!r}: unsupported format {suffix or '(no suffix)'!r}. "
         f"tilescope reads {', '.join(SUPPORTED_SUFFIXES)} (a zarr store may be a directory) "
@@ -70,7 +70,7 @@ def _read_url(url: str, remote: RemoteOptions | None) -> list[LayerSpec]:
             "or convert it to OME-Zarr, and open that."
         )
     store = open_remote_store(url, remote)
-    return read_zarr_store(store, repr(url), url_name(url) or "image", listable=False)
+    return read_zarr_store(store, url, url_name(url) or "image", listable=False)
 
 
 def _looks_like_zarr(p: Path) -> bool:

@@ -120,7 +120,7 @@ def _validate(cls: Any, attrs: Mapping[str, Any], where: str, what: str) -> Any:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:3]
         )
         raise DataSourceError(
-            f"{where} has invalid OME-Zarr {what} metadata ({problems}); fix the metadata "
+            f"{where!r} has invalid OME-Zarr {what} metadata ({problems}); fix the metadata "
             "(or rewrite the image with ome-zarr-py) and try again."
         ) from None
 
@@ -135,7 +135,7 @@ def read_ome_zarr(
     """
     found = ome_metadata(attrs)
     if found is None:
-        raise UnsupportedFormatError(f"{where} has no OME-Zarr metadata")
+        raise UnsupportedFormatError(f"{where!r} has no OME-Zarr metadata")
     version, ome = found
     _refuse_collections(ome, where)
     models = _models(version)
@@ -164,7 +164,7 @@ def _refuse_collections(ome: Mapping[str, Any], where: str) -> None:
         fields = plate.get("field_count")
         first = f"{base}/{wells[0]}/0" if wells else f"{base}/ROW/COLUMN/0"
         raise UnsupportedFormatError(
-            f"{where} is an OME-Zarr plate ({len(rows)} rows {rows}, {len(cols)} columns "
+            f"{where!r} is an OME-Zarr plate ({len(rows)} rows {rows}, {len(cols)} columns "
             f"{cols}, {len(wells)} wells"
             + (f", {fields} fields per well" if fields is not None else "")
             + f"); tilescope opens one field of view at a time: open e.g. {first!r} "
@@ -175,17 +175,17 @@ def _refuse_collections(ome: Mapping[str, Any], where: str) -> None:
         images = [i.get("path") for i in well.get("images", []) if isinstance(i, Mapping)]
         first = f"{base}/{images[0]}" if images else f"{base}/0"
         raise UnsupportedFormatError(
-            f"{where} is an OME-Zarr well with {len(images)} fields {images}; open one field, "
+            f"{where!r} is an OME-Zarr well with {len(images)} fields {images}; open one field, "
             f"e.g. {first!r}."
         )
     if "bioformats2raw.layout" in ome and "multiscales" not in ome:
         raise UnsupportedFormatError(
-            f"{where} is a bioformats2raw collection of images; open one of them, e.g. "
+            f"{where!r} is a bioformats2raw collection of images; open one of them, e.g. "
             f"{base + '/0'!r}."
         )
     if "multiscales" not in ome:
         raise UnsupportedFormatError(
-            f"{where} is an OME-Zarr group without an image (no 'multiscales'"
+            f"{where!r} is an OME-Zarr group without an image (no 'multiscales'"
             + (": it lists labels; open the image group above it" if "labels" in ome else "")
             + ")."
         )
@@ -221,14 +221,16 @@ def _multiscale(multiscale: Any, reader: GroupReader, where: str) -> _Multiscale
         except DataSourceError:
             raise
         except Exception as e:
+            if "codec" in str(e).lower():
+                raise  # named with the package to install by the caller
             raise DataSourceError(
-                f"{where}: pyramid level {i} ({path!r}), listed in the multiscales metadata, "
+                f"{where!r}: pyramid level {i} ({path!r}), listed in the multiscales metadata, "
                 f"cannot be opened ({type(e).__name__}: {e}); the image is incomplete — "
                 "rewrite it, or remove that level from the metadata."
             ) from e
         if len(array.shape) != ndim:
             raise DataSourceError(
-                f"{where}: the metadata lists {ndim} axes {list(names)} but level {path!r} has "
+                f"{where!r}: the metadata lists {ndim} axes {list(names)} but level {path!r} has "
                 f"{len(array.shape)} (shape {tuple(array.shape)}); the axes and the arrays "
                 "must agree."
             )
@@ -246,7 +248,7 @@ def _multiscale(multiscale: Any, reader: GroupReader, where: str) -> _Multiscale
         # Level i covers level 0's extent: shape * factor ≈ shape0 within one coarse pixel.
         if np.any(np.abs(shape * factor - shape0) > np.maximum(factor, 1.0) + 1e-6):
             raise DataSourceError(
-                f"{where}: level {multiscale.datasets[i].path!r} has shape "
+                f"{where!r}: level {multiscale.datasets[i].path!r} has shape "
                 f"{tuple(levels[i].shape)} and scale {scales[i].tolist()}, which does not "
                 f"match level 0 (shape {tuple(levels[0].shape)}, scale {scales[0].tolist()}) "
                 "downsampled by the ratio of their scales; fix its coordinateTransformations."
@@ -336,7 +338,7 @@ def _label_specs(reader: GroupReader, where: str) -> list[LayerSpec]:
         meta = ome_metadata(attrs) if attrs is not None else None
         if meta is None:
             raise DataSourceError(
-                f"{label_where} is listed in labels/ but holds no OME-Zarr label image; "
+                f"{label_where!r} is listed in labels/ but holds no OME-Zarr label image; "
                 "remove it from the list or write it again."
             )
         version, ome = meta

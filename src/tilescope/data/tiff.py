@@ -138,9 +138,10 @@ def _check_codecs(series: Any, where: str) -> None:
         compression = page.compression
         if compression in tifffile.TIFF.DECOMPRESSORS:
             continue
-        label = getattr(compression, "name", str(compression))
+        label = getattr(compression, "name", "an unknown scheme")
         raise UnsupportedFormatError(
-            f"cannot read {where}: level {i} is compressed with {label} ({int(compression)}), "
+            f"cannot read {where}: level {i} is compressed with {label} (TIFF compression "
+            f"{int(compression)}), "
             "which no installed decoder reads; install or upgrade imagecodecs "
             "(`pip install -U imagecodecs`) and try again."
         )

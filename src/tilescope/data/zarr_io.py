@@ -53,7 +53,7 @@ def codec_error(exc: BaseException, where: str) -> UnsupportedFormatError | None
         "plugin) and try again"
     )
     return UnsupportedFormatError(
-        f"cannot read {where}: its data uses the codec {codec!r}, which is not available; {todo}."
+        f"cannot read {where!r}: its data uses the codec {codec!r}, which is not available; {todo}."
     )
 
 
@@ -64,15 +64,15 @@ def open_error(exc: BaseException, where: str, what: str = "a zarr store") -> Ex
         return codec
     if isinstance(exc, FileNotFoundError):
         return DataSourceError(
-            f"cannot open {where} as {what}: no zarr metadata found (zarr.json, or .zgroup / "
+            f"cannot open {where!r} as {what}: no zarr metadata found (zarr.json, or .zgroup / "
             ".zarray for zarr v2); check the path or URL."
         )
     if type(exc).__name__ == "JSONDecodeError":
         return DataSourceError(
-            f"cannot open {where} as {what}: its metadata (zarr.json or .zattrs/.zarray) is not "
+            f"cannot open {where!r} as {what}: its metadata (zarr.json or .zattrs/.zarray) is not "
             f"valid JSON ({exc}); the store is damaged: rewrite it."
         )
-    return DataSourceError(f"cannot open {where} as {what}: {describe_error(exc)}")
+    return DataSourceError(f"cannot open {where!r} as {what}: {describe_error(exc)}")
 
 
 def _join(*parts: str) -> str:
@@ -141,7 +141,7 @@ def read_zarr_store(store: Any, where: str, name: str, *, listable: bool = True)
             else " It holds no arrays."
         )
     raise UnsupportedFormatError(
-        f"{where} is a zarr group without OME-Zarr metadata or numbered pyramid levels "
+        f"{where!r} is a zarr group without OME-Zarr metadata or numbered pyramid levels "
         f"(0, 1, ...).{hint}"
     )
 
