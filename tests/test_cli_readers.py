@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import tifffile
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from http_server import LocalHTTPServer  # noqa: E402
-from ome_writers import write_ome_zarr  # noqa: E402
+from http_server import LocalHTTPServer
+from ome_writers import write_ome_zarr
 
 pytestmark = pytest.mark.gl
 
@@ -64,7 +63,8 @@ def test_view_url_404_is_one_error_line_exit_2(
     r = _view(url, "--screenshot", "shot.png", cwd=tmp_path)
     assert r.returncode == 2
     (line,) = _error_lines(r.stderr)
-    assert url in line and "no zarr metadata found" in line
+    assert url in line
+    assert "no zarr metadata found" in line
     assert "Traceback" not in r.stderr
 
 
@@ -91,7 +91,8 @@ def test_failed_layer_makes_screenshot_exit_1(tmp_path: Path, http_server: Local
     assert r.returncode == 1, r.stderr
     failed = [line for line in r.stderr.splitlines() if "is incomplete" in line]
     assert len(failed) == 1  # GFP is inactive (hidden): only DAPI is on the picture
-    assert "'DAPI'" in failed[0] and "500" in failed[0]
+    assert "'DAPI'" in failed[0]
+    assert "500" in failed[0]
 
 
 def test_unknown_tiff_codec_exit_2_names_imagecodecs(tmp_path: Path) -> None:

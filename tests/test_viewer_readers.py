@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,15 +9,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from http_server import LocalHTTPServer  # noqa: E402
-from ome_writers import write_ome_zarr  # noqa: E402
-
-import tilescope  # noqa: E402
-from tilescope.data.remote import RemoteOptions  # noqa: E402
-from tilescope.errors import DataSourceError  # noqa: E402
-from tilescope.models.layers import Image, Labels  # noqa: E402
-from tilescope.viewer import Viewer  # noqa: E402
+import tilescope
+from http_server import LocalHTTPServer
+from ome_writers import write_ome_zarr
+from tilescope.data.remote import RemoteOptions
+from tilescope.errors import DataSourceError
+from tilescope.models.layers import Image, Labels
+from tilescope.viewer import Viewer
 
 pytestmark = pytest.mark.gl
 
@@ -34,13 +31,16 @@ def test_open_ome_zarr_makes_channel_and_label_layers(viewer: Viewer, tmp_path: 
     write_ome_zarr(tmp_path / "img.zarr", "0.5")
     layers = viewer.open(tmp_path / "img.zarr")
     dapi, gfp, cells = layers
-    assert isinstance(dapi, Image) and isinstance(gfp, Image) and isinstance(cells, Labels)
+    assert isinstance(dapi, Image)
+    assert isinstance(gfp, Image)
+    assert isinstance(cells, Labels)
     assert (dapi.name, gfp.name, cells.name) == ("DAPI", "GFP", "cells")
     assert dapi.blending == gfp.blending == "additive"
     assert dapi.contrast_limits == (10.0, 900.0)
     assert (dapi.visible, gfp.visible) == (True, False)
     assert tuple(dapi.colormap(1.0).rgba) == (1.0, 0.0, 0.0, 1.0)
-    assert dapi.multiscale and len(dapi.data) == 3
+    assert dapi.multiscale
+    assert len(dapi.data) == 3
     np.testing.assert_allclose(dapi.scale, (2.0, 0.5, 0.5))
     np.testing.assert_allclose(cells.scale, dapi.scale)
     assert viewer.dims.axis_labels == ("z", "y", "x")
@@ -61,9 +61,9 @@ def test_chunks_failing_over_http_put_the_layer_in_error(
     viewer: Viewer, http_server: LocalHTTPServer
 ) -> None:
     write_ome_zarr(http_server.root / "img.zarr", "0.5", labels=False)
-    (dapi, _) = viewer.open(http_server.url("img.zarr"), remote=RemoteOptions(timeout_s=5))
-    for level in ("s0", "s1", "s2"):
+    for level in ("s0", "s1", "s2"):  # chunks fail, metadata (s0/zarr.json...) does not
         http_server.fail(f"img.zarr/{level}/c/", 500)
+    (dapi, _) = viewer.open(http_server.url("img.zarr"), remote=RemoteOptions(timeout_s=5))
     viewer.screenshot()
     status = viewer.layer_status(dapi)
     assert status.state == "error"
