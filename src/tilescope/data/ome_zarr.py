@@ -41,6 +41,10 @@ class GroupReader(Protocol):
         """The zarr array at ``path`` (relative to the image group); raises when missing."""
         ...
 
+    def arrays(self, paths: Sequence[str]) -> list[Any]:
+        """The arrays at ``paths``, opened concurrently; a failed one is its exception."""
+        ...
+
     def attrs(self, path: str) -> Mapping[str, Any] | None:
         """The attributes of the group at ``path``, or None when there is no group there."""
         ...
@@ -55,6 +59,9 @@ class _Prefixed:
 
     def array(self, path: str) -> Any:
         return self._reader.array(self._prefix + path)
+
+    def arrays(self, paths: Sequence[str]) -> list[Any]:
+        return self._reader.arrays([self._prefix + p for p in paths])
 
     def attrs(self, path: str) -> Mapping[str, Any] | None:
         return self._reader.attrs(self._prefix + path)
@@ -214,15 +221,14 @@ def _multiscale(multiscale: Any, reader: GroupReader, where: str) -> _Multiscale
     levels: list[Any] = []
     scales: list[np.ndarray] = []
     translate0 = np.zeros(ndim)
-    for i, dataset in enumerate(multiscale.datasets):
+    datasets = list(multiscale.datasets)
+    opened = reader.arrays([str(d.path) for d in datasets])  # one round trip for all levels
+    for i, (dataset, array) in enumerate(zip(datasets, opened, strict=True)):
         path = str(dataset.path)
-        try:
-            array = reader.array(path)
-        except DataSourceError:
-            raise
-        except Exception as e:
-            if "codec" in str(e).lower():
-                raise  # named with the package to install by the caller
+        if isinstance(array, BaseException):
+            e = array
+            if isinstance(e, DataSourceError) or "codec" in str(e).lower():
+                raise e  # a codec is named with the package to install by the caller
             raise DataSourceError(
                 f"{where!r}: pyramid level {i} ({path!r}), listed in the multiscales metadata, "
                 f"cannot be opened ({type(e).__name__}: {e}); the image is incomplete — "

@@ -10,7 +10,8 @@ nothing reads array values: opening costs a few metadata requests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tilescope.data.ome_zarr import is_ome_zarr, read_ome_zarr
@@ -80,23 +81,53 @@ def _join(*parts: str) -> str:
 
 
 class StoreReader:
-    """Opens arrays and group attributes below ``root`` of a zarr store (a GroupReader)."""
+    """Opens arrays and group attributes below ``root`` of a zarr store (a GroupReader).
 
-    def __init__(self, store: Any, where: str, root: str = "") -> None:
+    ``zarr_format`` (the root's) is passed on, so zarr asks for one metadata key per node
+    instead of probing zarr v2 and v3 keys alike: a third of the requests over HTTP.
+    """
+
+    def __init__(
+        self, store: Any, where: str, root: str = "", zarr_format: int | None = None
+    ) -> None:
         self._store = store
         self._where = where
         self._root = root
+        self._format = zarr_format
 
     def array(self, path: str) -> Any:
         import zarr
 
-        return zarr.open_array(store=self._store, path=_join(self._root, path), mode="r")
+        return zarr.open_array(
+            store=self._store,
+            path=_join(self._root, path),
+            mode="r",
+            zarr_format=self._format,  # type: ignore[arg-type]
+        )
+
+    def arrays(self, paths: Sequence[str]) -> list[Any]:
+        if len(paths) <= 1:
+            return [self._try_array(p) for p in paths]
+        with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
+            return list(pool.map(self._try_array, paths))
+
+    def _try_array(self, path: str) -> Any:
+        try:
+            return self.array(path)
+        except Exception as e:  # reported per level by the caller
+            return e
 
     def attrs(self, path: str) -> Mapping[str, Any] | None:
         import zarr
 
         try:
-            group = zarr.open_group(store=self._store, path=_join(self._root, path), mode="r")
+            group = zarr.open_group(
+                store=self._store,
+                path=_join(self._root, path),
+                mode="r",
+                zarr_format=self._format,  # type: ignore[arg-type]
+                use_consolidated=False,
+            )
         except FileNotFoundError:
             return None
         except Exception as e:
@@ -111,16 +142,23 @@ def read_zarr_store(store: Any, where: str, name: str, *, listable: bool = True)
     their keys (HTTP), where a pyramid group's levels are found by trying ``0, 1, ...``.
     """
     import zarr
+    from zarr.errors import ContainsArrayError
 
     _register_extra_codecs()
-    try:
-        node = zarr.open(store=store, mode="r")
+    node: Any
+    try:  # a group first (OME-Zarr): one round trip where zarr.open tries an array first
+        node = zarr.open_group(store=store, mode="r", use_consolidated=False)
+    except (FileNotFoundError, ContainsArrayError):
+        try:
+            node = zarr.open_array(store=store, mode="r")
+        except Exception as e:
+            raise open_error(e, where) from e
     except Exception as e:
         raise open_error(e, where) from e
     if isinstance(node, zarr.Array):
         return [LayerSpec(node, name=name)]
     attrs = node.attrs.asdict()
-    reader = StoreReader(store, where)
+    reader = StoreReader(store, where, zarr_format=node.metadata.zarr_format)
     if is_ome_zarr(attrs):
         try:
             return read_ome_zarr(attrs, reader, where, name)
