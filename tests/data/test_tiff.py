@@ -140,3 +140,25 @@ def test_missing_codec_is_a_clear_error_at_open(tmp_path: Path) -> None:
     _patch_compression(path, 33333)
     with pytest.raises(UnsupportedFormatError, match=r"odd.tif.*compressed with.*imagecodecs"):
         read_path(path)
+
+
+def test_svs_layout_levels_and_mpp(tmp_path: Path) -> None:
+    """Aperio's layout (levels as top-level pages after a thumbnail), written by tifffile."""
+    yy, xx = np.mgrid[0:512, 0:768]
+    rgb = np.stack([(128 + 100 * np.sin(yy / 20) * np.cos(xx / 30)).astype(np.uint8)] * 3, -1)
+    head = "Aperio Image Library v12.0.15\r\n"
+    opts: dict[str, Any] = {"compression": "jpeg", "photometric": "rgb", "metadata": None}
+    with tifffile.TiffWriter(tmp_path / "slide.svs") as tw:
+        tw.write(rgb, tile=(256, 256), description=head + "768x512|MPP = 0.4990", **opts)
+        tw.write(rgb[::8, ::8], description=head + "thumbnail", **opts)
+        tw.write(rgb[::2, ::2], tile=(256, 256), description=head + "level 1", **opts)
+        tw.write(rgb[::4, ::4], tile=(256, 256), description=head + "level 2", **opts)
+    (spec,) = read_path(tmp_path / "slide.svs")
+    levels = _levels(spec.data)
+    assert [lv.shape for lv in levels] == [(512, 768, 3), (256, 384, 3), (128, 192, 3)]
+    assert spec.kwargs["rgb"] is True
+    assert spec.kwargs["scale"] == (0.499, 0.499)
+    with tifffile.TiffFile(tmp_path / "slide.svs") as tf:
+        np.testing.assert_array_equal(np.asarray(levels[2][:]), tf.series[0].levels[2].asarray())
+    assert spec.close is not None
+    spec.close()
