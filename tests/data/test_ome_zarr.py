@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
-from ome_writers import OMERO, write_ome_zarr
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 from ome_zarr.writer import write_image, write_plate_metadata, write_well_metadata
 
+from ome_writers import OMERO, write_ome_zarr
 from tilescope.data.io import read_path
 from tilescope.data.spec import LayerSpec
 from tilescope.errors import DataSourceError, UnsupportedFormatError
@@ -280,3 +280,27 @@ def test_plain_zarr_group_of_numbered_levels_still_opens(tmp_path: Path) -> None
     (spec,) = read_path(tmp_path / "pyr.zarr")
     assert [lv.shape for lv in spec.data] == [(16, 16), (8, 8)]
     assert int(np.asarray(spec.data[0][:]).sum()) == 3 * 256
+
+
+def test_faulty_omero_block_keeps_the_image_with_default_colours(tmp_path: Path) -> None:
+    path = tmp_path / "img.zarr"
+    write_ome_zarr(path, "0.5", labels=False)
+
+    def edit(ome: dict[str, Any]) -> None:
+        ome["omero"]["channels"][0]["window"] = {"start": "low"}
+
+    _edit_attrs(path, edit)
+    specs = read_path(path)
+    assert [s.kwargs["colormap"] for s in specs] == ["magenta", "green"]
+    assert all("contrast_limits" not in s.kwargs for s in specs)
+
+
+def test_bioformats2raw_collection_names_an_image_to_open(tmp_path: Path) -> None:
+    path = tmp_path / "conv.zarr"
+    root = zarr.open_group(path, mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3
+    write_ome_zarr(path / "0", "0.4", labels=False)
+    with pytest.raises(UnsupportedFormatError, match=r"bioformats2raw collection") as info:
+        read_path(path)
+    assert str(path / "0") in str(info.value)
+    assert [s.name for s in read_path(path / "0")] == ["DAPI", "GFP"]

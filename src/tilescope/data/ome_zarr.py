@@ -123,6 +123,10 @@ def _validate(cls: Any, attrs: Mapping[str, Any], where: str, what: str) -> Any:
     try:
         return yaozarrs.validate_ome_object(dict(attrs), cls)
     except pydantic.ValidationError as e:
+        if "omero" in attrs and all(err["loc"][:1] == ("omero",) for err in e.errors()):
+            # omero is transitional display metadata: a faulty block costs its colours and
+            # windows (napari's defaults are used), not the image
+            return _validate(cls, {k: v for k, v in attrs.items() if k != "omero"}, where, what)
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:3]
         )
