@@ -304,3 +304,15 @@ def test_bioformats2raw_collection_names_an_image_to_open(tmp_path: Path) -> Non
         read_path(path)
     assert str(path / "0") in str(info.value)
     assert [s.name for s in read_path(path / "0")] == ["DAPI", "GFP"]
+
+
+def test_label_colors_from_image_label_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "img.zarr"
+    write_ome_zarr(path, "0.5")
+
+    def edit(ome: dict[str, Any]) -> None:
+        ome["image-label"]["colors"] = [{"label-value": 3, "rgba": [255, 0, 0, 255]}]
+
+    _edit_attrs(path / "labels" / "cells", edit)
+    (labels,) = [s for s in read_path(path) if s.layer_type == "labels"]
+    assert labels.kwargs["color"] == {3: (1.0, 0.0, 0.0, 1.0)}

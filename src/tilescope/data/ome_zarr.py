@@ -364,5 +364,19 @@ def _label_specs(reader: GroupReader, where: str) -> list[LayerSpec]:
         }
         if len(ms.levels) > 1:
             kwargs["multiscale"] = True
+        colors = _label_colors(getattr(model, "image_label", None))
+        if colors:
+            kwargs["color"] = colors
         specs.append(LayerSpec(data, layer_type="labels", name=str(label), kwargs=kwargs))
     return specs
+
+
+def _label_colors(image_label: Any) -> dict[int, tuple[float, float, float, float]]:
+    """``image-label.colors`` (``label-value`` -> RGBA 0-255) as label -> RGBA in [0, 1]."""
+    out: dict[int, tuple[float, float, float, float]] = {}
+    for entry in getattr(image_label, "colors", None) or ():
+        value, rgba = getattr(entry, "label_value", None), getattr(entry, "rgba", None)
+        if isinstance(value, int | float) and rgba is not None and len(rgba) == 4:
+            r, g, b, a = (float(c) / 255.0 for c in rgba)
+            out[int(value)] = (r, g, b, a)
+    return out
