@@ -316,3 +316,27 @@ def test_label_colors_from_image_label_metadata(tmp_path: Path) -> None:
     _edit_attrs(path / "labels" / "cells", edit)
     (labels,) = [s for s in read_path(path) if s.layer_type == "labels"]
     assert labels.kwargs["color"] == {3: (1.0, 0.0, 0.0, 1.0)}
+
+
+def test_corrupt_chunk_names_the_level(tmp_path: Path) -> None:
+    path = tmp_path / "img.zarr"
+    write_ome_zarr(path, "0.5", labels=False)
+    chunk = next(
+        p for p in sorted((path / "s1").rglob("*")) if p.is_file() and p.name != "zarr.json"
+    )
+    chunk.write_bytes(b"definitely not zstd")
+    (dapi, _) = read_path(path)
+    level1 = _levels(dapi)[1]
+    with pytest.raises(DataSourceError, match=r"reading '.*img.zarr/s1' failed"):
+        np.asarray(level1)
+    np.testing.assert_array_equal(np.asarray(_levels(dapi)[2]).shape, (3, 16, 24))
+
+
+def test_lazy_levels_pickle_for_process_executors(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "img.zarr"
+    data = write_ome_zarr(path, "0.4", labels=False)
+    (dapi, _) = read_path(path)
+    level0 = pickle.loads(pickle.dumps(_levels(dapi)[0]))
+    np.testing.assert_array_equal(level0[1, 5:9, 7:20], data[0, 1, 5:9, 7:20])

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
-from ome_writers import write_ome_zarr
 
 from http_server import LocalHTTPServer
+from ome_writers import write_ome_zarr
 from tilescope.data.io import read_path
 from tilescope.data.remote import RemoteOptions, is_url, url_name
 from tilescope.errors import ConfigError, DataSourceError
@@ -157,3 +157,15 @@ def test_storage_options_reach_fsspec(http_server: LocalHTTPServer) -> None:
     (spec,) = read_path(http_server.url("a.zarr"), remote=opts)
     assert json.loads((http_server.root / "a.zarr" / "zarr.json").read_text())["shape"] == [4, 4]
     assert int(np.asarray(spec.data[:]).sum()) == 16
+
+
+def test_chunk_read_failures_name_the_array_and_the_cause(http_server: LocalHTTPServer) -> None:
+    write_ome_zarr(http_server.root / "img.zarr", "0.5", labels=False)
+    dapi = read_path(http_server.url("img.zarr"), remote=RemoteOptions(timeout_s=0.5))[0]
+    level0, level1 = _levels(dapi.data)[:2]
+    http_server.hang("img.zarr/s0/c/")
+    with pytest.raises(DataSourceError, match=r"reading 'http://.*/img.zarr/s0' failed: .*timed"):
+        level0[0:4, 0:4]
+    http_server.fail("img.zarr/s1/c/", 500)
+    with pytest.raises(DataSourceError, match=r"reading '.*/img.zarr/s1' failed: HTTP 500"):
+        level1[0:4, 0:4]

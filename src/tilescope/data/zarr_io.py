@@ -19,7 +19,7 @@ from tilescope.data.remote import describe_error
 from tilescope.data.spec import LayerSpec
 from tilescope.errors import DataSourceError, UnsupportedFormatError
 
-__all__ = ["StoreReader", "read_zarr_store"]
+__all__ = ["NamedReads", "StoreReader", "read_zarr_store"]
 
 #: Codec id prefixes and the package that provides them (named when one is missing).
 CODEC_PACKAGES: tuple[tuple[str, str], ...] = (
@@ -76,6 +76,57 @@ def open_error(exc: BaseException, where: str, what: str = "a zarr store") -> Ex
     return DataSourceError(f"cannot open {where!r} as {what}: {describe_error(exc)}")
 
 
+class NamedReads:
+    """A zarr array whose read failures say which array (path or URL) and what happened.
+
+    zarr raises bare ``TimeoutError()`` (empty message) or aiohttp's status errors from a
+    chunk read; the layer's error state then shows e.g. ``reading 'http://h/img.zarr/s0'
+    failed: the request timed out ...``. Everything else is the wrapped array's.
+    """
+
+    __slots__ = ("_array", "_where")
+
+    def __init__(self, array: Any, where: str) -> None:
+        self._array = array
+        self._where = where
+
+    @property
+    def array(self) -> Any:
+        """The zarr array read from."""
+        return self._array
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in self._array.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self._array.dtype
+
+    @property
+    def ndim(self) -> int:
+        return int(self._array.ndim)
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return tuple(int(c) for c in self._array.chunks)
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self._array[key]
+        except Exception as e:
+            raise DataSourceError(f"reading {self._where!r} failed: {describe_error(e)}") from e
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        import numpy as np
+
+        out = np.asarray(self[...])
+        return out.astype(dtype) if dtype is not None else out
+
+    def __repr__(self) -> str:
+        return f"NamedReads({self._where!r}, shape={self.shape}, dtype={self.dtype})"
+
+
 def _join(*parts: str) -> str:
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
 
@@ -98,12 +149,13 @@ class StoreReader:
     def array(self, path: str) -> Any:
         import zarr
 
-        return zarr.open_array(
+        array = zarr.open_array(
             store=self._store,
             path=_join(self._root, path),
             mode="r",
             zarr_format=self._format,  # type: ignore[arg-type]
         )
+        return NamedReads(array, f"{self._where.rstrip('/')}/{_join(self._root, path)}")
 
     def arrays(self, paths: Sequence[str]) -> list[Any]:
         if len(paths) <= 1:
@@ -156,7 +208,7 @@ def read_zarr_store(store: Any, where: str, name: str, *, listable: bool = True)
     except Exception as e:
         raise open_error(e, where) from e
     if isinstance(node, zarr.Array):
-        return [LayerSpec(node, name=name)]
+        return [LayerSpec(NamedReads(node, where), name=name)]
     attrs = node.attrs.asdict()
     reader = StoreReader(store, where, zarr_format=node.metadata.zarr_format)
     if is_ome_zarr(attrs):
