@@ -60,7 +60,11 @@ def _build_parser() -> argparse.ArgumentParser:
         )
 
     view = sub.add_parser(
-        "view", help="view a .npy, TIFF (OME, SVS, NDPI), zarr or OME-Zarr file, or a URL"
+        "view",
+        help="view a .npy, TIFF (OME, SVS, NDPI), zarr or OME-Zarr file, or a URL",
+        epilog="URL reads: TILESCOPE_REMOTE_TIMEOUT_S (seconds per request, default 30) and "
+        "TILESCOPE_REMOTE_CONCURRENCY (requests in flight, default 16). Exit status: 0 done; "
+        "1 a layer on the screenshot failed or is incomplete; 2 the input cannot be opened.",
     )
     view.add_argument(
         "path", help="file, zarr directory, or http(s)://, s3://, gs:// URL of a zarr store"
