@@ -162,3 +162,22 @@ def test_svs_layout_levels_and_mpp(tmp_path: Path) -> None:
         np.testing.assert_array_equal(np.asarray(levels[2][:]), tf.series[0].levels[2].asarray())
     assert spec.close is not None
     spec.close()
+
+
+def test_ome_tiff_z_stack_physical_size_z(tmp_path: Path) -> None:
+    data = np.stack([_smooth((64, 64), np.uint16) + z for z in range(4)])
+    path = tmp_path / "stack.ome.tif"
+    tifffile.imwrite(
+        path,
+        data,
+        ome=True,
+        tile=(32, 32),
+        compression="lzw",
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 2.0, "PhysicalSizeY": 0.5, "PhysicalSizeX": 0.5},
+    )
+    (spec,) = read_path(path)
+    assert spec.kwargs["scale"] == (2.0, 0.5, 0.5)
+    assert spec.kwargs["metadata"]["axis_labels"] == ("z", "y", "x")
+    np.testing.assert_array_equal(np.asarray(spec.data[2, 10:20, 30:40]), data[2, 10:20, 30:40])
+    assert spec.close is not None
+    spec.close()
