@@ -340,3 +340,13 @@ def test_lazy_levels_pickle_for_process_executors(tmp_path: Path) -> None:
     (dapi, _) = read_path(path)
     level0 = pickle.loads(pickle.dumps(_levels(dapi)[0]))
     np.testing.assert_array_equal(level0[1, 5:9, 7:20], data[0, 1, 5:9, 7:20])
+
+
+def test_a_bad_index_is_not_reported_as_a_store_failure(tmp_path: Path) -> None:
+    path = tmp_path / "img.zarr"
+    write_ome_zarr(path, "0.5")
+    (labels,) = [s for s in read_path(path) if s.layer_type == "labels"]
+    level0 = _levels(labels)[0]  # the zarr array itself, not a channel view
+    assert level0.ndim == 3
+    with pytest.raises(IndexError):
+        level0[0, 0, 0, 0]

@@ -114,6 +114,8 @@ class NamedReads:
     def __getitem__(self, key: Any) -> Any:
         try:
             return self._array[key]
+        except (IndexError, TypeError):
+            raise  # a bad key is the caller's error, not the store's
         except Exception as e:
             raise DataSourceError(f"reading {self._where!r} failed: {describe_error(e)}") from e
 
