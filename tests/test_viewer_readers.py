@@ -118,3 +118,21 @@ def test_xarray_with_irregular_coords_keeps_unit_scale(viewer: Viewer) -> None:
     layer = viewer.add_image(arr, translate=(3.0, 3.0))
     np.testing.assert_allclose(layer.scale, (1.0, 1.0))
     np.testing.assert_allclose(layer.translate, (3.0, 3.0))
+
+
+def test_disk_and_http_render_identical_screenshots(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    write_ome_zarr(tmp_path / "img.zarr", "0.5")
+    write_ome_zarr(http_server.root / "img.zarr", "0.5")
+    shots = []
+    for source in (str(tmp_path / "img.zarr"), http_server.url("img.zarr")):
+        v = Viewer(show=False, size=(64, 96))
+        try:
+            layers = v.open(source, remote=RemoteOptions(timeout_s=5))
+            shots.append(v.screenshot())
+            assert all(str(v.layer_status(layer)) == "ready" for layer in layers if layer.visible)
+        finally:
+            v.close()
+    assert shots[0][..., :3].max() > 0
+    np.testing.assert_array_equal(shots[0], shots[1])
