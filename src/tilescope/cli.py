@@ -60,8 +60,16 @@ def _build_parser() -> argparse.ArgumentParser:
             help="canvas / screenshot size in pixels (default 1024x768)",
         )
 
-    view = sub.add_parser("view", help="view a .npy, .tif/.tiff or zarr array")
-    view.add_argument("path", type=Path, help="file or zarr directory to open")
+    view = sub.add_parser(
+        "view",
+        help="view a .npy, TIFF (OME, SVS, NDPI), zarr or OME-Zarr file, or a URL",
+        epilog="URL reads: TILESCOPE_REMOTE_TIMEOUT_S (seconds per request, default 30) and "
+        "TILESCOPE_REMOTE_CONCURRENCY (requests in flight, default 16). Exit status: 0 done; "
+        "1 a layer on the screenshot failed or is incomplete; 2 the input cannot be opened.",
+    )
+    view.add_argument(
+        "path", help="file, zarr directory, or http(s)://, s3://, gs:// URL of a zarr store"
+    )
     common(view)
     demo = sub.add_parser(
         "demo", help="a huge procedural multiscale z-stack and a real image (no download)"
@@ -100,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if screenshot is not None:
                 viewer.screenshot(screenshot, size=size)
                 print(f"tilescope: wrote {screenshot}")
-                return 0
+                return _report_failed_layers(viewer)
             return viewer.run()
         finally:
             viewer.close()
@@ -109,6 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _report_failed_layers(viewer: Viewer) -> int:
+    """1 (after printing each) when a visible layer is not ready after the screenshot, else 0.
+
+    "loading" counts too: the screenshot's wait timed out, so the picture is incomplete.
+    """
+    failed = [
+        (layer, status)
+        for layer in viewer.layers
+        if layer.visible and (status := viewer.layer_status(layer)).state != "ready"
+    ]
+    for layer, status in failed:
+        print(f"tilescope: layer {layer.name!r} is incomplete: {status}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _load_demo(viewer: Viewer) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,8 @@ import numpy.typing as npt
 from tilescope.cancel import CancelToken
 from tilescope.data.dask_support import cancel_dask_on
 from tilescope.data.io import read_path
+from tilescope.data.layer_input import image_specs
+from tilescope.data.remote import RemoteOptions
 from tilescope.errors import DataSourceError, TilescopeError
 from tilescope.hop import MainThreadQueue
 from tilescope.loading.config import get_config
@@ -247,12 +249,28 @@ class Viewer:
         """The last frame's tile counts of a tiled layer (None for a sliced one)."""
         return self._frames.get(layer.layer_id)
 
-    def add_image(self, data: Any, **kwargs: Any) -> Image:
+    @overload
+    def add_image(self, data: Any, *, channel_axis: None = None, **kwargs: Any) -> Image: ...
+
+    @overload
+    def add_image(self, data: Any, *, channel_axis: int, **kwargs: Any) -> list[Image]: ...
+
+    def add_image(
+        self, data: Any, *, channel_axis: int | None = None, **kwargs: Any
+    ) -> Image | list[Image]:
         """Add an image layer (napari's keywords: contrast_limits, colormap, scale, ...).
 
+        ``channel_axis=k`` adds one layer per index along axis ``k`` and returns the list
+        (napari's semantics: per-channel keyword lists, additive blending, default colormaps;
+        see :mod:`tilescope.data.channels`). An xarray ``DataArray`` brings its ``dims`` as
+        axis labels and regular coordinates as ``scale``/``translate``.
         Returns at once: the slice is read in a worker (see :meth:`wait_until_idle`).
         """
-        return self._add(Image(data, **kwargs))
+        layers = [
+            self._add(Image(s.data, **s.kwargs)) for s in image_specs(data, channel_axis, kwargs)
+        ]
+        self._label_axes(layers)
+        return layers if channel_axis is not None else layers[0]
 
     def add_labels(self, data: Any, **kwargs: Any) -> Labels:
         """Add a labels layer (integer data, exact per-label colours)."""
@@ -262,14 +280,19 @@ class Viewer:
         """Add a points layer (``(N, D)`` coordinates)."""
         return self._add(Points(data, **kwargs))
 
-    def open(self, path: str | os.PathLike[str]) -> list[Layer]:
-        """Open a ``.npy``, TIFF or zarr path lazily and add its layers.
+    def open(
+        self, path: str | os.PathLike[str], *, remote: RemoteOptions | None = None
+    ) -> list[Layer]:
+        """Open a ``.npy``, TIFF, zarr or OME-Zarr path, or a URL, lazily and add its layers.
 
-        A file kept open for lazy reads (TIFF) is closed when its layer is removed or the
-        viewer closes, or at once if its data cannot become a layer.
+        ``remote`` sets the timeout and concurrency of URL reads (default: from the
+        environment, see :class:`~tilescope.data.remote.RemoteOptions`). Axis labels from the
+        file's metadata become ``dims.axis_labels``. A file kept open for lazy reads (TIFF) is
+        closed when its last layer is removed or the viewer closes, or at once if its data
+        cannot become a layer.
         """
         added: list[Layer] = []
-        for spec in read_path(path):
+        for spec in read_path(path, remote=remote):
             kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
             add = self.add_labels if spec.layer_type == "labels" else self.add_image
             try:
@@ -281,6 +304,7 @@ class Viewer:
             if spec.close is not None:
                 self._closers[layer.layer_id] = spec.close
             added.append(layer)
+        self._label_axes(added)
         return added
 
     def reset_view(self) -> None:
@@ -431,6 +455,16 @@ class Viewer:
     def _add(self, layer: L) -> L:
         self.model.add_layer(layer)
         return layer
+
+    def _label_axes(self, layers: Sequence[Layer]) -> None:
+        """Right-align the ``axis_labels`` a layer's metadata carries onto ``dims``."""
+        labels = list(self.model.dims.axis_labels)
+        for layer in layers:
+            given = layer.metadata.get("axis_labels") if layer.metadata else None
+            if isinstance(given, tuple | list) and 0 < len(given) <= len(labels):
+                labels[len(labels) - len(given) :] = [str(v) for v in given]
+        if len(set(labels)) == len(labels) and tuple(labels) != self.model.dims.axis_labels:
+            self.model.dims.axis_labels = labels
 
     def _layer_models(self) -> list[Layer]:
         return [cast(Layer, layer) for layer in self.model.layers]
