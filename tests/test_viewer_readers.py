@@ -136,3 +136,30 @@ def test_disk_and_http_render_identical_screenshots(
             v.close()
     assert shots[0][..., :3].max() > 0
     np.testing.assert_array_equal(shots[0], shots[1])
+
+
+def test_a_pyramid_from_disk_and_through_tilescope_serve_renders_identically(
+    tmp_path: Path,
+) -> None:
+    from tilescope.data.pyramid import write_pyramid
+    from tilescope.data.serve import SlowHTTPServer
+
+    rng = np.random.default_rng(7)
+    write_pyramid(
+        rng.integers(0, 4000, (700, 900), dtype=np.uint16),
+        tmp_path / "p.zarr",
+        chunks=128,
+        axes="yx",
+        progress=False,
+    )
+    shots = []
+    with SlowHTTPServer(tmp_path, latency_ms=20) as server:
+        for source in (str(tmp_path / "p.zarr"), f"{server.url}/p.zarr"):
+            with Viewer(show=False, size=(96, 128)) as v:
+                (layer,) = v.open(source)
+                v.camera.update(center=(350.2, 420.7), zoom=0.7)
+                shots.append(v.screenshot())
+                assert str(v.layer_status(layer)) == "ready"
+        assert server.stats().requests > 0
+    assert shots[0][..., :3].std() > 0
+    np.testing.assert_array_equal(shots[0], shots[1])

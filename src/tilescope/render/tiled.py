@@ -63,7 +63,7 @@ from tilescope.tiles.convert import (
     LabelIndex,
     TileKind,
 )
-from tilescope.tiles.coverage import CoveragePlan, plan_coverage
+from tilescope.tiles.coverage import CoveragePlan, TileLoad, plan_coverage
 from tilescope.tiles.grid import TileKey, TileSlice
 from tilescope.tiles.intersection import ViewTiles, visible_tiles
 from tilescope.tiles.quads import disjoint_rects, tile_texcoords
@@ -104,6 +104,8 @@ class LayerFrame:
     """``(2, 2)`` inclusive pixel bounds of the visible ideal tiles at ``ideal_level``."""
     slice0: tuple[int, ...] = ()
     """Level-0 indices of the not-displayed axes this frame shows."""
+    estimating: bool = False
+    """Waiting for the root tile that sets provisional contrast limits."""
 
     @property
     def progress(self) -> float:
@@ -113,7 +115,8 @@ class LayerFrame:
     @property
     def settled(self) -> bool:
         """Every visible ideal tile is drawn or failed (or cannot be held): nothing to wait for."""
-        return self.resident + len(self.failed) + self.over_budget >= self.wanted
+        done = self.resident + len(self.failed) + self.over_budget >= self.wanted
+        return done and not self.estimating
 
 
 @dataclass(eq=False)
@@ -139,6 +142,7 @@ class _LayerTiles:
     """Uploads planned this frame, handed to the backend with the next draw."""
     last_tiled: TiledDraw | None = None
     last_frame: LayerFrame | None = None
+    resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
     last_geometry: tuple[Any, ...] | None = None
 
 
@@ -342,8 +346,8 @@ class TiledFrames:
             locked_level=layer.locked_data_level,
         )
         quads, plan, over = self._plan(state, tiles, view)
-        self._want(state, plan)
-        self._estimate_contrast(layer, state, plan)
+        estimate = self._estimate_contrast(layer, state, tiles)
+        self._want(state, plan, estimate)
         draw = self._draw(layer, state, quads, transform)
         failed = tuple((key, state.failed[key]) for key in plan.ideal if key in state.failed)
         return LayerFrame(
@@ -355,6 +359,7 @@ class TiledFrames:
             view.level,
             _corners(source, view),
             tuple(slice0),
+            estimate is not None,
         )
 
     def _plan(
@@ -372,8 +377,14 @@ class TiledFrames:
         finer = octree.finer_depth
 
         def plan_now() -> CoveragePlan:
-            resident = {k.position for k in state.atlas.keys if tiles.owns(k)}
-            return plan_coverage(tiles, view, resident, coverage_levels=coverage, finer_depth=finer)
+            # the slice's resident positions change only when the atlas does (version)
+            memo = (tiles.level_slices, tiles.level_windows, tiles.projection, state.version)
+            if state.resident_memo is None or state.resident_memo[0] != memo:
+                resident = {k.position for k in state.atlas.keys if tiles.owns(k)}
+                state.resident_memo = (memo, resident)
+            return plan_coverage(
+                tiles, view, state.resident_memo[1], coverage_levels=coverage, finer_depth=finer
+            )
 
         plan = plan_now()
         uploads = self._upload(state, tiles, plan)
@@ -458,33 +469,42 @@ class TiledFrames:
                 quads.append(TileQuad(-1, rect, rect, rect, key.level, TILE_FAILED))
         return tuple(quads)
 
-    def _want(self, state: _LayerTiles, plan: CoveragePlan) -> None:
-        """Tell the loader what this layer wants (not tiles already here, drawn or arrived)."""
+    def _want(self, state: _LayerTiles, plan: CoveragePlan, extra: TileKey | None) -> None:
+        """Tell the loader what this layer wants (not tiles already here, drawn or arrived);
+        ``extra`` is a tile wanted besides the plan's (the root, for contrast limits)."""
         skip = state.arrived.keys() | state.no_room
+        loads = plan.load
         if skip:
-            keep = tuple(load for load in plan.load if load.key not in skip)
-            if len(keep) != len(plan.load):
-                plan = CoveragePlan(
-                    plan.ideal_level, plan.draw, keep, plan.ideal, plan.n_ideal_resident
-                )
+            loads = tuple(load for load in loads if load.key not in skip)
+        if extra is not None and all(load.key != extra for load in loads):
+            loads = (TileLoad(extra, max(extra.level - plan.ideal_level, 0), 0.0), *loads)
+        if loads is not plan.load:
+            plan = CoveragePlan(
+                plan.ideal_level, plan.draw, loads, plan.ideal, plan.n_ideal_resident
+            )
         want_plan(self._loader, plan, state.source)
 
-    def _estimate_contrast(self, layer: Layer, state: _LayerTiles, plan: CoveragePlan) -> None:
-        """Lazy data: provisional contrast limits come from the first (coarsest) tile drawn."""
+    def _estimate_contrast(
+        self, layer: Layer, state: _LayerTiles, tiles: TileSlice
+    ) -> TileKey | None:
+        """Lazy data: provisional contrast limits come from the root tile (the coarsest level:
+        the same tile whatever arrives first, so the picture never depends on timing).
+
+        Returns the root tile's key while it is still needed (the loader is asked for it).
+        """
         if state.estimated or not isinstance(layer, Image) or not layer.contrast_limits_pending:
-            return
-        if not plan.draw:
-            return
-        key = plan.draw[0]
+            return None
+        key = tiles.key((state.source.grid.root_level, 0, 0))
         data = self._loader.cache.peek(key)
         if data is None:
-            return
+            return None if key in state.failed else key  # a failed root: keep the defaults
         from tilescope.models.layers._range import limits_from_values
 
         values = data[..., :3] if state.kind == "rgb" else data
         limits, limits_range = limits_from_values(values, np.dtype(layer.dtype), True)
         layer.apply_contrast_limits_estimate(limits, limits_range, layer.data_version)
         state.estimated = True
+        return None
 
     def _draw(
         self,
