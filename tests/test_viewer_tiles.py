@@ -422,4 +422,5 @@ def test_tile_completions_reach_the_main_thread_in_one_coalesced_hop() -> None:
         assert posts.count("_on_tiles_ready") == 1  # one hop for the whole burst of 16
         assert viewer.wait_until_idle(WAIT)
         frame = viewer.layer_frame(viewer.layers[0])
-        assert frame is not None and frame.resident == frame.wanted
+        assert frame is not None
+        assert frame.resident == frame.wanted
