@@ -72,6 +72,9 @@ from tilescope.tiles.view import view_box_in_data
 
 __all__ = ["LayerFrame", "TiledFrames", "is_tiled"]
 
+#: Slices whose key factories a layer keeps (a scrub revisits its neighbours).
+_SLICES_KEPT = 16
+
 #: Estimated upload cost: fixed per tile plus per byte (llvmpipe copies ~4 GB/s).
 _UPLOAD_MS_PER_TILE = 0.05
 _UPLOAD_MS_PER_BYTE = 1.0 / 4e6
@@ -143,6 +146,24 @@ class _LayerTiles:
     last_tiled: TiledDraw | None = None
     last_frame: LayerFrame | None = None
     resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
+    slices: dict[tuple[Any, ...], TileSlice] = field(default_factory=dict)
+    """Recent slices' key factories (they memoize their keys: no new keys every frame)."""
+
+    def tile_slice(
+        self, slice0: tuple[int, ...], windows0: tuple[tuple[int, int], ...], mode: str
+    ) -> TileSlice:
+        """The key factory of a slice (thick slices are projected in the worker)."""
+        memo = (slice0, windows0 if mode != "none" else (), mode)
+        tiles = self.slices.pop(memo, None)
+        if tiles is None:
+            if mode == "none":
+                tiles = self.source.tile_slice(slice0)
+            else:
+                tiles = self.source.tile_slice(slice0, windows0, mode)
+        self.slices[memo] = tiles  # most recent last
+        while len(self.slices) > _SLICES_KEPT:
+            del self.slices[next(iter(self.slices))]
+        return tiles
     last_geometry: tuple[Any, ...] | None = None
 
 
@@ -332,10 +353,7 @@ class TiledFrames:
                 return LayerFrame(None, 0, 0)
             slice0.append(window[0] if index is None else index)
             windows0.append(window)
-        if mode == "none":
-            tiles = source.tile_slice(slice0)
-        else:  # a thick slice: each tile is projected over the window in its worker
-            tiles = source.tile_slice(slice0, windows0, mode)
+        tiles = state.tile_slice(tuple(slice0), tuple(windows0), mode)
         transform = plane_to_world(layer.transform, axes, point)
         box = _view_box(transform, view_rect)
         if box is None:  # the plane is seen edge-on: napari's block of the transform
