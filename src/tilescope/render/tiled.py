@@ -164,6 +164,7 @@ class _LayerTiles:
         while len(self.slices) > _SLICES_KEPT:
             del self.slices[next(iter(self.slices))]
         return tiles
+
     last_geometry: tuple[Any, ...] | None = None
 
 
