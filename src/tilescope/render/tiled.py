@@ -146,6 +146,8 @@ class _LayerTiles:
     last_tiled: TiledDraw | None = None
     last_frame: LayerFrame | None = None
     resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
+    quad_memo: dict[TileKey, tuple[Any, ...]] = field(default_factory=dict)
+    """Last frame's quads per drawn tile, with the rectangles, slot and mark they came from."""
     slices: dict[tuple[Any, ...], TileSlice] = field(default_factory=dict)
     """Recent slices' key factories (they memoize their keys: no new keys every frame)."""
 
@@ -471,10 +473,21 @@ class TiledFrames:
         positions = [k.position for k in draw_keys]
         rects = disjoint_rects(grid, positions)
         quads: list[TileQuad] = []
+        memo: dict[TileKey, tuple[Any, ...]] = {}
+        previous = state.quad_memo
         for key, pos in zip(draw_keys, positions, strict=True):
             slot = state.atlas.lookup(key)
             if slot is None:
                 continue
+            tile_state = TILE_FINAL if pos[0] == ideal else TILE_PLACEHOLDER
+            tile_rects = rects.get(pos, ())
+            # a tile drawn again with the same rectangles, slot and mark: the same quads
+            hit = previous.get(key)
+            if hit is not None and hit[:3] == (tile_rects, slot, tile_state):
+                memo[key] = hit
+                quads.extend(hit[3])
+                continue
+            start = len(quads)
             lvl = grid.levels[pos[0]]
             y0, y1, x0, x1 = lvl.pixel_bounds(pos[1], pos[2])
             box = (
@@ -483,11 +496,12 @@ class TiledFrames:
                 float(slot.x),
                 float(slot.x + x1 - x0),
             )
-            tile_state = TILE_FINAL if pos[0] == ideal else TILE_PLACEHOLDER
-            for rect in rects.get(pos, ()):
+            for rect in tile_rects:
                 ty0, ty1, tx0, tx1 = tile_texcoords(grid, pos, rect)
                 tex = (slot.y + ty0, slot.y + ty1, slot.x + tx0, slot.x + tx1)
                 quads.append(TileQuad(slot.page, rect, tex, box, pos[0], tile_state))
+            memo[key] = (tile_rects, slot, tile_state, tuple(quads[start:]))
+        state.quad_memo = memo
         for key in plan.ideal:
             if key in state.failed:
                 rect = grid.tile_edge_bounds(key.position)
