@@ -424,3 +424,26 @@ def test_tile_completions_reach_the_main_thread_in_one_coalesced_hop() -> None:
         frame = viewer.layer_frame(viewer.layers[0])
         assert frame is not None
         assert frame.resident == frame.wanted
+
+
+def test_a_view_the_vram_budget_cannot_hold_is_said_not_hidden() -> None:
+    previous = set_config(
+        OctreeConfig.from_dict(
+            {
+                "octree": {"tile_size": 64, "max_root_size": 64, "margin_tiles": 0},
+                "render": {"vram_budget_bytes": 64 * 64 * 4 * 3, "page_size": 64},
+            }
+        )
+    )
+    try:
+        with Viewer(show=False, size=(256, 256)) as viewer:  # 16 tiles wanted, room for 3
+            layer = viewer.add_image(_pyramid(256, 1)[0], contrast_limits=(0, 1000))
+            viewer.camera.update(center=(127.5, 127.5), zoom=1.0)
+            assert viewer.wait_until_idle(WAIT)  # settles: nothing waits for a slot forever
+            status = str(viewer.layer_status(layer))
+            frame = viewer.layer_frame(layer)
+    finally:
+        set_config(previous)
+    assert status.startswith("error: layer 'Image': ")
+    assert "do not fit the VRAM budget" in status
+    assert frame is not None and frame.over_budget > 0 and frame.settled

@@ -418,7 +418,8 @@ class TiledFrames:
         if uploads:
             plan = plan_now()
         draw_keys = [k for k in plan.draw if k in state.atlas]
-        over = len(plan.draw) - len(draw_keys)
+        # visible ideal tiles that arrived but found no slot: the budget cannot hold the view
+        over = sum(1 for k in plan.ideal if k in state.no_room)
         state.atlas.touch(draw_keys)
         state.last_draw = frozenset(draw_keys)
         quads = self._quads(state, tiles, plan, draw_keys, view.level)
