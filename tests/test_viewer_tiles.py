@@ -446,4 +446,6 @@ def test_a_view_the_vram_budget_cannot_hold_is_said_not_hidden() -> None:
         set_config(previous)
     assert status.startswith("error: layer 'Image': ")
     assert "do not fit the VRAM budget" in status
-    assert frame is not None and frame.over_budget > 0 and frame.settled
+    assert frame is not None
+    assert frame.over_budget > 0
+    assert frame.settled
