@@ -151,6 +151,36 @@ class _LayerTiles:
     slices: dict[tuple[Any, ...], TileSlice] = field(default_factory=dict)
     """Recent slices' key factories (they memoize their keys: no new keys every frame)."""
 
+    last_view: tuple[int, tuple[float, float]] | None = None
+    """Ideal level and centre of the last view (to tell the direction of a pan)."""
+    motion: tuple[float, float] | None = None
+    """Direction of the last pan at this level (None: not panning, or just zoomed)."""
+
+    def prefetch_ahead(self, view: ViewTiles) -> ViewTiles:
+        """Keep only the prefetch ring tiles ahead of a pan (all of them at rest or after a
+        zoom): a pan then fetches what it is about to expose, not the ring on every side."""
+        if self.last_view is not None and self.last_view[0] == view.level:
+            (y0, x0), (y1, x1) = self.last_view[1], view.center
+            if (y1, x1) != (y0, x0):
+                self.motion = (y1 - y0, x1 - x0)
+        else:
+            self.motion = None
+        self.last_view = (view.level, view.center)
+        if self.motion is None or not view.margin:
+            return view
+        dy, dx = self.motion
+        big = 0.25 * max(abs(dy), abs(dx))  # ignore the minor axis of a nearly straight pan
+        rows, cols = view.rows, view.cols
+        ahead = tuple(
+            pos
+            for pos in view.margin
+            if (dx > big and pos[2] >= cols.stop)
+            or (dx < -big and pos[2] < cols.start)
+            or (dy > big and pos[1] >= rows.stop)
+            or (dy < -big and pos[1] < rows.start)
+        )
+        return dataclasses.replace(view, margin=ahead)
+
     def tile_slice(
         self, slice0: tuple[int, ...], windows0: tuple[tuple[int, int], ...], mode: str
     ) -> TileSlice:
@@ -372,6 +402,7 @@ class TiledFrames:
             margin=self._loader.config.octree.margin_tiles,
             locked_level=layer.locked_data_level,
         )
+        view = state.prefetch_ahead(view)
         quads, plan, over = self._plan(state, tiles, view)
         estimate = self._estimate_contrast(layer, state, tiles)
         self._want(state, plan, estimate)
