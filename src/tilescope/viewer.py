@@ -33,11 +33,12 @@ import numpy as np
 import numpy.typing as npt
 
 from tilescope.cancel import CancelToken
-from tilescope.data.dask_support import cancel_dask_on
+from tilescope.data.dask_support import DaskReads
 from tilescope.data.io import read_path
-from tilescope.errors import DataSourceError, TilescopeError
+from tilescope.errors import DataSourceError, TilescopeError, ViewerClosedError
 from tilescope.hop import MainThreadQueue
-from tilescope.models.camera import Camera
+from tilescope.models.admission import check_fits_dims, describe_keywords, user_error
+from tilescope.models.camera import Camera, clamp_zoom
 from tilescope.models.dims import Dims
 from tilescope.models.layerlist import LayerList
 from tilescope.models.layers import Image, Labels, Layer, Points
@@ -47,6 +48,7 @@ from tilescope.render.base import RenderBackend
 from tilescope.render.build import build_plan, plan_key
 from tilescope.render.plan import CameraView
 from tilescope.slicing.requests import (
+    ImageSliceRequest,
     ImageSliceResponse,
     SliceRequest,
     SliceResponse,
@@ -79,7 +81,7 @@ class CursorInfo:
 class LayerStatus:
     """A layer's loading state as shown to the user."""
 
-    state: str  # "ready" | "loading" | "error"
+    state: str  # "ready" | "loading" | "error" | "removed"
     message: str = ""
 
     def __str__(self) -> str:
@@ -170,14 +172,17 @@ class Viewer:
     # ---- public API ---------------------------------------------------------------------
     @property
     def dims(self) -> Dims:
+        self._check_open()
         return self.model.dims
 
     @property
     def camera(self) -> Camera:
+        self._check_open()
         return self.model.camera
 
     @property
     def layers(self) -> LayerList[Any]:
+        self._check_open()
         return self.model.layers
 
     @property
@@ -202,16 +207,18 @@ class Viewer:
         """Add an image layer (napari's keywords: contrast_limits, colormap, scale, ...).
 
         Returns at once: the slice is read in a worker (see :meth:`wait_until_idle`).
+        Atomic: a refused keyword raises a ``ValueError``/``TypeError`` subclass naming it,
+        and leaves the viewer as it was.
         """
-        return self._add(Image(data, **kwargs))
+        return self._add(lambda: Image(data, **kwargs), "image", kwargs)
 
     def add_labels(self, data: Any, **kwargs: Any) -> Labels:
-        """Add a labels layer (integer data, exact per-label colours)."""
-        return self._add(Labels(data, **kwargs))
+        """Add a labels layer (integer data, exact per-label colours). Atomic."""
+        return self._add(lambda: Labels(data, **kwargs), "labels", kwargs)
 
     def add_points(self, data: Any = None, **kwargs: Any) -> Points:
-        """Add a points layer (``(N, D)`` coordinates)."""
-        return self._add(Points(data, **kwargs))
+        """Add a points layer (``(N, D)`` coordinates). Atomic."""
+        return self._add(lambda: Points(data, **kwargs), "points", kwargs)
 
     def open(self, path: str | os.PathLike[str]) -> list[Layer]:
         """Open a ``.npy``, TIFF or zarr path lazily and add its layers.
@@ -219,6 +226,7 @@ class Viewer:
         A file kept open for lazy reads (TIFF) is closed when its layer is removed or the
         viewer closes, or at once if its data cannot become a layer.
         """
+        self._check_open()
         added: list[Layer] = []
         for spec in read_path(path):
             kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
@@ -236,20 +244,26 @@ class Viewer:
 
     def reset_view(self) -> None:
         """Fit the camera to the layers."""
+        self._check_open()
         self.model.reset_view(self.model.canvas_size)
 
     def layer_status(self, layer: Layer) -> LayerStatus:
-        """``ready``, ``loading`` or ``error: message`` for ``layer``."""
+        """``ready``, ``loading``, ``error: message`` or ``removed`` for ``layer``.
+
+        Still answers after :meth:`close` (a report, not an action).
+        """
         return self._status.get(layer.layer_id, LayerStatus("loading"))
 
     @contextmanager
     def force_sync(self) -> Iterator[None]:
         """Slice synchronously inside this block (for scripts and tests)."""
+        self._check_open()
         with self._slicer.force_sync():
             yield
 
     def wait_until_idle(self, timeout: float | None = 30.0) -> bool:
         """Block until every pending slice has arrived; False on timeout. Scripts only."""
+        self._check_open()
         done = self._slicer.wait_until_idle(timeout)
         self._hop.drain()
         return done
@@ -267,6 +281,7 @@ class Viewer:
         By default waits for pending slices first (``wait=False`` takes what is there now).
         Works with no display at all.
         """
+        self._check_open()
         if wait:
             self.wait_until_idle(timeout)
         else:
@@ -281,8 +296,11 @@ class Viewer:
     def cursor_info(self, canvas_xy: Sequence[float]) -> CursorInfo | None:
         """World coordinate under a canvas pixel and the top visible layer's value there.
 
-        Uses only slices already in RAM: never reads layer data.
+        Uses only slices already in RAM: never reads layer data. ``None`` after :meth:`close`
+        (the window may still ask while it closes).
         """
+        if self._closed:
+            return None
         try:
             shown = self._backend.canvas_to_world(canvas_xy)
         except (ValueError, ZeroDivisionError, np.linalg.LinAlgError):
@@ -308,6 +326,7 @@ class Viewer:
 
     def run(self) -> int:
         """Enter the Qt event loop until the window closes (returns its exit status)."""
+        self._check_open()
         if self._window is None:
             raise TilescopeError("run() needs a window: create the Viewer with show=True")
         from tilescope.views.app import run_event_loop
@@ -315,11 +334,20 @@ class Viewer:
         return run_event_loop()
 
     def close(self) -> None:
-        """Stop workers, release the canvas and close the window. Safe to call twice."""
+        """Stop workers, release the canvas and close the window. Safe to call twice.
+
+        Returns promptly whatever the reads do: a read still running is abandoned (its
+        thread exits when the read returns) and its result dropped. Afterwards every call
+        that would act (``add_*``, ``open``, ``screenshot``, ``wait_until_idle``,
+        ``force_sync``, ``reset_view``, ``run``, and ``dims``/``camera``/``layers``, through
+        which slider and camera changes go) raises :class:`~tilescope.errors.ViewerClosedError`;
+        ``layer_status`` and ``perf`` still report. The models in ``viewer.model`` outlive
+        the viewer as plain evented objects: changing them drives nothing.
+        """
         if self._closed:
             return
         self._closed = True
-        self._slicer.shutdown()
+        self._slicer.shutdown()  # never waits for a running read
         for disconnect in self._disconnects.values():
             disconnect()
         self._disconnects.clear()
@@ -339,8 +367,40 @@ class Viewer:
         self.close()
 
     # ---- layers -------------------------------------------------------------------------
-    def _add(self, layer: L) -> L:
-        self.model.add_layer(layer)
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ViewerClosedError(
+                "this viewer is closed; create a new tilescope.Viewer to show more data"
+            )
+
+    def _add(self, make: Callable[[], L], kind: str, kwargs: dict[str, Any]) -> L:
+        """Build, check and insert a layer atomically: on any failure nothing is left behind.
+
+        psygnal wraps exceptions raised by ``inserted`` handlers in ``EmitLoopError`` after
+        the layer is already in the list, so what can be checked is checked first
+        (:mod:`tilescope.models.admission`), and a late failure is rolled back and re-raised
+        as the typed error its handler raised.
+        """
+        self._check_open()
+        layer = make()
+        what = f"{kind} layer {layer.name!r}"
+        check_fits_dims(
+            [other.extent for other in self.model.layers],
+            layer.extent,
+            self.model.dims.state,
+            what=what,
+            given=describe_keywords(kwargs),
+        )
+        dims, camera = self.model.dims.state, self.model.camera.state
+        try:
+            self.model.add_layer(layer)
+        except Exception as e:
+            if layer in self.model.layers:
+                self.model.layers.remove(layer)
+            self._status.pop(layer.layer_id, None)
+            self.model.dims.set_state(dims)
+            self.model.camera.set_state(camera)
+            raise user_error(e, what=what) from None
         return layer
 
     def _layer_models(self) -> list[Layer]:
@@ -366,7 +426,7 @@ class Viewer:
         self._slicer.cancel(key)
         self._responses.pop(key, None)
         self._signatures.pop(key, None)
-        self._status.pop(key, None)
+        self._set_status(layer, LayerStatus("removed"))
         closer = self._closers.pop(key, None)
         if closer is not None:
             closer()
@@ -422,9 +482,10 @@ class Viewer:
             self._set_status(layer, LayerStatus("loading"))
             self._slicer.submit(
                 key,
-                _as_task(request),
+                _as_task(request, self._slicer.dask),
                 lambda resp: self._on_slice_done(layer, resp),
                 lambda exc: self._on_slice_error(layer, exc),
+                label=f"layer {layer.name!r}",
             )
         self._schedule_flush()
 
@@ -459,7 +520,9 @@ class Viewer:
 
     def _on_backend_camera(self, view: CameraView) -> None:
         with self.perf.task("camera_input"):
-            self.model.camera.update(center=view.center, zoom=view.zoom, angles=view.angles)
+            self.model.camera.update(
+                center=view.center, zoom=clamp_zoom(view.zoom), angles=view.angles
+            )
 
     def _on_backend_resized(self, size: tuple[int, int]) -> None:
         self.model.canvas_size = size
@@ -524,12 +587,15 @@ def _tune_interpreter(interactive: bool) -> None:
     gc.freeze()
 
 
-def _as_task(request: SliceRequest) -> Callable[[CancelToken], SliceResponse]:
-    def task(token: CancelToken) -> SliceResponse:
-        with cancel_dask_on(token):
-            return request(token)
+def _as_task(request: SliceRequest, dask: DaskReads) -> Callable[[CancelToken], SliceResponse]:
+    """The worker's task: dask data is computed on the slicer's one shared dask pool."""
+    if isinstance(request, ImageSliceRequest):
 
-    return task
+        def task(token: CancelToken) -> SliceResponse:
+            return request(token, compute=lambda obj: dask.compute(obj, token))
+
+        return task
+    return request
 
 
 def _value_at(resp: ImageSliceResponse, shown: Sequence[float]) -> Any:

@@ -24,7 +24,12 @@ Multiscale: level ``L`` pixel ``i`` sits at level-0 data coordinate
 by half a coarse pixel.
 
 A request may be called with a :class:`~tilescope.cancel.CancelToken` (checked
-before the read and before projecting).  An Image whose default contrast limits
+before the read and before projecting) and a ``compute`` function that turns what
+indexing returned into an ndarray (the slicer's shared, cancellable dask pool).  What
+the read returned is validated in the worker
+(:func:`~tilescope.data.validate.validate_read`): the shape the request asked for and a
+numeric or bool dtype, or a :class:`~tilescope.errors.ReadValidationError` naming the
+layer; a bad result is a failed read, never a "ready" slice.  An Image whose default contrast limits
 are still provisional asks for an estimate from the slice's values
 (``ImageSliceResponse.contrast_limits_estimate``).
 """
@@ -32,14 +37,16 @@ are still provisional asks for an estimate from the slice's values
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.cancel import CancelToken
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import validate_read
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import (
@@ -137,6 +144,7 @@ class ImageSliceRequest:
     projection_mode: str
     slice_to_world: FloatArray = field(repr=False)
     estimate_contrast: bool = False
+    layer_name: str = ""
     id: int = field(default_factory=lambda: next(_request_ids))
 
     @property
@@ -162,11 +170,31 @@ class ImageSliceRequest:
             key[axis] = slice(start, stop)
         return tuple(key)
 
-    def __call__(self, token: CancelToken | None = None) -> ImageSliceResponse:
+    def expected_shape(self) -> tuple[int, ...]:
+        """The shape ``data[index_key()]`` must have (what the read is validated against)."""
+        shape = shape_of(self.data)
+        out: list[int] = []
+        for n, k in zip(shape, self.index_key(), strict=False):
+            if isinstance(k, slice):
+                out.append(len(range(*k.indices(n))))
+        return tuple(out)
+
+    def describe(self) -> str:
+        """The read named for messages: ``layer 'cells' (level 2)``."""
+        who = f"layer {self.layer_name!r}" if self.layer_name else f"layer {self.layer_id}"
+        return f"{who} (level {self.level})"
+
+    def __call__(
+        self,
+        token: CancelToken | None = None,
+        *,
+        compute: Callable[[Any], np.ndarray] = np.asarray,
+    ) -> ImageSliceResponse:
         """Read and project the slice.  Blocks on the array; call off the main thread.
 
         ``token`` is checked before the read and before the projection; a cancelled
-        token raises :class:`~tilescope.cancel.Cancelled`.
+        token raises :class:`~tilescope.cancel.Cancelled`. ``compute`` turns the indexed
+        data into an ndarray (default ``np.asarray``).
         """
         if token is not None:
             token.raise_if_cancelled()
@@ -180,13 +208,16 @@ class ImageSliceRequest:
                 request=self,
             )
         try:
-            arr = np.asarray(self.data[self.index_key()])
+            raw = compute(self.data[self.index_key()])
+        except Cancelled:
+            raise
         except Exception as e:
             raise SliceError(
-                f"reading the slice of layer {self.layer_id} (level {self.level}) failed: {e}"
+                f"reading the slice of {self.describe()} failed: {str(e) or type(e).__name__}"
             ) from e
         if token is not None:
             token.raise_if_cancelled()
+        arr = validate_read(raw, self.expected_shape(), what=self.describe())
         shown = [a for a in self.displayed if a is not None]
         if self.projection_mode == "none":
             kept = sorted(shown)
@@ -379,6 +410,7 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
         projection_mode=mode,
         slice_to_world=_slice_to_world(layer.transform, axes, point, factors[level], region),
         estimate_contrast=isinstance(layer, Image) and layer.contrast_limits_pending,
+        layer_name=layer.name,
     )
 
 
