@@ -280,3 +280,35 @@ def test_a_removed_layer_is_cancelled_and_says_removed(sources: list[Source]) ->
         assert layer.status == "removed"  # its late result is dropped
     finally:
         v.close()
+
+
+# ---- 5. main-thread work per camera change ----------------------------------------------
+
+
+def test_a_camera_change_builds_each_layer_request_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multiscale layer's view update (its ``changed``) used to rebuild its request, then
+    the viewer's refresh of all layers built it again: twice per camera move."""
+    import tilescope.viewer as viewer_module
+
+    v = Viewer(show=False, size=(64, 64))
+    try:
+        base = np.arange(256 * 256, dtype=np.float32).reshape(256, 256)
+        pyramid = [base, base[::2, ::2], base[::4, ::4], base[::8, ::8]]
+        v.add_image(pyramid, multiscale=True, contrast_limits=(0, 65536))
+        v.add_image(np.zeros((256, 256), np.float32), opacity=0.5)
+        assert v.wait_until_idle(WAIT)
+        built: list[int] = []
+        real = viewer_module.build_slice_request
+
+        def counting(layer: Any, dims: Any) -> Any:
+            built.append(layer.layer_id)
+            return real(layer, dims)
+
+        monkeypatch.setattr(viewer_module, "build_slice_request", counting)
+        for zoom in (0.3, 1.0, 3.0):
+            built.clear()
+            v.camera.update(zoom=zoom, center=(100.0, 120.0))
+            assert sorted(built) == sorted(layer.layer_id for layer in v.layers)
+        assert v.wait_until_idle(WAIT)
+    finally:
+        v.close()

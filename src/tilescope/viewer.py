@@ -141,6 +141,7 @@ class Viewer:
         self._closers: dict[int, Callable[[], None]] = {}
         self._flush_posted = False
         self._closed = False
+        self._updating_views = False
         self._window: Any = None
         self.status_changed: list[Callable[[Layer, LayerStatus], None]] = []
         #: Called as ``callback(response, time.perf_counter())`` once a slice is on screen.
@@ -411,7 +412,8 @@ class Viewer:
             changed = layer.events.changed
 
             def on_changed(*_: Any) -> None:
-                self._refresh_layer(layer)
+                if not self._updating_views:  # _on_view_changed refreshes every layer next
+                    self._refresh_layer(layer)
 
             changed.connect(on_changed)
             self._disconnects[layer.layer_id] = lambda: changed.disconnect(on_changed)
@@ -435,7 +437,11 @@ class Viewer:
     # ---- change handling (main thread) --------------------------------------------------
     def _on_view_changed(self, *_: Any) -> None:
         with self.perf.task("view_changed"):
-            self._update_views()
+            self._updating_views = True  # a layer's new view is sliced once, just below
+            try:
+                self._update_views()
+            finally:
+                self._updating_views = False
             self._refresh_slices()
 
     def _update_views(self) -> None:

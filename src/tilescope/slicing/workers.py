@@ -73,7 +73,7 @@ class KeyedWorkers:
             if replaced is not None:
                 replaced.state = "cancelled"
             self._waiting[key] = job
-            self._cond.notify_all()
+            self._cond.notify()  # one idle worker is enough (waking all costs GIL handoffs)
         return job, replaced
 
     def cancel(self, job: Job) -> bool:
@@ -155,6 +155,9 @@ class KeyedWorkers:
                         self._running[job.key] = left
                     else:
                         del self._running[job.key]
-                    self._cond.notify_all()  # a waiting job of this key may start now
+                    if job.abandoned:
+                        # this thread exits; a waiting job of this key may start now
+                        self._cond.notify()
             if job.abandoned:
                 return  # a replacement thread took this one's place
+            # otherwise this thread looks for the next job itself (no one else to wake)
