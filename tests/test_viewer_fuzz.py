@@ -6,6 +6,7 @@ and able to render. Never a psygnal ``EmitLoopError``, never a layer left behind
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,8 +21,10 @@ from tilescope.viewer import Viewer
 
 pytestmark = pytest.mark.gl
 
-FUZZ = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+FUZZ = settings(  # TILESCOPE_FUZZ_EXAMPLES=500 for a longer hunt
+    max_examples=int(os.environ.get("TILESCOPE_FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 wild_floats = st.one_of(

@@ -38,7 +38,7 @@ from tilescope.data.io import read_path
 from tilescope.errors import DataSourceError, TilescopeError, ViewerClosedError
 from tilescope.hop import MainThreadQueue
 from tilescope.models.admission import check_fits_dims, describe_keywords, user_error
-from tilescope.models.camera import Camera, clamp_zoom
+from tilescope.models.camera import Camera, clamp_center, clamp_zoom
 from tilescope.models.dims import Dims
 from tilescope.models.layerlist import LayerList
 from tilescope.models.layers import Image, Labels, Layer, Points
@@ -384,14 +384,8 @@ class Viewer:
         """
         self._check_open()
         layer = make()
-        what = f"{kind} layer {layer.name!r}"
-        check_fits_dims(
-            [other.extent for other in self.model.layers],
-            layer.extent,
-            self.model.dims.state,
-            what=what,
-            given=describe_keywords(kwargs),
-        )
+        what, given = f"{kind} layer {layer.name!r}", describe_keywords(kwargs)
+        check_fits_dims(self._layer_models(), layer, self.model.dims.state, what=what, given=given)
         dims, camera = self.model.dims.state, self.model.camera.state
         try:
             self.model.add_layer(layer)
@@ -401,7 +395,7 @@ class Viewer:
             self._status.pop(layer.layer_id, None)
             self.model.dims.set_state(dims)
             self.model.camera.set_state(camera)
-            raise user_error(e, what=what) from None
+            raise user_error(e, what=what, given=given) from None
         return layer
 
     def _layer_models(self) -> list[Layer]:
@@ -526,8 +520,8 @@ class Viewer:
 
     def _on_backend_camera(self, view: CameraView) -> None:
         with self.perf.task("camera_input"):
-            self.model.camera.update(
-                center=view.center, zoom=clamp_zoom(view.zoom), angles=view.angles
+            self.model.camera.update(  # canvas input stays within what can be drawn
+                center=clamp_center(view.center), zoom=clamp_zoom(view.zoom), angles=view.angles
             )
 
     def _on_backend_resized(self, size: tuple[int, int]) -> None:

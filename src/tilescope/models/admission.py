@@ -11,7 +11,7 @@ from an emit loop back into the typed error its handler raised.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,17 +35,25 @@ def describe_keywords(given: Mapping[str, Any], names: Iterable[str] = TRANSFORM
     return ", ".join(parts)
 
 
+class _HasExtent(Protocol):
+    @property
+    def extent(self) -> ExtentLike: ...
+
+
 def check_fits_dims(
-    extents: Iterable[ExtentLike], new: ExtentLike, dims: DimsState, *, what: str, given: str
+    layers: Iterable[_HasExtent], new: _HasExtent, dims: DimsState, *, what: str, given: str
 ) -> None:
     """Refuse a layer whose extent would give the dims a range no slider can hold.
 
-    ``extents`` are the layers already in the viewer, ``new`` the one to add, ``dims`` the
-    current state; ``what`` names the layer and ``given`` its transform keywords for the
-    message. Raises :class:`~tilescope.errors.TransformError`; changes nothing.
+    ``layers`` are those already in the viewer, ``new`` the one to add, ``dims`` the current
+    state; ``what`` names the layer and ``given`` its transform keywords for the message. An
+    extent that overflows (``scale=1e308`` on a 16-pixel axis) is refused too. Raises
+    :class:`~tilescope.errors.TransformError`; changes nothing.
     """
-    ranges = union_extent([*extents, new]).ranges()
     try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            extents = [layer.extent for layer in [*layers, new]]
+            ranges = union_extent(extents).ranges()
         changed_state(dims, {"ndim": len(ranges), "range": ranges})
     except DimsError as e:
         how = given or "its data shape"
@@ -56,18 +64,26 @@ def check_fits_dims(
         ) from e
 
 
-def user_error(exc: BaseException, *, what: str) -> BaseException:
+def user_error(exc: BaseException, *, what: str, given: str = "") -> BaseException:
     """The typed error to raise for ``exc``, raised while adding ``what``.
 
     An ``EmitLoopError`` is unwrapped to the exception its callback raised; a tilescope
-    ``ValueError``/``TypeError`` is returned as is; anything else becomes a
+    ``ValueError``/``TypeError`` keeps its type (its message prefixed with ``what`` and the
+    keywords ``given``, e.g. a camera that cannot centre on the layer); anything else becomes a
     :class:`~tilescope.errors.LayerDataError` naming ``what`` (chained to the original).
     """
     cause: BaseException = exc
     while cause.__class__.__name__ == "EmitLoopError" and cause.__cause__ is not None:
         cause = cause.__cause__
     if isinstance(cause, TilescopeError) and isinstance(cause, ValueError | TypeError):
-        return cause
+        if not given:
+            return cause
+        try:  # the same typed error, saying which keywords led to it
+            typed = type(cause)(f"{what} with {given} cannot be shown: {cause}")
+        except Exception:  # an error type with a different constructor: keep it as it is
+            return cause
+        typed.__cause__ = cause
+        return typed
     wrapped = LayerDataError(f"{what} could not be added: {cause or type(cause).__name__}")
     wrapped.__cause__ = cause
     return wrapped

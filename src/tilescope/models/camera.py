@@ -16,6 +16,8 @@ Conventions (napari 0.9's ``viewer.camera``, except where noted):
   (both appear in the view matrices) leaves float32's range (about 3e38), so the view matrix
   turns singular (``zoom=1e-300`` did). Camera input from the canvas is clamped to the bounds
   (:func:`clamp_zoom`); a script setting a zoom outside them gets a ``CameraError``.
+  Likewise every ``center`` coordinate is within ``±CENTER_MAX`` = ``±1e20`` world units, so
+  that ``center * zoom`` stays within float32 too (``center=[1, 3.4e38]`` overflowed).
 - ``angles`` are Euler angles in degrees (3D only), ``perspective`` the field of
   view in degrees (0 = orthographic, < 180).
 """
@@ -36,6 +38,13 @@ from tilescope.models._state_model import SettableStateField, StateModel
 #: The zooms the renderer can draw (screen pixels per world unit); see the module docstring.
 ZOOM_MIN = 1e-15
 ZOOM_MAX = 1e15
+#: The largest ``|center|`` coordinate the renderer can draw (see the module docstring).
+CENTER_MAX = 1e20
+
+
+def clamp_center(center: Iterable[float]) -> tuple[float, ...]:
+    """``center`` with each coordinate brought into ``[-CENTER_MAX, CENTER_MAX]``."""
+    return tuple(min(max(float(c), -CENTER_MAX), CENTER_MAX) for c in center)
 
 
 def clamp_zoom(zoom: float) -> float:
@@ -44,11 +53,13 @@ def clamp_zoom(zoom: float) -> float:
 
 
 __all__ = [
+    "CENTER_MAX",
     "ZOOM_MAX",
     "ZOOM_MIN",
     "Camera",
     "CameraEvents",
     "CameraState",
+    "clamp_center",
     "clamp_zoom",
     "validate_camera_state",
 ]
@@ -141,6 +152,13 @@ def validate_camera_state(
     three finite degrees, ``perspective`` finite degrees in ``[0, 180)``.
     """
     center_t = _as_floats("center", center, (2, 3))
+    if any(abs(c) > CENTER_MAX for c in center_t):
+        raise _fail(
+            "center",
+            center,
+            f"world coordinates within +-{CENTER_MAX:g} (what the renderer can draw; for data "
+            "that far out, change the layer's translate or units)",
+        )
     zoom_f = _as_float("zoom", zoom)
     if zoom_f <= 0:
         raise _fail("zoom", zoom, "a zoom > 0 (screen pixels per world unit)")
