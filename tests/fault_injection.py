@@ -6,7 +6,8 @@ Shared by the slow soak test (``tests/test_soak.py``) and the benchmark
 over it.
 
 - :class:`FaultyHTTPServer` serves a directory (a zarr v3 store written by zarr-python at
-  test time) over real HTTP; each chunk request draws a fault from a seeded plan: an HTTP 500,
+  test time) over real HTTP, in a child process (:class:`RemoteFaultServer`, so its threads
+  do not share the viewer's GIL); each chunk request draws a fault from a seeded plan: an HTTP 500,
   a hang (until :meth:`FaultyHTTPServer.release` or the client gives up), a truncated body, a
   corrupt body (right length, random bytes: the zstd codec refuses it), or a slow response.
   Metadata (``zarr.json``) is never faulted, so the store always opens.
@@ -22,11 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import os
 import random
 import socketserver
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +43,7 @@ __all__ = [
     "FaultPlan",
     "FaultyHTTPServer",
     "FaultySource",
+    "RemoteFaultServer",
     "SoakResult",
     "rss_bytes",
     "run_soak",
@@ -45,6 +51,7 @@ __all__ = [
 ]
 
 HANG_LIMIT_S = 30.0  # a hung response never outlives this, whatever happens
+CONTROL = "__faults__/"  # path prefix of the remote-control requests
 
 
 @dataclass
@@ -86,6 +93,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         root = self.server.root
         rel = self.path.split("?", 1)[0].lstrip("/")
+        if rel.startswith(CONTROL):
+            self._control(rel[len(CONTROL) :])
+            return
         path = (root / rel).resolve()
         if (root not in path.parents and path != root) or not path.is_file():
             self.send_error(404)
@@ -94,6 +104,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind = "ok" if path.name == "zarr.json" else self.server.plan.draw()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._respond(kind, body)  # the client may give up (its timeout) under faults
+
+    def _control(self, command: str) -> None:
+        """The test's remote control (server in another process): faults off, release, counts."""
+        if command == "faults-off":
+            self.server.plan.faults_on.clear()
+        elif command == "release":
+            self.server.released.set()
+        body = json.dumps(dict(self.server.plan.counts)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_HEAD(self) -> None:
         self.send_response(200)
@@ -165,6 +188,63 @@ class FaultyHTTPServer:
         self._thread.join(10)
 
     def __enter__(self) -> FaultyHTTPServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RemoteFaultServer:
+    """:class:`FaultyHTTPServer` in a child process, so that its threads do not compete with
+    the viewer's main thread for this process's GIL (a real server would not either)."""
+
+    def __init__(self, root: Path, rates: dict[str, float], seed: int) -> None:
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                str(root),
+                json.dumps(rates),
+                str(seed),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline().strip()  # the child prints its URL when serving
+        if not line.startswith("http://"):
+            self._proc.kill()
+            raise RuntimeError(f"fault server did not start: {line!r}")
+        self.url = line
+
+    def _command(self, command: str) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/{CONTROL}{command}", timeout=10) as r:
+            counts: dict[str, int] = json.loads(r.read())
+        return counts
+
+    def faults_off(self) -> None:
+        self._command("faults-off")
+
+    def release(self) -> None:
+        self._command("release")
+
+    def counts(self) -> dict[str, int]:
+        return self._command("counts")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()  # the child exits when its stdin closes
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> RemoteFaultServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -330,14 +410,13 @@ def run_soak(
 
     nz = 20
     names = write_zarr_pyramid(root, (nz, 512, 512), (1, 64, 64))
-    http_plan = FaultPlan(dict(HTTP_FAULTS), seed)
     plans = {
         name: FaultPlan(dict(r), seed + i + 1) for i, (name, r) in enumerate(SOURCE_FAULTS.items())
     }
     sources = {name: FaultySource((nz, 128, 128), plan) for name, plan in plans.items()}
     errors: Counter[str] = Counter()
     rng = random.Random(seed)
-    with FaultyHTTPServer(root, http_plan) as server:
+    with RemoteFaultServer(root, dict(HTTP_FAULTS), seed) as server:
         options = {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=2 * slice_timeout_s)}}
         levels = [
             zarr.open_array(f"{server.url}/{n}", mode="r", storage_options=options) for n in names
@@ -371,7 +450,7 @@ def run_soak(
                     if changes % 50 == 0:  # the user pauses: hung reads time out and show
                         viewer.wait_until_idle(5 * slice_timeout_s)
             # faults stop; everything held is released; one more change retries every layer
-            http_plan.faults_on.clear()
+            server.faults_off()
             server.release()
             for src in sources.values():
                 src.plan.faults_on.clear()
@@ -384,6 +463,7 @@ def run_soak(
             stats = viewer.perf.stats()
             rss1 = rss_bytes()
             slicer_stats = viewer.slicer.stats
+            http_faults = server.counts()
         finally:
             c = time.perf_counter()
             viewer.close()
@@ -407,9 +487,21 @@ def run_soak(
         errors_shown=dict(errors),
         failed_reads=slicer_stats.failed,
         timed_out=slicer_stats.timed_out,
-        http_faults=dict(http_plan.counts),
+        http_faults=http_faults,
         source_faults={k: dict(p.counts) for k, p in plans.items()},
         rss_start_mb=rss0 / 2**20,
         rss_end_mb=rss1 / 2**20,
         rss_budget_mb=rss_budget_mb,
     )
+
+
+def _serve_main(argv: list[str]) -> None:
+    """Child process entry (see :class:`RemoteFaultServer`): serve until stdin closes."""
+    root, rates, seed = Path(argv[0]), json.loads(argv[1]), int(argv[2])
+    with FaultyHTTPServer(root, FaultPlan(rates, seed)) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()  # returns when the parent closes our stdin (or dies)
+
+
+if __name__ == "__main__":
+    _serve_main(sys.argv[1:])

@@ -312,3 +312,24 @@ def test_a_camera_change_builds_each_layer_request_once(monkeypatch: pytest.Monk
         assert v.wait_until_idle(WAIT)
     finally:
         v.close()
+
+
+def test_the_per_layer_read_limit_is_checked_before_any_thread_starts() -> None:
+    before = {t.ident for t in threading.enumerate()}
+    with pytest.raises(ValueError, match="per-layer"):
+        Viewer(show=False, size=(32, 32), slice_workers=2, slice_reads_per_layer=3)
+    assert [t for t in threading.enumerate() if t.ident not in before] == []
+
+
+def test_the_models_outlive_a_closed_viewer_without_driving_it() -> None:
+    """Documented choice: ``viewer.model``'s dims and camera stay plain evented models after
+    close(); the viewer no longer listens (nothing is sliced, nothing drawn)."""
+    v = Viewer(show=False, size=(32, 32))
+    v.add_image(np.zeros((3, 8, 8), np.float32))
+    assert v.wait_until_idle(WAIT)
+    submitted = v.slicer.stats.submitted
+    v.close()
+    v.model.dims.set_current_step(0, 2)
+    v.model.camera.zoom = 3.0
+    assert v.model.dims.current_step[0] == 2
+    assert v.slicer.stats.submitted == submitted

@@ -108,6 +108,10 @@ class Viewer:
         the error and the next request retries), so nothing stays "loading" forever.
     slice_workers
         Worker threads that read slices.
+    slice_reads_per_layer
+        At most this many reads of one layer run at once (superseded reads that ignore their
+        cancellation still count), so one hung or slow source cannot take every worker.
+        Default: half the workers, rounded up.
     """
 
     def __init__(
@@ -120,11 +124,13 @@ class Viewer:
         backend: RenderBackend | None = None,
         slice_timeout_s: float = 60.0,
         slice_workers: int = 4,
+        slice_reads_per_layer: int | None = None,
     ) -> None:
         if show:
             from tilescope.views.app import get_app
 
             get_app()  # a clear NoDisplayError before any GL or Qt work
+        own_backend = backend is None
         if backend is None:
             from tilescope.render import create_backend
 
@@ -132,7 +138,17 @@ class Viewer:
         self._backend = backend
         self.perf = PerfMonitor()
         self._hop = MainThreadQueue()
-        self._slicer = LayerSlicer(self._hop, max_workers=slice_workers, timeout_s=slice_timeout_s)
+        try:
+            self._slicer = LayerSlicer(
+                self._hop,
+                max_workers=slice_workers,
+                timeout_s=slice_timeout_s,
+                per_layer_limit=slice_reads_per_layer,
+            )
+        except BaseException:
+            if own_backend:
+                backend.close()  # a refused setting leaves no canvas of ours behind
+            raise
         self.model = ViewerModel(ndisplay=ndisplay, canvas_size=size)
         self._responses: dict[int, SliceResponse] = {}
         self._signatures: dict[int, tuple[Any, ...]] = {}
@@ -349,6 +365,13 @@ class Viewer:
             return
         self._closed = True
         self._slicer.shutdown()  # never waits for a running read
+        # the models outlive the viewer: they stop driving it (nothing is sliced or drawn)
+        self.model.dims.events.changed.disconnect(self._on_view_changed)
+        self.model.camera.events.changed.disconnect(self._on_view_changed)
+        self.model.layers.events.inserted.disconnect(self._on_layer_inserted)
+        self.model.layers.events.removed.disconnect(self._on_layer_removed)
+        self.model.layers.events.reordered.disconnect(self._schedule_flush)
+        self.model.layers.events.moved.disconnect(self._schedule_flush)
         for disconnect in self._disconnects.values():
             disconnect()
         self._disconnects.clear()

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tilescope.data.validate import check_drawable_dtype, validate_read
-from tilescope.errors import LayerDataError, ReadValidationError, SliceError
+from tilescope.data.validate import validate_read
+from tilescope.errors import ReadValidationError, SliceError
 
 
 @given(
@@ -64,14 +64,3 @@ def test_a_non_array_result_is_refused() -> None:
 
 def test_lists_of_numbers_are_accepted_as_arrays() -> None:
     np.testing.assert_array_equal(validate_read([[1, 2]], (1, 2), what="x"), [[1, 2]])
-
-
-@pytest.mark.parametrize("dtype", ["complex128", "object", "U3", "S2", "M8[s]"])
-def test_check_drawable_dtype_refuses_at_add_time(dtype: str) -> None:
-    with pytest.raises(LayerDataError, match="image 'a'"):
-        check_drawable_dtype(np.dtype(dtype), what="image 'a'")
-
-
-@pytest.mark.parametrize("dtype", ["bool", "uint8", "int64", "float16", "float64"])
-def test_check_drawable_dtype_accepts_numbers(dtype: str) -> None:
-    check_drawable_dtype(np.dtype(dtype), what="x")

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from tilescope.errors import LayerDataError, ReadValidationError
+from tilescope.errors import ReadValidationError
 
-__all__ = ["check_drawable_dtype", "drawable_dtype_problem", "validate_read"]
+__all__ = ["drawable_dtype_problem", "validate_read"]
 
 _ADVICE = (
     "convert the data to a real numeric type first "
@@ -34,13 +34,6 @@ def drawable_dtype_problem(dtype: Any) -> str | None:
     if dt.kind == "c":
         return f"complex values ({dt}) have no single brightness"
     return f"values of dtype {dt} are not numbers"
-
-
-def check_drawable_dtype(dtype: Any, *, what: str) -> None:
-    """Refuse a layer whose dtype is known up front and cannot be drawn (add time)."""
-    problem = drawable_dtype_problem(dtype)
-    if problem is not None:
-        raise LayerDataError(f"{what}: {problem}; {_ADVICE}")
 
 
 def validate_read(result: Any, expected_shape: tuple[int, ...], *, what: str) -> np.ndarray:
