@@ -100,18 +100,19 @@ def run(size: tuple[int, int] = (512, 512)) -> Result:
             gaps.append((now - last_beat[0]) / 1e6)
             last_beat[0] = now
 
-        def on_shown(response: Any, t: float) -> None:
-            windows = getattr(getattr(response, "request", None), "windows", None)
-            if not windows:
+        def on_shown(layer_id: int, frame: Any, t: float) -> None:
+            # the 2D image is drawn from tiles: a plane is "on screen" once all its visible
+            # tiles are (its first tiles, and coarse stand-ins, show earlier)
+            if not frame.slice0 or not frame.settled or frame.draw is None:
                 return
-            plane = int(windows[0][0])
+            plane = int(frame.slice0[0])
             if plane in changed_at:
                 latencies.append((t - changed_at.pop(plane)) * 1e3)
                 if plane == steps[-1] and not pending:
                     final.append(latencies[-1])
                     QTimer.singleShot(200, app.quit)
 
-        viewer.slice_shown.append(on_shown)
+        viewer.frame_shown.append(on_shown)
         pending = list(steps)
 
         def change() -> None:

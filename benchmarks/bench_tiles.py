@@ -6,6 +6,8 @@ canvas; the camera pans (and in one scenario zooms) every frame.  Target: under
 main-thread side (``want_plan`` -> ``set_wanted_keys``: cancelling tiles that
 left the view, queueing new ones) in the worst cold case, where every frame of
 a fast pan changes the wanted set; the executor never runs anything there.
+The "draw rects" lines time :func:`~tilescope.tiles.quads.disjoint_rects` alone
+on each frame's draw set (mixed levels: the coarse tiles split around finer ones).
 
 Run either way::
 
@@ -16,6 +18,7 @@ Run either way::
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -34,6 +37,7 @@ from tilescope.loading.tile_requests import tile_requests, want_plan
 from tilescope.tiles.coverage import CoveragePlan, plan_coverage
 from tilescope.tiles.grid import Position, TileSlice
 from tilescope.tiles.intersection import visible_tiles
+from tilescope.tiles.quads import disjoint_rects
 from tilescope.tiles.source import TileSource
 
 CANVAS = (1080, 1920)  # (h, w) screen pixels
@@ -94,8 +98,13 @@ def run_scenario(
     loads_per_frame: int = 0,
     with_requests: TileSource | None = None,
     loader: ChunkLoader | None = None,
+    rects_only: bool = False,
 ) -> Result:
-    """Pan diagonally for FRAMES frames; optionally mark some planned loads resident."""
+    """Pan diagonally for FRAMES frames; optionally mark some planned loads resident.
+
+    ``rects_only`` times only the frame's draw rectangles; ``draws`` then counts
+    the rectangles (not the tiles).
+    """
     grid = tiles.grid
     times: list[float] = []
     counts: list[tuple[int, int, int]] = []
@@ -113,8 +122,14 @@ def run_scenario(
                 want_plan(loader, plan, with_requests)
             else:
                 tile_requests(plan, with_requests)
+        ndraw = len(plan.draw)
+        if rects_only:
+            draw = [k.position for k in plan.draw]
+            t0 = time.perf_counter()
+            rects = disjoint_rects(grid, draw)
+            ndraw = sum(len(r) for r in rects.values())
         times.append(time.perf_counter() - t0)
-        counts.append((len(view.visible), len(plan.draw), len(plan.load)))
+        counts.append((len(view.visible), ndraw, len(plan.load)))
         for load in plan.load[:loads_per_frame]:  # loads finishing between frames
             resident.add(load.key.position)
     ms = sorted(t * 1000 for t in times)
@@ -142,6 +157,10 @@ def run_all() -> list[Result]:
     root = set(grid.positions(grid.root_level))
     everything = {p for lvl in range(grid.nlevels) for p in grid.positions(lvl)}
     assert grid.nlevels == NLEVELS
+    rng = random.Random(0)
+    mixed = root | {
+        p for lvl in (0, 1) for p in grid.positions(lvl) if rng.random() < 0.8 - lvl / 2
+    }
     results = [
         run_scenario("cold pan, zoom 0.7 (root only)", tiles, lambda i: 0.7, set(root)),
         run_scenario("cold pan, zoom 0.51 (worst level)", tiles, lambda i: 0.51, set(root)),
@@ -166,6 +185,25 @@ def run_all() -> list[Result]:
             set(root),
             loads_per_frame=8,
             with_requests=source,
+        ),
+    ]
+    results += [
+        run_scenario(
+            "draw rects, 0.51, 80% l0 50% l1",
+            tiles,
+            lambda i: 0.51,
+            set(mixed),
+            rects_only=True,
+        ),
+        run_scenario(
+            "draw rects, zoomed out, finer res.",
+            tiles,
+            lambda i: 0.3,
+            set(grid.positions(0)) | root,
+            rects_only=True,
+        ),
+        run_scenario(
+            "draw rects, sweep, 8 loads/frame", tiles, sweep_zoom, set(root), 8, rects_only=True
         ),
     ]
     with ChunkLoader(

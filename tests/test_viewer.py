@@ -5,6 +5,7 @@ Slow data is a gated fake (reads block on an Event the test controls): determini
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -67,7 +68,7 @@ def test_add_image_returns_at_once_and_screenshot_waits(viewer: Viewer) -> None:
     arr.gate.clear()
     layer = viewer.add_image(arr, contrast_limits=(0, 1))  # returns while the read blocks
     assert arr.started.wait(WAIT)
-    assert str(viewer.layer_status(layer)) == "loading"
+    assert str(viewer.layer_status(layer)) == "loading: 0/1 tiles"
     empty = viewer.screenshot(wait=False)
     assert _centre_gray(empty) == 0  # nothing on screen yet: the background
     arr.gate.set()
@@ -96,7 +97,11 @@ def test_a_superseded_slice_never_shows(viewer: Viewer) -> None:
     arr.gate.set()
     assert viewer.wait_until_idle(WAIT)
     assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
-    assert viewer.slicer.stats.cancelled_running + viewer.slicer.stats.cancelled_queued >= 1
+    (layer,) = viewer.layers
+    frame = viewer.layer_frame(layer)
+    assert frame is not None
+    assert frame.slice0 == (2,)
+    assert frame.settled
 
 
 def test_a_failing_read_shows_an_error_keeps_others_and_recovers(viewer: Viewer) -> None:
@@ -173,6 +178,31 @@ def test_cursor_info_reads_the_slice_in_ram(viewer: Viewer) -> None:
     assert len(info.world) == 3
 
 
+def test_cursor_info_on_a_coarse_level_reads_the_pixel_whose_footprint_holds_the_point(
+    viewer: Viewer,
+) -> None:
+    """Level-1 pixel i of a 2x pyramid covers level-0 data [2i - 0.5, 2i + 1.5): the
+    shared level geometry (napari's i * f convention read pixel round(x / 2))."""
+    level0 = np.zeros((32, 32), np.float32)
+    level1 = np.arange(256, dtype=np.float32).reshape(16, 16)
+    layer = viewer.add_image([level0, level1], contrast_limits=(0, 255), name="pyramid")
+    layer.locked_data_level = 1
+    viewer.screenshot()
+    differs = 0
+    for cy in range(2, 62, 3):
+        for cx in range(2, 62, 3):
+            info = viewer.cursor_info((cx, cy))
+            assert info is not None
+            y, x = info.world[-2:]
+            iy, ix = math.floor((y + 0.5) / 2), math.floor((x + 0.5) / 2)
+            if not (0 <= iy < 16 and 0 <= ix < 16):
+                continue
+            assert info.layer_name == "pyramid"
+            assert float(info.value) == level1[iy, ix], (cx, cy, y, x)
+            differs += (iy, ix) != (math.floor(y / 2 + 0.5), math.floor(x / 2 + 0.5))
+    assert differs > 0  # some probed points tell the two conventions apart
+
+
 def test_bad_input_raises_typed_errors_and_keeps_layers(viewer: Viewer, tmp_path: Path) -> None:
     viewer.add_image(_stack(), contrast_limits=(0, 1))
     with pytest.raises(LayerDataError, match="at least 2 dimensions"):
@@ -209,12 +239,16 @@ def test_close_leaves_no_worker_thread() -> None:
     assert [t for t in workers if t.is_alive()] == []
 
 
-def test_slices_are_reported_on_screen_and_paint_is_timed(viewer: Viewer) -> None:
+def test_slices_and_tiles_are_reported_on_screen_and_paint_is_timed(viewer: Viewer) -> None:
     shown: list[int] = []
+    tiled: list[tuple[int, bool]] = []
     viewer.slice_shown.append(lambda resp, t: shown.append(resp.layer_id))
+    viewer.frame_shown.append(lambda key, frame, t: tiled.append((key, frame.settled)))
     layer = viewer.add_image(_stack(), contrast_limits=(0, 1))
+    points = viewer.add_points(np.array([[1, 8, 8]]), size=2)
     viewer.screenshot()
-    assert shown == [layer.layer_id]
+    assert shown == [points.layer_id]  # points are sliced; the image is drawn from tiles
+    assert tiled[-1] == (layer.layer_id, True)
     stats = viewer.perf.stats()
     assert stats.by_name["paint"].count >= 1
     assert stats.by_name["apply_slice"].count >= 1

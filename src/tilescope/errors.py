@@ -21,7 +21,9 @@ __all__ = [
     "LayerListError",
     "LayerPropertyError",
     "NoDisplayError",
+    "PyramidError",
     "RenderError",
+    "ServeError",
     "SliceError",
     "TilescopeError",
     "TransformError",
@@ -91,6 +93,14 @@ class DataSourceError(TilescopeError, OSError):
 
 class UnsupportedFormatError(TilescopeError, ValueError):
     """A file whose format tilescope cannot read."""
+
+
+class PyramidError(TilescopeError, ValueError):
+    """Invalid arguments for building a pyramid (levels, chunks, axes, scale, units)."""
+
+
+class ServeError(TilescopeError, OSError):
+    """``tilescope serve`` cannot start (not a directory, port in use) or got a bad setting."""
 
 
 class RenderError(TilescopeError, RuntimeError):

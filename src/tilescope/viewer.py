@@ -18,16 +18,18 @@ difference. The main thread never reads layer data.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gc
-import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -35,18 +37,24 @@ import numpy.typing as npt
 from tilescope.cancel import CancelToken
 from tilescope.data.dask_support import DaskReads
 from tilescope.data.io import read_path
+from tilescope.data.layer_input import image_specs
+from tilescope.data.remote import RemoteOptions
 from tilescope.errors import DataSourceError, TilescopeError, ViewerClosedError
 from tilescope.hop import MainThreadQueue
+from tilescope.loading.config import get_config
+from tilescope.loading.loader import ChunkLoader
 from tilescope.models.admission import check_fits_dims, describe_keywords, user_error
 from tilescope.models.camera import Camera, clamp_center, clamp_zoom
 from tilescope.models.dims import Dims
+from tilescope.models.dims_mapping import layer_axes
 from tilescope.models.layerlist import LayerList
 from tilescope.models.layers import Image, Labels, Layer, Points
 from tilescope.models.viewer_model import ViewerModel
 from tilescope.perf import PerfMonitor, PerfStats
 from tilescope.render.base import RenderBackend
 from tilescope.render.build import build_plan, plan_key
-from tilescope.render.plan import CameraView
+from tilescope.render.plan import CameraView, TiledDraw
+from tilescope.render.tiled import LayerFrame, TiledFrames, is_tiled
 from tilescope.slicing.requests import (
     ImageSliceRequest,
     ImageSliceResponse,
@@ -56,6 +64,7 @@ from tilescope.slicing.requests import (
     request_signature,
 )
 from tilescope.slicing.slicer import LayerSlicer
+from tilescope.tiles.geometry import pixel_containing
 from tilescope.tiles.view import update_view_from_world
 
 __all__ = ["CursorInfo", "LayerStatus", "Viewer"]
@@ -150,6 +159,20 @@ class Viewer:
                 backend.close()  # a refused setting leaves no canvas of ours behind
             raise
         self.model = ViewerModel(ndisplay=ndisplay, canvas_size=size)
+        config = get_config()
+        self._tiles_posted = threading.Lock()
+        self._tiles_pending = False
+        self._loader = ChunkLoader(config, notify=self._on_tiles_posted, timeout_s=slice_timeout_s)
+        settings = config.render
+        if os.environ.get("TILESCOPE_DEBUG_TILES", "").strip() not in ("", "0"):
+            settings = dataclasses.replace(settings, debug_tiles=True)
+        self._tiles = TiledFrames(self._loader, settings)
+        self._frames: dict[int, LayerFrame] = {}
+        self._more_tiles = False
+        self._awaiting_tiles: dict[int, LayerFrame] = {}
+        #: Called as ``callback(layer_id, frame, time.perf_counter())`` after a frame of a
+        #: tiled layer is on screen (its tile counts say how complete it is).
+        self.frame_shown: list[Callable[[int, LayerFrame, float], None]] = []
         self._responses: dict[int, SliceResponse] = {}
         self._signatures: dict[int, tuple[Any, ...]] = {}
         self._status: dict[int, LayerStatus] = {}
@@ -157,7 +180,6 @@ class Viewer:
         self._closers: dict[int, Callable[[], None]] = {}
         self._flush_posted = False
         self._closed = False
-        self._updating_views = False
         self._window: Any = None
         self.status_changed: list[Callable[[Layer, LayerStatus], None]] = []
         #: Called as ``callback(response, time.perf_counter())`` once a slice is on screen.
@@ -170,7 +192,7 @@ class Viewer:
         self._backend.on_frame(self._on_frame)
 
         self.model.dims.events.changed.connect(self._on_view_changed)
-        self.model.camera.events.changed.connect(self._on_view_changed)
+        self.model.camera.events.changed.connect(self._on_camera_changed)
         self.model.layers.events.inserted.connect(self._on_layer_inserted)
         self.model.layers.events.removed.connect(self._on_layer_removed)
         self.model.layers.events.reordered.connect(self._schedule_flush)
@@ -220,14 +242,63 @@ class Viewer:
     def slicer(self) -> LayerSlicer:
         return self._slicer
 
-    def add_image(self, data: Any, **kwargs: Any) -> Image:
+    @property
+    def loader(self) -> ChunkLoader:
+        """Loads the tiles of 2D Image and Labels layers in worker threads."""
+        return self._loader
+
+    @property
+    def debug_tiles(self) -> bool:
+        """Outline every drawn tile in a colour per level (also ``TILESCOPE_DEBUG_TILES=1``)."""
+        return self._tiles.debug
+
+    @debug_tiles.setter
+    def debug_tiles(self, value: bool) -> None:
+        self._tiles.debug = bool(value)
+        self._schedule_flush()
+
+    @property
+    def show_placeholders(self) -> bool:
+        """Mark tiles drawn coarser than ideal while the ideal ones load (on by default)."""
+        return self._tiles.show_placeholders
+
+    @show_placeholders.setter
+    def show_placeholders(self, value: bool) -> None:
+        self._tiles.show_placeholders = bool(value)
+        self._schedule_flush()
+
+    def layer_frame(self, layer: Layer) -> LayerFrame | None:
+        """The last frame's tile counts of a tiled layer (None for a sliced one)."""
+        return self._frames.get(layer.layer_id)
+
+    @overload
+    def add_image(self, data: Any, *, channel_axis: None = None, **kwargs: Any) -> Image: ...
+
+    @overload
+    def add_image(self, data: Any, *, channel_axis: int, **kwargs: Any) -> list[Image]: ...
+
+    def add_image(
+        self, data: Any, *, channel_axis: int | None = None, **kwargs: Any
+    ) -> Image | list[Image]:
         """Add an image layer (napari's keywords: contrast_limits, colormap, scale, ...).
 
+        ``channel_axis=k`` adds one layer per index along axis ``k`` and returns the list
+        (napari's semantics: per-channel keyword lists, additive blending, default colormaps;
+        see :mod:`tilescope.data.channels`). An xarray ``DataArray`` brings its ``dims`` as
+        axis labels and regular coordinates as ``scale``/``translate``.
         Returns at once: the slice is read in a worker (see :meth:`wait_until_idle`).
         Atomic: a refused keyword raises a ``ValueError``/``TypeError`` subclass naming it,
         and leaves the viewer as it was.
         """
-        return self._add(lambda: Image(data, **kwargs), "image", kwargs)
+        self._check_open()
+        specs = image_specs(data, channel_axis, kwargs)
+        with self._atomic() as added:
+            for spec in specs:
+                make = functools.partial(Image, spec.data, **spec.kwargs)
+                added.append(self._add(make, "image", spec.kwargs))
+        layers = cast(list[Image], added)
+        self._label_axes(layers)
+        return layers if channel_axis is not None else layers[0]
 
     def add_labels(self, data: Any, **kwargs: Any) -> Labels:
         """Add a labels layer (integer data, exact per-label colours). Atomic."""
@@ -237,26 +308,34 @@ class Viewer:
         """Add a points layer (``(N, D)`` coordinates). Atomic."""
         return self._add(lambda: Points(data, **kwargs), "points", kwargs)
 
-    def open(self, path: str | os.PathLike[str]) -> list[Layer]:
-        """Open a ``.npy``, TIFF or zarr path lazily and add its layers.
+    def open(
+        self, path: str | os.PathLike[str], *, remote: RemoteOptions | None = None
+    ) -> list[Layer]:
+        """Open a ``.npy``, TIFF, zarr or OME-Zarr path, or a URL, lazily and add its layers.
 
-        A file kept open for lazy reads (TIFF) is closed when its layer is removed or the
-        viewer closes, or at once if its data cannot become a layer.
+        ``remote`` sets the timeout and concurrency of URL reads (default: from the
+        environment, see :class:`~tilescope.data.remote.RemoteOptions`). Axis labels from the
+        file's metadata become ``dims.axis_labels``. A file kept open for lazy reads (TIFF) is
+        closed when its last layer is removed or the viewer closes, or at once if its data
+        cannot become a layer.
         """
         self._check_open()
-        added: list[Layer] = []
-        for spec in read_path(path):
-            kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
-            add = self.add_labels if spec.layer_type == "labels" else self.add_image
-            try:
-                layer: Layer = add(spec.data, **kwargs)
-            except BaseException:
+        specs = read_path(path, remote=remote)
+        with self._atomic() as added:  # a file whose second layer is refused adds none
+            for n, spec in enumerate(specs):
+                kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
+                add = self.add_labels if spec.layer_type == "labels" else self.add_image
+                try:
+                    layer: Layer = add(spec.data, **kwargs)
+                except BaseException:
+                    for later in specs[n:]:  # never added: close what they hold now
+                        if later.close is not None:
+                            later.close()
+                    raise
                 if spec.close is not None:
-                    spec.close()
-                raise
-            if spec.close is not None:
-                self._closers[layer.layer_id] = spec.close
-            added.append(layer)
+                    self._closers[layer.layer_id] = spec.close
+                added.append(layer)
+        self._label_axes(added)
         return added
 
     def reset_view(self) -> None:
@@ -273,17 +352,42 @@ class Viewer:
 
     @contextmanager
     def force_sync(self) -> Iterator[None]:
-        """Slice synchronously inside this block (for scripts and tests)."""
+        """Slice and load tiles synchronously inside this block (for scripts and tests)."""
         self._check_open()
-        with self._slicer.force_sync():
-            yield
+        before = self._loader.force_synchronous
+        self._loader.force_synchronous = True
+        try:
+            with self._slicer.force_sync():
+                yield
+        finally:
+            self._loader.force_synchronous = before
 
     def wait_until_idle(self, timeout: float | None = 30.0) -> bool:
-        """Block until every pending slice has arrived; False on timeout. Scripts only."""
+        """Block until every pending slice has arrived and every visible tile is at the ideal
+        level or failed (marked on screen); False on timeout. Scripts only."""
         self._check_open()
-        done = self._slicer.wait_until_idle(timeout)
-        self._hop.drain()
-        return done
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if not self._slicer.wait_until_idle(left):
+                self._hop.drain()
+                return False
+            self._hop.drain()
+            self._flush()
+            if self._idle():
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if self._tiles.backlog:
+                continue  # uploads left over from the last frame's budget
+            left = 0.05 if deadline is None else min(0.05, max(deadline - time.monotonic(), 0.0))
+            self._hop.wait_posted(left)
+
+    def _idle(self) -> bool:
+        """Nothing left to show: no slice pending, every tiled layer settled, no backlog."""
+        if self._slicer.pending() or self._tiles.backlog:
+            return False
+        return all(frame.settled for frame in self._frames.values())
 
     def screenshot(
         self,
@@ -329,6 +433,11 @@ class Viewer:
         for layer in reversed(self._layer_models()):
             if not layer.visible:
                 continue
+            if layer.layer_id in self._frames:
+                value = self._tiled_value(layer, shown)
+                if value is not None:
+                    return CursorInfo(tuple(world), layer.name, value)
+                continue
             resp = self._responses.get(layer.layer_id)
             if not isinstance(resp, ImageSliceResponse) or resp.empty:
                 continue
@@ -336,6 +445,14 @@ class Viewer:
             if value is not None:
                 return CursorInfo(tuple(world), layer.name, value)
         return CursorInfo(tuple(world))
+
+    def _tiled_value(self, layer: Layer, shown: Sequence[float]) -> Any:
+        frame = self._frames.get(layer.layer_id)
+        if frame is None or frame.draw is None or len(shown) != 2:
+            return None
+        inv = np.linalg.inv(frame.draw.transform)
+        data = inv @ np.append(np.asarray(shown, dtype=np.float64), 1.0)
+        return self._tiles.value_at(layer, (float(data[0]), float(data[1])))
 
     @property
     def perf_stats(self) -> PerfStats:
@@ -365,6 +482,8 @@ class Viewer:
             return
         self._closed = True
         self._slicer.shutdown()  # never waits for a running read
+        self._tiles.close()
+        self._loader.close()  # never waits for a running load either
         # the models outlive the viewer: they stop driving it (nothing is sliced or drawn)
         self.model.dims.events.changed.disconnect(self._on_view_changed)
         self.model.camera.events.changed.disconnect(self._on_view_changed)
@@ -421,6 +540,32 @@ class Viewer:
             raise user_error(e, what=what, given=given) from None
         return layer
 
+    @contextmanager
+    def _atomic(self) -> Iterator[list[Layer]]:
+        """Add several layers as one call: if one fails, those added before it go too."""
+        dims, camera = self.model.dims.state, self.model.camera.state
+        added: list[Layer] = []
+        try:
+            yield added
+        except BaseException:
+            for layer in reversed(added):
+                if layer in self.model.layers:
+                    self.model.layers.remove(layer)
+                self._status.pop(layer.layer_id, None)
+            self.model.dims.set_state(dims)
+            self.model.camera.set_state(camera)
+            raise
+
+    def _label_axes(self, layers: Sequence[Layer]) -> None:
+        """Right-align the ``axis_labels`` a layer's metadata carries onto ``dims``."""
+        labels = list(self.model.dims.axis_labels)
+        for layer in layers:
+            given = layer.metadata.get("axis_labels") if layer.metadata else None
+            if isinstance(given, tuple | list) and 0 < len(given) <= len(labels):
+                labels[len(labels) - len(given) :] = [str(v) for v in given]
+        if len(set(labels)) == len(labels) and tuple(labels) != self.model.dims.axis_labels:
+            self.model.dims.axis_labels = labels
+
     def _layer_models(self) -> list[Layer]:
         return [cast(Layer, layer) for layer in self.model.layers]
 
@@ -429,8 +574,7 @@ class Viewer:
             changed = layer.events.changed
 
             def on_changed(*_: Any) -> None:
-                if not self._updating_views:  # _on_view_changed refreshes every layer next
-                    self._refresh_layer(layer)
+                self._refresh_layer(layer)
 
             changed.connect(on_changed)
             self._disconnects[layer.layer_id] = lambda: changed.disconnect(on_changed)
@@ -443,6 +587,8 @@ class Viewer:
         if disconnect is not None:
             disconnect()
         self._slicer.cancel(key)
+        self._tiles.drop(key)
+        self._frames.pop(key, None)
         self._responses.pop(key, None)
         self._signatures.pop(key, None)
         self._set_status(layer, LayerStatus("removed"))
@@ -454,12 +600,15 @@ class Viewer:
     # ---- change handling (main thread) --------------------------------------------------
     def _on_view_changed(self, *_: Any) -> None:
         with self.perf.task("view_changed"):
-            self._updating_views = True  # a layer's new view is sliced once, just below
-            try:
-                self._update_views()
-            finally:
-                self._updating_views = False
+            self._update_views()
             self._refresh_slices()
+
+    def _on_camera_changed(self, *_: Any) -> None:
+        """Camera moves come in bursts (a drag): tiled layers re-plan in the next frame, once
+        for the whole burst, from what is resident."""
+        with self.perf.task("view_changed"):
+            self._update_views()
+            self._refresh_slices(tiles_now=False)
 
     def _update_views(self) -> None:
         """Tell multiscale layers what is in view so they pick their level (napari 2D)."""
@@ -472,12 +621,22 @@ class Viewer:
         except TilescopeError:
             return
         for layer in self.model.layers:
-            if isinstance(layer, Image | Labels) and layer.multiscale:
+            if isinstance(layer, Image | Labels) and layer.multiscale and not is_tiled(layer, dims):
                 update_view_from_world(layer, lo, hi, canvas, dims)
 
-    def _refresh_slices(self) -> None:
+    def _refresh_slices(self, tiles_now: bool = True) -> None:
+        """Re-slice what changed. With ``tiles_now`` (a new layer, a slider step) tiled layers
+        re-plan at once, so their loads start before this returns; else in the next frame."""
         for layer in self._layer_models():
             self._refresh_layer(layer)
+        if tiles_now and (
+            self._frames
+            or any(
+                layer.visible and is_tiled(layer, self.model.dims.state)
+                for layer in self._layer_models()
+            )
+        ):
+            self._flush()
         self._schedule_flush()
 
     def _refresh_layer(self, layer: Layer) -> None:
@@ -488,8 +647,20 @@ class Viewer:
             self._signatures.pop(layer.layer_id, None)
             self._responses.pop(layer.layer_id, None)  # never shown again once out of date
             self._slicer.cancel(layer.layer_id)
+            self._loader.set_wanted(layer.layer_id, ())  # its atlas stays for a quick return
+            self._frames.pop(layer.layer_id, None)
             self._schedule_flush()
             return
+        if is_tiled(layer, self.model.dims.state):  # resolved each frame from its tiles
+            if layer.layer_id in self._signatures:
+                self._signatures.pop(layer.layer_id)
+                self._responses.pop(layer.layer_id, None)
+                self._slicer.cancel(layer.layer_id)
+            self._schedule_flush()
+            return
+        if layer.layer_id in self._frames:  # no longer tiled (3D, projection): slice it
+            self._frames.pop(layer.layer_id)
+            self._tiles.drop(layer.layer_id)
         try:
             request = build_slice_request(layer, self.model.dims.state)
         except TilescopeError as e:
@@ -558,23 +729,89 @@ class Viewer:
             self._flush_posted = True
             self._hop.post(self._flush)
 
+    def _on_tiles_posted(self) -> None:
+        """Loader results are waiting (worker threads): one coalesced hop to the main thread."""
+        with self._tiles_posted:
+            if self._tiles_pending:
+                return
+            self._tiles_pending = True
+        self._hop.post(self._on_tiles_ready)
+
+    def _on_tiles_ready(self) -> None:
+        with self._tiles_posted:
+            self._tiles_pending = False
+        self._schedule_flush()
+
     def _flush(self) -> None:
+        """One frame: drain finished tiles, resolve every layer, apply the difference."""
         self._flush_posted = False
         if self._closed:
             return
         self._slicer.poll()
         with self.perf.task("apply_plan"):
-            plan = build_plan(self.model, self._responses)
+            self._tiles.accept(self._loader.drain())
+            tiled = self._resolve_tiles()
+            plan = build_plan(self.model, self._responses, tiled)
             key = plan_key(plan)
-            if key != self._last_plan_key:  # an unchanged frame is not redrawn
+            # an unchanged frame is not redrawn; tile uploads always go to the backend
+            if key != self._last_plan_key or self._tiles.has_uploads:
                 self._last_plan_key = key
                 self._backend.apply(plan)
+                self._awaiting_tiles.update((k, f) for k, f in self._frames.items() if k in tiled)
+            self._tiles.applied()  # the uploads are in the backend's hands now
         self._awaiting_frame.update(self._fresh)
         self._fresh.clear()
+        # Uploads left over from this frame's budget go in the next frame, after this one is
+        # painted (a window); headless, wait_until_idle() resolves frames until none is left.
+        self._more_tiles = bool(self._tiles.backlog)
+
+    def _resolve_tiles(self) -> dict[int, TiledDraw]:
+        """Each visible tiled layer's draw for this frame; updates their status and progress."""
+        dims = self.model.dims.state
+        draws: dict[int, TiledDraw] = {}
+        if dims.ndisplay != 2:
+            return draws
+        self._loader.begin_frame()  # one auto-sync budget for every layer of this frame
+        canvas = self.model.canvas_size
+        try:
+            rect = self.model.camera.view_rect(canvas)
+        except TilescopeError:
+            return draws
+        for layer in self._layer_models():
+            if not is_tiled(layer, dims):
+                continue
+            if not layer.visible:
+                hidden = self._tiles.hidden(layer)
+                if hidden is not None:
+                    draws[layer.layer_id] = hidden
+                continue
+            assert isinstance(layer, Image | Labels)
+            try:
+                frame = self._tiles.resolve(layer, dims, rect, canvas)
+            except TilescopeError as e:
+                self._set_status(layer, LayerStatus("error", str(e)))
+                continue
+            self._frames[layer.layer_id] = frame
+            if frame.draw is not None:
+                draws[layer.layer_id] = frame.draw
+            layer.loading_progress = frame.progress
+            self._set_status(layer, _tile_status(layer, frame))
+            if frame.corner_pixels is not None:
+                _record_view(layer, frame, dims)
+        return draws
 
     def _on_frame(self, start: float, duration_ms: float) -> None:
         """A frame was drawn (main thread): time it, and report slices now on screen."""
         self.perf.record("paint", start, duration_ms)
+        if self._more_tiles:
+            self._more_tiles = False
+            self._schedule_flush()
+        if self._awaiting_tiles:
+            frames, self._awaiting_tiles = self._awaiting_tiles, {}
+            now = time.perf_counter()
+            for layer_id, frame in frames.items():
+                for tile_callback in list(self.frame_shown):
+                    tile_callback(layer_id, frame, now)
         if not self._awaiting_frame:
             return
         shown, self._awaiting_frame = self._awaiting_frame, {}
@@ -622,17 +859,59 @@ def _as_task(request: SliceRequest, dask: DaskReads) -> Callable[[CancelToken], 
 
 
 def _value_at(resp: ImageSliceResponse, shown: Sequence[float]) -> Any:
-    """The slice's value at world coordinates ``shown`` of the displayed axes, or None."""
+    """The slice's value at world coordinates ``shown`` of the displayed axes, or None.
+
+    ``slice_to_world`` places coarse pixels by the shared level geometry
+    (:mod:`tilescope.tiles.geometry`); its inverse gives slice-index coordinates, and
+    the pixel whose cell contains them is read.
+    """
     k = resp.slice_to_world.shape[0] - 1
     if len(shown) != k:
         return None
     inv = np.linalg.inv(resp.slice_to_world)
     idx = inv @ np.append(np.asarray(shown, dtype=np.float64), 1.0)
-    pos = [math.floor(v + 0.5) for v in idx[:k]]
+    pos = [pixel_containing(float(v)) for v in idx[:k]]
     data = resp.data
     if any(p < 0 or p >= n for p, n in zip(pos, data.shape[:k], strict=True)):
         return None
     return data[tuple(pos)]
+
+
+def _tile_status(layer: Layer, frame: LayerFrame) -> LayerStatus:
+    """What the layer list and status bar say about a tiled layer."""
+    if frame.failed:
+        key, error = frame.failed[0]
+        more = f" (and {len(frame.failed) - 1} more)" if len(frame.failed) > 1 else ""
+        cause = error.__cause__ if error.__cause__ is not None else error
+        return LayerStatus(
+            "error",
+            f"layer {layer.name!r}: tile at level {key.level}, row {key.row}, col {key.col} "
+            f"failed{more}: {type(cause).__name__}: {cause}; retried with back-off",
+        )
+    if frame.over_budget:
+        return LayerStatus(
+            "error",
+            f"layer {layer.name!r}: {frame.over_budget} tiles of the view do not fit the VRAM "
+            "budget (render.vram_budget_bytes in TILESCOPE_OCTREE's config); coarser tiles "
+            "stand in",
+        )
+    if frame.resident < frame.wanted:
+        return LayerStatus("loading", f"{frame.resident}/{frame.wanted} tiles")
+    return LayerStatus("ready")
+
+
+def _record_view(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
+    """napari's ``data_level``/``corner_pixels`` from the frame (stored levels only)."""
+    level = frame.ideal_level
+    n = layer.level_shapes.shape[0]
+    if level >= n or frame.corner_pixels is None:
+        return
+    axes = list(layer_axes(dims, layer.ndim).displayed_layer)
+    corners = np.zeros((2, layer.ndim), dtype=np.int64)
+    corners[:, axes] = frame.corner_pixels
+    if level == layer.data_level and np.array_equal(corners, layer.corner_pixels):
+        return
+    layer.set_view(level, corners, axes)
 
 
 def _write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:

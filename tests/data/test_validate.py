@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tilescope.data.validate import validate_read
+from tilescope.data.validate import indexed_shape, validate_read
 from tilescope.errors import ReadValidationError, SliceError
 
 
@@ -64,3 +64,20 @@ def test_a_non_array_result_is_refused() -> None:
 
 def test_lists_of_numbers_are_accepted_as_arrays() -> None:
     np.testing.assert_array_equal(validate_read([[1, 2]], (1, 2), what="x"), [[1, 2]])
+
+
+@given(
+    shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=6),
+    data=st.data(),
+)
+def test_indexed_shape_matches_numpy(shape: tuple[int, ...], data: st.DataObject) -> None:
+    key: list[int | slice] = []
+    for n in shape[: data.draw(st.integers(0, len(shape)))]:
+        if data.draw(st.booleans()):
+            key.append(data.draw(st.integers(0, n - 1)))
+        else:
+            start = data.draw(st.none() | st.integers(-n - 2, n + 2))
+            stop = data.draw(st.none() | st.integers(-n - 2, n + 2))
+            step = data.draw(st.none() | st.integers(1, 3))
+            key.append(slice(start, stop, step))
+    assert indexed_shape(shape, tuple(key)) == np.zeros(shape)[tuple(key)].shape

@@ -405,6 +405,9 @@ def test_log_path_writes_one_json_line_per_load(
         "level": 0,
         "row": 0,
         "col": 0,
+        "displayed": [],
+        "window": [],
+        "projection": "none",
     }
     assert loaded["bytes"] == 32
     assert loaded["pool"] == 0

@@ -240,3 +240,38 @@ def test_dask_layers_are_cached_once_in_the_chunk_cache() -> None:
         assert len(level0) == 16
         assert all(k in loader.cache for k in level0)  # ... the chunk cache has the tiles
         assert loader.cache.stats.bytes >= data[1].nbytes
+
+
+def test_two_views_of_one_volume_share_a_cache_without_mixing_tiles() -> None:
+    """Sources showing axes (1, 2) and (0, 2) of one volume, same layer id and slice
+    index: the loader's cache answers each with its own plane (equal keys used to
+    return the z-plane for the y request)."""
+    vol = np.random.default_rng(8).random((64, 64, 64)).astype(np.float32)
+    zyx = TileSource.create([vol], (1, 2), layer_id=LAYER, tile_shape=32, max_root_size=32)
+    zx = TileSource.create([vol], (0, 2), layer_id=LAYER, tile_shape=32, max_root_size=32)
+    cfg = OctreeConfig.from_dict({"loader_defaults": {"force_synchronous": True}})
+    with ChunkLoader(cfg, cache=ChunkCache(10**8), dispatch_thread=False) as loader:
+        got: dict[str, dict[TileKey, npt.NDArray[Any]]] = {}
+        hits = []
+        for name, source in (("zyx", zyx), ("zx", zx), ("zyx again", zyx)):
+            tiles = source.tile_slice((3,))
+            keys = [
+                tiles.key(p)
+                for lvl in range(source.grid.nlevels)
+                for p in source.grid.positions(lvl)
+            ]
+            loader.set_wanted(
+                LAYER, [LoadRequest(k, TileRead(source, k, loader.cache)) for k in keys]
+            )
+            got[name] = {r.key: r.data for r in loader.drain() if r.data is not None}
+            assert set(got[name]) == set(keys)
+            hits.append(loader.cache.stats.hits)
+        # the zx pass found nothing of zyx's in the cache; the second zyx pass did
+        assert hits[0] == hits[1] < hits[2]
+    for name, plane in (("zyx", vol[3]), ("zx", vol[:, 3, :]), ("zyx again", vol[3])):
+        for key, tile in got[name].items():
+            expected = plane
+            for _ in range(key.level):
+                expected = downsample2(expected)
+            y0, y1, x0, x1 = zyx.grid.levels[key.level].pixel_bounds(key.row, key.col)
+            np.testing.assert_array_equal(tile, expected[y0:y1, x0:x1], err_msg=name)

@@ -237,7 +237,8 @@ def test_multiscale_default_reads_the_coarsest_level_in_full() -> None:
     r = image_response(layer, make_dims((1, 0, 0)))
     assert r.level == 2
     np.testing.assert_array_equal(r.data, levels[2][1])
-    np.testing.assert_allclose(r.slice_to_world, [[4, 0, 0], [0, 4, 0], [0, 0, 1]])
+    # level-2 pixel i covers level-0 pixels 4i..4i+3: centred at 4i + 1.5 (napari: 4i)
+    np.testing.assert_allclose(r.slice_to_world, [[4, 0, 1.5], [0, 4, 1.5], [0, 0, 1]])
 
 
 def test_multiscale_reads_the_corner_pixels_region_at_data_level() -> None:
@@ -252,8 +253,9 @@ def test_multiscale_reads_the_corner_pixels_region_at_data_level() -> None:
     assert request.region == ((5, 21), (10, 26))
     r = request()
     np.testing.assert_array_equal(r.data, levels[1][2, 5:21, 10:26])
-    # level-1 pixel (i, j) of the region sits at level-0 data ((5 + i) * 2, (10 + j) * 2)
-    np.testing.assert_allclose(r.slice_to_world, [[1, 0, 5], [0, 1, 10], [0, 0, 1]])
+    # level-1 pixel (i, j) of the region sits at level-0 data ((5 + i) * 2 + 0.5,
+    # (10 + j) * 2 + 0.5), the centre of its 2x2 footprint (napari: no + 0.5); world = data / 2
+    np.testing.assert_allclose(r.slice_to_world, [[1, 0, 5.25], [0, 1, 10.25], [0, 0, 1]])
 
 
 def test_multiscale_3d_uses_coarsest_unless_locked() -> None:
@@ -275,7 +277,11 @@ def test_multiscale_sliced_axis_downsampled() -> None:
     update_view(layer, [[0, 0], [3, 3]], (4, 4))
     r = image_response(layer, make_dims((5, 0, 0)))
     assert r.level == 1
-    np.testing.assert_array_equal(r.data, levels[1][2])  # z 5 / 2 = 2.5 -> 2 (half-to-even)
+    # level-0 plane 5 lies in level-1 plane floor(5.5 / 2) = 2 (planes 4 and 5)
+    np.testing.assert_array_equal(r.data, levels[1][2])
+    # plane 3 lies in plane 1 (planes 2 and 3); napari reads round(3 / 2) = 2
+    r = image_response(layer, make_dims((3, 0, 0)))
+    np.testing.assert_array_equal(r.data, levels[1][1])
 
 
 # --- points ---------------------------------------------------------------------

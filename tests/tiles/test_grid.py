@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tilescope.tiles.geometry import level_factor, level_pixel_to_data
 from tilescope.tiles.grid import LevelGrid, TileGrid, TileKey, TileSlice, build_tile_grid
 
 
@@ -197,3 +201,59 @@ def test_tiles_in_edge_rect_equals_brute_force(
         assert mrows.start == max(rows.start - margin, 0)
         assert mrows.stop == min(rows.stop + margin, grid.levels[level].nrows)
         assert mcols.start == max(cols.start - margin, 0)
+
+
+def test_tile_key_pickles_across_processes_with_other_hash_seeds() -> None:
+    """Keys go to worker processes: the cached hash (it covers a str) is rebuilt there."""
+    code = (
+        "import pickle, sys\n"
+        "from tilescope.tiles.grid import TileKey\n"
+        "k = TileKey(1, 2, (3,), 1, 4, 5, (2, 0), ((1, 3),), 'max')\n"
+        "if sys.argv[1] == 'dump':\n"
+        "    sys.stdout.buffer.write(pickle.dumps(k))\n"
+        "else:\n"
+        "    got = pickle.loads(sys.stdin.buffer.read())\n"
+        "    print(got == k, hash(got) == hash(k), got in {k})\n"
+    )
+
+    def run(seed: str, arg: str, data: bytes = b"") -> bytes:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        return subprocess.run(
+            [sys.executable, "-c", code, arg], input=data, env=env, capture_output=True, check=True
+        ).stdout
+
+    assert run("2", "load", run("1", "dump")).split() == [b"True", b"True", b"True"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    h0=st.integers(1, 300),
+    w0=st.integers(1, 300),
+    data=st.data(),
+    tile=st.integers(1, 64),
+)
+def test_grid_places_coarse_pixels_by_the_shared_geometry(
+    h0: int, w0: int, data: st.DataObject, tile: int
+) -> None:
+    h = data.draw(st.integers(1, h0))
+    w = data.draw(st.integers(1, w0))
+    grid = build_tile_grid([(h0, w0), (h, w)], tile, max_root_size=tile)
+    sy, ty = level_pixel_to_data(level_factor(h0, h))
+    sx, tx = level_pixel_to_data(level_factor(w0, w))
+    assert grid.level_to_data(1) == (sy, sx, ty, tx)
+    for pos in grid.positions(1)[:4] + grid.positions(1)[-2:]:
+        y0, y1, x0, x1 = grid.levels[1].pixel_bounds(pos[1], pos[2])
+        # the tile's data box runs from half a coarse pixel before its first pixel
+        # centre to half a coarse pixel after its last
+        box = grid.tile_data_bounds(pos)
+        expected = (
+            y0 * sy + ty - sy / 2,
+            (y1 - 1) * sy + ty + sy / 2,
+            x0 * sx + tx - sx / 2,
+            (x1 - 1) * sx + tx + sx / 2,
+        )
+        assert box == pytest.approx(expected, abs=1e-9)
+        centre = grid.tile_center(pos)
+        assert centre == pytest.approx(
+            ((y0 + y1 - 1) / 2 * sy + ty, (x0 + x1 - 1) / 2 * sx + tx), abs=1e-9
+        )

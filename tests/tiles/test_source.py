@@ -224,3 +224,186 @@ def test_downsample2_rejects_bad_input() -> None:
         downsample2(np.zeros(3))
     with pytest.raises(ValueError, match="method"):
         downsample2(np.zeros((2, 2)), "max")  # type: ignore[arg-type]
+
+
+# --- views of one volume, thick slices ------------------------------------------------
+
+_NUMPY_REDUCERS = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}
+
+
+def test_two_views_of_one_volume_have_different_keys_and_data() -> None:
+    vol = np.random.default_rng(4).random((32, 32, 32))
+    zyx = TileSource.create([vol], (1, 2), layer_id=1, tile_shape=16, max_root_size=8)
+    zx = TileSource.create([vol], (0, 2), layer_id=1, tile_shape=16, max_root_size=8)
+    kz = zyx.tile_slice((5,)).key((0, 1, 0))
+    ky = zx.tile_slice((5,)).key((0, 1, 0))
+    assert (kz.slice, kz.level, kz.row, kz.col) == (ky.slice, ky.level, ky.row, ky.col)
+    assert kz != ky
+    assert (kz.displayed, ky.displayed) == ((1, 2), (0, 2))
+    assert len({kz, ky}) == 2
+    np.testing.assert_array_equal(zyx.read_tile(kz), vol[5, 16:32, 0:16])
+    np.testing.assert_array_equal(zx.read_tile(ky), vol[16:32, 5, 0:16])
+    # the display order is part of the identity too (a transposed view)
+    xz = TileSource.create([vol], (2, 0), layer_id=1, tile_shape=16, max_root_size=8)
+    assert xz.tile_slice((5,)).key((0, 1, 0)) != ky
+
+
+def test_thick_key_fields_and_validation() -> None:
+    vol = np.zeros((8, 16, 16), np.uint8)
+    src = TileSource.create([vol], (1, 2), layer_id=1, tile_shape=8, max_root_size=8)
+    plain = src.tile_slice((3,)).key((0, 0, 0))
+    assert (plain.window, plain.projection) == ((), "none")
+    ts = src.tile_slice((3,), [(2, 6)], "max")
+    thick = ts.key((0, 0, 0))
+    assert (thick.slice, thick.window, thick.projection) == ((3,), ((2, 6),), "max")
+    assert thick != plain
+    assert ts.owns(thick)
+    assert not ts.owns(plain)
+    assert not src.tile_slice((3,)).owns(thick)
+    assert src.tile_slice((3,), [(2, 5)], "max").key((0, 0, 0)) != thick
+    assert src.tile_slice((3,), [(2, 6)], "sum").key((0, 0, 0)) != thick
+    assert thick.to_json() == {
+        "layer_id": 1,
+        "data_version": 0,
+        "slice": [3],
+        "level": 0,
+        "row": 0,
+        "col": 0,
+        "displayed": [1, 2],
+        "window": [[2, 6]],
+        "projection": "max",
+    }
+    # default window: the slice's own plane
+    assert src.tile_slice((3,), projection="mean").key((0, 0, 0)).window == ((3, 4),)
+    with pytest.raises(ValueError, match="projection must be one of"):
+        src.tile_slice((3,), [(2, 6)], "median")
+    with pytest.raises(ValueError, match="thick slices"):
+        src.tile_slice((3,), [(2, 6)])
+    with pytest.raises(ValueError, match="within"):
+        src.tile_slice((3,), [(2, 9)], "max")
+    with pytest.raises(ValueError, match="one \\[start, stop\\) per"):
+        src.tile_slice((3,), [(2, 6), (0, 1)], "max")
+    # a 2D source has nothing to project: its keys stay plain
+    flat = TileSource.create([vol[0]], (0, 1), layer_id=1, tile_shape=8, max_root_size=8)
+    assert flat.tile_slice((), projection="max").key((0, 0, 0)).projection == "none"
+
+
+@st.composite
+def thick_cases(draw: st.DrawFn) -> tuple[npt.NDArray[Any], tuple[int, int], list[tuple[int, int]]]:
+    ndim = draw(st.integers(3, 4))
+    shape = tuple(
+        draw(st.integers(1, 5)) if i < ndim - 2 else draw(st.integers(1, 40)) for i in range(ndim)
+    )
+    axes = draw(st.permutations(list(range(ndim))))
+    displayed = (axes[0], axes[1])
+    not_displayed = [a for a in range(ndim) if a not in displayed]
+    windows = []
+    for a in not_displayed:
+        start = draw(st.integers(0, shape[a] - 1))
+        windows.append((start, draw(st.integers(start + 1, shape[a]))))
+    dtype = draw(st.sampled_from(["uint8", "uint16", "float32", "int32"]))
+    seed = draw(st.integers(0, 2**16))
+    data = (np.random.default_rng(seed).random(shape) * 200).astype(dtype)
+    return data, displayed, windows
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=thick_cases(),
+    mode=st.sampled_from(["sum", "mean", "max", "min"]),
+    method=st.sampled_from(["mean", "nearest"]),
+    cached_children=st.booleans(),
+)
+def test_thick_slice_tiles_equal_numpy_projection(
+    case: tuple[npt.NDArray[Any], tuple[int, int], list[tuple[int, int]]],
+    mode: str,
+    method: str,
+    cached_children: bool,
+) -> None:
+    data, displayed, windows = case
+    src = TileSource.create(
+        [data],
+        displayed,
+        layer_id=2,
+        tile_shape=8,
+        max_root_size=8,
+        downsample=method,  # type: ignore[arg-type]
+    )
+    nd = src.not_displayed
+    ts = src.tile_slice([w[0] for w in windows], windows, mode)
+    # numpy's projection of the window (independent of tilescope's reducer); one plane
+    # per axis is that plane itself, dtype kept (the slicer's rule, like napari)
+    if all(stop - start == 1 for start, stop in windows):
+        index: tuple[int | slice, ...] = tuple(
+            windows[nd.index(a)][0] if a in nd else slice(None) for a in range(data.ndim)
+        )
+        plane = data[index]
+    else:
+        index = tuple(
+            slice(*windows[nd.index(a)]) if a in nd else slice(None) for a in range(data.ndim)
+        )
+        plane = _NUMPY_REDUCERS[mode](data[index], axis=nd)
+    if displayed[0] > displayed[1]:
+        plane = plane.T
+    # computed levels: the pyramid of the projected plane
+    cache: dict[TileKey, npt.NDArray[Any]] = {}
+    for level in range(src.grid.nlevels):
+        expected = full_plane_level(plane, level, method)
+        assert expected.shape == src.grid.levels[level].shape
+        for pos in src.grid.positions(level):
+            key = ts.key(pos)
+            assert key.window == tuple(windows)
+            assert key.projection == mode
+            y0, y1, x0, x1 = src.grid.levels[level].pixel_bounds(pos[1], pos[2])
+            if cached_children:
+                got = src.read_tile(key, lookup=cache.get, store=cache.__setitem__)
+                cache[key] = got
+            else:
+                got = src.read_tile(key)
+            if got.dtype.kind == "f":
+                np.testing.assert_allclose(got, expected[y0:y1, x0:x1], rtol=1e-6)
+            else:
+                np.testing.assert_array_equal(got, expected[y0:y1, x0:x1])
+
+
+def test_thick_slice_on_a_stored_pyramid_maps_the_window_per_level() -> None:
+    base = np.random.default_rng(5).random((8, 16, 16))
+    levels = [base, base.reshape(4, 2, 8, 2, 8, 2).mean(axis=(1, 3, 5))]
+    src = TileSource.create(levels, (1, 2), layer_id=1, tile_shape=8, max_root_size=8)
+    ts = src.tile_slice((4,), [(3, 6)], "sum")
+    # level-0 planes 3..5 overlap level-1 planes 1 (2, 3) and 2 (4, 5)
+    assert src.windows_at_level([(3, 6)], 1) == ((1, 3),)
+    assert ts.key((1, 0, 0)).window == ((1, 3),)
+    assert ts.key((1, 0, 0)).slice == (2,)
+    np.testing.assert_allclose(src.read_tile(ts.key((0, 1, 0))), base[3:6, 8:16, 0:8].sum(0))
+    np.testing.assert_allclose(src.read_tile(ts.key((1, 0, 0))), levels[1][1:3].sum(0))
+
+
+class _Liar:
+    """Array metadata of (2, 300, 300) float32; reads return ``result(key)`` instead."""
+
+    shape, dtype, ndim = (2, 300, 300), np.dtype(np.float32), 3
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.result(key)
+
+
+@pytest.mark.parametrize(
+    ("result", "fragment"),
+    [
+        pytest.param(lambda key: np.zeros((7, 5), np.float32), r"shape \(7, 5\)", id="shape"),
+        pytest.param(lambda key: np.zeros((300, 300), object), "object", id="object"),
+        pytest.param(lambda key: np.zeros((300, 300), np.complex64), "complex", id="complex"),
+    ],
+)
+def test_a_bad_tile_read_is_a_typed_error_naming_the_tile(result: Any, fragment: str) -> None:
+    from tilescope.errors import ReadValidationError
+
+    src = TileSource.create([_Liar(result)], (1, 2), layer_id=7, tile_shape=512)
+    key = src.tile_slice((1,)).key((0, 0, 0))
+    with pytest.raises(ReadValidationError, match=fragment) as info:
+        src.read_tile(key)
+    assert "layer 7 tile" in str(info.value)

@@ -207,6 +207,24 @@ def test_status_bar_shows_world_coordinate_and_value_under_the_cursor(
     assert window.status.cursor_label.text().startswith("z=4 ")
 
 
+def test_status_bar_shows_the_units_of_the_data(qtbot: QtBot, viewer: Viewer) -> None:
+    viewer.add_image(
+        stack(),
+        name="planes",
+        scale=(2.0, 0.5, 0.5),
+        metadata={"axis_labels": ("z", "y", "x"), "units": ("micrometer",) * 3},
+    )
+    window = window_of(viewer)
+    wait_for_centre(qtbot, viewer, grey(120))
+    canvas = window.canvas
+    # off the centre: the previous test left the pointer there (no move event again)
+    qtbot.mouseMove(canvas, QPoint(canvas.width() // 2 + 3, canvas.height() // 2 + 3))
+    qtbot.waitUntil(lambda: "planes:" in window.status.cursor_label.text(), timeout=3000)
+    text = window.status.cursor_label.text()
+    assert text.startswith("z=4 µm y=")
+    assert text.count("µm") == 3
+
+
 class FailingArray:
     """An array whose reads fail, like a file on a disk that went away."""
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from tilescope.errors import ReadValidationError
 
-__all__ = ["drawable_dtype_problem", "validate_read"]
+__all__ = ["drawable_dtype_problem", "indexed_shape", "validate_read"]
 
 _ADVICE = (
     "convert the data to a real numeric type first "
@@ -32,8 +32,19 @@ def drawable_dtype_problem(dtype: Any) -> str | None:
     if dt.kind in "biuf":
         return None
     if dt.kind == "c":
-        return f"complex values ({dt}) have no single brightness"
-    return f"values of dtype {dt} are not numbers"
+        return f"complex values ({dt}), which have no single brightness"
+    return f"values of dtype {dt}, which are not numbers"
+
+
+def indexed_shape(shape: tuple[int, ...], key: tuple[int | slice, ...]) -> tuple[int, ...]:
+    """The shape ``array[key]`` has for an array of ``shape`` (ints drop their axis, slices
+    keep ``len(range(...))``, axes past ``key`` are kept whole): what a read must return."""
+    out: list[int] = []
+    for i, n in enumerate(shape):
+        k = key[i] if i < len(key) else slice(None)
+        if isinstance(k, slice):
+            out.append(len(range(*k.indices(n))))
+    return tuple(out)
 
 
 def validate_read(result: Any, expected_shape: tuple[int, ...], *, what: str) -> np.ndarray:

@@ -23,8 +23,12 @@ always exists (from ``loader_defaults`` when ``loaders`` has no ``0``).
 tilescope additions (all optional): ``loader_defaults.executor`` (``"threads"``,
 ``"processes"`` or ``"dask"`` for a ``dask.distributed`` client; default from
 ``use_processes``); ``octree.max_root_size``, ``octree.margin_tiles``,
-``octree.coverage_levels``, ``octree.finer_depth``, and a ``cache`` section
-(``budget_bytes``, ``budget_fraction`` of RAM, ``pinned_levels``).
+``octree.coverage_levels``, ``octree.finer_depth``, a ``cache`` section
+(``budget_bytes``, ``budget_fraction`` of RAM, ``pinned_levels``) and a ``render`` section
+(``upload_budget_ms`` per frame, ``vram_budget_bytes`` for every layer's texture atlas
+together, ``page_size`` of an atlas page, ``show_placeholders`` to mark tiles drawn coarser
+than ideal, ``debug_tiles`` to outline tiles by level; ``TILESCOPE_DEBUG_TILES=1`` turns the
+outlines on too).
 
 Tiled, asynchronous rendering is always on in tilescope, so ``octree.enabled``
 must be true (it is accepted so napari config files work).  ``octree.log_path``
@@ -58,6 +62,7 @@ __all__ = [
     "OctreeConfig",
     "OctreeSettings",
     "PoolOverrides",
+    "RenderSettings",
     "PoolSettings",
     "get_config",
     "set_config",
@@ -157,12 +162,24 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderSettings:
+    """How tiles reach the screen: per-frame upload budget, VRAM budget, marks."""
+
+    upload_budget_ms: float = 8.0
+    vram_budget_bytes: int = 1 << 30
+    page_size: int = 2048
+    show_placeholders: bool = True
+    debug_tiles: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class OctreeConfig:
     """The whole configuration: :meth:`from_dict`, :meth:`from_file`, :meth:`from_env`."""
 
     loader_defaults: LoaderDefaults = field(default_factory=LoaderDefaults)
     octree: OctreeSettings = field(default_factory=OctreeSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
 
     # -- derived -------------------------------------------------------------
     def pools(self) -> tuple[PoolSettings, ...]:
@@ -205,17 +222,19 @@ class OctreeConfig:
             "loader_defaults": asdict(self.loader_defaults),
             "octree": {**asdict(self.octree), "loaders": loaders},
             "cache": asdict(self.cache),
+            "render": asdict(self.render),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OctreeConfig:
         """Validate a napari-style config dict (missing keys take the defaults)."""
         top = _mapping(data, "config")
-        _check_keys(top, {"loader_defaults", "octree", "cache"}, "")
+        _check_keys(top, {"loader_defaults", "octree", "cache", "render"}, "")
         return cls(
             loader_defaults=_parse_loader_defaults(top.get("loader_defaults", {})),
             octree=_parse_octree(top.get("octree", {})),
             cache=_parse_cache(top.get("cache", {})),
+            render=_parse_render(top.get("render", {})),
         )
 
     @classmethod
@@ -395,6 +414,26 @@ def _parse_cache(raw: object) -> CacheSettings:
         budget_bytes=None if budget is None else _int(budget, p + "budget_bytes", 0),
         budget_fraction=fraction,
         pinned_levels=_int(sec.get("pinned_levels", d.pinned_levels), p + "pinned_levels", 0),
+    )
+
+
+def _parse_render(raw: object) -> RenderSettings:
+    sec = _mapping(raw, "'render'")
+    p = "render."
+    _check_keys(sec, set(RenderSettings.__dataclass_fields__), p)
+    d = RenderSettings()
+    return RenderSettings(
+        upload_budget_ms=_number(
+            sec.get("upload_budget_ms", d.upload_budget_ms), p + "upload_budget_ms", 0
+        ),
+        vram_budget_bytes=_int(
+            sec.get("vram_budget_bytes", d.vram_budget_bytes), p + "vram_budget_bytes", 1
+        ),
+        page_size=_int(sec.get("page_size", d.page_size), p + "page_size", 16),
+        show_placeholders=_bool(
+            sec.get("show_placeholders", d.show_placeholders), p + "show_placeholders"
+        ),
+        debug_tiles=_bool(sec.get("debug_tiles", d.debug_tiles), p + "debug_tiles"),
     )
 
 

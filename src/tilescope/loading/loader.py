@@ -97,10 +97,16 @@ class ChunkLoader:
         Run a thread that submits delayed loads when due.  Without it the
         owner calls :meth:`pump` (each frame, or when :meth:`next_due_in` says).
     sync_budget_ms
-        Most time one :meth:`set_wanted` call spends on auto-sync loads before
-        queueing the rest (``force_synchronous`` has no budget).
+        Most time the :meth:`set_wanted` calls between two :meth:`begin_frame` calls (one
+        frame) spend on auto-sync loads before queueing the rest (``force_synchronous``
+        has no budget). Without ``begin_frame`` the budget is per call.
     retry_after_s
         Back-off before a failed tile is loaded again (doubles per failure, max 60 s).
+    timeout_s
+        A load still running this long after it started is abandoned: posted as failed (so
+        nothing stays "loading" forever) and retried after the back-off; its worker is not
+        waited for, and whatever it returns later is cached but never posted. ``None``: no
+        limit.
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class ChunkLoader:
         dispatch_thread: bool = True,
         sync_budget_ms: float = 16.0,
         retry_after_s: float = 5.0,
+        timeout_s: float | None = None,
     ) -> None:
         self.config = get_config() if config is None else config
         defaults = self.config.loader_defaults
@@ -128,6 +135,9 @@ class ChunkLoader:
         self._notify = notify
         self._sync_budget_s = sync_budget_ms / 1000.0
         self._retry_after_s = retry_after_s
+        if timeout_s is not None and not timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0 or None, got {timeout_s!r}")
+        self._timeout_s = timeout_s
         if executor_factory is None:
             kind = self.executor_kind
 
@@ -150,7 +160,11 @@ class ChunkLoader:
         self._undrained: set[TileKey] = set()
         self._undrained_lock = threading.Lock()  # tiny critical sections: drain never waits long
         self._failed: dict[TileKey, tuple[float, int]] = {}
+        self._retry_told: set[TileKey] = set()
         self._durations: dict[int, deque[float]] = {}
+        self._no_auto_sync: set[int] = set()
+        self._frame_sync_left = self._sync_budget_s
+        self._framed = False  # begin_frame() was called: the budget is per frame
         self._closed = False
         log_path = self.config.log_path
         self._log_file: IO[str] | None = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
@@ -208,14 +222,18 @@ class ChunkLoader:
             for key in self._wanted.get(layer_id, set()) - new_keys:
                 self._cancel_locked(key)
             self._wanted[layer_id] = new_keys
-            budget = math.inf if self.force_synchronous else self._sync_budget_s
+            if self.force_synchronous:
+                budget = math.inf
+            else:
+                budget = self._frame_sync_left if self._framed else self._sync_budget_s
             spent = 0.0
+            queued = False
             pending_get = self._pending.get
             for i, (key, level_offset, distance) in enumerate(wanted):
                 pending = pending_get(key)
                 if pending is not None:
                     if pending.future is None:
-                        self._requeue_locked(pending, level_offset, distance, now)
+                        queued |= self._requeue_locked(pending, level_offset, distance, now)
                     continue
                 with self._undrained_lock:
                     undrained = key in self._undrained
@@ -238,14 +256,20 @@ class ChunkLoader:
                 pending = Pending(req, layer_id, pool, now)
                 pool.queue.push(key, pending, (level_offset, distance), now)
                 self._pending[key] = pending
-            self._pump_locked(now)
-            self._wakeup.notify_all()
+                queued = True
+            if self._framed and not self.force_synchronous:
+                self._frame_sync_left = max(self._frame_sync_left - spent, 0.0)
+            if queued:  # only new work needs the dispatch thread (waking it costs the GIL)
+                self._pump_locked(now)
+                self._wakeup.notify_all()
 
     def cancel_layer(self, layer_id: int) -> None:
         """Cancel everything ``layer_id`` wanted (a removed layer or replaced data)."""
         with self._lock:
             for key in self._wanted.pop(layer_id, set()):
                 self._cancel_locked(key)
+            self._durations.pop(layer_id, None)
+            self._no_auto_sync.discard(layer_id)
 
     def pump(self) -> int:
         """Submit due requests to free workers; returns how many were submitted."""
@@ -278,6 +302,25 @@ class ChunkLoader:
         """Whether ``layer_id``'s loads at ``level_offset`` currently run synchronously."""
         with self._lock:
             return self._is_sync_locked(layer_id, level_offset)
+
+    def begin_frame(self) -> None:
+        """Start a frame: the auto-sync budget (``sync_budget_ms``) is shared by every
+        :meth:`set_wanted` call until the next ``begin_frame`` (all layers of one frame)."""
+        with self._lock:
+            self._framed = True
+            self._frame_sync_left = self._sync_budget_s
+
+    def allow_auto_sync(self, layer_id: int, allowed: bool) -> None:
+        """Whether ``layer_id``'s fast loads may run on the calling thread (auto-sync).
+
+        Only data already in RAM should: the main thread never reads lazy data. Allowed by
+        default; ``force_synchronous`` overrides it.
+        """
+        with self._lock:
+            if allowed:
+                self._no_auto_sync.discard(layer_id)
+            else:
+                self._no_auto_sync.add(layer_id)
 
     def retry(self, key: TileKey | None = None) -> None:
         """Forget a failure (or all failures) so the tile loads when next wanted."""
@@ -330,6 +373,8 @@ class ChunkLoader:
     def _is_sync_locked(self, layer_id: int, level_offset: int) -> bool:
         if self.force_synchronous:
             return True
+        if layer_id in self._no_auto_sync:
+            return False
         samples = self._durations.get(layer_id)
         if samples is None or len(samples) < AUTO_SYNC_MIN_SAMPLES:
             return False
@@ -351,17 +396,19 @@ class ChunkLoader:
 
     def _requeue_locked(
         self, pending: Pending, level_offset: int, distance: float, now: float
-    ) -> None:
-        """A queued request wanted again: update its priority, or move it to another pool."""
+    ) -> bool:
+        """A queued request wanted again: update its priority, or move it to another pool
+        (returns True then: the other pool may run it at once)."""
         key = pending.request.key
         pool = self.pool_for(level_offset)
         if pool is pending.pool:
             pool.queue.push(key, pending, (level_offset, distance), now)
-            return
+            return False
         pending.pool.queue.cancel(key)
         moved = Pending(pending.request, pending.layer_id, pool, pending.queued_at)
         pool.queue.push(key, moved, (level_offset, distance), now)
         self._pending[key] = moved
+        return True
 
     def _cancel_locked(self, key: TileKey) -> None:
         pending = self._pending.pop(key, None)
@@ -374,7 +421,35 @@ class ChunkLoader:
             pending.token.cancel()
             pending.future.cancel()  # succeeds only if the executor has not started it
 
+    def _expire_locked(self, now: float) -> float | None:
+        """Abandon running loads past the timeout; returns the next deadline (None: none)."""
+        timeout = self._timeout_s
+        if timeout is None:
+            return None
+        nearest: float | None = None
+        for pool in self._pools:
+            for pending in list(pool.running):
+                started = pending.submitted_at
+                if started is None or pending.token.cancelled:
+                    continue
+                deadline = started + timeout
+                if now >= deadline:
+                    key = pending.request.key
+                    pending.token.cancel()  # it may stop between steps; if not, it is dropped
+                    if self._pending.get(key) is pending:
+                        del self._pending[key]
+                    self._fail(
+                        pending,
+                        TimeoutError(f"the read took longer than {timeout:g} s and was abandoned"),
+                        started,
+                        synchronous=False,
+                    )
+                elif nearest is None or deadline < nearest:
+                    nearest = deadline
+        return nearest
+
     def _pump_locked(self, now: float) -> int:
+        self._expire_locked(now)
         submitted = 0
         for pool in self._pools:
             for pending in pool.queue.pop_ready(now, pool.free_workers):
@@ -402,6 +477,7 @@ class ChunkLoader:
             self._fail(pending, exc, None, synchronous=False)
             return
         pending.future = future
+        pending.submitted_at = self._clock()
         pool.running.add(pending)
         future.add_done_callback(functools.partial(self._on_done, pending))
 
@@ -468,6 +544,7 @@ class ChunkLoader:
             with self._lock:
                 self._record_duration(pending.layer_id, finished - started)
                 self._failed.pop(key, None)  # a retry that worked: back to a clean slate
+                self._retry_told.discard(key)
             self.cache.put(key, data, pinned=pending.request.pinned)
             if pending.token.cancelled:  # finished after it stopped being wanted: cached only
                 self._log(pool, key, pending.queued_at, started, finished, data.nbytes, "discarded")
@@ -500,6 +577,8 @@ class ChunkLoader:
         attempts = self._failed.get(key, (0.0, 0))[1] + 1
         backoff = min(self._retry_after_s * 2 ** (attempts - 1), 60.0)
         self._failed[key] = (now + backoff, attempts)
+        self._retry_told.discard(key)
+        self._wakeup.notify_all()  # the dispatch thread wakes the owner when it may retry
         error = ChunkLoadError(
             f"loading tile {key} failed: {type(exc).__name__}: {exc} "
             f"(attempt {attempts}; retried when wanted after {backoff:g} s, or call retry())"
@@ -529,7 +608,30 @@ class ChunkLoader:
                 now = self._clock()
                 self._pump_locked(now)
                 due = self._next_due_locked()
+                for deadline in (self._expire_locked(now), self._retry_due_locked(now)):
+                    if deadline is not None:
+                        due = deadline if due is None else min(due, deadline)
                 self._wakeup.wait(None if due is None else max(due - now, 0.001))
+
+    def _retry_due_locked(self, now: float) -> float | None:
+        """Tell the owner (``notify``) when a failed tile's back-off ends, so it asks again.
+
+        Returns when the next back-off ends (None: no failure waits).
+        """
+        nearest: float | None = None
+        woke = False
+        self._retry_told.intersection_update(self._failed)
+        for key, (retry_at, _) in self._failed.items():
+            if key in self._retry_told:
+                continue
+            if retry_at <= now:
+                self._retry_told.add(key)
+                woke = True
+            elif nearest is None or retry_at < nearest:
+                nearest = retry_at
+        if woke and self._notify is not None:
+            self._notify()
+        return nearest
 
     # -- log ----------------------------------------------------------------------
     def _log_result(self, pool: LoaderPool, result: LoadResult) -> None:

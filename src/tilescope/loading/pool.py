@@ -105,6 +105,8 @@ class Pending:
     future: Future[tuple[npt.NDArray[Any], float, float]] | None = None
     executor: Executor | None = None
     """The executor it was submitted to (a broken one is replaced, not reused)."""
+    submitted_at: float | None = None
+    """When it was handed to the executor (the read's timeout counts from here)."""
 
 
 def execute(read: Read, token: CancelToken, clock: Clock) -> tuple[npt.NDArray[Any], float, float]:

@@ -37,12 +37,14 @@ class RenderStats:
 
     ``texture_uploads`` counts whole-texture uploads of layer data (2D images,
     volumes, label slices); ``vertex_uploads`` counts point-set uploads;
-    ``frames`` counts frames drawn (screenshots included).
+    ``frames`` counts frames drawn (screenshots included); ``tile_uploads`` counts tiles
+    copied into an atlas page (one sub-image upload each, never a whole texture).
     """
 
     texture_uploads: int = 0
     vertex_uploads: int = 0
     frames: int = 0
+    tile_uploads: int = 0
 
 
 class RenderBackend(ABC):

@@ -24,16 +24,21 @@ from tilescope.render.plan import (
     LabelsDraw,
     PointsDraw,
     RenderPlan,
+    TiledDraw,
 )
 from tilescope.slicing.requests import PointsSliceResponse, SliceResponse
 
 __all__ = ["build_plan", "plan_key"]
 
 
-def build_plan(model: ViewerModel, responses: Mapping[int, SliceResponse]) -> RenderPlan:
-    """The frame ``model`` shows, each layer drawn from its latest slice in ``responses``
-    (keyed by ``layer_id``); layers without a slice yet, or sliced for another
-    ``ndisplay``, are left out."""
+def build_plan(
+    model: ViewerModel,
+    responses: Mapping[int, SliceResponse],
+    tiled: Mapping[int, TiledDraw] | None = None,
+) -> RenderPlan:
+    """The frame ``model`` shows, each layer drawn from its tiled draw in ``tiled`` or else
+    its latest slice in ``responses`` (both keyed by ``layer_id``); layers with neither, or
+    sliced for another ``ndisplay``, are left out."""
     dims = model.dims.state
     ndisplay: Literal[2, 3] = 3 if dims.ndisplay == 3 else 2
     cam = model.camera.state
@@ -42,10 +47,10 @@ def build_plan(model: ViewerModel, responses: Mapping[int, SliceResponse]) -> Re
     draws: list[Draw] = []
     for item in model.layers:
         layer = cast(Layer, item)
+        draw: Draw | None = None if tiled is None else tiled.get(layer.layer_id)
         resp = responses.get(layer.layer_id)
-        if resp is None:
-            continue
-        draw = _make_draw(layer, resp)
+        if draw is None and resp is not None:
+            draw = _make_draw(layer, resp)
         if draw is not None and draw.ndisplay == ndisplay:
             draws.append(draw)
     return RenderPlan(
@@ -62,12 +67,22 @@ def build_plan(model: ViewerModel, responses: Mapping[int, SliceResponse]) -> Re
 
 
 def plan_key(plan: RenderPlan) -> tuple[Any, ...]:
-    """Cheap equality key of a plan: what a backend would draw differently."""
+    """Cheap equality key of a plan: what a backend would draw differently.
+
+    Tile uploads are left out: a plan that carries uploads is always applied (they are
+    one-shot copies into the atlas, not part of what the frame looks like).
+    """
     layers = tuple(
-        (type(d).__name__, *(_identity_key(getattr(d, f.name)) for f in fields(d)))
+        (
+            type(d).__name__,
+            *(_identity_key(getattr(d, f.name)) for f in fields(d) if f.name not in _ONE_SHOT),
+        )
         for d in plan.layers
     )
     return (plan.ndisplay, plan.camera, plan.canvas_size, plan.background, layers)
+
+
+_ONE_SHOT = frozenset({"uploads", "version"})
 
 
 def _identity_key(value: Any) -> Any:

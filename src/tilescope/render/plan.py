@@ -41,6 +41,13 @@ __all__ = [
     "PointsDraw",
     "RenderPlan",
     "Rendering",
+    "TILE_FAILED",
+    "TILE_FINAL",
+    "TILE_PLACEHOLDER",
+    "TilePage",
+    "TileQuad",
+    "TileUpload",
+    "TiledDraw",
 ]
 
 Blending: TypeAlias = Literal["translucent", "additive", "opaque", "minimum"]
@@ -310,7 +317,121 @@ class PointsDraw:
         return int(self.coords.shape[1])
 
 
-Draw: TypeAlias = ImageDraw | LabelsDraw | PointsDraw
+_GRAY = Colormap("gray")
+
+TILE_FINAL = 0
+"""A tile drawn at the ideal level: final data."""
+TILE_PLACEHOLDER = 1
+"""A tile drawn coarser (or finer) than ideal while the ideal one loads: marked on screen."""
+TILE_FAILED = 2
+"""A tile whose load failed: drawn marked as failed (over whatever stands in for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TilePage:
+    """One backing texture of a layer's atlas: ``shape`` texels of ``channels`` float32."""
+
+    page: int
+    shape: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TileUpload:
+    """Tile pixels to copy into a page at texel offset ``(y, x)`` (one sub-image upload).
+
+    ``data`` is float32, ``(h, w)`` or ``(h, w, 4)``, C-contiguous: workers converted it.
+    """
+
+    page: int
+    y: int
+    x: int
+    data: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TileQuad:
+    """One rectangle to draw from one tile.
+
+    ``rect`` is ``(y0, y1, x0, x1)`` in level-0 *edge* coordinates of the layer's displayed
+    axes (a data coordinate + 0.5); ``tex`` the same rectangle in texels of ``page``;
+    ``slot`` the tile's whole texel box in the page ``(y0, y1, x0, x1)`` (sampling is clamped
+    inside it, so neighbouring slots never bleed in). ``page`` is -1 for a failed tile that
+    has no pixels to show. Quads of one layer never overlap: no pixel is drawn twice.
+    """
+
+    page: int
+    rect: tuple[float, float, float, float]
+    tex: tuple[float, float, float, float]
+    slot: tuple[float, float, float, float]
+    level: int
+    state: int = TILE_FINAL
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TiledDraw:
+    """A 2D Image or Labels layer drawn from tiles in a texture atlas.
+
+    ``transform`` maps level-0 data coordinates of the displayed axes (display order, pixel
+    centres on integers) to world coordinates. ``pages`` are the layer's backing textures;
+    ``uploads`` the sub-images to copy in before drawing this frame; ``quads`` what to draw,
+    each in one page. Contrast limits, colormap and gamma (images) or the label colours
+    (labels: ``lut`` gives the label of each colour-table index) apply in the shader, so
+    changing them never re-uploads a tile. ``show_placeholders`` marks tiles that are not
+    final; ``debug`` outlines every tile in a colour per level. ``version`` changes whenever
+    the quads or uploads do.
+    """
+
+    key: int
+    kind: Literal["image", "labels"]
+    transform: npt.NDArray[np.float64]
+    pages: tuple[TilePage, ...]
+    quads: tuple[TileQuad, ...]
+    uploads: tuple[TileUpload, ...] = ()
+    channels: int = 1
+    contrast_limits: tuple[float, float] = (0.0, 1.0)
+    colormap: Colormap = field(default_factory=lambda: _GRAY)  # shared: compared by identity
+    gamma: float = 1.0
+    label_colormap: LabelColormap | None = None
+    lut: npt.NDArray[np.int64] | None = None
+    lut_version: int = 0
+    opacity: float = 1.0
+    blending: Blending = "translucent"
+    interpolation: str = "nearest"
+    visible: bool = True
+    show_placeholders: bool = True
+    debug: bool = False
+    version: int = 0
+    data_version: int = 0
+
+    def __post_init__(self) -> None:
+        _check_common(self.kind, self.key, self.opacity, self.blending)
+        object.__setattr__(self, "transform", _as_transform(self.transform, 2, self.kind, self.key))
+        if self.channels not in (1, 4):
+            raise ValueError(f"{self.kind} {self.key}: tiles have 1 or 4 channels")
+        lo, hi = (float(v) for v in self.contrast_limits)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+            raise ValueError(
+                f"{self.kind} {self.key}: contrast_limits must be finite with min <= max, "
+                f"got {self.contrast_limits!r}"
+            )
+        object.__setattr__(self, "contrast_limits", (lo, hi))
+        if not self.gamma > 0:
+            raise ValueError(f"{self.kind} {self.key}: gamma must be > 0, got {self.gamma!r}")
+        if self.kind == "labels" and (self.label_colormap is None or self.lut is None):
+            raise ValueError(f"labels {self.key}: a tiled labels draw needs its colours and lut")
+
+    @property
+    def ndisplay(self) -> int:
+        """Tiled draws are 2D."""
+        return 2
+
+    @property
+    def rgb(self) -> bool:
+        """Whether tiles hold RGBA colours."""
+        return self.channels == 4
+
+
+Draw: TypeAlias = ImageDraw | LabelsDraw | PointsDraw | TiledDraw
 """Any one layer's drawing instructions."""
 
 

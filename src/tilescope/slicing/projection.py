@@ -1,6 +1,8 @@
 """Which data indices a (thick) slice reads, and how a thick slice is projected.
 
-Pure functions on numbers and numpy arrays; any thread.
+Pure functions on numbers and numpy arrays; any thread.  The reducer
+:func:`project` lives in :mod:`tilescope.tiles.projection` (the tile source computes
+projections per tile too; ``tiles`` sits below ``slicing``) and is re-exported here.
 
 Index rules (pixel centres sit at integer data coordinates):
 
@@ -26,10 +28,11 @@ planes whose centres the window covers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
-import numpy.typing as npt
+
+from tilescope.tiles.geometry import Window
+from tilescope.tiles.projection import project
 
 __all__ = [
     "Window",
@@ -39,18 +42,8 @@ __all__ = [
     "window_indices",
 ]
 
-_REDUCERS: dict[str, Callable[..., npt.NDArray[np.generic]]] = {
-    "sum": np.sum,
-    "mean": np.mean,
-    "max": np.max,
-    "min": np.min,
-}
-
 #: Tolerance (data units) for "a pixel centre lies on the window's edge".
 _EPS = 1e-9
-
-Window = tuple[int, int]
-"""A half-open index range ``[start, stop)`` along one axis."""
 
 
 def point_index(point: float, size: int) -> int | None:
@@ -87,20 +80,3 @@ def window_indices(
         i = point_index(point, size)
         return None if i is None else (i, i + 1)
     return thick_window(point, margin_left, margin_right, size)
-
-
-def project(data: np.ndarray, axes: tuple[int, ...], mode: str) -> np.ndarray:
-    """Project ``data`` over ``axes`` with ``mode`` (sum, mean, max, min).
-
-    When every projected axis has length 1 the data is returned without reduction
-    (dtype kept), like napari; otherwise numpy's reduction decides the dtype
-    (``mean`` gives floats, ``sum`` widens integers).
-    """
-    if mode not in _REDUCERS:
-        raise ValueError(f"projection mode must be one of {sorted(_REDUCERS)}, got {mode!r}")
-    if not axes:
-        return data
-    if all(data.shape[a] == 1 for a in axes):
-        key = tuple(0 if i in axes else slice(None) for i in range(data.ndim))
-        return data[key]
-    return np.asarray(_REDUCERS[mode](data, axis=axes))

@@ -19,9 +19,15 @@ The slice plane is placed with the sliced axes at the slice point
 couples a sliced axis into the displayed ones shifts the plane, where napari
 drops the coupling.
 
-Multiscale: level ``L`` pixel ``i`` sits at level-0 data coordinate
-``i * downsample_factor`` (napari's convention), so a coarse level is not shifted
-by half a coarse pixel.
+Multiscale (2D and 3D) uses the tile engine's level geometry,
+:mod:`tilescope.tiles.geometry`: level ``L`` pixel ``i`` sits at level-0 data
+coordinate ``f * i + (f - 1) / 2`` (``f`` the downsample factor: the centre of the
+pixel's footprint in a box-mean pyramid), and a sliced axis shows the level-``L``
+plane that contains the level-0 plane of the slice point (``floor((i0 + 0.5) / f)``;
+a thick slice reads every level-``L`` plane overlapping its level-0 window).
+napari 0.9 instead puts pixel ``i`` at ``f * i`` and reads plane ``round(point / f)``,
+which disagrees with the tiles (at z=3 on a 2x level napari shows coarse plane 2,
+whose footprint is level-0 planes 4 and 5); see ``docs/napari-differences.md``.
 
 A request may be called with a :class:`~tilescope.cancel.CancelToken` (checked
 before the read and before projecting) and a ``compute`` function that turns what
@@ -46,7 +52,7 @@ import numpy.typing as npt
 
 from tilescope.cancel import Cancelled, CancelToken
 from tilescope.data.protocol import ArrayLike, shape_of
-from tilescope.data.validate import validate_read
+from tilescope.data.validate import indexed_shape, validate_read
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import (
@@ -62,6 +68,7 @@ from tilescope.models.layers.labels import Labels
 from tilescope.models.layers.points import Points
 from tilescope.models.transforms import Affine, FloatArray, Transform, frozen_array
 from tilescope.slicing.projection import Window, project, window_indices
+from tilescope.tiles.geometry import level_pixel_to_data, plane_at_level, window_at_level
 
 __all__ = [
     "ImageSliceRequest",
@@ -172,12 +179,7 @@ class ImageSliceRequest:
 
     def expected_shape(self) -> tuple[int, ...]:
         """The shape ``data[index_key()]`` must have (what the read is validated against)."""
-        shape = shape_of(self.data)
-        out: list[int] = []
-        for n, k in zip(shape, self.index_key(), strict=False):
-            if isinstance(k, slice):
-                out.append(len(range(*k.indices(n))))
-        return tuple(out)
+        return indexed_shape(shape_of(self.data), self.index_key())
 
     def describe(self) -> str:
         """The read named for messages: ``layer 'cells' (level 2)``."""
@@ -376,20 +378,22 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
     factors = layer.downsample_factors
     point, ml, mr = data_slice_point(layer.transform, dims, axes)
     windows: tuple[Window, ...] | None = None
-    # Emptiness is decided at level 0 (napari); the window is then taken at `level`.
+    # Emptiness is decided at level 0 (napari); the level-0 window (or plane) is then
+    # mapped to `level` by the shared level geometry.
     level0 = [
         window_indices(p, lo, hi, int(shapes[0, a]), mode)
         for a, p, lo, hi in zip(axes.not_displayed, point, ml, mr, strict=True)
     ]
-    if all(w is not None for w in level0):
+    found = [w for w in level0 if w is not None]
+    if len(found) == len(level0):
         at_level: list[Window] = []
-        for a, p, lo, hi in zip(axes.not_displayed, point, ml, mr, strict=True):
-            f, n = float(factors[level, a]), int(shapes[level, a])
-            w = window_indices(p / f, lo / f, hi / f, n, mode)
-            if w is None:  # inside at level 0 but rounds outside a coarser level
-                i = int(np.clip(np.round(p / f), 0, n - 1))
-                w = (i, i + 1)
-            at_level.append(w)
+        for a, w0 in zip(axes.not_displayed, found, strict=True):
+            n0, n = int(shapes[0, a]), int(shapes[level, a])
+            if mode == "none":
+                k = plane_at_level(w0[0], n0, n)
+                at_level.append((k, k + 1))
+            else:
+                at_level.append(window_at_level(w0, n0, n))
         windows = tuple(at_level)
     data = layer.level_data(level)
     rgb = bool(getattr(layer, "rgb", False))
@@ -423,7 +427,9 @@ def _slice_to_world(
 ) -> FloatArray:
     """``(k+1)^2`` map: slice index (display order) -> world coords of the displayed axes.
 
-    ``level_factors`` are the downsample factors of the sliced level, per layer axis.
+    ``level_factors`` are the downsample factors of the sliced level, per layer axis;
+    region pixel ``j`` is level pixel ``start + j``, placed by
+    :func:`~tilescope.tiles.geometry.level_pixel_to_data`.
     """
     k = len(axes.displayed)
     shown = axes.displayed_layer
@@ -431,9 +437,9 @@ def _slice_to_world(
     # slice index of the layer's own displayed axes -> level-0 data coordinates
     idx_to_data = np.eye(s + 1)
     for i, (a, (start, _)) in enumerate(zip(shown, region, strict=True)):
-        f = float(level_factors[a])
-        idx_to_data[i, i] = f
-        idx_to_data[i, s] = start * f
+        scale, offset = level_pixel_to_data(float(level_factors[a]))
+        idx_to_data[i, i] = scale
+        idx_to_data[i, s] = start * scale + offset
     m = plane_to_world(transform, axes, point) @ idx_to_data
     # display positions the layer lacks are length-1 axes at world coordinate 0
     present = [i for i, a in enumerate(axes.displayed) if a is not None]

@@ -21,12 +21,14 @@ from tilescope.tiles.levels import (
     ideal_level,
     level_and_corners_for_view,
 )
+from tilescope.tiles.quads import Rect, disjoint_rects, tile_texcoords
 from tilescope.tiles.source import TileSource, downsample2
 
 __all__ = [
     "CoveragePlan",
     "LevelGrid",
     "Position",
+    "Rect",
     "TileGrid",
     "TileKey",
     "TileLoad",
@@ -35,11 +37,13 @@ __all__ = [
     "ViewTiles",
     "build_tile_grid",
     "compute_multiscale_level",
+    "disjoint_rects",
     "compute_multiscale_level_and_corners",
     "downsample2",
     "downsample_factors_from_shapes",
     "ideal_level",
     "level_and_corners_for_view",
     "plan_coverage",
+    "tile_texcoords",
     "visible_tiles",
 ]

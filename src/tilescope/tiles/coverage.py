@@ -36,12 +36,12 @@ planning a full-HD frame costs well under a millisecond
 
 from __future__ import annotations
 
-import math
 from collections.abc import Set
 from dataclasses import dataclass
 
 from tilescope.tiles.grid import Position, TileGrid, TileKey, TileSlice
 from tilescope.tiles.intersection import ViewTiles, tile_distance
+from tilescope.tiles.units import unit_grid
 
 __all__ = ["CoveragePlan", "TileLoad", "plan_coverage"]
 
@@ -111,10 +111,10 @@ def _finer_cover(
 class _Cover:
     """Exact in-view and hidden tests for the draw set of one frame.
 
-    Coordinates are integer "u" units per axis: with ``U`` the least common
-    multiple of every level's size along the axis, level ``l`` pixel ``i``
-    starts at ``i * U / size_l`` (an integer) and every level spans
-    ``[0, U)``.  Tile edges of all levels therefore compare exactly, even for
+    Coordinates are integer "u" units per axis (:mod:`tilescope.tiles.units`):
+    with ``U`` the least common multiple of every level's size along the axis,
+    level ``l`` pixel ``i`` starts at ``i * U / size_l`` (an integer) and every
+    level spans ``[0, U)``.  Tile edges of all levels therefore compare exactly, even for
     pyramids whose sizes do not halve; only the view's edges are floats (Python
     compares ints and floats exactly).  A tile is hidden when the part of its
     in-view region -- clipped step by step to each finer tile it is split into --
@@ -125,20 +125,11 @@ class _Cover:
     __slots__ = ("_drawn", "_finest", "_levels", "_memo", "_view")
 
     def __init__(self, grid: TileGrid, view: ViewTiles, drawn: Set[Position], finest: int) -> None:
-        uy = math.lcm(*(lvl.shape[0] for lvl in grid.levels))
-        ux = math.lcm(*(lvl.shape[1] for lvl in grid.levels))
+        units = unit_grid(grid)
+        uy, ux = units.span
         # per level: (u per tile row, u per tile column, nrows, ncols)
-        self._levels = tuple(
-            (
-                uy // lvl.shape[0] * lvl.tile_shape[0],
-                ux // lvl.shape[1] * lvl.tile_shape[1],
-                lvl.nrows,
-                lvl.ncols,
-            )
-            for lvl in grid.levels
-        )
-        h0, w0 = grid.shape0
-        ky, kx = uy // h0, ux // w0  # u per level-0 pixel
+        self._levels = units.tiles
+        ky, kx = units.per_pixel0
         # data coordinates -> edge coordinates (+0.5) -> u, clipped to the data
         self._view = (
             max((view.view_min[0] + 0.5) * ky, 0),

@@ -8,12 +8,14 @@ thread; see :mod:`tilescope.tiles.source`).  Each level is a row-major grid of
 tiles of ``tile_shape`` pixels (edge tiles are smaller); the coarsest level, the
 *root*, may be one large tile up to ``max_root_size`` pixels per axis.
 
-Geometry.  All levels span the same region of level-0 data: level ``l`` pixel
-``i`` covers level-0 *edge* coordinates ``[i, i + 1) * shape0 / shape_l`` (edge
-coordinates are pixel-centre data coordinates + 0.5).  This is the geometry of a
-block-averaged pyramid; it differs from napari 0.9, which puts the centre of
-level-``l`` pixel ``i`` at level-0 coordinate ``f * i`` and so shifts coarse
-levels by ``(f - 1) / 2`` pixels.  Because every level spans exactly
+Geometry (:mod:`tilescope.tiles.geometry`, shared with the slicer).  All levels
+span the same region of level-0 data: level ``l`` pixel ``i`` covers level-0
+*edge* coordinates ``[i, i + 1) * shape0 / shape_l`` (edge coordinates are
+pixel-centre data coordinates + 0.5), so its centre is at data coordinate
+``f * i + (f - 1) / 2``.  This is the geometry of a block-averaged pyramid; it
+differs from napari 0.9, which puts the centre of level-``l`` pixel ``i`` at
+level-0 coordinate ``f * i`` and so shifts coarse levels by ``(f - 1) / 2``
+pixels.  Because every level spans exactly
 ``[0, shape0)``, coverage questions (does this coarse tile cover that fine one?)
 are answered exactly with integer arithmetic: see :meth:`TileGrid.overlapping`.
 
@@ -31,6 +33,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from tilescope.tiles.geometry import Window, level_pixel_to_data
 
 __all__ = [
     "CoarserLevels",
@@ -56,7 +60,13 @@ class TileKey:
 
     ``slice`` holds the indices of the layer's not-displayed axes *at this key's
     level* (data-axis order), so coarse tiles are shared by the neighbouring
-    slices that map to the same coarse plane.
+    slices that map to the same coarse plane.  ``displayed`` names the two data
+    axes shown (display order): two views of one volume along different axes never
+    share a key.  A thick slice has ``projection`` ``"sum"``, ``"mean"``, ``"max"``
+    or ``"min"`` and ``window``, per not-displayed axis, the half-open
+    ``[start, stop)`` planes at this key's level that it reduces over (empty for a
+    plain slice, ``projection="none"``).  The fields after ``col`` have defaults so
+    that keys of single-view 2D sources can still be built positionally.
     """
 
     layer_id: int
@@ -65,6 +75,9 @@ class TileKey:
     level: int
     row: int
     col: int
+    displayed: tuple[int, ...] = ()
+    window: tuple[tuple[int, int], ...] = ()
+    projection: str = "none"
     # keys are hashed many times per frame (sets, dicts, the cache): hash once
     _hash: int = field(init=False, compare=False, repr=False)
 
@@ -72,11 +85,41 @@ class TileKey:
         object.__setattr__(
             self,
             "_hash",
-            hash((self.layer_id, self.data_version, self.slice, self.level, self.row, self.col)),
+            hash(
+                (
+                    self.layer_id,
+                    self.data_version,
+                    self.slice,
+                    self.level,
+                    self.row,
+                    self.col,
+                    self.displayed,
+                    self.window,
+                    self.projection,
+                )
+            ),
         )
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __reduce__(self) -> tuple[type[TileKey], tuple[object, ...]]:
+        # rebuild through __init__: the cached hash covers a str (``projection``),
+        # whose hash differs between processes, so it must never travel in a pickle
+        return (
+            TileKey,
+            (
+                self.layer_id,
+                self.data_version,
+                self.slice,
+                self.level,
+                self.row,
+                self.col,
+                self.displayed,
+                self.window,
+                self.projection,
+            ),
+        )
 
     @property
     def position(self) -> Position:
@@ -92,6 +135,9 @@ class TileKey:
             "level": self.level,
             "row": self.row,
             "col": self.col,
+            "displayed": list(self.displayed),
+            "window": [list(w) for w in self.window],
+            "projection": self.projection,
         }
 
 
@@ -241,12 +287,14 @@ class TileGrid:
     def level_to_data(self, level: int) -> tuple[float, float, float, float]:
         """``(sy, sx, ty, tx)``: level pixel index -> level-0 data coordinate.
 
-        ``data = index * s + t`` with ``s = shape0 / shape_l`` and ``t = (s - 1) / 2``
-        (pixel centres of a block-averaged pyramid).  A tile's own array index
-        ``(i, j)`` maps to level index ``(y0 + i, x0 + j)``.
+        ``data = index * s + t`` from :func:`~tilescope.tiles.geometry.level_pixel_to_data`
+        (``s = shape0 / shape_l``, ``t = (s - 1) / 2``: pixel centres of a block-averaged
+        pyramid, the slicer's geometry too).  A tile's own array index ``(i, j)`` maps
+        to level index ``(y0 + i, x0 + j)``.
         """
-        sy, sx = self._geom[level][4:]
-        return (sy, sx, (sy - 1) / 2, (sx - 1) / 2)
+        sy, ty = level_pixel_to_data(self._geom[level][4])
+        sx, tx = level_pixel_to_data(self._geom[level][5])
+        return (sy, sx, ty, tx)
 
     # -- relations between levels -------------------------------------------
     def overlapping(self, pos: Position, level: int) -> tuple[Position, ...]:
@@ -376,16 +424,23 @@ def build_tile_grid(
 
 @dataclass(frozen=True, slots=True)
 class TileSlice:
-    """The tiles of one layer, data version and slice: makes :class:`TileKey` values.
+    """The tiles of one layer view, data version and slice: makes :class:`TileKey` values.
 
-    ``level_slices[l]`` holds the not-displayed indices at level ``l``.  Keys are
-    memoized so that planning a frame does not rebuild hundreds of key objects.
+    ``level_slices[l]`` holds the not-displayed indices at level ``l``; ``displayed``
+    the shown data axes (display order).  A thick slice has ``projection`` other than
+    ``"none"`` and ``level_windows[l]``, the ``[start, stop)`` planes per not-displayed
+    axis at level ``l`` (empty for a plain slice).  Keys are memoized so that planning
+    a frame does not rebuild hundreds of key objects.  Build one with
+    :meth:`tilescope.tiles.source.TileSource.tile_slice`.
     """
 
     grid: TileGrid
     layer_id: int
     data_version: int
     level_slices: tuple[tuple[int, ...], ...]
+    displayed: tuple[int, ...] = ()
+    level_windows: tuple[tuple[Window, ...], ...] = ()
+    projection: str = "none"
     _keys: dict[Position, TileKey] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -393,6 +448,21 @@ class TileSlice:
             raise ValueError(
                 f"level_slices has {len(self.level_slices)} entries for {self.grid.nlevels} levels"
             )
+        if (self.projection == "none") != (not self.level_windows):
+            raise ValueError(
+                "a thick slice (projection other than 'none') needs level_windows, "
+                f"a plain one none; got projection={self.projection!r} with "
+                f"{len(self.level_windows)} level windows"
+            )
+        if self.level_windows and len(self.level_windows) != self.grid.nlevels:
+            raise ValueError(
+                f"level_windows has {len(self.level_windows)} entries "
+                f"for {self.grid.nlevels} levels"
+            )
+
+    def window(self, level: int) -> tuple[Window, ...]:
+        """The thick-slice windows at ``level`` (empty for a plain slice)."""
+        return self.level_windows[level] if self.level_windows else ()
 
     def key(self, pos: Position) -> TileKey:
         """The :class:`TileKey` of a position."""
@@ -400,16 +470,27 @@ class TileSlice:
         if key is None:
             level, row, col = pos
             key = TileKey(
-                self.layer_id, self.data_version, self.level_slices[level], level, row, col
+                self.layer_id,
+                self.data_version,
+                self.level_slices[level],
+                level,
+                row,
+                col,
+                self.displayed,
+                self.window(level),
+                self.projection,
             )
             self._keys[pos] = key
         return key
 
     def owns(self, key: TileKey) -> bool:
-        """Whether ``key`` belongs to this layer, version and slice."""
+        """Whether ``key`` belongs to this layer, version, view and slice."""
         return (
             key.layer_id == self.layer_id
             and key.data_version == self.data_version
             and 0 <= key.level < self.grid.nlevels
             and key.slice == self.level_slices[key.level]
+            and key.displayed == self.displayed
+            and key.projection == self.projection
+            and key.window == self.window(key.level)
         )

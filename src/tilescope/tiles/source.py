@@ -15,6 +15,14 @@ in one go, else recursively from the children; each step halves the resolution
 (``"mean"`` of 2x2 blocks, or ``"nearest"`` for label data).  A cancel token is
 checked between steps.
 
+Thick slices (a key with a ``projection`` and a ``window``) are projected in the
+worker: a stored level reads the window's planes and reduces them with
+:func:`~tilescope.tiles.projection.project`, the slicer's reducer.  A computed
+level of a thick slice is the 2x downsample of the *projected* level below (project
+first, then downsample; the same whether it is built from cached child tiles or
+from one read of the stored level below), so every level of a projection is the
+pyramid of the coarsest stored level's projection.
+
 Dask arrays are computed with the synchronous scheduler (the loader's workers
 are the parallelism; no nested thread pools) and with ``callbacks=[]``, which
 bypasses globally registered dask callbacks — notably ``dask.cache.Cache``, the
@@ -32,7 +40,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.data.protocol import ArrayLike
+from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import indexed_shape, validate_read
+from tilescope.tiles.geometry import Window, plane_at_level, window_at_level
 from tilescope.tiles.grid import (
     CoarserLevels,
     Position,
@@ -41,6 +51,7 @@ from tilescope.tiles.grid import (
     TileSlice,
     build_tile_grid,
 )
+from tilescope.tiles.projection import PROJECTION_MODES, project
 
 __all__ = [
     "ArrayLike",
@@ -159,36 +170,86 @@ class TileSource:
         ndim = self.arrays[0].ndim - (1 if self.rgb else 0)
         return tuple(d for d in range(ndim) if d not in self.displayed)
 
+    def _stored_for(self, level: int) -> int:
+        # computed levels share the coarsest stored level's planes
+        return min(level, len(self.arrays) - 1)
+
     def slice_at_level(self, slice0: Sequence[int], level: int) -> tuple[int, ...]:
         """Not-displayed indices at ``level`` for level-0 indices ``slice0``.
 
-        Level ``l`` plane ``k`` covers level-0 planes ``[k, k + 1) * f`` with
-        ``f = shape0 / shape_l`` (the grid's geometry), so the index is
-        ``floor((i + 0.5) / f)``, clipped.  Computed levels use the coarsest
-        stored level's planes.
+        The plane that contains the level-0 plane
+        (:func:`~tilescope.tiles.geometry.plane_at_level`: ``floor((i + 0.5) / f)``,
+        clipped; the slicer's rule too).  Computed levels use the coarsest stored
+        level's planes.
         """
         nd = self.not_displayed
         if len(slice0) != len(nd):
             raise ValueError(
                 f"slice has {len(slice0)} indices for {len(nd)} not-displayed axes {nd}"
             )
-        stored = min(level, len(self.arrays) - 1)
         shape0 = self.arrays[0].shape
-        shape = self.arrays[stored].shape
+        shape = self.arrays[self._stored_for(level)].shape
+        return tuple(
+            plane_at_level(int(index), int(shape0[axis]), int(shape[axis]))
+            for axis, index in zip(nd, slice0, strict=True)
+        )
+
+    def windows_at_level(self, windows0: Sequence[Window], level: int) -> tuple[Window, ...]:
+        """Thick-slice windows at ``level`` for level-0 windows (one per not-displayed axis).
+
+        Every plane of ``level`` that overlaps the level-0 ``[start, stop)``
+        (:func:`~tilescope.tiles.geometry.window_at_level`); computed levels use the
+        coarsest stored level's planes.
+        """
+        nd = self.not_displayed
+        if len(windows0) != len(nd):
+            raise ValueError(
+                f"{len(windows0)} windows for {len(nd)} not-displayed axes {nd}; "
+                "give one [start, stop) per not-displayed axis"
+            )
+        shape0 = self.arrays[0].shape
+        shape = self.arrays[self._stored_for(level)].shape
         out = []
-        for axis, index in zip(nd, slice0, strict=True):
-            n0, n = int(shape0[axis]), int(shape[axis])
-            k = int((int(index) + 0.5) * n // n0) if n0 else 0
-            out.append(min(max(k, 0), n - 1))
+        for axis, (start, stop) in zip(nd, windows0, strict=True):
+            n0 = int(shape0[axis])
+            if not 0 <= start < stop <= n0:
+                raise ValueError(
+                    f"window [{start}, {stop}) on axis {axis} must be non-empty "
+                    f"and within [0, {n0}] (the axis has {n0} planes)"
+                )
+            out.append(window_at_level((int(start), int(stop)), n0, int(shape[axis])))
         return tuple(out)
 
-    def tile_slice(self, slice0: Sequence[int]) -> TileSlice:
-        """The :class:`TileSlice` (key factory) of one slice, given level-0 indices."""
+    def tile_slice(
+        self,
+        slice0: Sequence[int],
+        windows0: Sequence[Window] | None = None,
+        projection: str = "none",
+    ) -> TileSlice:
+        """The :class:`TileSlice` (key factory) of one slice, given level-0 indices.
+
+        A thick slice: ``projection`` ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``,
+        reducing, per not-displayed axis, the level-0 planes ``windows0[j] = [start,
+        stop)`` (default: the one plane ``slice0[j]``), mapped to each level with
+        :meth:`windows_at_level`.  Tiles of a thick slice are projected in the worker
+        (:meth:`read_tile`).  A source without not-displayed axes has nothing to
+        project: its keys are plain whatever ``projection`` says.
+        """
+        if projection not in PROJECTION_MODES:
+            raise ValueError(
+                f"projection must be one of {list(PROJECTION_MODES)}, got {projection!r}"
+            )
+        if projection == "none" and windows0 is not None:
+            raise ValueError("windows0 is for thick slices: pass a projection other than 'none'")
+        nlevels = self.grid.nlevels
+        slices = tuple(self.slice_at_level(slice0, lvl) for lvl in range(nlevels))
+        if projection == "none" or not self.not_displayed:
+            return TileSlice(self.grid, self.layer_id, self.data_version, slices, self.displayed)
+        if windows0 is None:
+            windows0 = [(int(i), int(i) + 1) for i in slice0]
+        windows = tuple(self.windows_at_level(windows0, lvl) for lvl in range(nlevels))
         return TileSlice(
-            self.grid,
-            self.layer_id,
-            self.data_version,
-            tuple(self.slice_at_level(slice0, lvl) for lvl in range(self.grid.nlevels)),
+            self.grid, self.layer_id, self.data_version, slices, self.displayed, windows, projection
         )
 
     def index(self, key: TileKey) -> tuple[int | slice, ...]:
@@ -196,25 +257,49 @@ class TileSource:
         if key.level >= len(self.arrays):
             raise ValueError(f"level {key.level} is computed, not stored; use read_tile")
         y0, y1, x0, x1 = self.grid.levels[key.level].pixel_bounds(key.row, key.col)
-        return self._index(key.level, key.slice, y0, y1, x0, x1)
+        return self._index(key.level, key.slice, key.window, y0, y1, x0, x1)
 
     def _index(
-        self, level: int, sl: tuple[int, ...], y0: int, y1: int, x0: int, x1: int
+        self,
+        level: int,
+        sl: tuple[int, ...],
+        window: tuple[Window, ...],
+        y0: int,
+        y1: int,
+        x0: int,
+        x1: int,
     ) -> tuple[int | slice, ...]:
         index: list[int | slice] = [slice(None)] * self.arrays[level].ndim
-        for axis, i in zip(self.not_displayed, sl, strict=True):
-            index[axis] = i
+        if window:
+            for axis, (start, stop) in zip(self.not_displayed, window, strict=True):
+                index[axis] = slice(start, stop)
+        else:
+            for axis, i in zip(self.not_displayed, sl, strict=True):
+                index[axis] = i
         index[self.displayed[0]] = slice(y0, y1)
         index[self.displayed[1]] = slice(x0, x1)
         return tuple(index)
 
     # -- worker side -----------------------------------------------------------
     def _read_region(
-        self, level: int, sl: tuple[int, ...], y0: int, y1: int, x0: int, x1: int
+        self, level: int, key: TileKey, y0: int, y1: int, x0: int, x1: int
     ) -> npt.NDArray[Any]:
-        """Read a pixel region of a stored level, displayed axes first (rows, cols[, c])."""
-        region = materialize(self.arrays[level][self._index(level, sl, y0, y1, x0, x1)])
-        # after integer indexing, the displayed axes keep their relative data order
+        """Read a pixel region of a stored level, displayed axes first (rows, cols[, c]).
+
+        A thick-slice key reads its window on the not-displayed axes and reduces
+        them with :func:`~tilescope.tiles.projection.project` (here, in the worker).
+        """
+        index = self._index(level, key.slice, key.window, y0, y1, x0, x1)
+        array = self.arrays[level]
+        region = validate_read(  # a wrong shape or an undrawable dtype is a failed load
+            materialize(array[index]),
+            indexed_shape(shape_of(array), index),
+            what=f"layer {key.layer_id} tile (level {level}, row {key.row}, col {key.col})",
+        )
+        if key.window:
+            region = project(region, self.not_displayed, key.projection)
+        # after integer indexing (or projecting), the displayed axes keep their
+        # relative data order
         if self.displayed[0] > self.displayed[1]:
             region = np.swapaxes(region, 0, 1)
         return region
@@ -237,7 +322,7 @@ class TileSource:
         lvl = self.grid.levels[key.level]
         y0, y1, x0, x1 = lvl.pixel_bounds(key.row, key.col)
         if lvl.stored:
-            return self._read_region(key.level, key.slice, y0, y1, x0, x1)
+            return self._read_region(key.level, key, y0, y1, x0, x1)
         return self._compute_tile(key, y0, y1, x0, x1, cancel, lookup, store)
 
     def _compute_tile(
@@ -256,12 +341,22 @@ class TileSource:
         # level-`below` pixels feeding this tile: [2*y0, 2*y1) clipped
         by0, by1 = 2 * y0, min(2 * y1, below_grid.shape[0])
         bx0, bx1 = 2 * x0, min(2 * x1, below_grid.shape[1])
-        sl_below = key.slice  # computed levels share the coarsest stored planes
         th, tw = below_grid.tile_shape
         rows = range(by0 // th, (by1 - 1) // th + 1)
         cols = range(bx0 // tw, (bx1 - 1) // tw + 1)
+        # computed levels share the coarsest stored planes (slice and window)
         child_keys = [
-            TileKey(key.layer_id, key.data_version, sl_below, below, r, c)
+            TileKey(
+                key.layer_id,
+                key.data_version,
+                key.slice,
+                below,
+                r,
+                c,
+                key.displayed,
+                key.window,
+                key.projection,
+            )
             for r in rows
             for c in cols
         ]
@@ -274,7 +369,7 @@ class TileSource:
                 children[ck.position] = found
         if len(children) != len(child_keys):
             if below_grid.stored:
-                region = self._read_region(below, sl_below, by0, by1, bx0, bx1)
+                region = self._read_region(below, key, by0, by1, bx0, bx1)
                 return downsample2(region, self.downsample)
             for ck in child_keys:
                 if ck.position in children:

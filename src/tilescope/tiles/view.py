@@ -23,7 +23,7 @@ from tilescope.models.layers._scalar import ScalarFieldLayer
 from tilescope.models.transforms import Affine
 from tilescope.tiles.levels import level_and_corners_for_view
 
-__all__ = ["update_view", "update_view_from_world"]
+__all__ = ["update_view", "update_view_from_world", "view_box_in_data"]
 
 
 def update_view(
@@ -89,26 +89,27 @@ def update_view(
     layer.set_view(int(level), corners, axes)
 
 
-def update_view_from_world(
+def view_box_in_data(
     layer: ScalarFieldLayer,
     view_min: npt.ArrayLike,
     view_max: npt.ArrayLike,
-    canvas_shape: Sequence[int],
     dims: DimsState,
-) -> None:
-    """:func:`update_view` from a world view rectangle (e.g. ``Camera.view_rect``).
+) -> tuple[npt.NDArray[np.float64], list[int], list[int]] | None:
+    """A world view rectangle as a box in data coordinates of the displayed layer axes.
 
     ``view_min``/``view_max`` are world coordinates of ``dims.displayed`` (display order).
-    The rectangle's corners are mapped to data coordinates of the displayed layer axes on
-    the current slice plane (the inverse of the slice's placement in the world, see
-    :func:`~tilescope.models.dims_mapping.plane_to_world`; napari's ``_update_draw`` for
-    axis-aligned transforms). Displayed world axes the layer lacks are ignored.
+    Returns ``(box, layer_axes, present)``: ``box`` is ``(2, k)`` min/max data coordinates of
+    the displayed layer axes ``layer_axes`` (display order), and ``present`` the positions in
+    ``dims.displayed`` those axes sit at; ``None`` when the layer has no displayed axis. The
+    rectangle's corners are mapped through the inverse of the slice plane's placement in the
+    world (:func:`~tilescope.models.dims_mapping.plane_to_world`; napari's ``_update_draw``
+    for axis-aligned transforms).
     """
     axes = layer_axes(dims, layer.ndim)
     present = [i for i, a in enumerate(axes.displayed) if a is not None]
     layer_disp = list(axes.displayed_layer)
     if not layer_disp:
-        return
+        return None
     lo = np.asarray(view_min, dtype=np.float64)[present]
     hi = np.asarray(view_max, dtype=np.float64)[present]
     grids = np.meshgrid(*[[a, b] for a, b in zip(lo, hi, strict=True)], indexing="ij")
@@ -121,5 +122,23 @@ def update_view_from_world(
         to_data = transform.data_to_world.subset(layer_disp).inverse
     data_pts = to_data(pts)
     box = np.stack([data_pts.min(axis=0), data_pts.max(axis=0)])
+    return box, layer_disp, present
+
+
+def update_view_from_world(
+    layer: ScalarFieldLayer,
+    view_min: npt.ArrayLike,
+    view_max: npt.ArrayLike,
+    canvas_shape: Sequence[int],
+    dims: DimsState,
+) -> None:
+    """:func:`update_view` from a world view rectangle (e.g. ``Camera.view_rect``).
+
+    See :func:`view_box_in_data`; displayed world axes the layer lacks are ignored.
+    """
+    found = view_box_in_data(layer, view_min, view_max, dims)
+    if found is None:
+        return
+    box, layer_disp, present = found
     canvas = [canvas_shape[i] for i in present]
     update_view(layer, box, canvas, layer_disp)

@@ -14,7 +14,52 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QLabel, QStatusBar, QWidget
 
-__all__ = ["StatusBar", "format_coordinates", "format_cursor", "format_value"]
+__all__ = [
+    "StatusBar",
+    "format_coordinates",
+    "format_cursor",
+    "format_value",
+    "unit_symbol",
+    "world_units",
+]
+
+#: OME-Zarr (UDUNITS-2) unit names and their short symbols.
+_UNIT_SYMBOLS = {
+    "angstrom": "Å",
+    "nanometer": "nm",
+    "micrometer": "µm",
+    "micron": "µm",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+    "nanosecond": "ns",
+    "microsecond": "µs",
+    "millisecond": "ms",
+    "second": "s",
+    "minute": "min",
+    "hour": "h",
+}
+
+
+def unit_symbol(unit: str | None) -> str:
+    """``"micrometer"`` -> ``"µm"``; unknown units as given; ``""`` for none."""
+    if not unit:
+        return ""
+    return _UNIT_SYMBOLS.get(unit.lower(), unit)
+
+
+def world_units(layers: Sequence[Any], ndim: int) -> tuple[str | None, ...] | None:
+    """Units of the world axes: those of the topmost visible layer that has them.
+
+    Readers store one unit per layer axis in ``layer.metadata["units"]``; layer axes are the
+    last world axes (right-aligned, as napari aligns layers). None when no layer has units.
+    """
+    for layer in reversed(list(layers)):
+        metadata = getattr(layer, "metadata", None) or {}
+        units = metadata.get("units") if getattr(layer, "visible", True) else None
+        if isinstance(units, tuple | list) and any(units) and len(units) <= ndim:
+            return (None,) * (ndim - len(units)) + tuple(str(u) if u else None for u in units)
+    return None
 
 
 def _number(value: float) -> str:
@@ -26,9 +71,15 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def format_coordinates(coords: Sequence[float], labels: Sequence[str] | None = None) -> str:
-    """``[12, 40.5, 7]`` or, with axis labels, ``z=12 y=40.5 x=7``."""
+def format_coordinates(
+    coords: Sequence[float],
+    labels: Sequence[str] | None = None,
+    units: Sequence[str | None] | None = None,
+) -> str:
+    """``[12, 40.5, 7]`` or, with axis labels, ``z=12 y=40.5 x=7``; with units ``y=40.5 µm``."""
     values = [_number(float(c)) for c in coords]
+    if units is not None and len(units) == len(values):
+        values = [f"{v} {unit_symbol(u)}".rstrip() for v, u in zip(values, units, strict=True)]
     if labels is not None and len(labels) == len(values):
         return " ".join(f"{label}={v}" for label, v in zip(labels, values, strict=True))
     return "[" + ", ".join(values) + "]"
@@ -49,11 +100,15 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def format_cursor(info: Any, labels: Sequence[str] | None = None) -> str:
+def format_cursor(
+    info: Any,
+    labels: Sequence[str] | None = None,
+    units: Sequence[str | None] | None = None,
+) -> str:
     """Status text for a cursor info (``world`` coordinates, ``layer_name``, ``value``)."""
     if info is None:
         return ""
-    text = format_coordinates(tuple(info.world), labels)
+    text = format_coordinates(tuple(info.world), labels, units)
     layer = getattr(info, "layer_name", None)
     if layer is not None:
         text += f"  {layer}: {format_value(getattr(info, 'value', None))}"

@@ -34,7 +34,7 @@ from tilescope.views.dims_sliders import DimsSliders
 from tilescope.views.layer_controls import LayerControls
 from tilescope.views.layer_list import LayerListWidget
 from tilescope.views.qt_hop import install_waker
-from tilescope.views.status import StatusBar, format_cursor
+from tilescope.views.status import StatusBar, format_cursor, world_units
 
 __all__ = ["ViewerWindow", "layer_status_text", "open_window"]
 
@@ -167,7 +167,7 @@ class ViewerWindow(QMainWindow):
             self.status.set_cursor_text("")
             return
         info = self._viewer.cursor_info(xy)
-        text = format_cursor(info, self._displayed_labels(info))
+        text = format_cursor(info, self._displayed_labels(info), self._displayed_units(info))
         if info is not None and self._is_loading(info.layer_name):
             text += " (loading: value of the previous slice)"
         self.status.set_cursor_text(text)
@@ -295,6 +295,14 @@ class ViewerWindow(QMainWindow):
         """Whether every visible layer shows the current slice (the play button waits)."""
         return not any(self._loading(layer) for layer in self._viewer.layers if layer.visible)
 
+    def _displayed_units(self, info: Any) -> tuple[str | None, ...] | None:
+        """Units (from the layers' metadata) of the coordinates in ``info``."""
+        if info is None:
+            return None
+        dims = self._viewer.dims
+        units = world_units(list(self._viewer.layers), dims.ndim)
+        return None if units is None else _pick_displayed(units, info, dims)
+
     def _displayed_labels(self, info: Any) -> tuple[str, ...] | None:
         if info is None:
             return None
@@ -305,6 +313,16 @@ class ViewerWindow(QMainWindow):
         if len(tuple(info.world)) == dims.ndisplay:
             return tuple(labels[a] for a in dims.displayed)
         return None
+
+
+def _pick_displayed(values: tuple[Any, ...], info: Any, dims: Any) -> tuple[Any, ...] | None:
+    """``values`` (one per world axis) for the axes ``info.world`` holds, or None."""
+    n = len(tuple(info.world))
+    if n == len(values):
+        return values
+    if n == dims.ndisplay and len(values) == dims.ndim:
+        return tuple(values[a] for a in dims.displayed)
+    return None
 
 
 def open_window(viewer: Any, *, title: str = "tilescope", fps: float = 10.0) -> ViewerWindow:

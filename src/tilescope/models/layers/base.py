@@ -72,6 +72,7 @@ class LayerEvents(SignalGroup):
     data = Signal(object)
     """Data replaced (carries the new data; ``layer.data_version`` was bumped)."""
     status = Signal(str)
+    loading_progress = Signal(float)
     """Loading state changed (``ready``, ``loading``, ``error: ...``); not a ``changed``."""
 
 
@@ -160,6 +161,7 @@ class Layer(ABC):
         self._extent_cache: tuple[int, Transform, Extent] | None = None
         self._layer_id = next(_ids)
         self._status = "loading"
+        self._loading_progress = 0.0
         self.events = self._events_class()
 
     # change machinery ---------------------------------------------------
@@ -217,6 +219,24 @@ class Layer(ABC):
         if value != self._status:
             self._status = value
             self.events.status.emit(value)
+
+    @property
+    def loading_progress(self) -> float:
+        """Fraction of the visible tiles at the ideal level that are on screen (0..1).
+
+        Set by the viewer each frame for tiled layers; like :attr:`status`, changing it emits
+        only ``events.loading_progress``, never ``changed``.
+        """
+        return self._loading_progress
+
+    @loading_progress.setter
+    def loading_progress(self, value: float) -> None:
+        v = float(value)
+        if not 0.0 <= v <= 1.0:
+            raise LayerPropertyError(f"loading_progress must be in [0, 1], got {value!r}")
+        if v != self._loading_progress:
+            self._loading_progress = v
+            self.events.loading_progress.emit(v)
 
     # identity -----------------------------------------------------------
     @property

@@ -21,8 +21,17 @@ from vispy.color import Colormap as VispyColormap
 from vispy.visuals.transforms import MatrixTransform
 
 from tilescope.errors import RenderError
-from tilescope.render.plan import Blending, Draw, ImageDraw, LabelColormap, LabelsDraw, PointsDraw
+from tilescope.render.plan import (
+    Blending,
+    Draw,
+    ImageDraw,
+    LabelColormap,
+    LabelsDraw,
+    PointsDraw,
+    TiledDraw,
+)
 from tilescope.render.vispy import _visuals
+from tilescope.render.vispy._tiled import TiledPages
 
 __all__ = ["GLLimits", "LayerVisual", "create_layer_visual", "gl_state", "layer_kind"]
 
@@ -75,7 +84,7 @@ def gl_state(blending: Blending, first_visible: bool, ndisplay: int) -> dict[str
 
 def layer_kind(draw: Draw) -> tuple[str, int, bool]:
     """Draws of the same kind can share a node; another kind needs a new node."""
-    rgb = isinstance(draw, ImageDraw) and draw.rgb
+    rgb = isinstance(draw, ImageDraw | TiledDraw) and draw.rgb
     return type(draw).__name__, draw.ndisplay, rgb
 
 
@@ -405,6 +414,34 @@ class PointsVisual(LayerVisual):
         self._count_upload()
 
 
+class TiledLayerVisual(LayerVisual):
+    """A 2D Image or Labels layer drawn from atlas tiles (see :mod:`._tiled`)."""
+
+    def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
+        self._pages = TiledPages(parent, count_upload)
+        super().__init__(self._pages.node, count_upload)
+
+    def update(self, draw: Draw, order: int, first_visible: bool) -> None:
+        assert isinstance(draw, TiledDraw)
+        prev: TiledDraw | None = self._prev
+        recolor = prev is None or (
+            not same_label_colors(prev.label_colormap, draw.label_colormap)
+            if draw.label_colormap is not None and prev.label_colormap is not None
+            else not same_colormap(prev.colormap, draw.colormap)
+        )
+        self._pages.apply(draw, prev, gl_state(draw.blending, first_visible, 2), recolor)
+        self._prev = draw
+        self.node.visible = draw.visible
+        self.node.order = order
+        self._set_matrix(_vispy_matrix(draw.transform, 0.0))
+
+    def _update(self, draw: Any, prev: Any) -> None:  # update() does it all
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        self._pages.remove()
+
+
 _FACTORIES: dict[tuple[str, int, bool], Callable[[Any, Counter, GLLimits], LayerVisual]] = {
     ("ImageDraw", 2, False): ImageVisual2D,
     ("ImageDraw", 2, True): ImageVisual2D,
@@ -414,15 +451,24 @@ _FACTORIES: dict[tuple[str, int, bool], Callable[[Any, Counter, GLLimits], Layer
     ("LabelsDraw", 3, False): LabelsVisual3D,
     ("PointsDraw", 2, False): PointsVisual,
     ("PointsDraw", 3, False): PointsVisual,
+    ("TiledDraw", 2, False): TiledLayerVisual,
+    ("TiledDraw", 2, True): TiledLayerVisual,
 }
 
 
 def create_layer_visual(
-    draw: Draw, parent: Any, count_texture: Counter, count_vertex: Counter, limits: GLLimits
+    draw: Draw,
+    parent: Any,
+    count_texture: Counter,
+    count_vertex: Counter,
+    limits: GLLimits,
+    count_tile: Counter | None = None,
 ) -> LayerVisual:
     """A new adaptor (and node under ``parent``) for ``draw``'s kind."""
     kind = layer_kind(draw)
     counter = count_vertex if isinstance(draw, PointsDraw) else count_texture
+    if isinstance(draw, TiledDraw) and count_tile is not None:
+        counter = count_tile
     layer = _FACTORIES[kind](parent, counter, limits)
     layer.kind = kind
     return layer

@@ -100,6 +100,7 @@ class VispyBackend(RenderBackend):
         self._busy = False  # inside apply/screenshot: camera/resize changes are ours
         self._texture_uploads = 0
         self._vertex_uploads = 0
+        self._tile_uploads = 0
         self._frames = 0
         self._closed = False
         self._canvas.events.resize.connect(self._handle_resize, position="last")
@@ -190,7 +191,9 @@ class VispyBackend(RenderBackend):
 
     @property
     def stats(self) -> RenderStats:
-        return RenderStats(self._texture_uploads, self._vertex_uploads, self._frames)
+        return RenderStats(
+            self._texture_uploads, self._vertex_uploads, self._frames, self._tile_uploads
+        )
 
     @property
     def camera(self) -> CameraView | None:
@@ -269,6 +272,9 @@ class VispyBackend(RenderBackend):
     def _count_vertex(self) -> None:
         self._vertex_uploads += 1
 
+    def _count_tile(self) -> None:
+        self._tile_uploads += 1
+
     def _size_wh(self) -> tuple[float, float]:
         w, h = self._view.size
         return (float(w), float(h))
@@ -302,7 +308,12 @@ class VispyBackend(RenderBackend):
             layer = self._layers.get(draw.key)
             if layer is None:
                 layer = create_layer_visual(
-                    draw, self._view.scene, self._count_texture, self._count_vertex, self._limits
+                    draw,
+                    self._view.scene,
+                    self._count_texture,
+                    self._count_vertex,
+                    self._limits,
+                    self._count_tile,
                 )
                 self._layers[draw.key] = layer
             layer.update(draw, order, draw.key == first_visible)

@@ -1,0 +1,647 @@
+"""Tiled rendering of 2D Image and Labels layers: resolving each frame from what is resident.
+
+Every frame, for every 2D image-like layer, :meth:`TiledFrames.resolve`:
+
+1. maps the camera's view to a box in the layer's level-0 data coordinates and finds the ideal
+   level and its visible tiles (:func:`~tilescope.tiles.intersection.visible_tiles`);
+2. plans coverage from the tiles *resident* in the layer's texture atlas
+   (:func:`~tilescope.tiles.coverage.plan_coverage`: coarse ancestors stand in for missing
+   tiles, never a load finer than ideal);
+3. uploads finished tiles (drained from the loader, already converted by workers) into atlas
+   slots, coarse first, within the frame's upload budget, and re-plans when it did;
+4. splits the draw set into rectangles that never overlap (:func:`~tilescope.tiles.quads.
+   disjoint_rects`), marks placeholders (tiles drawn coarser than ideal) and failed tiles;
+5. hands the layer's wanted tiles to the :class:`~tilescope.loading.loader.ChunkLoader`, which
+   cancels what is no longer wanted; tiles already drained but not yet uploaded are not asked
+   for again.
+
+The result per layer is a :class:`LayerFrame`: the :class:`~tilescope.render.plan.TiledDraw`
+for the backend and the counts behind the layer's status and ``loading_progress``. Nothing
+here reads layer data or touches the GPU: workers read, the backend uploads. Main thread only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.errors import ChunkLoadError, TilescopeError
+from tilescope.loading.config import RenderSettings
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoadResult
+from tilescope.loading.tile_requests import want_plan
+from tilescope.models.dims import DimsState
+from tilescope.models.dims_mapping import (
+    LayerAxes,
+    data_slice_point,
+    layer_axes,
+    plane_to_world,
+)
+from tilescope.models.layers import Image, Labels, Layer
+from tilescope.render.atlas import TextureAtlas, VramBudget
+from tilescope.render.plan import (
+    TILE_FAILED,
+    TILE_FINAL,
+    TILE_PLACEHOLDER,
+    LabelColormap,
+    TiledDraw,
+    TilePage,
+    TileQuad,
+    TileUpload,
+)
+from tilescope.slicing.projection import point_index, window_indices
+from tilescope.tiles.chunks import chunk_shape_2d, tile_shape_for_chunks
+from tilescope.tiles.convert import (
+    DIRECT_LABEL_DTYPES,
+    ConvertedArray,
+    LabelIndex,
+    TileKind,
+)
+from tilescope.tiles.coverage import CoveragePlan, TileLoad, plan_coverage
+from tilescope.tiles.grid import TileKey, TileSlice
+from tilescope.tiles.intersection import ViewTiles, visible_tiles
+from tilescope.tiles.quads import disjoint_rects, tile_texcoords
+from tilescope.tiles.source import TileSource
+from tilescope.tiles.view import view_box_in_data
+
+__all__ = ["LayerFrame", "TiledFrames", "is_tiled"]
+
+#: Estimated upload cost: fixed per tile plus per byte (llvmpipe copies ~4 GB/s).
+_UPLOAD_MS_PER_TILE = 0.05
+_UPLOAD_MS_PER_BYTE = 1.0 / 4e6
+
+
+def is_tiled(layer: Layer, dims: DimsState) -> bool:
+    """Whether ``layer`` renders through tiles in this view: a 2D Image or Labels layer
+    showing two of its own axes (3D volumes and Points keep the slicer)."""
+    if dims.ndisplay != 2 or not isinstance(layer, Image | Labels):
+        return False
+    return len(layer_axes(dims, layer.ndim).displayed_layer) == 2
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFrame:
+    """One tiled layer's part of a frame."""
+
+    draw: TiledDraw | None
+    """What to draw (None: nothing in view, or the slice lies outside the data)."""
+    wanted: int
+    """Visible tiles at the ideal level."""
+    resident: int
+    """How many of those are drawn at the ideal level."""
+    failed: tuple[tuple[TileKey, ChunkLoadError], ...] = ()
+    """Visible ideal tiles whose load failed (each retried with back-off)."""
+    over_budget: int = 0
+    """Tiles that had to be drawn but found no atlas slot (the VRAM budget is too small)."""
+    ideal_level: int = 0
+    corner_pixels: npt.NDArray[np.int64] | None = None
+    """``(2, 2)`` inclusive pixel bounds of the visible ideal tiles at ``ideal_level``."""
+    slice0: tuple[int, ...] = ()
+    """Level-0 indices of the not-displayed axes this frame shows."""
+    estimating: bool = False
+    """Waiting for the root tile that sets provisional contrast limits."""
+
+    @property
+    def progress(self) -> float:
+        """Resident ideal tiles / wanted, 0..1 (1.0 when nothing is wanted)."""
+        return self.resident / self.wanted if self.wanted else 1.0
+
+    @property
+    def settled(self) -> bool:
+        """Every visible ideal tile is drawn or failed (or cannot be held): nothing to wait for."""
+        done = self.resident + len(self.failed) + self.over_budget >= self.wanted
+        return done and not self.estimating
+
+
+@dataclass(eq=False)
+class _LayerTiles:
+    """Main-thread state of one tiled layer."""
+
+    source: TileSource
+    signature: tuple[Any, ...]
+    kind: TileKind
+    atlas: TextureAtlas[TileKey]
+    labels: LabelIndex | None
+    arrived: dict[TileKey, np.ndarray] = field(default_factory=dict)
+    failed: dict[TileKey, ChunkLoadError] = field(default_factory=dict)
+    version: int = 0
+    """Bumped whenever the atlas contents (hence the quads) change."""
+    memo: tuple[Any, ...] | None = None
+    memo_value: tuple[tuple[TileQuad, ...], CoveragePlan, int] | None = None
+    estimated: bool = False
+    last_draw: frozenset[TileKey] = frozenset()
+    no_room: set[TileKey] = field(default_factory=set)
+    """Tiles of this view that found no atlas slot (cleared when the view changes)."""
+    uploads: list[TileUpload] = field(default_factory=list)
+    """Uploads planned this frame, handed to the backend with the next draw."""
+    last_tiled: TiledDraw | None = None
+    last_frame: LayerFrame | None = None
+    resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
+    last_geometry: tuple[Any, ...] | None = None
+
+
+class TiledFrames:
+    """Per-layer tile state and the per-frame resolution of tiled layers (main thread).
+
+    Parameters
+    ----------
+    loader
+        Loads tiles in workers; its results are fed back through :meth:`accept`.
+    settings
+        Upload budget, VRAM budget, page size and marks.
+    max_texture
+        The GL context's largest 2D texture (pages never exceed it).
+    """
+
+    def __init__(
+        self, loader: ChunkLoader, settings: RenderSettings, max_texture: int = 16384
+    ) -> None:
+        self._loader = loader
+        self._settings = settings
+        self._budget = VramBudget(settings.vram_budget_bytes)
+        self._max_texture = max_texture
+        self._layers: dict[int, _LayerTiles] = {}
+        self.debug = settings.debug_tiles
+        self.show_placeholders = settings.show_placeholders
+
+    @property
+    def loader(self) -> ChunkLoader:
+        return self._loader
+
+    # -- results -------------------------------------------------------------------------
+    def accept(self, results: Iterable[LoadResult]) -> int:
+        """Sort drained loader results into the layers' arrived / failed tiles; returns how
+        many belonged to a current layer source."""
+        n = 0
+        for r in results:
+            state = self._layers.get(r.key.layer_id)
+            if state is None or r.key.data_version != state.source.data_version:
+                continue
+            n += 1
+            if r.outcome == "failed" or r.data is None:
+                error = r.error or ChunkLoadError(f"loading tile {r.key} failed")
+                state.failed[r.key] = error
+                state.version += 1
+            else:
+                state.failed.pop(r.key, None)
+                if r.key not in state.atlas:
+                    state.arrived[r.key] = r.data
+        return n
+
+    @property
+    def backlog(self) -> int:
+        """Tiles drained but not yet uploaded (another frame is needed while > 0)."""
+        return sum(len(s.arrived) for s in self._layers.values())
+
+    # -- layers --------------------------------------------------------------------------
+    def drop(self, layer_id: int) -> None:
+        """Forget a layer (removed, hidden for good, or no longer tiled): cancel its loads."""
+        state = self._layers.pop(layer_id, None)
+        self._loader.cancel_layer(layer_id)
+        if state is not None:
+            state.atlas.clear()
+
+    def layer_ids(self) -> tuple[int, ...]:
+        return tuple(self._layers)
+
+    def _state(self, layer: Image | Labels, axes: tuple[int, int]) -> _LayerTiles:
+        kind: TileKind = "labels" if isinstance(layer, Labels) else "image"
+        if isinstance(layer, Image) and layer.rgb:
+            kind = "rgb"
+        levels = [layer.level_data(lvl) for lvl in range(layer.level_shapes.shape[0])]
+        octree = self._loader.config.octree
+        tile = tile_shape_for_chunks(
+            chunk_shape_2d(levels[0], axes), octree.tile_size, octree.max_root_size
+        )
+        signature = (id(layer.data), layer.data_version, axes, kind, tile)
+        state = self._layers.get(layer.layer_id)
+        if state is not None and state.signature == signature:
+            return state
+        if state is not None:
+            self.drop(layer.layer_id)
+        labels = None
+        if kind == "labels" and np.dtype(layer.dtype) not in DIRECT_LABEL_DTYPES:
+            labels = LabelIndex()
+        source = TileSource.create(
+            [ConvertedArray(a, kind, labels) for a in levels],
+            axes,
+            layer_id=layer.layer_id,
+            data_version=layer.data_version,
+            rgb=kind == "rgb",
+            tile_shape=tile,
+            max_root_size=octree.max_root_size,
+            downsample="nearest" if kind == "labels" else "mean",
+        )
+        channels = 4 if kind == "rgb" else 1
+        page = min(self._settings.page_size, self._max_texture)
+        # a small image needs no big page: pages never exceed its level 0 (in whole slots)
+        h0, w0 = source.grid.shape0
+        page_shape = (
+            max(min(page, -(-h0 // tile[0]) * tile[0]), tile[0]),
+            max(min(page, -(-w0 // tile[1]) * tile[1]), tile[1]),
+        )
+        atlas: TextureAtlas[TileKey] = TextureAtlas(
+            self._budget,
+            bytes_per_texel=4 * channels,
+            slot_shape=tile,
+            page_shape=page_shape,
+            max_texture=self._max_texture,
+        )
+        state = _LayerTiles(source, signature, kind, atlas, labels)
+        self._layers[layer.layer_id] = state
+        in_ram = all(isinstance(a, np.ndarray) for a in levels)
+        self._loader.allow_auto_sync(
+            layer.layer_id, in_ram and source.grid.n_stored == source.grid.nlevels
+        )
+        return state
+
+    # -- one frame -----------------------------------------------------------------------
+    def resolve(
+        self,
+        layer: Image | Labels,
+        dims: DimsState,
+        view_rect: tuple[Sequence[float], Sequence[float]],
+        canvas: tuple[int, int],
+    ) -> LayerFrame:
+        """Resolve ``layer``'s part of the frame (see the module docstring)."""
+        axes = layer_axes(dims, layer.ndim)
+        shown = axes.displayed_layer
+        if len(shown) != 2:
+            raise TilescopeError(f"layer {layer.name!r} does not show two of its axes")
+        state = self._state(layer, (shown[0], shown[1]))
+        # Nothing that places or picks tiles changed, nothing arrived, nothing failed: the
+        # last frame stands (only display settings may differ); the loader already has it.
+        geometry = (
+            dims,
+            (tuple(view_rect[0]), tuple(view_rect[1])),
+            canvas,
+            layer.transform,
+            layer.locked_data_level,
+            getattr(layer, "projection_mode", "none"),
+            state.version,
+        )
+        last = state.last_frame
+        if (
+            last is not None
+            and state.last_geometry == geometry
+            and not state.arrived
+            and not last.failed
+        ):
+            draw = last.draw
+            if draw is not None:
+                draw = self._draw(layer, state, draw.quads, draw.transform)
+            return dataclasses.replace(last, draw=draw)
+        frame = self._resolve(layer, dims, axes, state, view_rect, canvas)
+        state.last_frame = frame
+        state.last_geometry = geometry
+        return frame
+
+    def _resolve(
+        self,
+        layer: Image | Labels,
+        dims: DimsState,
+        axes: LayerAxes,
+        state: _LayerTiles,
+        view_rect: tuple[Sequence[float], Sequence[float]],
+        canvas: tuple[int, int],
+    ) -> LayerFrame:
+        source = state.source
+        point, left, right = data_slice_point(layer.transform, dims, axes)
+        shapes0 = layer.level_shapes[0]
+        mode = layer.projection_mode if isinstance(layer, Image) else "none"
+        slice0: list[int] = []
+        windows0: list[tuple[int, int]] = []
+        for axis, p, ml, mr in zip(axes.not_displayed, point, left, right, strict=True):
+            n = int(shapes0[axis])
+            index = point_index(float(p), n)
+            window = window_indices(float(p), float(ml), float(mr), n, mode)
+            if window is None:  # the slice lies outside the data: nothing to draw
+                self._loader.set_wanted(layer.layer_id, ())
+                return LayerFrame(None, 0, 0)
+            slice0.append(window[0] if index is None else index)
+            windows0.append(window)
+        if mode == "none":
+            tiles = source.tile_slice(slice0)
+        else:  # a thick slice: each tile is projected over the window in its worker
+            tiles = source.tile_slice(slice0, windows0, mode)
+        transform = plane_to_world(layer.transform, axes, point)
+        box = _view_box(transform, view_rect)
+        if box is None:  # the plane is seen edge-on: napari's block of the transform
+            found = view_box_in_data(layer, view_rect[0], view_rect[1], dims)
+            if found is None:
+                return LayerFrame(None, 0, 0)
+            box = found[0]
+        view = visible_tiles(
+            source.grid,
+            box[0],
+            box[1],
+            canvas,
+            margin=self._loader.config.octree.margin_tiles,
+            locked_level=layer.locked_data_level,
+        )
+        quads, plan, over = self._plan(state, tiles, view)
+        estimate = self._estimate_contrast(layer, state, tiles)
+        self._want(state, plan, estimate)
+        draw = self._draw(layer, state, quads, transform)
+        failed = tuple((key, state.failed[key]) for key in plan.ideal if key in state.failed)
+        return LayerFrame(
+            draw,
+            len(plan.ideal),
+            plan.n_ideal_resident,
+            failed,
+            over,
+            view.level,
+            _corners(source, view),
+            tuple(slice0),
+            estimate is not None,
+        )
+
+    def _plan(
+        self, state: _LayerTiles, tiles: TileSlice, view: ViewTiles
+    ) -> tuple[tuple[TileQuad, ...], CoveragePlan, int]:
+        """Coverage, uploads within the budget, and quads (memoized while nothing changed)."""
+        memo = (tiles.level_slices, view, state.version)
+        if not state.arrived and state.memo == memo and state.memo_value is not None:
+            state.atlas.touch(state.last_draw)
+            return state.memo_value
+        if state.memo is not None and state.memo[:2] != memo[:2]:
+            state.no_room.clear()
+        octree = self._loader.config.octree
+        coverage = octree.coverage_levels
+        finer = octree.finer_depth
+
+        def plan_now() -> CoveragePlan:
+            # the slice's resident positions change only when the atlas does (version)
+            memo = (tiles.level_slices, tiles.level_windows, tiles.projection, state.version)
+            if state.resident_memo is None or state.resident_memo[0] != memo:
+                resident = {k.position for k in state.atlas.keys if tiles.owns(k)}
+                state.resident_memo = (memo, resident)
+            return plan_coverage(
+                tiles, view, state.resident_memo[1], coverage_levels=coverage, finer_depth=finer
+            )
+
+        plan = plan_now()
+        uploads = self._upload(state, tiles, plan)
+        if uploads:
+            plan = plan_now()
+        draw_keys = [k for k in plan.draw if k in state.atlas]
+        over = len(plan.draw) - len(draw_keys)
+        state.atlas.touch(draw_keys)
+        state.last_draw = frozenset(draw_keys)
+        quads = self._quads(state, tiles, plan, draw_keys, view.level)
+        value = (quads, plan, over)
+        state.uploads.extend(uploads)
+        state.memo = (tiles.level_slices, view, state.version)
+        state.memo_value = value
+        return value
+
+    def _upload(self, state: _LayerTiles, tiles: TileSlice, plan: CoveragePlan) -> list[TileUpload]:
+        """Allocate slots for arrived tiles the plan wants, coarse first, within the budget."""
+        if not state.arrived:
+            return []
+        wanted = {load.key: load for load in plan.load}
+        for key in [k for k in state.arrived if k not in wanted]:
+            del state.arrived[key]  # no longer wanted for this view; the RAM cache has it
+        order = sorted(
+            (k for k in state.arrived if k in wanted),
+            key=lambda k: (-k.level, wanted[k].distance),
+        )
+        budget = self._settings.upload_budget_ms
+        spent = 0.0
+        protected = set(plan.draw) | set(state.last_draw)
+        uploads: list[TileUpload] = []
+        for key in order:
+            data = state.arrived[key]
+            cost = _UPLOAD_MS_PER_TILE + data.nbytes * _UPLOAD_MS_PER_BYTE
+            if uploads and spent + cost > budget:
+                break
+            slot = state.atlas.allocate(key, (int(data.shape[0]), int(data.shape[1])), protected)
+            if slot is None:  # the VRAM budget cannot hold more of this view
+                state.no_room.add(key)  # not asked for again while the view stays
+                del state.arrived[key]
+                continue
+            del state.arrived[key]
+            uploads.append(TileUpload(slot.page, slot.y, slot.x, data))
+            protected.add(key)
+            spent += cost
+        if uploads:
+            state.version += 1
+        return uploads
+
+    def _quads(
+        self,
+        state: _LayerTiles,
+        tiles: TileSlice,
+        plan: CoveragePlan,
+        draw_keys: Sequence[TileKey],
+        ideal: int,
+    ) -> tuple[TileQuad, ...]:
+        grid = tiles.grid
+        positions = [k.position for k in draw_keys]
+        rects = disjoint_rects(grid, positions)
+        quads: list[TileQuad] = []
+        for key, pos in zip(draw_keys, positions, strict=True):
+            slot = state.atlas.lookup(key)
+            if slot is None:
+                continue
+            lvl = grid.levels[pos[0]]
+            y0, y1, x0, x1 = lvl.pixel_bounds(pos[1], pos[2])
+            box = (
+                float(slot.y),
+                float(slot.y + y1 - y0),
+                float(slot.x),
+                float(slot.x + x1 - x0),
+            )
+            tile_state = TILE_FINAL if pos[0] == ideal else TILE_PLACEHOLDER
+            for rect in rects.get(pos, ()):
+                ty0, ty1, tx0, tx1 = tile_texcoords(grid, pos, rect)
+                tex = (slot.y + ty0, slot.y + ty1, slot.x + tx0, slot.x + tx1)
+                quads.append(TileQuad(slot.page, rect, tex, box, pos[0], tile_state))
+        for key in plan.ideal:
+            if key in state.failed:
+                rect = grid.tile_edge_bounds(key.position)
+                quads.append(TileQuad(-1, rect, rect, rect, key.level, TILE_FAILED))
+        return tuple(quads)
+
+    def _want(self, state: _LayerTiles, plan: CoveragePlan, extra: TileKey | None) -> None:
+        """Tell the loader what this layer wants (not tiles already here, drawn or arrived);
+        ``extra`` is a tile wanted besides the plan's (the root, for contrast limits)."""
+        skip = state.arrived.keys() | state.no_room
+        loads = plan.load
+        if skip:
+            loads = tuple(load for load in loads if load.key not in skip)
+        if extra is not None and all(load.key != extra for load in loads):
+            loads = (TileLoad(extra, max(extra.level - plan.ideal_level, 0), 0.0), *loads)
+        if loads is not plan.load:
+            plan = CoveragePlan(
+                plan.ideal_level, plan.draw, loads, plan.ideal, plan.n_ideal_resident
+            )
+        want_plan(self._loader, plan, state.source)
+
+    def _estimate_contrast(
+        self, layer: Layer, state: _LayerTiles, tiles: TileSlice
+    ) -> TileKey | None:
+        """Lazy data: provisional contrast limits come from the root tile (the coarsest level:
+        the same tile whatever arrives first, so the picture never depends on timing).
+
+        Returns the root tile's key while it is still needed (the loader is asked for it).
+        """
+        if state.estimated or not isinstance(layer, Image) or not layer.contrast_limits_pending:
+            return None
+        key = tiles.key((state.source.grid.root_level, 0, 0))
+        data = self._loader.cache.peek(key)
+        if data is None:
+            return None if key in state.failed else key  # a failed root: keep the defaults
+        from tilescope.models.layers._range import limits_from_values
+
+        values = data[..., :3] if state.kind == "rgb" else data
+        limits, limits_range = limits_from_values(values, np.dtype(layer.dtype), True)
+        layer.apply_contrast_limits_estimate(limits, limits_range, layer.data_version)
+        state.estimated = True
+        return None
+
+    def _draw(
+        self,
+        layer: Image | Labels,
+        state: _LayerTiles,
+        quads: tuple[TileQuad, ...],
+        transform: npt.NDArray[np.float64],
+    ) -> TiledDraw:
+        uploads = tuple(state.uploads)
+        pages = tuple(TilePage(p.page, p.shape) for p in state.atlas.pages)
+        common: dict[str, Any] = {
+            "key": layer.layer_id,
+            "transform": transform,
+            "pages": pages,
+            "quads": quads,
+            "uploads": uploads,
+            "opacity": layer.opacity,
+            "blending": layer.blending,
+            "visible": layer.visible,
+            "show_placeholders": self.show_placeholders,
+            "debug": self.debug,
+            "version": state.version,
+            "data_version": layer.data_version,
+        }
+        if isinstance(layer, Labels):
+            if state.labels is not None:
+                lut, lut_version = state.labels.table()
+            else:
+                lut = np.arange(1 << (8 * np.dtype(layer.dtype).itemsize), dtype=np.int64)
+                lut_version = 0
+            colormap = LabelColormap(
+                colors=layer.color,
+                default=layer.default_colors,
+                background=layer.background_label,
+                version=layer.color_version,
+            )
+            draw = TiledDraw(
+                kind="labels",
+                label_colormap=colormap,
+                lut=lut,
+                lut_version=lut_version,
+                **common,
+            )
+        else:
+            draw = TiledDraw(
+                kind="image",
+                channels=4 if state.kind == "rgb" else 1,
+                contrast_limits=layer.contrast_limits,
+                colormap=layer.colormap,
+                gamma=layer.gamma,
+                interpolation=layer.interpolation,
+                **common,
+            )
+        state.last_tiled = draw
+        return draw
+
+    def hidden(self, layer: Layer) -> TiledDraw | None:
+        """A hidden layer's last draw, invisible: the backend keeps its atlas pages (they hold
+        the resident tiles), so showing the layer again is instant."""
+        state = self._layers.get(layer.layer_id)
+        if state is None or state.last_tiled is None:
+            return None
+        return dataclasses.replace(state.last_tiled, visible=False, uploads=())
+
+    def applied(self) -> None:
+        """The last resolved draws went to the backend: their uploads are done."""
+        for state in self._layers.values():
+            state.uploads.clear()
+
+    @property
+    def has_uploads(self) -> bool:
+        """Some resolved draw carries uploads the backend has not had yet."""
+        return any(state.uploads for state in self._layers.values())
+
+    # -- queries -------------------------------------------------------------------------
+    def value_at(self, layer: Layer, data_point: Sequence[float]) -> Any:
+        """The value of the finest drawn tile under level-0 data coordinates ``data_point``
+        (displayed axes), from tiles already in RAM; None when none is there."""
+        state = self._layers.get(layer.layer_id)
+        if state is None:
+            return None
+        grid = state.source.grid
+        y, x = (float(v) + 0.5 for v in data_point)  # edge coordinates
+        best: tuple[int, TileKey] | None = None
+        for key in state.last_draw:
+            y0, y1, x0, x1 = grid.tile_edge_bounds(key.position)
+            if y0 <= y < y1 and x0 <= x < x1 and (best is None or key.level < best[0]):
+                best = (key.level, key)
+        if best is None:
+            return None
+        key = best[1]
+        data = self._loader.cache.peek(key)
+        if data is None:
+            return None
+        fy, fx = grid.factors[key.level]
+        lvl = grid.levels[key.level]
+        ty0, _, tx0, _ = lvl.pixel_bounds(key.row, key.col)
+        r = min(max(math.floor(y / fy) - ty0, 0), data.shape[0] - 1)
+        c = min(max(math.floor(x / fx) - tx0, 0), data.shape[1] - 1)
+        value = data[r, c]
+        if state.kind == "labels":
+            index = int(value)
+            if state.labels is not None:
+                table, _ = state.labels.table()
+                return int(table[index]) if index < table.size else None
+            return index
+        if state.kind == "rgb":
+            return tuple(float(v) for v in value[:3])
+        return float(value)
+
+    def close(self) -> None:
+        for layer_id in list(self._layers):
+            self.drop(layer_id)
+
+
+def _view_box(
+    plane: npt.NDArray[np.float64], view_rect: tuple[Sequence[float], Sequence[float]]
+) -> npt.NDArray[np.float64] | None:
+    """``(2, 2)`` min/max level-0 data coordinates of a world view rectangle, through the
+    inverse of the slice plane's placement (None when the plane is not invertible)."""
+    try:
+        inv = np.linalg.inv(plane)
+    except np.linalg.LinAlgError:
+        return None
+    (y0, x0), (y1, x1) = view_rect
+    corners = np.array([[y0, y0, y1, y1], [x0, x1, x0, x1], [1.0, 1.0, 1.0, 1.0]])
+    data = (inv @ corners)[:2]
+    if not np.all(np.isfinite(data)):
+        return None
+    return np.stack([data.min(axis=1), data.max(axis=1)])
+
+
+def _corners(source: TileSource, view: ViewTiles) -> npt.NDArray[np.int64] | None:
+    """Inclusive pixel bounds, at the ideal level, of the visible ideal tiles."""
+    if not view.rows or not view.cols:
+        return None
+    lvl = source.grid.levels[view.level]
+    y0, _, x0, _ = lvl.pixel_bounds(view.rows.start, view.cols.start)
+    _, y1, _, x1 = lvl.pixel_bounds(view.rows.stop - 1, view.cols.stop - 1)
+    return np.array([[y0, x0], [y1 - 1, x1 - 1]], dtype=np.int64)

@@ -1,0 +1,348 @@
+"""The tiled image visual: a layer drawn from tiles kept in texture-atlas pages.
+
+Each page (one backing texture of the layer's atlas) is one vispy visual drawing triangles:
+two per :class:`~tilescope.render.plan.TileQuad`. A new tile is one sub-image upload into its
+page (``Texture2D.set_data(tile, offset=...)``, i.e. ``glTexSubImage2D``): a page is allocated
+once and never re-uploaded whole, and adding a tile never rebuilds a shader.
+
+Everything display-related is a uniform: contrast limits, gamma, the colormap (a small lookup
+texture), the label colours (a lookup texture indexed by the tile's label indices), opacity,
+and the two marks: placeholder tiles (coarser than ideal) get faint diagonal stripes, failed
+tiles a red cross-hatch, so neither passes for final data. With ``debug`` every tile is
+outlined in a colour per level. Quads of one layer never overlap (the frame split coarse
+tiles around finer ones), so opacity and every blending mode look the same while loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from vispy import gloo
+from vispy.scene import Node
+from vispy.scene.visuals import create_visual_node
+from vispy.visuals import Visual
+
+from tilescope.render.plan import (
+    TiledDraw,
+    TilePage,
+    TileQuad,
+)
+from tilescope.render.vispy._visuals import lut_texture_array
+
+__all__ = ["CMAP_LUT_SIZE", "TiledPages", "cmap_lut"]
+
+Counter = Callable[[], None]
+
+CMAP_LUT_SIZE = 1024
+"""Entries of a colormap's lookup texture (linearly interpolated between entries)."""
+
+_VERTEX = """
+attribute vec2 a_position;
+attribute vec2 a_texcoord;
+attribute vec4 a_slot;
+attribute vec2 a_state;
+varying vec2 v_texcoord;
+varying vec4 v_slot;
+varying vec2 v_state;
+void main() {
+    v_texcoord = a_texcoord;
+    v_slot = a_slot;
+    v_state = a_state;
+    gl_Position = $transform(vec4(a_position, 0.0, 1.0));
+}
+"""
+
+# v_state.x: TILE_FINAL / TILE_PLACEHOLDER / TILE_FAILED; v_state.y: the tile's level.
+_FRAGMENT = """
+uniform sampler2D u_tex;
+uniform sampler2D u_lut;
+uniform vec2 u_lut_shape;
+uniform vec2 u_clim;
+uniform float u_gamma;
+uniform float u_opacity;
+uniform float u_marks;
+uniform float u_debug;
+uniform vec2 u_page;
+varying vec2 v_texcoord;
+varying vec4 v_slot;
+varying vec2 v_state;
+
+vec4 tile_color(vec4 texel) {
+    %(color)s
+}
+
+vec3 level_color(float level) {
+    float k = mod(level, 6.0);
+    if (k < 0.5) return vec3(0.2, 1.0, 0.2);
+    if (k < 1.5) return vec3(0.2, 0.6, 1.0);
+    if (k < 2.5) return vec3(1.0, 0.8, 0.1);
+    if (k < 3.5) return vec3(1.0, 0.3, 1.0);
+    if (k < 4.5) return vec3(0.1, 1.0, 1.0);
+    return vec3(1.0, 0.5, 0.1);
+}
+
+void main() {
+    vec4 color = vec4(0.0);
+    if (v_state.x < 1.5) {
+        // sample inside the tile's own slot: neighbouring slots never bleed in
+        vec2 uv = clamp(v_texcoord, v_slot.xy + 0.5, v_slot.zw - 0.5) / u_page;
+        color = tile_color(texture2D(u_tex, uv));
+    }
+    float diag = mod(gl_FragCoord.x + gl_FragCoord.y, 12.0);
+    if (u_marks > 0.5 && v_state.x > 0.5 && v_state.x < 1.5 && diag < 1.5) {
+        // placeholder (coarser than ideal): faint grey stripes
+        color = vec4(mix(color.rgb, vec3(0.5), 0.45), max(color.a, 0.45));
+    }
+    if (v_state.x > 1.5) {
+        // failed: a red cross-hatch over a dark red wash, distinct from loading
+        float anti = mod(gl_FragCoord.x - gl_FragCoord.y, 12.0);
+        color = (diag < 2.0 || anti < 2.0) ? vec4(1.0, 0.15, 0.15, 1.0)
+                                           : vec4(0.35, 0.0, 0.0, 0.6);
+    }
+    if (u_debug > 0.5) {
+        // outline the tile (its slot box) about one screen pixel wide
+        vec2 d = min(v_texcoord - v_slot.xy, v_slot.zw - v_texcoord);
+        vec2 px = fwidth(v_texcoord);
+        if (d.x < 1.5 * px.x || d.y < 1.5 * px.y) {
+            color = vec4(level_color(v_state.y), 1.0);
+        }
+    }
+    gl_FragColor = vec4(color.rgb, color.a * u_opacity);
+}
+"""
+
+_IMAGE_COLOR = """
+    float span = max(u_clim.y - u_clim.x, 1e-30);
+    float t = clamp((texel.r - u_clim.x) / span, 0.0, 1.0);
+    t = pow(t, u_gamma);
+    float n = u_lut_shape.x;
+    return texture2D(u_lut, vec2((t * (n - 1.0) + 0.5) / n, 0.5));
+"""
+
+_RGBA_COLOR = """
+    float span = max(u_clim.y - u_clim.x, 1e-30);
+    vec4 t = clamp((texel - u_clim.x) / span, 0.0, 1.0);
+    return vec4(pow(t.rgb, vec3(u_gamma)), t.a);
+"""
+
+# Index -> colour, exact: the index is an integer stored in an r32f texel; the lookup
+# texture is read at texel centres with nearest sampling.
+_LABELS_COLOR = """
+    float v = floor(texel.r + 0.5);
+    float w = u_lut_shape.x;
+    float row = floor((v + 0.5) / w);
+    float col = v - row * w;
+    return texture2D(u_lut, vec2((col + 0.5) / w, (row + 0.5) / u_lut_shape.y));
+"""
+
+
+# The six corners of a rectangle's two triangles, as column indices into (y0, y1, x0, x1).
+_CORNER_Y = np.array([0, 0, 1, 0, 1, 1])
+_CORNER_X = np.array([2, 3, 3, 2, 3, 2])
+
+
+def cmap_lut(colormap: Any) -> npt.NDArray[np.float32]:
+    """A ``(1, CMAP_LUT_SIZE, 4)`` float32 lookup texture of a :class:`cmap.Colormap`."""
+    lut = np.asarray(colormap.lut(CMAP_LUT_SIZE), dtype=np.float32)
+    return np.ascontiguousarray(lut.reshape(1, CMAP_LUT_SIZE, 4))
+
+
+class _TiledPageVisual(Visual):  # type: ignore[misc]
+    """The quads of one layer that sample one atlas page."""
+
+    def __init__(self, kind: str, channels: int) -> None:
+        color = {"labels": _LABELS_COLOR}.get(kind, _RGBA_COLOR if channels == 4 else _IMAGE_COLOR)
+        super().__init__(vcode=_VERTEX, fcode=_FRAGMENT % {"color": color})
+        self._draw_mode = "triangles"
+        self._count = 0
+        self._buffers: dict[str, Any] = {}
+        self.set_gl_state("translucent", cull_face=False)
+
+    def set_quads(self, quads: list[TileQuad]) -> None:
+        """Replace the quads drawn from this page (two triangles each)."""
+        n = len(quads)
+        if n:
+            rect = np.array([q.rect for q in quads], np.float32) - 0.5  # edge -> data coords
+            tex = np.array([q.tex for q in quads], np.float32)
+            slot = np.array([q.slot for q in quads], np.float32)
+            state = np.array([(q.state, q.level) for q in quads], np.float32)
+        else:
+            rect = tex = slot = np.zeros((0, 4), np.float32)
+            state = np.zeros((0, 2), np.float32)
+        # two triangles per rectangle; columns (y0, y1, x0, x1), vispy wants (x, y)
+        ys = rect[:, _CORNER_Y]
+        xs = rect[:, _CORNER_X]
+        attributes = {
+            "a_position": np.stack([xs, ys], axis=-1),
+            "a_texcoord": np.stack([tex[:, _CORNER_X], tex[:, _CORNER_Y]], axis=-1),
+            "a_slot": np.repeat(slot[:, None, [2, 0, 3, 1]], 6, axis=1),
+            "a_state": np.repeat(state[:, None, :], 6, axis=1),
+        }
+        self._count = n * 6
+        for name, arr in attributes.items():
+            flat = np.ascontiguousarray(arr.reshape(n * 6, arr.shape[-1]), dtype=np.float32)
+            buf = self._buffers.get(name)
+            if buf is None:
+                buf = self._buffers[name] = gloo.VertexBuffer(flat)
+                self.shared_program[name] = buf
+            else:
+                buf.set_data(flat)
+        self.update()
+
+    def _prepare_transforms(self, view: Any) -> None:
+        view.view_program.vert["transform"] = view.get_transform()
+
+    def _prepare_draw(self, view: Any) -> bool:
+        return self._count > 0
+
+    def _compute_bounds(self, axis: int, view: Any) -> Any:
+        return None
+
+
+TiledPage: Any = create_visual_node(_TiledPageVisual)
+
+
+class TiledPages:
+    """The vispy side of one tiled layer: page textures, page visuals, lookup textures.
+
+    Owned by the tiled layer adaptor (``_layers.TiledLayerVisual``); main thread only.
+    """
+
+    def __init__(self, parent: Any, count_upload: Counter) -> None:
+        self.node: Any = Node(parent=parent)
+        self._count_upload = count_upload
+        self._textures: dict[int, Any] = {}
+        self._visuals: dict[int, Any] = {}
+        self._kind: tuple[str, int] | None = None
+        self._lut: Any = gloo.Texture2D(np.zeros((1, 1, 4), np.float32), interpolation="linear")
+        self._lut_shape = (1.0, 1.0)
+        self._uniforms: dict[str, Any] = {}
+        self._gl_state: dict[str, Any] = {}
+        self._dummy: Any = None
+
+    def apply(
+        self, draw: TiledDraw, prev: TiledDraw | None, gl_state: dict[str, Any], recolor: bool
+    ) -> None:
+        """Bring the pages, uploads, quads and uniforms in line with ``draw``.
+
+        ``recolor``: the colours changed (a new colormap, or new label colours).
+        """
+        kind = (draw.kind, draw.channels)
+        if kind != self._kind:
+            self.clear()
+            self._kind = kind
+        self._sync_pages(draw.pages, draw.channels)
+        for up in draw.uploads:
+            tex = self._textures.get(up.page)
+            if tex is None:
+                continue
+            data = up.data if up.data.ndim == 3 else up.data[:, :, None]
+            tex.set_data(data, offset=(up.y, up.x))
+            self._count_upload()
+        if prev is None or prev.quads != draw.quads or prev.pages != draw.pages:
+            by_page: dict[int, list[TileQuad]] = {p: [] for p in self._visuals}
+            for q in draw.quads:
+                by_page.setdefault(q.page, []).append(q)
+            for page, quads in by_page.items():
+                self._visual(page, draw).set_quads(quads)
+        if recolor or prev is None or prev.lut_version != draw.lut_version:
+            self._set_lut(draw)
+        lo, hi = draw.contrast_limits
+        if draw.kind == "labels":
+            lo, hi = 0.0, 1.0
+        uniforms = {
+            "u_clim": (lo, hi),
+            "u_gamma": float(draw.gamma),
+            "u_opacity": float(draw.opacity),
+            "u_marks": 1.0 if draw.show_placeholders else 0.0,
+            "u_debug": 1.0 if draw.debug else 0.0,
+            "u_lut_shape": self._lut_shape,
+        }
+        interp = "linear" if draw.interpolation != "nearest" and draw.kind == "image" else "nearest"
+        for tex in self._textures.values():
+            if tex.interpolation != interp:
+                tex.interpolation = interp
+        if uniforms != self._uniforms or gl_state != self._gl_state:
+            self._uniforms = uniforms
+            self._gl_state = gl_state
+            for visual in self._visuals.values():
+                self._configure(visual)
+
+    def _set_lut(self, draw: TiledDraw) -> None:
+        if draw.kind == "labels":
+            assert draw.label_colormap is not None
+            assert draw.lut is not None
+            rgba = np.clip(draw.label_colormap.map(draw.lut), 0.0, 1.0)
+            colors = np.round(rgba * 255.0).astype(np.uint8)
+            arr = lut_texture_array(colors)
+            self._lut = gloo.Texture2D(arr, interpolation="nearest")
+            self._lut_shape = (float(arr.shape[1]), float(arr.shape[0]))
+        elif draw.channels == 1:
+            self._lut = gloo.Texture2D(cmap_lut(draw.colormap), interpolation="linear")
+            self._lut_shape = (float(CMAP_LUT_SIZE), 1.0)
+        else:
+            return
+        self._uniforms = {}  # rebind the new lookup texture
+
+    def _sync_pages(self, pages: tuple[TilePage, ...], channels: int) -> None:
+        wanted = {p.page: p for p in pages}
+        for page in list(self._textures):
+            if page not in wanted or self._textures[page].shape[:2] != wanted[page].shape:
+                del self._textures[page]
+                visual = self._visuals.pop(page, None)
+                if visual is not None:
+                    visual.parent = None
+        for page in [p for p in self._visuals if p >= 0 and p not in wanted]:
+            self._visuals.pop(page).parent = None
+        fmt = ("luminance", "r32f") if channels == 1 else ("rgba", "rgba32f")
+        for page, spec in wanted.items():
+            if page not in self._textures:
+                self._textures[page] = gloo.Texture2D(
+                    shape=(*spec.shape, channels),
+                    format=fmt[0],
+                    internalformat=fmt[1],
+                    interpolation="nearest",
+                    wrapping="clamp_to_edge",
+                )
+
+    def _visual(self, page: int, draw: TiledDraw) -> Any:
+        visual = self._visuals.get(page)
+        if visual is None:
+            visual = TiledPage(draw.kind, draw.channels, parent=self.node)
+            self._visuals[page] = visual
+            self._configure(visual)
+        return visual
+
+    def _configure(self, visual: Any) -> None:
+        page = next((p for p, v in self._visuals.items() if v is visual), -1)
+        tex = self._textures.get(page)
+        if tex is None:  # failed tiles with no pixels: any texture will do
+            if self._dummy is None:
+                self._dummy = gloo.Texture2D(np.zeros((1, 1, 1), np.float32))
+            tex = self._dummy
+        program = visual.shared_program
+        program["u_tex"] = tex
+        h, w = tex.shape[:2]
+        program["u_page"] = (float(w), float(h))
+        program["u_lut"] = self._lut
+        for name, value in self._uniforms.items():
+            program[name] = value
+        if self._gl_state:
+            visual.set_gl_state(**self._gl_state)
+        visual.update()
+
+    def clear(self) -> None:
+        """Drop every page (textures and visuals)."""
+        for visual in self._visuals.values():
+            visual.parent = None
+        self._visuals.clear()
+        self._textures.clear()
+        self._uniforms = {}
+
+    def remove(self) -> None:
+        """Detach from the scene."""
+        self.clear()
+        self.node.parent = None

@@ -1,0 +1,153 @@
+"""What workers turn tile pixels into before they reach the renderer.
+
+The renderer only copies tiles into texture pages; every conversion happens where the
+pixels are read, in loader workers:
+
+- scalar images become float32 (exact for every integer up to 2**24, so uint8/uint16
+  values, and the mean pyramids built from them, stay what they were);
+- RGB(A) becomes float32 RGBA (a missing alpha channel is "opaque at any contrast
+  limits": the largest float32, which the shader clamps to 1);
+- labels become float32 *indices* into the layer's colour table: small unsigned labels
+  (uint8, uint16, bool) are their own index; any other labels get an index on first sight
+  from a :class:`LabelIndex` shared by the layer's workers, so 64-bit label ids colour
+  exactly without the renderer ever running ``np.unique``.
+
+:class:`ConvertedArray` wraps one pyramid level so that every read through it is already
+converted; a :class:`~tilescope.tiles.source.TileSource` over converted levels therefore
+caches, downsamples and posts converted tiles only (coarse levels built from cached
+children and those built from a stored region agree).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import indexed_shape, validate_read
+from tilescope.tiles.source import materialize
+
+__all__ = [
+    "DIRECT_LABEL_DTYPES",
+    "MAX_LABEL_INDICES",
+    "ConvertedArray",
+    "LabelIndex",
+    "TileKind",
+    "convert_tile",
+]
+
+TileKind = Literal["image", "rgb", "labels"]
+
+#: Label dtypes whose values are used as colour-table indices directly.
+DIRECT_LABEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.bool_))
+
+#: float32 holds every integer below 2**24 exactly: the most labels a layer can colour.
+MAX_LABEL_INDICES = 1 << 24
+
+_OPAQUE = np.float32(np.finfo(np.float32).max)
+
+
+class LabelIndex:
+    """Label value -> colour-table index, assigned on first sight; thread-safe.
+
+    ``table()`` gives the label of every index so far (the renderer colours them) and a
+    version that changes whenever new labels were indexed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index: dict[int, int] = {}
+        self._labels: list[int] = []
+
+    def indices(self, labels: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """float32 indices of ``labels`` (same shape).  Worker threads."""
+        values, inverse = np.unique(labels, return_inverse=True)
+        with self._lock:
+            index = self._index
+            for v in values.tolist():
+                if v not in index:
+                    if len(self._labels) >= MAX_LABEL_INDICES:
+                        raise ValueError(
+                            f"more than {MAX_LABEL_INDICES} distinct labels cannot be "
+                            "coloured exactly"
+                        )
+                    index[v] = len(self._labels)
+                    self._labels.append(v)
+            mapped = np.fromiter((index[v] for v in values.tolist()), np.float32, values.size)
+        return mapped[inverse.reshape(labels.shape)]
+
+    def table(self) -> tuple[npt.NDArray[np.int64], int]:
+        """``(labels, version)``: the label of each index, and how many there are."""
+        with self._lock:
+            labels = np.array(self._labels, dtype=np.int64)
+        return labels, int(labels.size)
+
+    def __getstate__(self) -> None:
+        raise TypeError(
+            "a LabelIndex is shared by threads of one process; labels of this dtype "
+            "cannot be loaded with a process executor (use threads)"
+        )
+
+
+def convert_tile(
+    pixels: npt.NDArray[Any], kind: TileKind, labels: LabelIndex | None = None
+) -> npt.NDArray[np.float32]:
+    """Convert raw pixels ``(h, w)`` / ``(h, w, c)`` for upload (see the module docstring)."""
+    if kind == "labels":
+        if pixels.dtype in DIRECT_LABEL_DTYPES or labels is None:
+            return np.ascontiguousarray(pixels, dtype=np.float32)
+        return np.ascontiguousarray(labels.indices(pixels))
+    if kind == "rgb":
+        out = np.empty((*pixels.shape[:-1], 4), dtype=np.float32)
+        c = pixels.shape[-1]
+        out[..., :c] = pixels
+        if c == 3:
+            out[..., 3] = _OPAQUE
+        return out
+    return np.ascontiguousarray(pixels, dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ConvertedArray:
+    """One level of layer data whose reads come back converted (``convert_tile``).
+
+    Has the array protocol (``shape``, ``dtype``, ``ndim``, ``__getitem__``) so a
+    :class:`~tilescope.tiles.source.TileSource` reads it like any level; reading
+    materialises the region first (dask is computed in the calling worker).
+    """
+
+    array: ArrayLike
+    kind: TileKind
+    labels: LabelIndex | None = field(default=None)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        shape = tuple(int(s) for s in self.array.shape)
+        return (*shape[:-1], 4) if self.kind == "rgb" else shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.array.shape)
+
+    def __getitem__(self, index: Any) -> npt.NDArray[np.float32]:
+        """Read, validate and convert a region.  Worker threads only.
+
+        What the source returned is checked first (the shape asked for, a numeric or bool
+        dtype): a bad result is a failed load with a message saying so, not a conversion
+        error (or, worse, a drawn tile).
+        """
+        key = index if isinstance(index, tuple) else (index,)
+        raw = validate_read(
+            materialize(self.array[index]),
+            indexed_shape(shape_of(self.array), key),
+            what="a tile region",
+        )
+        return convert_tile(raw, self.kind, self.labels)

@@ -1,0 +1,396 @@
+"""2D Image and Labels layers drawn from tiles: pixels, progress, failures, reuse.
+
+Pixel references are computed independently in numpy: for each screen pixel centre, the world
+coordinate it shows, the ideal level's pixel that covers it (level-l pixel i spans level-0
+edges ``[i, i+1) * f``), and that pixel's colour. Slow data is a gated fake (reads block on
+an Event the test controls) or counts its reads: deterministic, no sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tilescope.data.protocol import MultiScaleData
+from tilescope.loading.config import OctreeConfig, set_config
+from tilescope.viewer import Viewer
+
+pytestmark = pytest.mark.gl
+
+WAIT = 20.0
+
+
+class CountingArray:
+    """An array that counts (and optionally gates or fails) its reads."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self._data = data
+        self.reads: list[Any] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_when: Any = None
+        self.permits: threading.Semaphore | None = None
+        self.lock = threading.Lock()
+
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        with self.lock:
+            self.reads.append(key)
+        assert self.gate.wait(WAIT)
+        if self.permits is not None:
+            assert self.permits.acquire(timeout=WAIT)
+        if self.fail_when is not None and self.fail_when(key):
+            raise OSError(f"chunk {key} is corrupt")
+        return self._data[key]
+
+
+@pytest.fixture(autouse=True)
+def _fast_config() -> Iterator[None]:
+    """No delay queue (loads start at once), no prefetch margin, 64² tiles, few workers."""
+    previous = set_config(
+        OctreeConfig.from_dict(
+            {
+                "loader_defaults": {"delay_queue_ms": 0, "num_workers": 2, "auto_sync_ms": 0},
+                "octree": {
+                    "loaders": {"0": {"delay_queue_ms": 0}, "2": {"delay_queue_ms": 0}},
+                    "tile_size": 64,
+                    "max_root_size": 64,
+                    "margin_tiles": 0,
+                },
+            }
+        )
+    )
+    yield
+    set_config(previous)
+
+
+def _screen_to_data(viewer: Viewer, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Level-0 data coordinates (y, x) at each screen pixel centre (identity transform)."""
+    h, w = shape
+    cam = viewer.camera
+    cy, cx = cam.center[-2:]
+    z = cam.zoom
+    ys = cy + (np.arange(h) + 0.5 - h / 2) / z
+    xs = cx + (np.arange(w) + 0.5 - w / 2) / z
+    return ys, xs
+
+
+def _reference(
+    viewer: Viewer,
+    levels: list[np.ndarray],
+    level: int,
+    shape: tuple[int, int],
+    clim: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gray uint8 reference of ``levels[level]`` on screen, and the mask of covered pixels."""
+    ys, xs = _screen_to_data(viewer, shape)
+    h0, w0 = levels[0].shape[-2:]
+    hl, wl = levels[level].shape[-2:]
+    # level-0 edge coordinate (data + 0.5) -> level pixel
+    iy = np.floor((ys + 0.5) * hl / h0).astype(int)
+    ix = np.floor((xs + 0.5) * wl / w0).astype(int)
+    inside = (iy >= 0) & (iy < hl)
+    inside_x = (ix >= 0) & (ix < wl)
+    mask = inside[:, None] & inside_x[None, :]
+    vals = levels[level][np.clip(iy, 0, hl - 1)][:, np.clip(ix, 0, wl - 1)].astype(np.float64)
+    t = np.clip((vals - clim[0]) / (clim[1] - clim[0]), 0, 1)
+    return np.round(t * 255).astype(np.int16), mask
+
+
+def _pyramid(n: int = 256, levels: int = 3, seed: int = 0) -> list[np.ndarray]:
+    """Independent random levels of multiples of 40 (gray steps of 10 at limits 0..1000): a
+    pixel from the wrong place or the wrong level differs by far more than rounding."""
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.integers(0, 26, (n >> lvl, n >> lvl)) * 40).astype(np.uint16) for lvl in range(levels)
+    ]
+
+
+def _assert_pixels(shot: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None) -> None:
+    """Equal up to the GPU's colour rounding (1 of 255); data steps are 10 apart."""
+    diff = np.abs(shot - ref)
+    if mask is not None:
+        diff = diff[mask]
+    assert diff.max(initial=0) <= 1, f"{(diff > 1).sum()} pixels differ by up to {diff.max()}"
+
+
+@pytest.mark.parametrize("zoom", [pytest.param(2.3, id="level0"), pytest.param(0.4, id="level1")])
+def test_loaded_multiscale_equals_numpy_reference_of_the_ideal_level(zoom: float) -> None:
+    levels = _pyramid()
+    with Viewer(show=False, size=(96, 128)) as viewer:
+        layer = viewer.add_image(levels, multiscale=True, contrast_limits=(0, 1000))
+        viewer.camera.update(center=(100.37, 90.61), zoom=zoom)
+        shot = viewer.screenshot().astype(np.int16)
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.settled
+        assert frame.progress == 1.0
+        assert str(viewer.layer_status(layer)) == "ready"
+        ref, mask = _reference(viewer, levels, frame.ideal_level, (96, 128), (0, 1000))
+        assert frame.ideal_level == (0 if zoom > 1 else 1)
+        _assert_pixels(shot[..., 0], ref, mask)
+        assert np.all(shot[..., 0][~mask] == 0)
+
+
+def test_single_scale_16384_array_streams_through_level_zero_views() -> None:
+    data = np.empty((16384, 16384), np.uint8)  # 256 MiB: never copied whole, never uploaded
+    rng = np.random.default_rng(3)
+    window = (slice(9000, 9200), slice(12000, 12200))
+    data[window] = (rng.integers(0, 26, (200, 200)) * 10).astype(np.uint8)
+    with Viewer(show=False, size=(80, 100)) as viewer:
+        layer = viewer.add_image(data, contrast_limits=(0, 255))
+        viewer.camera.update(center=(9100.3, 12100.7), zoom=3.1)
+        shot = viewer.screenshot().astype(np.int16)
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.ideal_level == 0
+        assert frame.settled
+        ref, mask = _reference(viewer, [data], 0, (80, 100), (0, 255))
+        assert mask.all()
+        _assert_pixels(shot[..., 0], ref)
+
+
+def test_labels_are_exact_and_nearest_sampled() -> None:
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 5, (150, 170)).astype(np.int64) * 1_000_003  # needs the index
+    colors = {
+        0: (0.0, 0.0, 0.0, 0.0),
+        1_000_003: (1.0, 0.0, 0.0, 1.0),
+        2_000_006: (0.0, 1.0, 0.0, 1.0),
+        3_000_009: (0.0, 0.0, 1.0, 1.0),
+        4_000_012: (1.0, 1.0, 0.0, 1.0),
+    }
+    with Viewer(show=False, size=(64, 64)) as viewer:
+        layer = viewer.add_labels(labels, color=colors, opacity=1.0)
+        viewer.camera.update(center=(70.4, 80.3), zoom=1.7)
+        shot = viewer.screenshot().astype(np.int16)
+        assert str(viewer.layer_status(layer)) == "ready"
+        ys, xs = _screen_to_data(viewer, (64, 64))
+        iy = np.floor(ys + 0.5).astype(int)
+        ix = np.floor(xs + 0.5).astype(int)
+        vals = labels[iy][:, ix]
+        lut = {k: np.round(np.array(v[:3]) * 255) for k, v in colors.items()}
+        ref = np.stack([lut[int(v)] for v in vals.ravel()]).reshape(64, 64, 3)
+        np.testing.assert_array_equal(shot[..., :3], ref)
+        info = viewer.cursor_info((10.5, 20.5))  # the centre of screen pixel (20, 10)
+        assert info is not None
+        assert info.value == int(vals[20, 10])
+
+
+def test_half_transparent_layer_while_coarse_and_fine_tiles_mix() -> None:
+    """No darker overlap, no seams while loading; placeholders marked, then not."""
+    levels = [np.full((n, n), 800, np.uint16) for n in (256, 128, 64)]  # root: one tile
+    fine = CountingArray(levels[0])
+    with Viewer(show=False, size=(128, 128)) as viewer:
+        viewer.add_image(np.full((256, 256), 1.0, np.float32), contrast_limits=(0, 1), name="bg")
+        viewer.add_image(
+            MultiScaleData([fine, levels[1], levels[2]]),
+            contrast_limits=(0, 1000),
+            opacity=0.5,
+            colormap="red",
+        )
+        viewer.camera.update(center=(63.5, 63.5), zoom=2.0)  # level-0 tiles (0..1, 0..1)
+        viewer.screenshot()
+        fine.gate.clear()  # level-0 reads block from now on
+        viewer.camera.update(center=(127.5, 127.5), zoom=1.0)  # level-0 tiles (1..2, 1..2)
+        mixed = viewer.screenshot(wait=False).astype(np.int16)
+        fine.gate.set()
+        final = viewer.screenshot().astype(np.int16)
+    red = np.round(0.5 * 0.8 * 255 + 0.5 * 255)
+    green = np.round(0.5 * 255)
+    # loaded: uniform, no seams at tile borders, no darker overlaps
+    assert np.all(np.abs(final[..., 0] - red) <= 1)
+    assert np.all(np.abs(final[..., 1] - green) <= 1)
+    # while mixed: tile (1, 1) is fine (top-left quadrant on screen), the rest stands in
+    # coarse, marked by diagonal stripes: (x + y) mod 12 < 1.5 in GL window coordinates
+    r, c = np.mgrid[0:128, 0:128]
+    stripe = (c - r + 128) % 12 <= 1
+    coarse = (r >= 64) | (c >= 64)
+    marked = (np.abs(mixed[..., 0] - red) > 1) | (np.abs(mixed[..., 1] - green) > 1)
+    np.testing.assert_array_equal(marked, stripe & coarse)
+
+
+def test_progressive_zoom_reaches_detail_tile_by_tile_without_holes() -> None:
+    levels = _pyramid(256, 3)
+    fine = CountingArray(levels[0])
+    with Viewer(show=False, size=(256, 256)) as viewer:
+        layer = viewer.add_image(
+            MultiScaleData([fine, levels[1], levels[2]]), contrast_limits=(0, 1000), visible=False
+        )
+        viewer.camera.update(center=(127.5, 127.5), zoom=0.4)  # ideal level 1
+        layer.visible = True  # hidden until now: no level-0 tile was ever loaded
+        viewer.screenshot()
+        fine.permits = threading.Semaphore(0)  # each level-0 read now waits for a permit
+        viewer.camera.update(center=(127.5, 127.5), zoom=1.0)  # ideal level 0: 16 tiles
+        first = viewer.screenshot(wait=False).astype(np.int16)
+        assert np.all(first[..., 3] == 255)
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.resident == 0
+        assert frame.wanted == 16
+        ref_fine, _ = _reference(viewer, levels, 0, (256, 256), (0, 1000))
+        ref_coarse, _ = _reference(viewer, levels, 1, (256, 256), (0, 1000))
+        for step in range(1, 17):
+            fine.permits.release()  # one more tile may load
+            shot = _shot_when(viewer, lambda n=step: _resident(viewer, layer) >= n)
+            frame = viewer.layer_frame(layer)
+            assert frame is not None
+            assert frame.resident == step
+            # every pixel shows either the fine or the coarse reference: never a hole
+            gray = shot[..., 0]
+            is_fine = np.abs(gray - ref_fine) <= 1
+            is_coarse = np.abs(gray - ref_coarse) <= 1
+            stripes = np.abs(gray - ref_coarse) > 1  # placeholder marks on coarse tiles
+            assert np.all(is_fine | is_coarse | stripes)
+            assert shot[..., 3].min() == 255
+            if step < 16:  # part of the view is at full detail, the rest still coarse
+                assert 0 < is_fine.mean() < 1
+        final = viewer.screenshot().astype(np.int16)
+        _assert_pixels(final[..., 0], ref_fine)
+
+
+def _resident(viewer: Viewer, layer: Any) -> int:
+    frame = viewer.layer_frame(layer)
+    return 0 if frame is None else frame.resident
+
+
+def _shot_when(viewer: Viewer, ready: Any) -> np.ndarray:
+    """Screenshots of what is on screen now, until ``ready()`` (bounded by WAIT seconds)."""
+    deadline = threading.Event()
+    timer = threading.Timer(WAIT, deadline.set)
+    timer.start()
+    try:
+        while True:
+            shot = viewer.screenshot(wait=False).astype(np.int16)
+            if ready():
+                return shot
+            assert not deadline.is_set(), "the tile never arrived"
+            viewer.hop.wait_posted(0.05)
+    finally:
+        timer.cancel()
+
+
+def test_a_pan_reads_only_newly_exposed_tiles() -> None:
+    levels = _pyramid(512, 3)
+    data = CountingArray(levels[0])
+    with Viewer(show=False, size=(128, 128)) as viewer:
+        viewer.add_image(MultiScaleData([data, *levels[1:]]), contrast_limits=(0, 1000))
+        viewer.camera.update(center=(200.0, 200.0), zoom=1.0)
+        viewer.screenshot()
+        before = {_key(k) for k in data.reads}
+        viewer.camera.update(center=(200.0, 264.0), zoom=1.0)  # one tile column to the right
+        viewer.screenshot()
+        after = [_key(k) for k in data.reads[len(before) :]]
+        assert after, "the pan exposed new tiles"
+        assert not set(after) & before, "a tile already fetched was read again"
+        # the view [136.5, 264.5) x [200.5, 328.5): rows 2..4 of the newly exposed column 5
+        exposed = {((r * 64, r * 64 + 64), (320, 384)) for r in (2, 3, 4)}
+        assert len(after) == len(set(after))
+        assert set(after) == exposed
+        viewer.camera.update(center=(200.0, 200.0), zoom=1.0)  # and back: all resident
+        n = len(data.reads)
+        viewer.screenshot()
+        assert len(data.reads) == n
+
+
+def _key(index: Any) -> tuple[Any, ...]:
+    return tuple((s.start, s.stop) if isinstance(s, slice) else s for s in index)
+
+
+def test_a_failed_tile_is_marked_named_and_the_rest_loads() -> None:
+    data = CountingArray(_pyramid(256, 1)[0])
+    data.fail_when = lambda key: (
+        isinstance(key[0], slice) and key[0].start == 64 and (key[1].start == 128)
+    )
+    with Viewer(show=False, size=(128, 128)) as viewer:
+        layer = viewer.add_image(data, contrast_limits=(0, 1000), name="slide")
+        viewer.camera.update(center=(127.5, 127.5), zoom=1.0)
+        shot = viewer.screenshot().astype(np.int16)
+        status = str(viewer.layer_status(layer))
+        assert status.startswith("error: layer 'slide': tile at level 0, row 1, col 2 failed")
+        assert "corrupt" in status
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.settled
+        assert len(frame.failed) == 1
+        assert frame.resident == frame.wanted - 1
+        # the failed tile's screen area is hatched red (not data, not loading stripes)
+        ys, xs = _screen_to_data(viewer, (128, 128))
+        rows = (ys >= 63.5) & (ys < 127.5)
+        cols = (xs >= 127.5) & (xs < 191.5)
+        region = shot[rows][:, cols]
+        assert (region[..., 0] > region[..., 1] + 100).mean() > 0.1
+
+
+def test_rgb_tiles_keep_their_colours() -> None:
+    rng = np.random.default_rng(5)
+    rgb = (rng.integers(0, 26, (130, 150, 3)) * 10).astype(np.uint8)
+    with Viewer(show=False, size=(64, 80)) as viewer:
+        layer = viewer.add_image(rgb, rgb=True)
+        viewer.camera.update(center=(60.3, 70.6), zoom=1.3)
+        shot = viewer.screenshot().astype(np.int16)
+        assert str(viewer.layer_status(layer)) == "ready"
+        ys, xs = _screen_to_data(viewer, (64, 80))
+        ref = rgb[np.floor(ys + 0.5).astype(int)][:, np.floor(xs + 0.5).astype(int)]
+        _assert_pixels(shot[..., :3], ref.astype(np.int16))
+        assert np.all(shot[..., 3] == 255)
+
+
+def test_debug_view_outlines_tiles_and_placeholders_can_be_switched_off() -> None:
+    data = np.full((256, 256), 500, np.uint16)
+    with Viewer(show=False, size=(128, 128)) as viewer:
+        viewer.add_image(data, contrast_limits=(0, 1000))
+        viewer.camera.update(center=(127.5, 127.5), zoom=1.0)
+        plain = viewer.screenshot().astype(np.int16)
+        assert np.all(plain[..., :3] == 128)  # uniform: no marks once loaded
+        viewer.debug_tiles = True
+        outlined = viewer.screenshot().astype(np.int16)
+        coloured = np.any(outlined[..., :3] != 128, axis=-1)
+        # the border between tiles at level-0 edge 128 (screen 63.5) is outlined both ways
+        assert coloured[:, 63:65].all()
+        assert coloured[63:65, :].all()
+        assert coloured.mean() < 0.2
+        viewer.debug_tiles = False
+        assert viewer.show_placeholders
+        viewer.show_placeholders = False
+        np.testing.assert_array_equal(viewer.screenshot().astype(np.int16), plain)
+
+
+def test_a_failed_tile_is_retried_after_its_back_off() -> None:
+    data = CountingArray(_pyramid(128, 1)[0])
+    data.fail_when = lambda key: True
+    with Viewer(show=False, size=(64, 64)) as viewer:
+        layer = viewer.add_image(data, contrast_limits=(0, 1000))
+        viewer.screenshot()
+        assert str(viewer.layer_status(layer)).startswith("error: ")
+        data.fail_when = None  # the store recovers; the retry comes on its own
+        n = len(data.reads)
+        viewer.loader.retry()  # (skip the 5 s back-off) ...
+        shot = _shot_when(viewer, lambda: str(viewer.layer_status(layer)) == "ready")
+        assert len(data.reads) > n
+        assert shot[..., 3].min() == 255
+
+
+def test_lazy_data_is_never_read_on_the_main_thread() -> None:
+    main = threading.get_ident()
+    threads: list[int] = []
+
+    class Lazy(CountingArray):
+        def __getitem__(self, key: Any) -> np.ndarray:
+            threads.append(threading.get_ident())
+            return super().__getitem__(key)
+
+    with Viewer(show=False, size=(64, 64)) as viewer:
+        viewer.add_image(Lazy(_pyramid(256, 1)[0]), contrast_limits=(0, 1000))
+        for zoom in (0.5, 1.0, 2.0, 4.0):
+            viewer.camera.zoom = zoom
+            viewer.screenshot()
+    assert threads
+    assert main not in threads
