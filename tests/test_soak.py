@@ -21,4 +21,4 @@ def test_soak_under_faults_recovers_everything(tmp_path: Path) -> None:
     print(result.report())
     assert result.problems() == []
     assert result.slice_changes == 150
-    assert result.failed_reads > 0  # faults were injected and seen as failed reads
+    assert sum(result.errors_shown.values()) > 0  # faults were injected and shown
