@@ -394,3 +394,33 @@ def test_lazy_data_is_never_read_on_the_main_thread() -> None:
             viewer.screenshot()
     assert threads
     assert main not in threads
+
+
+def test_tile_completions_reach_the_main_thread_in_one_coalesced_hop() -> None:
+    levels = _pyramid(512, 1)
+    data = CountingArray(levels[0])
+    data.gate.clear()
+    with Viewer(show=False, size=(256, 256)) as viewer:
+        posts: list[str] = []
+        real_post = viewer.hop.post
+
+        def post(fn: Any, *args: Any) -> None:
+            posts.append(getattr(fn, "__name__", ""))
+            real_post(fn, *args)
+
+        viewer.hop.post = post  # type: ignore[method-assign]
+        viewer.add_image(data, contrast_limits=(0, 1000))
+        viewer.camera.update(center=(255.5, 255.5), zoom=1.0)  # 16 tiles of 64² at level 0
+        viewer.screenshot(wait=False)
+        posts.clear()
+        data.gate.set()  # every read finishes while the main thread is busy elsewhere
+        deadline = threading.Event()
+        while len(data.reads) < 16 and not deadline.wait(0.01):
+            pass
+        while viewer.loader.stats.running or viewer.loader.stats.queued:
+            deadline.wait(0.01)
+        assert posts.count("_on_tiles_ready") == 1  # one hop for the whole burst of 16
+        assert viewer.wait_until_idle(WAIT)
+        frame = viewer.layer_frame(viewer.layers[0])
+        assert frame is not None
+        assert frame.resident == frame.wanted

@@ -401,3 +401,20 @@ def test_dask_reads_go_through_the_given_compute() -> None:
     assert len(seen) == 1
     assert isinstance(seen[0], da.Array)
     np.testing.assert_array_equal(response.data, np.asarray(arr[2]))
+
+
+def test_the_worker_makes_slices_texture_ready() -> None:
+    """Labels indexing, dtype conversion and striding happen where the slice is read."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, (4, 6, 5)).astype(np.int64) * 10_000_000_019
+    response = image_response(Labels(labels), make_dims((0.0, 0.0, 0.0), ndisplay=3))
+    assert response.texture is not None
+    assert response.texture.dtype == np.float32
+    assert response.table is not None
+    np.testing.assert_array_equal(response.table[response.texture.astype(int)], labels)
+    volume = rng.random((5, 3000, 4)).astype(np.float64)  # taller than a 3D texture
+    response = image_response(Image(volume), make_dims((0.0, 0.0, 0.0), ndisplay=3))
+    assert response.texture is not None
+    assert response.texture.dtype == np.float32
+    assert response.strides == (1, 2, 1)
+    np.testing.assert_array_equal(response.texture, volume[:, ::2].astype(np.float32))

@@ -228,6 +228,13 @@ class TiledFrames:
         labels = None
         if kind == "labels" and np.dtype(layer.dtype) not in DIRECT_LABEL_DTYPES:
             labels = LabelIndex()
+        in_ram = all(isinstance(a, np.ndarray) for a in levels)
+        # A large root tile is one read. In RAM that is cheap; for a lazy single array whose
+        # coarse levels are computed it would be one worker reading every chunk in turn
+        # (seconds), so those levels stop at tile size and their tiles load in parallel.
+        max_root = octree.max_root_size
+        if len(levels) == 1 and not in_ram:
+            max_root = min(max_root, max(tile))
         source = TileSource.create(
             [ConvertedArray(a, kind, labels) for a in levels],
             axes,
@@ -235,7 +242,7 @@ class TiledFrames:
             data_version=layer.data_version,
             rgb=kind == "rgb",
             tile_shape=tile,
-            max_root_size=octree.max_root_size,
+            max_root_size=max_root,
             downsample="nearest" if kind == "labels" else "mean",
         )
         channels = 4 if kind == "rgb" else 1
@@ -255,7 +262,6 @@ class TiledFrames:
         )
         state = _LayerTiles(source, signature, kind, atlas, labels)
         self._layers[layer.layer_id] = state
-        in_ram = all(isinstance(a, np.ndarray) for a in levels)
         self._loader.allow_auto_sync(
             layer.layer_id, in_ram and source.grid.n_stored == source.grid.nlevels
         )

@@ -68,6 +68,7 @@ from tilescope.models.layers.labels import Labels
 from tilescope.models.layers.points import Points
 from tilescope.models.transforms import Affine, FloatArray, Transform, frozen_array
 from tilescope.slicing.projection import Window, project, window_indices
+from tilescope.tiles.convert import for_texture, label_indices
 from tilescope.tiles.geometry import level_pixel_to_data, plane_at_level, window_at_level
 
 __all__ = [
@@ -104,6 +105,13 @@ class ImageSliceResponse:
     empty: bool
     request: ImageSliceRequest = field(repr=False)
     contrast_limits_estimate: ContrastEstimate | None = None
+    texture: np.ndarray | None = field(default=None, repr=False)
+    """``data`` made ready for a texture in the worker: strided to ``request.max_texture``,
+    float32 unless uint8/uint16/float32, labels as float32 colour-table indices."""
+    table: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+    """Labels: the label of each colour-table index in ``texture``."""
+    strides: tuple[int, ...] = ()
+    """Stride per spatial axis of ``texture`` relative to ``data`` (empty: none)."""
 
     @property
     def layer_id(self) -> int:
@@ -152,6 +160,9 @@ class ImageSliceRequest:
     slice_to_world: FloatArray = field(repr=False)
     estimate_contrast: bool = False
     layer_name: str = ""
+    max_texture: int = 2048
+    """Largest texture side the slice is made ready for (most GPUs: 2048 for 3D textures,
+    16384 for 2D; the renderer strides further on a smaller GPU)."""
     id: int = field(default_factory=lambda: next(_request_ids))
 
     @property
@@ -236,6 +247,13 @@ class ImageSliceRequest:
         if missing:
             arr = np.expand_dims(arr, tuple(missing))
         estimate = limits_from_values(arr, self.dtype, True) if self.estimate_contrast else None
+        # the conversions a texture needs happen here, in the worker, never in the renderer
+        table = None
+        if self.kind == "labels":
+            strided, strides = for_texture(arr, False, self.max_texture, convert=False)
+            texture, table = label_indices(strided)
+        else:
+            texture, strides = for_texture(arr, self.rgb, self.max_texture)
         return ImageSliceResponse(
             data=arr,
             slice_to_world=self.slice_to_world,
@@ -243,6 +261,9 @@ class ImageSliceRequest:
             empty=False,
             request=self,
             contrast_limits_estimate=estimate,
+            texture=texture,
+            table=table,
+            strides=strides,
         )
 
 
@@ -415,6 +436,7 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
         slice_to_world=_slice_to_world(layer.transform, axes, point, factors[level], region),
         estimate_contrast=isinstance(layer, Image) and layer.contrast_limits_pending,
         layer_name=layer.name,
+        max_texture=2048 if len(axes.displayed) == 3 else 16384,
     )
 
 
