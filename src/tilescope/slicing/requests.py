@@ -30,7 +30,12 @@ which disagrees with the tiles (at z=3 on a 2x level napari shows coarse plane 2
 whose footprint is level-0 planes 4 and 5); see ``docs/napari-differences.md``.
 
 A request may be called with a :class:`~tilescope.cancel.CancelToken` (checked
-before the read and before projecting).  An Image whose default contrast limits
+before the read and before projecting) and a ``compute`` function that turns what
+indexing returned into an ndarray (the slicer's shared, cancellable dask pool).  What
+the read returned is validated in the worker
+(:func:`~tilescope.data.validate.validate_read`): the shape the request asked for and a
+numeric or bool dtype, or a :class:`~tilescope.errors.ReadValidationError` naming the
+layer; a bad result is a failed read, never a "ready" slice.  An Image whose default contrast limits
 are still provisional asks for an estimate from the slice's values
 (``ImageSliceResponse.contrast_limits_estimate``).
 """
@@ -38,14 +43,16 @@ are still provisional asks for an estimate from the slice's values
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.cancel import CancelToken
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import indexed_shape, validate_read
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import (
@@ -152,6 +159,7 @@ class ImageSliceRequest:
     projection_mode: str
     slice_to_world: FloatArray = field(repr=False)
     estimate_contrast: bool = False
+    layer_name: str = ""
     max_texture: int = 2048
     """Largest texture side the slice is made ready for (most GPUs: 2048 for 3D textures,
     16384 for 2D; the renderer strides further on a smaller GPU)."""
@@ -180,11 +188,26 @@ class ImageSliceRequest:
             key[axis] = slice(start, stop)
         return tuple(key)
 
-    def __call__(self, token: CancelToken | None = None) -> ImageSliceResponse:
+    def expected_shape(self) -> tuple[int, ...]:
+        """The shape ``data[index_key()]`` must have (what the read is validated against)."""
+        return indexed_shape(shape_of(self.data), self.index_key())
+
+    def describe(self) -> str:
+        """The read named for messages: ``layer 'cells' (level 2)``."""
+        who = f"layer {self.layer_name!r}" if self.layer_name else f"layer {self.layer_id}"
+        return f"{who} (level {self.level})"
+
+    def __call__(
+        self,
+        token: CancelToken | None = None,
+        *,
+        compute: Callable[[Any], np.ndarray] = np.asarray,
+    ) -> ImageSliceResponse:
         """Read and project the slice.  Blocks on the array; call off the main thread.
 
         ``token`` is checked before the read and before the projection; a cancelled
-        token raises :class:`~tilescope.cancel.Cancelled`.
+        token raises :class:`~tilescope.cancel.Cancelled`. ``compute`` turns the indexed
+        data into an ndarray (default ``np.asarray``).
         """
         if token is not None:
             token.raise_if_cancelled()
@@ -198,13 +221,16 @@ class ImageSliceRequest:
                 request=self,
             )
         try:
-            arr = np.asarray(self.data[self.index_key()])
+            raw = compute(self.data[self.index_key()])
+        except Cancelled:
+            raise
         except Exception as e:
             raise SliceError(
-                f"reading the slice of layer {self.layer_id} (level {self.level}) failed: {e}"
+                f"reading the slice of {self.describe()} failed: {str(e) or type(e).__name__}"
             ) from e
         if token is not None:
             token.raise_if_cancelled()
+        arr = validate_read(raw, self.expected_shape(), what=self.describe())
         shown = [a for a in self.displayed if a is not None]
         if self.projection_mode == "none":
             kept = sorted(shown)
@@ -409,6 +435,7 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
         projection_mode=mode,
         slice_to_world=_slice_to_world(layer.transform, axes, point, factors[level], region),
         estimate_contrast=isinstance(layer, Image) and layer.contrast_limits_pending,
+        layer_name=layer.name,
         max_texture=2048 if len(axes.displayed) == 3 else 16384,
     )
 

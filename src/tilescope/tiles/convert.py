@@ -28,7 +28,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.data.protocol import ArrayLike
+from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import indexed_shape, validate_read
 from tilescope.tiles.source import materialize
 
 __all__ = [
@@ -188,8 +189,19 @@ class ConvertedArray:
         return len(self.array.shape)
 
     def __getitem__(self, index: Any) -> npt.NDArray[np.float32]:
-        """Read and convert a region.  Worker threads only."""
-        return convert_tile(materialize(self.array[index]), self.kind, self.labels)
+        """Read, validate and convert a region.  Worker threads only.
+
+        What the source returned is checked first (the shape asked for, a numeric or bool
+        dtype): a bad result is a failed load with a message saying so, not a conversion
+        error (or, worse, a drawn tile).
+        """
+        key = index if isinstance(index, tuple) else (index,)
+        raw = validate_read(
+            materialize(self.array[index]),
+            indexed_shape(shape_of(self.array), key),
+            what="a tile region",
+        )
+        return convert_tile(raw, self.kind, self.labels)
 
 
 def stride_transform(
