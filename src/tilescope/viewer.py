@@ -90,7 +90,7 @@ class CursorInfo:
 class LayerStatus:
     """A layer's loading state as shown to the user."""
 
-    state: str  # "ready" | "loading" | "error" | "removed"
+    state: str  # "ready" | "loading" | "error" | "hidden" | "removed"
     message: str = ""
 
     def __str__(self) -> str:
@@ -649,6 +649,7 @@ class Viewer:
             self._slicer.cancel(layer.layer_id)
             self._loader.set_wanted(layer.layer_id, ())  # its atlas stays for a quick return
             self._frames.pop(layer.layer_id, None)
+            self._set_status(layer, LayerStatus("hidden"))  # nothing is loading for it
             self._schedule_flush()
             return
         if is_tiled(layer, self.model.dims.state):  # resolved each frame from its tiles
