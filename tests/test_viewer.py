@@ -311,6 +311,7 @@ def test_hidden_layers_are_not_sliced_until_shown(viewer: Viewer) -> None:
     viewer.dims.set_current_step(0, 2)
     viewer.wait_until_idle(WAIT)
     assert arr.reads == 0
+    assert str(viewer.layer_status(layer)) == "hidden"  # not "loading": nothing is
     layer.visible = True
     assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
     assert arr.reads == 1
