@@ -69,6 +69,11 @@ class FaultPlan:
         self._rng = random.Random(self.seed)
         self.faults_on.set()
 
+    def set_rates(self, rates: dict[str, float]) -> None:
+        """Change the fault rates from now on (thread-safe)."""
+        with self._lock:
+            self.rates = dict(rates)
+
     def draw(self) -> str:
         """The fault for the next request (``"ok"`` when none or faults are off)."""
         with self._lock:
@@ -467,6 +472,12 @@ def run_soak(
                     changes += 1
                     if changes % 50 == 0:  # the user pauses: hung reads time out and show
                         viewer.wait_until_idle(5 * slice_timeout_s)
+            # A last pause in which every in-memory source fails its every read (a hang times
+            # out), so each layer shows its kind of fault at least once whatever the draws.
+            for src in sources.values():
+                src.plan.set_rates(dict.fromkeys(src.plan.rates, 1.0))
+            viewer.dims.set_current_step(0, (viewer.dims.current_step[0] + 1) % nz)
+            viewer.wait_until_idle(5 * slice_timeout_s)
             # faults stop; everything held is released; one more change retries every layer
             server.faults_off()
             server.release()
