@@ -323,6 +323,7 @@ def rss_bytes() -> int:
 #: Fault rates per chunk request of the HTTP layer, and per read of each in-memory source.
 #: How long the viewer may take to be all ready once faults stop (the tile back-off is <= 60 s).
 RECOVERY_LIMIT_S = 90.0
+FRESH = " (last pause)"  # name suffix of the layers added for the last, all-failing pause
 HTTP_FAULTS = {"error": 0.04, "hang": 0.005, "truncated": 0.03, "corrupt": 0.03, "slow": 0.1}
 SOURCE_FAULTS = {
     "raises": {"raise": 0.3},
@@ -365,9 +366,10 @@ class SoakResult:
         if stuck:
             out.append(f"layers not ready once faults stopped: {stuck}")
         out.extend(
-            f"layer {name!r} never showed an error: were its faults injected?"
+            f"no layer of {name!r} ever showed an error: were its faults injected?"
             for name in self.final_status
-            if self.errors_shown.get(name, 0) == 0
+            if not name.endswith(FRESH)
+            and self.errors_shown.get(name, 0) + self.errors_shown.get(name + FRESH, 0) == 0
         )
         if self.rss_end_mb - self.rss_start_mb > self.rss_budget_mb:
             out.append(
@@ -472,11 +474,13 @@ def run_soak(
                     changes += 1
                     if changes % 50 == 0:  # the user pauses: hung reads time out and show
                         viewer.wait_until_idle(5 * slice_timeout_s)
-            # A last pause in which every in-memory source fails its every read (a hang times
-            # out), so each layer shows its kind of fault at least once whatever the draws.
-            for src in sources.values():
-                src.plan.set_rates(dict.fromkeys(src.plan.rates, 1.0))
-            viewer.dims.set_current_step(0, (viewer.dims.current_step[0] + 1) % nz)
+            # A last pause with one fresh layer per kind of fault whose every read fails (a
+            # hang times out), so each kind is shown at least once whatever the draws were
+            # (the older layers' planes may all be in the tile cache by now: no reads left).
+            for name, rates in SOURCE_FAULTS.items():
+                fresh = FaultySource((nz, 512, 512), FaultPlan(dict.fromkeys(rates, 1.0)))
+                sources[f"{name}{FRESH}"] = fresh
+                viewer.add_image(fresh, name=f"{name}{FRESH}", contrast_limits=(0, 1), opacity=0.3)
             viewer.wait_until_idle(5 * slice_timeout_s)
             # faults stop; everything held is released; one more change retries every layer
             server.faults_off()
@@ -526,7 +530,7 @@ def run_soak(
         failed_reads=slicer_stats.failed,
         timed_out=slicer_stats.timed_out,
         http_faults=http_faults,
-        source_faults={k: dict(p.counts) for k, p in plans.items()},
+        source_faults={k: dict(src.plan.counts) for k, src in sources.items()},
         rss_start_mb=rss0 / 2**20,
         rss_end_mb=rss1 / 2**20,
         rss_budget_mb=_memory_budget_mb() + rss_overhead_mb,
