@@ -72,6 +72,9 @@ from tilescope.tiles.view import view_box_in_data
 
 __all__ = ["LayerFrame", "TiledFrames", "is_tiled"]
 
+#: Slices whose key factories a layer keeps (a scrub revisits its neighbours).
+_SLICES_KEPT = 16
+
 #: Estimated upload cost: fixed per tile plus per byte (llvmpipe copies ~4 GB/s).
 _UPLOAD_MS_PER_TILE = 0.05
 _UPLOAD_MS_PER_BYTE = 1.0 / 4e6
@@ -143,6 +146,57 @@ class _LayerTiles:
     last_tiled: TiledDraw | None = None
     last_frame: LayerFrame | None = None
     resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
+    quad_memo: dict[TileKey, tuple[Any, ...]] = field(default_factory=dict)
+    """Last frame's quads per drawn tile, with the rectangles, slot and mark they came from."""
+    slices: dict[tuple[Any, ...], TileSlice] = field(default_factory=dict)
+    """Recent slices' key factories (they memoize their keys: no new keys every frame)."""
+
+    last_view: tuple[int, tuple[float, float]] | None = None
+    """Ideal level and centre of the last view (to tell the direction of a pan)."""
+    motion: tuple[float, float] | None = None
+    """Direction of the last pan at this level (None: not panning, or just zoomed)."""
+
+    def prefetch_ahead(self, view: ViewTiles) -> ViewTiles:
+        """Keep only the prefetch ring tiles ahead of a pan (all of them at rest or after a
+        zoom): a pan then fetches what it is about to expose, not the ring on every side."""
+        if self.last_view is not None and self.last_view[0] == view.level:
+            (y0, x0), (y1, x1) = self.last_view[1], view.center
+            if (y1, x1) != (y0, x0):
+                self.motion = (y1 - y0, x1 - x0)
+        else:
+            self.motion = None
+        self.last_view = (view.level, view.center)
+        if self.motion is None or not view.margin:
+            return view
+        dy, dx = self.motion
+        big = 0.25 * max(abs(dy), abs(dx))  # ignore the minor axis of a nearly straight pan
+        rows, cols = view.rows, view.cols
+        ahead = tuple(
+            pos
+            for pos in view.margin
+            if (dx > big and pos[2] >= cols.stop)
+            or (dx < -big and pos[2] < cols.start)
+            or (dy > big and pos[1] >= rows.stop)
+            or (dy < -big and pos[1] < rows.start)
+        )
+        return dataclasses.replace(view, margin=ahead)
+
+    def tile_slice(
+        self, slice0: tuple[int, ...], windows0: tuple[tuple[int, int], ...], mode: str
+    ) -> TileSlice:
+        """The key factory of a slice (thick slices are projected in the worker)."""
+        memo = (slice0, windows0 if mode != "none" else (), mode)
+        tiles = self.slices.pop(memo, None)
+        if tiles is None:
+            if mode == "none":
+                tiles = self.source.tile_slice(slice0)
+            else:
+                tiles = self.source.tile_slice(slice0, windows0, mode)
+        self.slices[memo] = tiles  # most recent last
+        while len(self.slices) > _SLICES_KEPT:
+            del self.slices[next(iter(self.slices))]
+        return tiles
+
     last_geometry: tuple[Any, ...] | None = None
 
 
@@ -332,10 +386,7 @@ class TiledFrames:
                 return LayerFrame(None, 0, 0)
             slice0.append(window[0] if index is None else index)
             windows0.append(window)
-        if mode == "none":
-            tiles = source.tile_slice(slice0)
-        else:  # a thick slice: each tile is projected over the window in its worker
-            tiles = source.tile_slice(slice0, windows0, mode)
+        tiles = state.tile_slice(tuple(slice0), tuple(windows0), mode)
         transform = plane_to_world(layer.transform, axes, point)
         box = _view_box(transform, view_rect)
         if box is None:  # the plane is seen edge-on: napari's block of the transform
@@ -351,6 +402,7 @@ class TiledFrames:
             margin=self._loader.config.octree.margin_tiles,
             locked_level=layer.locked_data_level,
         )
+        view = state.prefetch_ahead(view)
         quads, plan, over = self._plan(state, tiles, view)
         estimate = self._estimate_contrast(layer, state, tiles)
         self._want(state, plan, estimate)
@@ -397,7 +449,8 @@ class TiledFrames:
         if uploads:
             plan = plan_now()
         draw_keys = [k for k in plan.draw if k in state.atlas]
-        over = len(plan.draw) - len(draw_keys)
+        # visible ideal tiles that arrived but found no slot: the budget cannot hold the view
+        over = sum(1 for k in plan.ideal if k in state.no_room)
         state.atlas.touch(draw_keys)
         state.last_draw = frozenset(draw_keys)
         quads = self._quads(state, tiles, plan, draw_keys, view.level)
@@ -452,10 +505,21 @@ class TiledFrames:
         positions = [k.position for k in draw_keys]
         rects = disjoint_rects(grid, positions)
         quads: list[TileQuad] = []
+        memo: dict[TileKey, tuple[Any, ...]] = {}
+        previous = state.quad_memo
         for key, pos in zip(draw_keys, positions, strict=True):
             slot = state.atlas.lookup(key)
             if slot is None:
                 continue
+            tile_state = TILE_FINAL if pos[0] == ideal else TILE_PLACEHOLDER
+            tile_rects = rects.get(pos, ())
+            # a tile drawn again with the same rectangles, slot and mark: the same quads
+            hit = previous.get(key)
+            if hit is not None and hit[:3] == (tile_rects, slot, tile_state):
+                memo[key] = hit
+                quads.extend(hit[3])
+                continue
+            start = len(quads)
             lvl = grid.levels[pos[0]]
             y0, y1, x0, x1 = lvl.pixel_bounds(pos[1], pos[2])
             box = (
@@ -464,11 +528,12 @@ class TiledFrames:
                 float(slot.x),
                 float(slot.x + x1 - x0),
             )
-            tile_state = TILE_FINAL if pos[0] == ideal else TILE_PLACEHOLDER
-            for rect in rects.get(pos, ()):
+            for rect in tile_rects:
                 ty0, ty1, tx0, tx1 = tile_texcoords(grid, pos, rect)
                 tex = (slot.y + ty0, slot.y + ty1, slot.x + tx0, slot.x + tx1)
                 quads.append(TileQuad(slot.page, rect, tex, box, pos[0], tile_state))
+            memo[key] = (tile_rects, slot, tile_state, tuple(quads[start:]))
+        state.quad_memo = memo
         for key in plan.ideal:
             if key in state.failed:
                 rect = grid.tile_edge_bounds(key.position)
