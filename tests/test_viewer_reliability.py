@@ -308,3 +308,18 @@ def test_the_models_outlive_a_closed_viewer_without_driving_it() -> None:
     v.model.camera.zoom = 3.0
     assert v.model.dims.current_step[0] == 2
     assert v.slicer.stats.submitted == submitted
+
+
+def test_add_image_with_channel_axis_is_atomic_across_its_layers() -> None:
+    v = _base_viewer()
+    try:
+        dims, camera = v.dims.state, v.camera.state
+        stack = np.zeros((3, 16, 16), np.float32)
+        with pytest.raises(ValueError, match="opacity"):  # the second channel is refused
+            v.add_image(stack, channel_axis=0, opacity=[1.0, 5.0, 1.0])
+        assert [layer.name for layer in v.layers] == ["base"]
+        assert v.dims.state == dims
+        assert v.camera.state == camera
+        v.screenshot()
+    finally:
+        v.close()
