@@ -148,7 +148,9 @@ def test_a_slice_change_cancels_the_old_slice_and_its_neighbourhood(viewer: View
     assert arr.reads_of(4) == 0  # nor z=3's neighbourhood
     (layer,) = viewer.layers
     frame = viewer.layer_frame(layer)
-    assert frame is not None and frame.slice0 == (12,) and frame.settled
+    assert frame is not None
+    assert frame.slice0 == (12,)
+    assert frame.settled
     viewer.show_placeholders = False
     assert _centre(viewer.screenshot()) == pytest.approx(_gray(12), abs=1)
     # z=12's neighbourhood and the slices ahead of the motion (+1) were prefetched
@@ -178,14 +180,18 @@ def test_the_warm_neighbourhood_shows_a_step_at_once_without_a_read(viewer: View
     assert _centre(shot) == pytest.approx(_gray(9), abs=1)
     (layer,) = viewer.layers
     frame = viewer.layer_frame(layer)
-    assert frame is not None and frame.draw is not None
-    assert frame.slice0 == (9,) and frame.stand_in is None
+    assert frame is not None
+    assert frame.draw is not None
+    assert frame.slice0 == (9,)
+    assert frame.stand_in is None
     assert {q.state for q in frame.draw.quads} == {TILE_PLACEHOLDER}  # coarse: it refines
     assert viewer.step_shown()
     arr.gate.set()
     assert viewer.wait_until_idle(WAIT)
     frame = viewer.layer_frame(layer)
-    assert frame is not None and frame.settled and frame.resident == frame.wanted
+    assert frame is not None
+    assert frame.settled
+    assert frame.resident == frame.wanted
 
 
 def test_a_cold_slice_shows_the_nearest_resident_slice_marked_as_placeholder(
@@ -200,15 +206,18 @@ def test_a_cold_slice_shows_the_nearest_resident_slice_marked_as_placeholder(
     shot = viewer.screenshot(wait=False)
     assert _centre(shot) == pytest.approx(_gray(8), abs=1)  # slice 8 stands in
     frame = viewer.layer_frame(layer)
-    assert frame is not None and frame.draw is not None
+    assert frame is not None
+    assert frame.draw is not None
     assert frame.stand_in == (0, (8,))
-    assert frame.draw.quads and {q.state for q in frame.draw.quads} == {TILE_PLACEHOLDER}
+    assert frame.draw.quads
+    assert {q.state for q in frame.draw.quads} == {TILE_PLACEHOLDER}
     assert "nearby slice stands in" in str(viewer.layer_status(layer))
     assert not viewer.step_shown()  # play would wait for slice 15's own data
     arr.gate.set()
     assert _centre(viewer.screenshot()) == pytest.approx(_gray(15), abs=1)
     frame = viewer.layer_frame(layer)
-    assert frame is not None and frame.stand_in is None
+    assert frame is not None
+    assert frame.stand_in is None
 
 
 def test_no_stand_in_when_switched_off() -> None:
@@ -221,7 +230,8 @@ def test_no_stand_in_when_switched_off() -> None:
         v.dims.set_current_step(0, 15)
         assert _centre(v.screenshot(wait=False)) == 0
         frame = v.layer_frame(layer)
-        assert frame is not None and frame.stand_in is None
+        assert frame is not None
+        assert frame.stand_in is None
         arr.gate.set()
     finally:
         arr.gate.set()
@@ -255,7 +265,8 @@ def test_play_shows_every_step_at_the_rate_and_holds_a_late_one(viewer: Viewer) 
     assert player.held == 5
     assert viewer.dims.current_step[0] == 14
     note = player.note()
-    assert note is not None and "of 10 fps" in note
+    assert note is not None
+    assert "of 10 fps" in note
     viewer.screenshot(wait=False)
     assert "of 10 fps" in str(viewer.layer_status(layer))
     arr.gate.set()

@@ -23,13 +23,15 @@ def test_buttons_drive_the_player_and_follow_a_script(qtbot: QtBot) -> None:
     qtbot.addWidget(widget)
     assert player.fps == 50
     widget.slider(0).play_button.click()
-    assert player.playing_axis == 0 and widget.playing_axis == 0
+    assert player.playing_axis == 0
+    assert widget.playing_axis == 0
     seen: list[int] = []
     dims.events.current_step.connect(lambda steps: seen.append(steps[0]))
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=3000)
     assert seen[:3] == [1, 2, 3]
     widget.slider(0).play_button.click()
-    assert player.playing_axis is None and widget.playing_axis is None
+    assert player.playing_axis is None
+    assert widget.playing_axis is None
     player.play(0, fps=20)  # a script: the button shows it
     assert widget.slider(0).play_button.isChecked()
     assert widget.fps == 20
