@@ -6,12 +6,13 @@ layer (main thread, no data reads). From the slice shown, the slider's motion
 asks the loader (:meth:`~tilescope.loading.loader.ChunkLoader.set_prefetch`, a pool that
 never runs ahead of a visible load) for, in this order:
 
-1. the slices ahead of a moving slider (``direction_steps``), at the neighbourhood's level;
+1. the slices ahead of a moving slider (``direction_steps``), nearest first, at the coarser
+   of two levels: the *speed level* (the finest that loads within the time one slice stays
+   on screen at the slider's speed, from the measured load time) and the neighbourhood's;
 2. the warm neighbourhood (``radius`` slices on each side), at the finest level whose tiles
    of the view fit ``budget_bytes`` for all of them (else the coarsest), cached pinned so
-   they stay while the slider is near;
-3. the slices ahead again at the finest level that loads within the time one slice stays
-   on screen at the slider's speed (from the measured load time), when that is finer.
+   they stay while the slider is near (the slices ahead too, at that level or coarser);
+3. the slices ahead again at the finer of the two levels.
 
 Only levels the layer's coverage plan asks for when it arrives at a slice are prefetched
 (the ideal level, ``octree.coverage_levels`` above it, and the root), so a prefetched tile
@@ -142,19 +143,27 @@ class SlicePrefetcher:
             if lvl is not None
         }
 
-        def add(slices: Sequence[tuple[int, ...]], level: int | None, pinned: bool) -> None:
+        first_pinned = grid.root_level - self._loader.config.cache.pinned_levels + 1
+
+        def add(slices: Sequence[tuple[int, ...]], level: int | None) -> None:
             if level is None:
                 return
+            # the neighbourhood's level and coarser stay (pinned), like the root everywhere
+            pinned = level >= first_pinned or (near_level is not None and level >= near_level)
             for sl in slices:
                 ts = source.tile_slice(sl)
                 for pos in positions[level]:
                     key = ts.key(pos)
                     requests.append(LoadRequest(key, TileRead(source, key, cache), pinned=pinned))
 
-        add(ahead, near_level, True)
-        add(near, near_level, True)
-        if ahead_level is not None and near_level is not None and ahead_level < near_level:
-            add(ahead, ahead_level, False)
+        if ahead_level is None or near_level is None:
+            add(near, near_level)
+        else:
+            coarse, fine = max(ahead_level, near_level), min(ahead_level, near_level)
+            add(ahead, coarse)
+            add(near, near_level)
+            if fine != coarse:
+                add(ahead, fine)
         self._loader.set_prefetch(layer_id, requests)
         result = PrefetchPlan(motion, ahead, near, near_level, ahead_level, len(requests))
         self.last[layer_id] = result
