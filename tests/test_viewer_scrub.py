@@ -75,8 +75,12 @@ def _config(**prefetch: Any) -> OctreeConfig:
                 "max_root_size": 64,
                 "margin_tiles": 0,
             },
-            # a small budget: the neighbourhood is prefetched at the root level (64² tiles)
+            # a small budget: the neighbourhood is prefetched at the root level (64² tiles);
+            # at rest as soon as a step is drawn: the neighbourhood is both sides, at once
+            # (the motion and the slices ahead of it are tested with a fake clock in
+            # tests/render/test_slice_prefetcher.py)
             "prefetch": {
+                "idle_after_s": 0,
                 "radius": 2,
                 "direction_steps": 2,
                 "num_workers": 1,
@@ -153,7 +157,7 @@ def test_a_slice_change_cancels_the_old_slice_and_its_neighbourhood(viewer: View
     assert frame.settled
     viewer.show_placeholders = False
     assert _centre(viewer.screenshot()) == pytest.approx(_gray(12), abs=1)
-    # z=12's neighbourhood and the slices ahead of the motion (+1) were prefetched
+    # z=12's neighbourhood was prefetched and stays
     for z in (10, 11, 13, 14):
         assert arr.reads_of(z) > 0
         assert viewer.loader.cache.is_pinned(_root_key(viewer, z))
@@ -294,5 +298,27 @@ def test_memory_stays_within_a_small_cache_budget() -> None:
             assert stats.pinned_bytes <= cache.budget_bytes // 2
         assert 0 < peak <= cache.budget_bytes
         assert cache.stats.evictions > 0  # the scrub needed more than the budget holds
+    finally:
+        v.close()
+
+
+def test_at_rest_the_side_behind_the_motion_is_fetched_too() -> None:
+    # a real clock: the viewer wakes itself when the motion comes to rest (no frame needed)
+    v = _viewer(_config(idle_after_s=0.05))
+    try:
+        arr = GatedStack()
+        v.add_image(arr, contrast_limits=(0, 1))
+        v.dims.set_current_step(0, 12)  # moving up: 10 and 11 lie behind the motion
+        assert v.wait_until_idle(WAIT)
+        # no frame is asked for from here on: only the viewer's own wake-up at rest posts
+        # one (headless, the main-thread queue is run here)
+        deadline = time.monotonic() + WAIT
+        while not (arr.reads_of(10) and arr.reads_of(11)):
+            assert time.monotonic() < deadline, "the side behind was never fetched"
+            v.hop.wait_posted(0.1)
+            v.hop.drain()
+        _prefetch_idle(v)
+        for z in (10, 11, 13, 14):
+            assert v.loader.cache.is_pinned(_root_key(v, z))
     finally:
         v.close()

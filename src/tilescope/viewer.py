@@ -172,6 +172,7 @@ class Viewer:
         #: Plays a dims axis (:meth:`play`); a window's play button ticks it, scripts call
         #: ``player.tick()`` from their loop.
         self.player = Player(self.model.dims, self.step_shown)
+        self._rest_timer: threading.Timer | None = None
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
         self._backend.on_frame(self._on_frame)
@@ -475,6 +476,8 @@ class Viewer:
         if self._closed:
             return
         self._closed = True
+        if self._rest_timer is not None:
+            self._rest_timer.cancel()
         self._slicer.shutdown()
         self._tiles.close()
         self._loader.close()
@@ -706,6 +709,21 @@ class Viewer:
         # Uploads left over from this frame's budget go in the next frame, after this one is
         # painted (a window); headless, wait_until_idle() resolves frames until none is left.
         self._more_tiles = bool(self._tiles.backlog)
+        self._wake_at_rest()
+
+    def _wake_at_rest(self) -> None:
+        """A frame when the slider comes to rest: prefetch then fetches both sides of it."""
+        wait = self._tiles.prefetcher.idle_in()
+        if wait is None or self._rest_timer is not None:
+            return
+
+        def wake() -> None:
+            self._rest_timer = None
+            self._on_tiles_posted()  # thread-safe: one coalesced frame on the main thread
+
+        self._rest_timer = threading.Timer(wait + 0.01, wake)
+        self._rest_timer.daemon = True
+        self._rest_timer.start()
 
     def _resolve_tiles(self) -> dict[int, TiledDraw]:
         """Each visible tiled layer's draw for this frame; updates their status and progress."""

@@ -57,14 +57,17 @@ def test_prefetch_slices_ahead_and_neighbourhood() -> None:
     moving = Motion(axis=0, direction=1, speed=20.0)
     ahead, near = prefetch_slices((10, 3), (64, 5), moving, radius=2, ahead=3)
     assert ahead == ((11, 3), (12, 3), (13, 3))
-    assert near == ((9, 3), (10, 4), (10, 2), (8, 3), (10, 1))
+    assert near == ((10, 4), (10, 2), (10, 1))  # nothing behind the motion: just shown
     ahead, near = prefetch_slices((1, 0), (64, 5), Motion(), radius=2, ahead=3)
     assert ahead == ()
     assert near == ((2, 0), (0, 0), (1, 1), (3, 0), (1, 2))
     back = Motion(axis=0, direction=-1, speed=5.0)
     ahead, near = prefetch_slices((1,), (64,), back, radius=1, ahead=4)
     assert ahead == ((0,),)  # the data ends
-    assert near == ((2,),)
+    assert near == ()
+    ahead, near = prefetch_slices((5,), (64,), back, radius=2, ahead=1)
+    assert ahead == ((4,),)
+    assert near == ((3,),)
 
 
 @given(
@@ -95,7 +98,12 @@ def test_prefetch_slices_are_in_range_unique_and_near(
         sum(0 <= current[j] + d < sizes[j] for d in (*range(-radius, 0), *range(1, radius + 1)))
         for j in range(len(sizes))
     )
-    assert len(near) + len(ahead) >= expected_near
+    if not direction:
+        assert len(near) == expected_near
+    else:  # nothing behind the motion on its axis
+        for s in near:
+            moved = s[0] - current[0]
+            assert moved == 0 or (moved > 0) == (direction > 0)
 
 
 def test_level_within_budget_picks_the_finest_that_fits() -> None:

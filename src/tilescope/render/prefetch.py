@@ -10,8 +10,10 @@ never runs ahead of a visible load) for, in this order:
    of two levels: the *speed level* (the finest that loads within the time one slice stays
    on screen at the slider's speed, from the measured load time) and the neighbourhood's;
 2. the warm neighbourhood (``radius`` slices on each side), at the finest level whose tiles
-   of the view fit ``budget_bytes`` for all of them (else the coarsest), cached pinned so
-   they stay while the slider is near (the slices ahead too, at that level or coarser);
+   of the view fit ``budget_bytes`` for all of them (else the coarsest) — while the slider
+   moves, no finer than the speed level (finer tiles would arrive after it passed) —, cached
+   pinned so they stay while the slider is near (the slices ahead too, at that level or
+   coarser);
 3. the slices ahead again at the finer of the two levels.
 
 Only levels the layer's coverage plan asks for when it arrives at a slice are prefetched
@@ -72,6 +74,7 @@ class SlicePrefetcher:
         self._motion: dict[int, SliderMotion] = {}
         self._levels: dict[int, tuple[ViewTiles, dict[int, int], dict[int, int]]] = {}
         self._memo: dict[int, tuple[object, ...]] = {}
+        self._args: dict[int, tuple[TileSource, tuple[int, ...], ViewTiles, int, int]] = {}
         self.last: dict[int, PrefetchPlan] = {}
 
     @property
@@ -88,10 +91,25 @@ class SlicePrefetcher:
         self._motion.pop(layer_id, None)
         self._levels.pop(layer_id, None)
         self._memo.pop(layer_id, None)
+        self._args.pop(layer_id, None)
         self.last.pop(layer_id, None)
+
+    def idle_in(self) -> float | None:
+        """Seconds until some layer's slider motion comes to rest (None: all at rest): the
+        owner resolves a frame then, so the neighbourhood behind the motion is fetched."""
+        waits = [w for t in self._motion.values() if (w := t.idle_in()) is not None]
+        return min(waits, default=None)
+
+    def refresh(self, layer_id: int) -> None:
+        """Re-plan ``layer_id`` with its last frame's view (a frame that changed nothing):
+        only the motion may have changed, e.g. come to rest."""
+        args = self._args.get(layer_id)
+        if args is not None:
+            self.plan(*args)
 
     def none(self, layer_id: int) -> None:
         """Nothing to prefetch for ``layer_id`` this frame (outside the data, thick slice)."""
+        self._args.pop(layer_id, None)
         if self._memo.pop(layer_id, None) is not None or layer_id in self.last:
             self._loader.set_prefetch(layer_id, ())
             self.last.pop(layer_id, None)
@@ -117,6 +135,7 @@ class SlicePrefetcher:
                 self._clock, idle_after_s=s.idle_after_s
             )
         current = tuple(int(i) for i in slice0)
+        self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel)
         tracker.update(current)
         motion = tracker.motion()
         shape0 = source.arrays[0].shape
@@ -127,7 +146,11 @@ class SlicePrefetcher:
         tiles, nbytes = self._view_levels(source, view, coverage_levels, bytes_per_pixel)
         near_level = level_within_budget(nbytes, len(near) + len(ahead), s.budget_bytes)
         load_s = self._loader.mean_load_s(layer_id) or DEFAULT_LOAD_S
-        ahead_level = level_for_speed(tiles, load_s, s.num_workers, motion.speed) if ahead else None
+        speed_level = level_for_speed(tiles, load_s, s.num_workers, motion.speed)
+        ahead_level = speed_level if ahead else None
+        if motion.moving and near_level is not None and speed_level is not None:
+            # finer than the speed level would arrive after the slider has passed
+            near_level = max(near_level, speed_level)
         memo = (current, view, ahead, near, near_level, ahead_level)
         if self._memo.get(layer_id) == memo:
             return self.last.get(layer_id)

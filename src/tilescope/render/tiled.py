@@ -315,6 +315,7 @@ class TiledFrames:
             draw = last.draw
             if draw is not None:
                 draw = self._draw(layer, state, draw.quads, draw.transform)
+            self.prefetcher.refresh(layer.layer_id)  # the slider may have come to rest
             return dataclasses.replace(last, draw=draw)
         frame = self._resolve(layer, dims, axes, state, view_rect, canvas)
         if self._take_cached(state):  # answered from RAM while planning: draw them now

@@ -112,6 +112,13 @@ class SliderMotion:
         speed = moved / span if span > 0 else math.inf
         return Motion(axis, direction, speed)
 
+    def idle_in(self) -> float | None:
+        """Seconds until the slider counts as at rest (None: at rest already)."""
+        if not self._events:
+            return None
+        left = self._events[-1][0] + self._idle - self._clock()
+        return left if left >= 0 else None
+
     def _trim(self, now: float) -> None:
         while self._events and now - self._events[0][0] > self._window:
             self._events.popleft()
@@ -128,8 +135,9 @@ def prefetch_slices(
 
     ``current`` and ``sizes`` are per sliced axis. ``ahead``: up to ``ahead`` slices along
     the motion's axis in its direction (none at rest). ``neighbourhood``: slices within
-    ``radius`` of ``current`` along each sliced axis (one axis changed at a time), the side
-    the slider moves to first; slices already ahead are not repeated.
+    ``radius`` of ``current`` along each sliced axis (one axis changed at a time); while the
+    slider moves, not those behind it on its axis (it has just shown them); slices already
+    ahead are not repeated.
     """
     cur = tuple(int(i) for i in current)
     if len(cur) != len(sizes):
@@ -152,8 +160,9 @@ def prefetch_slices(
     near: list[Slice] = []
     for d in range(1, radius + 1):
         for axis in range(len(cur)):
-            first = motion.direction if motion.moving and motion.axis == axis else 1
-            for sign in (first, -first):
+            along = motion.moving and motion.axis == axis
+            signs = (motion.direction,) if along else (1, -1)
+            for sign in signs:
                 s = moved(axis, sign * d)
                 if s is not None and s not in seen:
                     seen.add(s)

@@ -105,22 +105,37 @@ def test_a_fast_slider_gets_the_slices_ahead_coarse_first(loader: ChunkLoader) -
     assert plan.motion.direction == 1
     assert plan.motion.speed == pytest.approx(20.0)
     assert plan.ahead == ((16,), (17,), (18,))
-    assert plan.near_level == 0  # the budget holds full detail for the neighbourhood
     assert plan.ahead_level == 2  # at 50 ms per load, only the root keeps up with 20 Hz
-    assert summary(rec.calls[-1]) == [
-        (16, 2, True),
-        (17, 2, True),
-        (18, 2, True),  # ahead, at the speed level, first
-        (14, 0, True),  # the neighbourhood behind (the one ahead is already listed)
-        (16, 0, True),
-        (17, 0, True),
-        (18, 0, True),  # ahead again at the finer level
-    ]
+    assert plan.near_level == 2  # nor would a finer neighbourhood arrive before the slider
+    assert summary(rec.calls[-1]) == [(16, 2, True), (17, 2, True), (18, 2, True)]
     # the slider stops: at rest after idle_after_s, the slices ahead are dropped
     clock.advance(1.0)
     prefetcher.plan(src, (15,), view, coverage_levels=2, bytes_per_pixel=4)
     assert prefetcher.last[1].ahead == ()
-    assert {r.key.slice[0] for r in rec.calls[-1]} == {14, 16}
+    assert {r.key.slice[0] for r in rec.calls[-1]} == {14, 16}  # both sides at rest
+
+
+def test_a_slow_slider_gets_full_detail_ahead_after_the_coarse_level(
+    loader: ChunkLoader,
+) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    prefetcher, rec = make(
+        loader, clock, radius=1, budget_bytes=128 << 10, direction_steps=2, num_workers=2
+    )
+    for z in (10, 11):  # two steps per second: level 0 (8 rounds of 50 ms) keeps up
+        prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
+        clock.advance(0.5)
+    plan = prefetcher.last[1]
+    assert plan.motion.speed == pytest.approx(2.0)
+    assert (plan.ahead_level, plan.near_level) == (0, 1)  # the budget holds level 1 only
+    assert summary(rec.calls[-1]) == [
+        (12, 1, True),
+        (13, 1, True),  # ahead, coarse (pinned like the neighbourhood) ...
+        (12, 0, False),
+        (13, 0, False),  # ... then at the speed level's full detail
+    ]
 
 
 def test_nothing_for_2d_data_and_disabled(loader: ChunkLoader) -> None:
