@@ -346,6 +346,11 @@ def report(r: Result) -> str:
             f"  main thread: tasks max {r.perf_max_ms:.1f} ms, p99 {r.perf_p99_ms:.1f} ms "
             f"(targets 16 / 8 ms); 2 ms heartbeat max gap {r.heartbeat_max_gap_ms:.1f} ms, "
             f"p99 {r.heartbeat_p99_gap_ms:.1f} ms",
+            "  per task: "
+            + ", ".join(
+                f"{k} max {v['max_ms']} / p99 {v['p99_ms']} ms (n={v['n']:.0f})"
+                for k, v in r.by_task.items()
+            ),
         ]
     )
 

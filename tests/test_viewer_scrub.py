@@ -322,3 +322,16 @@ def test_at_rest_the_side_behind_the_motion_is_fetched_too() -> None:
             assert v.loader.cache.is_pinned(_root_key(v, z))
     finally:
         v.close()
+
+
+def test_viewer_play_and_stop(viewer: Viewer) -> None:
+    viewer.add_image(np.zeros((64, 64), np.float32))
+    with pytest.raises(ValueError, match="every axis is displayed"):
+        viewer.play()
+    viewer.layers.clear()
+    viewer.add_image(GatedStack(), contrast_limits=(0, 1))
+    player = viewer.play(fps=5)
+    assert player is viewer.player
+    assert (player.playing_axis, player.fps) == (0, 5)
+    viewer.stop()
+    assert player.playing_axis is None
