@@ -17,7 +17,9 @@ Printed:
 - the time from the last step to full detail, against a bound (the level-0 pool's delay
   plus the ideal tiles' reads, ``ceil(tiles / workers) x 50 ms``);
 - the process's RSS (start, peak, end) and the RAM cache's peak bytes against its budget;
-- the main thread: tilescope's task max and p99, and a 2 ms heartbeat timer's gaps.
+- the main thread: tilescope's task max and p99, and a 2 ms heartbeat timer's gaps;
+- then play (``viewer.play(0, fps=20)``, ticked by the window's play timer) for 2 s from the
+  resting plane: steps taken, the rate achieved, ticks that held a late frame, steps skipped.
 
 Run: ``./run bench -k scrub`` or ``python benchmarks/bench_scrub.py [--quick] [--json]``
 (``--quick`` or ``TILESCOPE_BENCH_QUICK=1``: 16 planes of 2048², 12 steps).
@@ -26,6 +28,7 @@ Run: ``./run bench -k scrub`` or ``python benchmarks/bench_scrub.py [--quick] [-
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -45,6 +48,8 @@ RATE_HZ = 20.0
 CHUNK = 256
 CANVAS = (768, 768)
 START = 10
+PLAY_FPS = 20.0
+PLAY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,10 @@ class Result:
     never_drawn_by: dict[str, int] = field(default_factory=dict)
     never_drawn_before_rest: int = 0
     completed_before_rest: int = 0
+    play_steps: int = 0
+    play_fps: float = 0.0
+    play_held: int = 0
+    play_skipped: int = 0
     by_task: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -288,8 +297,21 @@ def _measure(
                 never_scrub += scrub
                 kind = f"{rec['outcome']} level {rec['key']['level']}"
                 never_by[kind] = never_by.get(kind, 0) + 1
+    # play from the resting plane: every step shown, none skipped
+    played: list[int] = []
+    viewer.dims.events.current_step.connect(lambda steps: played.append(int(steps[0])))
+    player = viewer.play(0, fps=PLAY_FPS)
+    QTimer.singleShot(int(PLAY_S * 1000), app.quit)
+    app.exec()
+    viewer.stop()
+    skipped = sum(b != (a + 1) % w.planes for a, b in itertools.pairwise(played))
+
     g = np.asarray(gaps[1:] or [0.0])
     return Result(
+        play_steps=len(played),
+        play_fps=round(len(played) / PLAY_S, 1),
+        play_held=player.held,
+        play_skipped=skipped,
         workload=dataclasses.asdict(w),
         start=start,
         setup_s=round(setup_s, 1),
@@ -346,6 +368,9 @@ def report(r: Result) -> str:
             f"  main thread: tasks max {r.perf_max_ms:.1f} ms, p99 {r.perf_p99_ms:.1f} ms "
             f"(targets 16 / 8 ms); 2 ms heartbeat max gap {r.heartbeat_max_gap_ms:.1f} ms, "
             f"p99 {r.heartbeat_p99_gap_ms:.1f} ms",
+            f"  play at {PLAY_FPS:g} fps for {PLAY_S:g} s: {r.play_steps} steps "
+            f"({r.play_fps:g} fps), {r.play_held} timer ticks held a late frame, "
+            f"{r.play_skipped} steps skipped",
             "  per task: "
             + ", ".join(
                 f"{k} max {v['max_ms']} / p99 {v['p99_ms']} ms (n={v['n']:.0f})"

@@ -173,6 +173,7 @@ class Viewer:
         #: ``player.tick()`` from their loop.
         self.player = Player(self.model.dims, self.step_shown)
         self._rest_timer: threading.Timer | None = None
+        self._tiles.prefetcher.target_speed = self._play_speed
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
         self._backend.on_frame(self._on_frame)
@@ -335,6 +336,10 @@ class Viewer:
     def stop(self) -> None:
         """Stop playing; the current slice refines to full detail."""
         self.player.stop()
+
+    def _play_speed(self) -> float | None:
+        """The playing rate (prefetch picks levels that keep it), None when not playing."""
+        return self.player.fps if self.player.playing_axis is not None else None
 
     def step_shown(self) -> bool:
         """Whether the current slice is on screen: every visible layer draws its own slice

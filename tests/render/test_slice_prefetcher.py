@@ -138,6 +138,23 @@ def test_a_slow_slider_gets_full_detail_ahead_after_the_coarse_level(
     ]
 
 
+def test_a_player_s_rate_picks_the_level_and_the_slices_ahead_wrap(
+    loader: ChunkLoader,
+) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    prefetcher, _ = make(loader, clock, radius=0, direction_steps=3, num_workers=2)
+    prefetcher.target_speed = lambda: 20.0  # playing at 20 fps, though held to 2 steps/s
+    for z in (29, 30):
+        prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
+        clock.advance(0.5)
+    plan = prefetcher.last[1]
+    assert plan.motion.speed == pytest.approx(2.0)
+    assert plan.ahead_level == 2  # chosen for 20 steps per second, not the 2 measured
+    assert plan.ahead == ((31,), (0,), (1,))  # a playing player loops
+
+
 def test_nothing_for_2d_data_and_disabled(loader: ChunkLoader) -> None:
     clock = FakeClock()
     flat = TileSource.create(

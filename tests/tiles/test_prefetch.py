@@ -171,3 +171,29 @@ def test_nearest_slice_in_level_0_planes() -> None:
     assert nearest_slice(current, [(2, (5,))], planes) is None
     # a tie goes to the lower slice
     assert nearest_slice([(8,), (4,)], [(0, (10,)), (0, (6,))], [(16,), (8,)]) == (0, (6,))
+
+
+def test_a_jump_is_no_motion() -> None:
+    clock = FakeClock()
+    motion = SliderMotion(clock, jump_steps=8)
+    motion.update((62,))
+    clock.advance(0.05)
+    motion.update((63,))
+    clock.advance(0.05)
+    motion.update((0,))  # a player looping back, or a click far along the slider
+    assert motion.motion() == Motion()
+    for z in (1, 2):
+        clock.advance(0.05)
+        motion.update((z,))
+    m = motion.motion()
+    assert (m.direction, m.speed) == (1, pytest.approx(20.0))
+
+
+def test_slices_ahead_of_a_looping_player_wrap_around() -> None:
+    forward = Motion(axis=0, direction=1, speed=20.0)
+    ahead, _ = prefetch_slices((62,), (64,), forward, radius=0, ahead=4, wrap=True)
+    assert ahead == ((63,), (0,), (1,), (2,))
+    ahead, _ = prefetch_slices((62,), (64,), forward, radius=0, ahead=4)
+    assert ahead == ((63,),)
+    ahead, _ = prefetch_slices((1,), (3,), forward, radius=0, ahead=9, wrap=True)
+    assert ahead == ((2,), (0,))  # never the current slice again

@@ -36,8 +36,8 @@ carrying a :class:`~tilescope.errors.ChunkLoadError`, so no wanted tile stays
 "loading" unseen.  Failed tiles are retried when wanted again after a back-off;
 a broken executor (a worker process died) is replaced for the retry.  With a
 ``log_path`` every load writes one JSON line: key, pool, queued/started/finished
-times, bytes, outcome (loaded, failed, cancelled, or discarded: finished after
-it stopped being wanted).
+times, bytes, outcome (loaded, failed, cancelled, discarded: finished after
+it stopped being wanted, or prefetched: cached for later, not posted).
 """
 
 from __future__ import annotations

@@ -76,6 +76,11 @@ class SlicePrefetcher:
         self._memo: dict[int, tuple[object, ...]] = {}
         self._args: dict[int, tuple[TileSource, tuple[int, ...], ViewTiles, int, int]] = {}
         self.last: dict[int, PrefetchPlan] = {}
+        #: The rate a player asks for (steps per second; None when not playing): while the
+        #: slider moves, levels are chosen for at least this speed. A player that holds late
+        #: frames moves slower than it should, and choosing levels from that measured speed
+        #: alone would keep it slow. A playing player loops: the slices ahead wrap around.
+        self.target_speed: Callable[[], float | None] = lambda: None
 
     @property
     def settings(self) -> PrefetchSettings:
@@ -140,13 +145,22 @@ class SlicePrefetcher:
         motion = tracker.motion()
         shape0 = source.arrays[0].shape
         sizes = [int(shape0[a]) for a in nd]
+        target = self.target_speed() if motion.moving else None
         ahead, near = prefetch_slices(
-            current, sizes, motion, s.radius, s.direction_steps if motion.moving else 0
+            current,
+            sizes,
+            motion,
+            s.radius,
+            s.direction_steps if motion.moving else 0,
+            wrap=target is not None and motion.direction > 0,
         )
         tiles, nbytes = self._view_levels(source, view, coverage_levels, bytes_per_pixel)
         near_level = level_within_budget(nbytes, len(near) + len(ahead), s.budget_bytes)
         load_s = self._loader.mean_load_s(layer_id) or DEFAULT_LOAD_S
-        speed_level = level_for_speed(tiles, load_s, s.num_workers, motion.speed)
+        speed = motion.speed
+        if target is not None:
+            speed = max(speed, target)
+        speed_level = level_for_speed(tiles, load_s, s.num_workers, speed)
         ahead_level = speed_level if ahead else None
         if motion.moving and near_level is not None and speed_level is not None:
             # finer than the speed level would arrive after the slider has passed

@@ -63,6 +63,9 @@ class SliderMotion:
         Speed is averaged over the steps of the last ``window_s`` seconds.
     idle_after_s
         A slice that has not changed for this long is at rest.
+    jump_steps
+        A change of more steps than this is a jump (a click on the slider, a player looping
+        back to the start), not motion: it starts a new measurement.
     """
 
     def __init__(
@@ -71,12 +74,14 @@ class SliderMotion:
         *,
         window_s: float = 0.5,
         idle_after_s: float = 0.5,
+        jump_steps: int = 8,
     ) -> None:
         if not window_s > 0:
             raise ValueError(f"window_s must be > 0, got {window_s!r}")
         self._clock = clock
         self._window = window_s
         self._idle = idle_after_s
+        self._jump = jump_steps
         self._last: Slice | None = None
         self._events: deque[tuple[float, int, int]] = deque()  # (time, axis, signed steps)
 
@@ -90,6 +95,9 @@ class SliderMotion:
         # the axis that moved most is the one being scrubbed
         deltas = [c - p for c, p in zip(cur, last, strict=True)]
         axis = max(range(len(deltas)), key=lambda j: abs(deltas[j]))
+        if abs(deltas[axis]) > self._jump:
+            self._events.clear()  # a jump: no motion (yet) from here
+            return
         if self._events and self._events[-1][1] != axis:
             self._events.clear()  # another axis: a new motion
         self._events.append((now, axis, deltas[axis]))
@@ -130,6 +138,7 @@ def prefetch_slices(
     motion: Motion,
     radius: int,
     ahead: int,
+    wrap: bool = False,
 ) -> tuple[tuple[Slice, ...], tuple[Slice, ...]]:
     """``(ahead, neighbourhood)`` slices to prefetch, each nearest first, never ``current``.
 
@@ -137,7 +146,8 @@ def prefetch_slices(
     the motion's axis in its direction (none at rest). ``neighbourhood``: slices within
     ``radius`` of ``current`` along each sliced axis (one axis changed at a time); while the
     slider moves, not those behind it on its axis (it has just shown them); slices already
-    ahead are not repeated.
+    ahead are not repeated. With ``wrap`` (a player that loops), the slices ahead continue
+    from the other end of the motion's axis.
     """
     cur = tuple(int(i) for i in current)
     if len(cur) != len(sizes):
@@ -151,11 +161,14 @@ def prefetch_slices(
 
     front: list[Slice] = []
     if motion.moving and motion.axis is not None and motion.axis < len(cur):
-        for d in range(1, ahead + 1):
-            s = moved(motion.axis, d * motion.direction)
-            if s is None:
+        axis, n = motion.axis, sizes[motion.axis]
+        for d in range(1, min(ahead, n - 1) + 1):
+            i = cur[axis] + d * motion.direction
+            if wrap:
+                i %= n
+            elif not 0 <= i < n:
                 break
-            front.append(s)
+            front.append((*cur[:axis], i, *cur[axis + 1 :]))
     seen = set(front)
     near: list[Slice] = []
     for d in range(1, radius + 1):
