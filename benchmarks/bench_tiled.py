@@ -222,7 +222,8 @@ def run_stack(changes: int = 6) -> StackResult:
 
     changed_at: dict[int, float] = {}
     full: list[float] = []
-    planes = [(1 + i) % 3 for i in range(changes)]
+    first = viewer.dims.current_step[0]
+    planes = [(first + 1 + i) % 3 for i in range(changes)]  # every step changes the plane
 
     def on_shown(layer_id: int, frame: Any, t: float) -> None:
         if frame.settled and frame.slice0 and frame.slice0[0] in changed_at:

@@ -60,3 +60,22 @@ def test_perf_log_writes_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     rec = json.loads(line)
     assert rec["name"] == "slice"
     assert rec["duration_ms"] == pytest.approx(12.5)
+
+
+def test_cpu_time_shows_when_a_task_was_waiting_rather_than_working() -> None:
+    """A task blocked (on a lock, the GIL, a busy CPU) has a long wall time and little CPU
+    time of its own: the per-task CPU figures tell a slow handler from a starved one."""
+    cpu = [0.0]
+    wall = FakeClock()
+    perf = PerfMonitor(clock=wall, cpu_clock=lambda: cpu[0])
+    with perf.task("starved"):
+        wall.t += 0.050  # 50 ms wall
+        cpu[0] += 0.002  # 2 ms of its own work
+    with perf.task("busy"):
+        wall.t += 0.010
+        cpu[0] += 0.010
+    stats = perf.stats()
+    assert stats.by_name["starved"].max_ms == pytest.approx(50.0)
+    assert stats.cpu_by_name["starved"].max_ms == pytest.approx(2.0)
+    assert stats.cpu_by_name["busy"].max_ms == pytest.approx(10.0)
+    assert stats.cpu.max_ms == pytest.approx(10.0)

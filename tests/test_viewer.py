@@ -158,12 +158,12 @@ def test_points_and_labels_slice_asynchronously_too(viewer: Viewer) -> None:
     workers: list[str] = []
     real = viewer.slicer.submit
 
-    def spy(key: Any, task: Any, on_done: Any, on_error: Any) -> int:
+    def spy(key: Any, task: Any, on_done: Any, on_error: Any, **kwargs: Any) -> int:
         def traced(token: Any) -> Any:
             workers.append(threading.current_thread().name)
             return task(token)
 
-        return real(key, traced, on_done, on_error)
+        return real(key, traced, on_done, on_error, **kwargs)
 
     viewer.slicer.submit = spy  # type: ignore[method-assign]
     viewer.dims.set_current_step(0, 0)  # a new plane for both layers
@@ -239,9 +239,12 @@ def test_close_leaves_no_worker_thread() -> None:
     arr.gate.clear()
     v.add_image(arr)
     assert arr.started.wait(WAIT)
-    threading.Timer(0.05, arr.gate.set).start()
-    v.close()
-    assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []
+    v.close()  # returns at once: the running read is abandoned, never joined
+    arr.gate.set()
+    workers = [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")]
+    for t in workers:  # each exits once its read returns
+        t.join(WAIT)
+    assert [t for t in workers if t.is_alive()] == []
 
 
 def test_slices_and_tiles_are_reported_on_screen_and_paint_is_timed(viewer: Viewer) -> None:

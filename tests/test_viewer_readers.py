@@ -136,3 +136,62 @@ def test_disk_and_http_render_identical_screenshots(
             v.close()
     assert shots[0][..., :3].max() > 0
     np.testing.assert_array_equal(shots[0], shots[1])
+
+
+def test_a_pyramid_from_disk_and_through_tilescope_serve_renders_identically(
+    tmp_path: Path,
+) -> None:
+    from tilescope.data.pyramid import write_pyramid
+    from tilescope.data.serve import SlowHTTPServer
+
+    rng = np.random.default_rng(7)
+    write_pyramid(
+        rng.integers(0, 4000, (700, 900), dtype=np.uint16),
+        tmp_path / "p.zarr",
+        chunks=128,
+        axes="yx",
+        progress=False,
+    )
+    shots = []
+    with SlowHTTPServer(tmp_path, latency_ms=20) as server:
+        for source in (str(tmp_path / "p.zarr"), f"{server.url}/p.zarr"):
+            with Viewer(show=False, size=(96, 128)) as v:
+                (layer,) = v.open(source)
+                v.camera.update(center=(350.2, 420.7), zoom=0.7)
+                shots.append(v.screenshot())
+                assert str(v.layer_status(layer)) == "ready"
+        assert server.stats().requests > 0
+    assert shots[0][..., :3].std() > 0
+    np.testing.assert_array_equal(shots[0], shots[1])
+
+
+def test_one_chunk_answering_500_fails_only_its_tile_and_says_where(tmp_path: Path) -> None:
+    from tilescope.data.pyramid import write_pyramid
+    from tilescope.data.serve import SlowHTTPServer, fail_paths
+
+    rng = np.random.default_rng(8)
+    write_pyramid(
+        rng.integers(0, 4000, (512, 512), dtype=np.uint16),
+        tmp_path / "p.zarr",
+        chunks=128,
+        axes="yx",
+        progress=False,
+    )
+    with (
+        SlowHTTPServer(tmp_path, faults=fail_paths("p.zarr/s0/c/1/2")) as server,
+        Viewer(show=False, size=(256, 256)) as v,
+    ):
+        (layer,) = v.open(f"{server.url}/p.zarr")
+        v.camera.update(center=(255.5, 255.5), zoom=0.6)  # level 0; tiles of 2 x 2 chunks
+        shot = v.screenshot()
+        frame = v.layer_frame(layer)
+        status = str(v.layer_status(layer))
+    assert frame is not None
+    assert frame.ideal_level == 0
+    assert [key.position for key, _ in frame.failed] == [(0, 0, 1)]  # holds chunk (1, 2)
+    assert frame.wanted == 4
+    assert frame.resident == 3  # the rest reached full detail
+    assert status.startswith("error: layer 'p': tile at level 0, row 0, col 1 failed")
+    assert "p.zarr/s0" in status
+    assert "500" in status
+    assert shot[..., 3].min() == 255

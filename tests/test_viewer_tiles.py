@@ -394,3 +394,92 @@ def test_lazy_data_is_never_read_on_the_main_thread() -> None:
             viewer.screenshot()
     assert threads
     assert main not in threads
+
+
+def test_tile_completions_reach_the_main_thread_in_one_coalesced_hop() -> None:
+    levels = _pyramid(512, 1)
+    data = CountingArray(levels[0])
+    data.gate.clear()
+    with Viewer(show=False, size=(256, 256)) as viewer:
+        posts: list[str] = []
+        real_post = viewer.hop.post
+
+        def post(fn: Any, *args: Any) -> None:
+            posts.append(getattr(fn, "__name__", ""))
+            real_post(fn, *args)
+
+        viewer.hop.post = post  # type: ignore[method-assign]
+        viewer.add_image(data, contrast_limits=(0, 1000))
+        viewer.camera.update(center=(255.5, 255.5), zoom=1.0)  # 16 tiles of 64² at level 0
+        viewer.screenshot(wait=False)
+        posts.clear()
+        data.gate.set()  # every read finishes while the main thread is busy elsewhere
+        deadline = threading.Event()
+        while len(data.reads) < 16 and not deadline.wait(0.01):
+            pass
+        while viewer.loader.stats.running or viewer.loader.stats.queued:
+            deadline.wait(0.01)
+        assert posts.count("_on_tiles_ready") == 1  # one hop for the whole burst of 16
+        assert viewer.wait_until_idle(WAIT)
+        frame = viewer.layer_frame(viewer.layers[0])
+        assert frame is not None
+        assert frame.resident == frame.wanted
+
+
+def test_a_view_the_vram_budget_cannot_hold_is_said_not_hidden() -> None:
+    previous = set_config(
+        OctreeConfig.from_dict(
+            {
+                "octree": {"tile_size": 64, "max_root_size": 64, "margin_tiles": 0},
+                "render": {"vram_budget_bytes": 64 * 64 * 4 * 3, "page_size": 64},
+            }
+        )
+    )
+    try:
+        with Viewer(show=False, size=(256, 256)) as viewer:  # 16 tiles wanted, room for 3
+            layer = viewer.add_image(_pyramid(256, 1)[0], contrast_limits=(0, 1000))
+            viewer.camera.update(center=(127.5, 127.5), zoom=1.0)
+            assert viewer.wait_until_idle(WAIT)  # settles: nothing waits for a slot forever
+            status = str(viewer.layer_status(layer))
+            frame = viewer.layer_frame(layer)
+    finally:
+        set_config(previous)
+    assert status.startswith("error: layer 'Image': ")
+    assert "do not fit the VRAM budget" in status
+    assert frame is not None
+    assert frame.over_budget > 0
+    assert frame.settled
+
+
+def test_while_panning_only_the_ring_ahead_is_prefetched() -> None:
+    previous = set_config(
+        OctreeConfig.from_dict(
+            {
+                "loader_defaults": {"delay_queue_ms": 0, "auto_sync_ms": 0},
+                "octree": {
+                    "loaders": {"0": {"delay_queue_ms": 0}, "2": {"delay_queue_ms": 0}},
+                    "tile_size": 64,
+                    "max_root_size": 64,
+                    "margin_tiles": 1,
+                },
+            }
+        )
+    )
+    levels = _pyramid(1024, 3)
+    data = CountingArray(levels[0])
+    try:
+        with Viewer(show=False, size=(128, 128)) as viewer:
+            viewer.add_image(MultiScaleData([data, *levels[1:]]), contrast_limits=(0, 1000))
+            viewer.camera.update(center=(512.0, 512.0), zoom=1.0)  # rows and cols 7..9 visible
+            viewer.screenshot()
+            n = len(data.reads)
+            viewer.camera.update(center=(512.0, 576.0), zoom=1.0)  # one tile to the right
+            viewer.screenshot()
+            cols = {k[1].start // 64 for k in data.reads[n:]}
+            rows = {k[0].start // 64 for k in data.reads[n:]}
+    finally:
+        set_config(previous)
+    # visible now: cols 8..10 (col 10 was prefetched at rest, in the ring on every side);
+    # while panning right the ring ahead is col 11 only (the visible rows and the ring's corners)
+    assert cols == {11}
+    assert rows <= set(range(6, 11))

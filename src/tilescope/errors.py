@@ -13,6 +13,7 @@ __all__ = [
     "ArrayProtocolError",
     "CameraError",
     "ChunkLoadError",
+    "ReadValidationError",
     "ConfigError",
     "DataSourceError",
     "DimsError",
@@ -27,6 +28,7 @@ __all__ = [
     "TilescopeError",
     "TransformError",
     "UnsupportedFormatError",
+    "ViewerClosedError",
 ]
 
 
@@ -64,6 +66,17 @@ class LayerListError(TilescopeError, ValueError):
 
 class SliceError(TilescopeError, RuntimeError):
     """Slicing a layer failed (the read raised, or timed out)."""
+
+
+class ReadValidationError(SliceError):
+    """A read returned something that cannot be drawn (wrong shape, complex/object/str dtype).
+
+    It counts as a failed read: the layer shows the error and the next change retries.
+    """
+
+
+class ViewerClosedError(TilescopeError, RuntimeError):
+    """A call on a :class:`~tilescope.viewer.Viewer` after ``close()``; create a new viewer."""
 
 
 class ChunkLoadError(TilescopeError, RuntimeError):

@@ -4,6 +4,11 @@ A *task* is one uninterrupted piece of main-thread work: handling an event, appl
 result, uploading, drawing. The longest task is what a user feels as a freeze, so this is what
 every benchmark reads (``viewer.perf``). With ``TILESCOPE_PERF_LOG=path`` each task is also
 appended to ``path`` as one JSON line ``{"name", "start", "duration_ms", "thread"}``.
+
+Tasks timed with :meth:`PerfMonitor.task` also record the main thread's own CPU time
+(``time.thread_time``): a task whose wall time is long but whose CPU time is short was waiting
+(for the GIL held by a worker, a lock, or a busy machine), not working. ``PerfStats.cpu`` and
+``cpu_by_name`` give those figures.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 import numpy as np
@@ -53,6 +58,9 @@ class PerfStats:
 
     all: TaskStats
     by_name: dict[str, TaskStats]
+    #: The main thread's own CPU time per task (tasks timed by ``task()`` only).
+    cpu: TaskStats = TaskStats(0, 0.0, 0.0, 0.0, 0.0)
+    cpu_by_name: dict[str, TaskStats] = field(default_factory=dict)
 
     @property
     def max_ms(self) -> float:
@@ -82,10 +90,15 @@ class PerfMonitor:
     """Times main-thread tasks. Nested tasks count once, as the outermost task."""
 
     def __init__(
-        self, log_path: str | None = None, clock: Callable[[], float] = time.perf_counter
+        self,
+        log_path: str | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self._clock = clock
+        self._cpu_clock = cpu_clock
         self._durations: defaultdict[str, list[float]] = defaultdict(list)
+        self._cpu: defaultdict[str, list[float]] = defaultdict(list)
         self._depth = 0
         self._lock = threading.Lock()
         path = log_path if log_path is not None else os.environ.get("TILESCOPE_PERF_LOG")
@@ -99,11 +112,15 @@ class PerfMonitor:
             return
         self._depth += 1
         start = self._clock()
+        cpu_start = self._cpu_clock()
         try:
             yield
         finally:
             self._depth -= 1
+            cpu_ms = (self._cpu_clock() - cpu_start) * 1000.0
             self.record(name, start, (self._clock() - start) * 1000.0)
+            with self._lock:
+                self._cpu[name].append(cpu_ms)
 
     def record(self, name: str, start: float, duration_ms: float) -> None:
         """Record one task measured elsewhere."""
@@ -126,12 +143,19 @@ class PerfMonitor:
     def stats(self) -> PerfStats:
         with self._lock:
             per = {k: list(v) for k, v in self._durations.items()}
+            cpu = {k: list(v) for k, v in self._cpu.items()}
         everything = [d for v in per.values() for d in v]
-        return PerfStats(TaskStats.of(everything), {k: TaskStats.of(v) for k, v in per.items()})
+        return PerfStats(
+            TaskStats.of(everything),
+            {k: TaskStats.of(v) for k, v in per.items()},
+            TaskStats.of([d for v in cpu.values() for d in v]),
+            {k: TaskStats.of(v) for k, v in cpu.items()},
+        )
 
     def reset(self) -> None:
         with self._lock:
             self._durations.clear()
+            self._cpu.clear()
 
     def close(self) -> None:
         if self._log is not None:

@@ -19,6 +19,7 @@ difference. The main thread never reads layer data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import os
 import sys
@@ -34,15 +35,16 @@ import numpy as np
 import numpy.typing as npt
 
 from tilescope.cancel import CancelToken
-from tilescope.data.dask_support import cancel_dask_on
+from tilescope.data.dask_support import DaskReads
 from tilescope.data.io import read_path
 from tilescope.data.layer_input import image_specs
 from tilescope.data.remote import RemoteOptions
-from tilescope.errors import DataSourceError, TilescopeError
+from tilescope.errors import DataSourceError, TilescopeError, ViewerClosedError
 from tilescope.hop import MainThreadQueue
 from tilescope.loading.config import get_config
 from tilescope.loading.loader import ChunkLoader
-from tilescope.models.camera import Camera
+from tilescope.models.admission import check_fits_dims, describe_keywords, user_error
+from tilescope.models.camera import Camera, clamp_center, clamp_zoom
 from tilescope.models.dims import Dims
 from tilescope.models.dims_mapping import layer_axes
 from tilescope.models.layerlist import LayerList
@@ -55,6 +57,7 @@ from tilescope.render.build import build_plan, plan_key
 from tilescope.render.plan import TILE_FAILED, CameraView, TiledDraw
 from tilescope.render.tiled import LayerFrame, TiledFrames, is_tiled
 from tilescope.slicing.requests import (
+    ImageSliceRequest,
     ImageSliceResponse,
     SliceRequest,
     SliceResponse,
@@ -88,7 +91,7 @@ class CursorInfo:
 class LayerStatus:
     """A layer's loading state as shown to the user."""
 
-    state: str  # "ready" | "loading" | "error"
+    state: str  # "ready" | "loading" | "error" | "removed"
     message: str = ""
 
     def __str__(self) -> str:
@@ -115,6 +118,10 @@ class Viewer:
         the error and the next request retries), so nothing stays "loading" forever.
     slice_workers
         Worker threads that read slices.
+    slice_reads_per_layer
+        At most this many reads of one layer run at once (superseded reads that ignore their
+        cancellation still count), so one hung or slow source cannot take every worker.
+        Default: half the workers, rounded up.
     """
 
     def __init__(
@@ -127,11 +134,13 @@ class Viewer:
         backend: RenderBackend | None = None,
         slice_timeout_s: float = 60.0,
         slice_workers: int = 4,
+        slice_reads_per_layer: int | None = None,
     ) -> None:
         if show:
             from tilescope.views.app import get_app
 
             get_app()  # a clear NoDisplayError before any GL or Qt work
+        own_backend = backend is None
         if backend is None:
             from tilescope.render import create_backend
 
@@ -139,7 +148,17 @@ class Viewer:
         self._backend = backend
         self.perf = PerfMonitor()
         self._hop = MainThreadQueue()
-        self._slicer = LayerSlicer(self._hop, max_workers=slice_workers, timeout_s=slice_timeout_s)
+        try:
+            self._slicer = LayerSlicer(
+                self._hop,
+                max_workers=slice_workers,
+                timeout_s=slice_timeout_s,
+                per_layer_limit=slice_reads_per_layer,
+            )
+        except BaseException:
+            if own_backend:
+                backend.close()  # a refused setting leaves no canvas of ours behind
+            raise
         self.model = ViewerModel(ndisplay=ndisplay, canvas_size=size)
         config = get_config()
         self._tiles_posted = threading.Lock()
@@ -198,14 +217,17 @@ class Viewer:
     # ---- public API ---------------------------------------------------------------------
     @property
     def dims(self) -> Dims:
+        self._check_open()
         return self.model.dims
 
     @property
     def camera(self) -> Camera:
+        self._check_open()
         return self.model.camera
 
     @property
     def layers(self) -> LayerList[Any]:
+        self._check_open()
         return self.model.layers
 
     @property
@@ -271,20 +293,26 @@ class Viewer:
         see :mod:`tilescope.data.channels`). An xarray ``DataArray`` brings its ``dims`` as
         axis labels and regular coordinates as ``scale``/``translate``.
         Returns at once: the slice is read in a worker (see :meth:`wait_until_idle`).
+        Atomic: a refused keyword raises a ``ValueError``/``TypeError`` subclass naming it,
+        and leaves the viewer as it was.
         """
-        layers = [
-            self._add(Image(s.data, **s.kwargs)) for s in image_specs(data, channel_axis, kwargs)
-        ]
+        self._check_open()
+        specs = image_specs(data, channel_axis, kwargs)
+        with self._atomic() as added:
+            for spec in specs:
+                make = functools.partial(Image, spec.data, **spec.kwargs)
+                added.append(self._add(make, "image", spec.kwargs))
+        layers = cast(list[Image], added)
         self._label_axes(layers)
         return layers if channel_axis is not None else layers[0]
 
     def add_labels(self, data: Any, **kwargs: Any) -> Labels:
-        """Add a labels layer (integer data, exact per-label colours)."""
-        return self._add(Labels(data, **kwargs))
+        """Add a labels layer (integer data, exact per-label colours). Atomic."""
+        return self._add(lambda: Labels(data, **kwargs), "labels", kwargs)
 
     def add_points(self, data: Any = None, **kwargs: Any) -> Points:
-        """Add a points layer (``(N, D)`` coordinates)."""
-        return self._add(Points(data, **kwargs))
+        """Add a points layer (``(N, D)`` coordinates). Atomic."""
+        return self._add(lambda: Points(data, **kwargs), "points", kwargs)
 
     def open(
         self, path: str | os.PathLike[str], *, remote: RemoteOptions | None = None
@@ -297,24 +325,28 @@ class Viewer:
         closed when its last layer is removed or the viewer closes, or at once if its data
         cannot become a layer.
         """
-        added: list[Layer] = []
-        for spec in read_path(path, remote=remote):
-            kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
-            add = self.add_labels if spec.layer_type == "labels" else self.add_image
-            try:
-                layer: Layer = add(spec.data, **kwargs)
-            except BaseException:
+        self._check_open()
+        specs = read_path(path, remote=remote)
+        with self._atomic() as added:  # a file whose second layer is refused adds none
+            for n, spec in enumerate(specs):
+                kwargs = {"name": spec.name, **spec.kwargs} if spec.name else dict(spec.kwargs)
+                add = self.add_labels if spec.layer_type == "labels" else self.add_image
+                try:
+                    layer: Layer = add(spec.data, **kwargs)
+                except BaseException:
+                    for later in specs[n:]:  # never added: close what they hold now
+                        if later.close is not None:
+                            later.close()
+                    raise
                 if spec.close is not None:
-                    spec.close()
-                raise
-            if spec.close is not None:
-                self._closers[layer.layer_id] = spec.close
-            added.append(layer)
+                    self._closers[layer.layer_id] = spec.close
+                added.append(layer)
         self._label_axes(added)
         return added
 
     def reset_view(self) -> None:
         """Fit the camera to the layers."""
+        self._check_open()
         self.model.reset_view(self.model.canvas_size)
 
     def play(self, axis: int | None = None, fps: float = 10.0) -> Player:
@@ -363,12 +395,16 @@ class Viewer:
         return True
 
     def layer_status(self, layer: Layer) -> LayerStatus:
-        """``ready``, ``loading`` or ``error: message`` for ``layer``."""
+        """``ready``, ``loading``, ``error: message`` or ``removed`` for ``layer``.
+
+        Still answers after :meth:`close` (a report, not an action).
+        """
         return self._status.get(layer.layer_id, LayerStatus("loading"))
 
     @contextmanager
     def force_sync(self) -> Iterator[None]:
         """Slice and load tiles synchronously inside this block (for scripts and tests)."""
+        self._check_open()
         before = self._loader.force_synchronous
         self._loader.force_synchronous = True
         try:
@@ -380,6 +416,7 @@ class Viewer:
     def wait_until_idle(self, timeout: float | None = 30.0) -> bool:
         """Block until every pending slice has arrived and every visible tile is at the ideal
         level or failed (marked on screen); False on timeout. Scripts only."""
+        self._check_open()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
@@ -416,6 +453,7 @@ class Viewer:
         By default waits for pending slices first (``wait=False`` takes what is there now).
         Works with no display at all.
         """
+        self._check_open()
         if wait:
             self.wait_until_idle(timeout)
         else:
@@ -430,8 +468,11 @@ class Viewer:
     def cursor_info(self, canvas_xy: Sequence[float]) -> CursorInfo | None:
         """World coordinate under a canvas pixel and the top visible layer's value there.
 
-        Uses only slices already in RAM: never reads layer data.
+        Uses only slices already in RAM: never reads layer data. ``None`` after :meth:`close`
+        (the window may still ask while it closes).
         """
+        if self._closed:
+            return None
         try:
             shown = self._backend.canvas_to_world(canvas_xy)
         except (ValueError, ZeroDivisionError, np.linalg.LinAlgError):
@@ -470,6 +511,7 @@ class Viewer:
 
     def run(self) -> int:
         """Enter the Qt event loop until the window closes (returns its exit status)."""
+        self._check_open()
         if self._window is None:
             raise TilescopeError("run() needs a window: create the Viewer with show=True")
         from tilescope.views.app import run_event_loop
@@ -477,15 +519,31 @@ class Viewer:
         return run_event_loop()
 
     def close(self) -> None:
-        """Stop workers, release the canvas and close the window. Safe to call twice."""
+        """Stop workers, release the canvas and close the window. Safe to call twice.
+
+        Returns promptly whatever the reads do: a read still running is abandoned (its
+        thread exits when the read returns) and its result dropped. Afterwards every call
+        that would act (``add_*``, ``open``, ``screenshot``, ``wait_until_idle``,
+        ``force_sync``, ``reset_view``, ``run``, and ``dims``/``camera``/``layers``, through
+        which slider and camera changes go) raises :class:`~tilescope.errors.ViewerClosedError`;
+        ``layer_status`` and ``perf`` still report. The models in ``viewer.model`` outlive
+        the viewer as plain evented objects: changing them drives nothing.
+        """
         if self._closed:
             return
         self._closed = True
         if self._rest_timer is not None:
             self._rest_timer.cancel()
-        self._slicer.shutdown()
+        self._slicer.shutdown()  # never waits for a running read
         self._tiles.close()
-        self._loader.close()
+        self._loader.close()  # never waits for a running load either
+        # the models outlive the viewer: they stop driving it (nothing is sliced or drawn)
+        self.model.dims.events.changed.disconnect(self._on_view_changed)
+        self.model.camera.events.changed.disconnect(self._on_view_changed)
+        self.model.layers.events.inserted.disconnect(self._on_layer_inserted)
+        self.model.layers.events.removed.disconnect(self._on_layer_removed)
+        self.model.layers.events.reordered.disconnect(self._schedule_flush)
+        self.model.layers.events.moved.disconnect(self._schedule_flush)
         for disconnect in self._disconnects.values():
             disconnect()
         self._disconnects.clear()
@@ -505,9 +563,51 @@ class Viewer:
         self.close()
 
     # ---- layers -------------------------------------------------------------------------
-    def _add(self, layer: L) -> L:
-        self.model.add_layer(layer)
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ViewerClosedError(
+                "this viewer is closed; create a new tilescope.Viewer to show more data"
+            )
+
+    def _add(self, make: Callable[[], L], kind: str, kwargs: dict[str, Any]) -> L:
+        """Build, check and insert a layer atomically: on any failure nothing is left behind.
+
+        psygnal wraps exceptions raised by ``inserted`` handlers in ``EmitLoopError`` after
+        the layer is already in the list, so what can be checked is checked first
+        (:mod:`tilescope.models.admission`), and a late failure is rolled back and re-raised
+        as the typed error its handler raised.
+        """
+        self._check_open()
+        layer = make()
+        what, given = f"{kind} layer {layer.name!r}", describe_keywords(kwargs)
+        check_fits_dims(self._layer_models(), layer, self.model.dims.state, what=what, given=given)
+        dims, camera = self.model.dims.state, self.model.camera.state
+        try:
+            self.model.add_layer(layer)
+        except Exception as e:
+            if layer in self.model.layers:
+                self.model.layers.remove(layer)
+            self._status.pop(layer.layer_id, None)
+            self.model.dims.set_state(dims)
+            self.model.camera.set_state(camera)
+            raise user_error(e, what=what, given=given) from None
         return layer
+
+    @contextmanager
+    def _atomic(self) -> Iterator[list[Layer]]:
+        """Add several layers as one call: if one fails, those added before it go too."""
+        dims, camera = self.model.dims.state, self.model.camera.state
+        added: list[Layer] = []
+        try:
+            yield added
+        except BaseException:
+            for layer in reversed(added):
+                if layer in self.model.layers:
+                    self.model.layers.remove(layer)
+                self._status.pop(layer.layer_id, None)
+            self.model.dims.set_state(dims)
+            self.model.camera.set_state(camera)
+            raise
 
     def _label_axes(self, layers: Sequence[Layer]) -> None:
         """Right-align the ``axis_labels`` a layer's metadata carries onto ``dims``."""
@@ -544,7 +644,7 @@ class Viewer:
         self._frames.pop(key, None)
         self._responses.pop(key, None)
         self._signatures.pop(key, None)
-        self._status.pop(key, None)
+        self._set_status(layer, LayerStatus("removed"))
         closer = self._closers.pop(key, None)
         if closer is not None:
             closer()
@@ -629,9 +729,10 @@ class Viewer:
             self._set_status(layer, LayerStatus("loading"))
             self._slicer.submit(
                 key,
-                _as_task(request),
+                _as_task(request, self._slicer.dask),
                 lambda resp: self._on_slice_done(layer, resp),
                 lambda exc: self._on_slice_error(layer, exc),
+                label=f"layer {layer.name!r}",
             )
         self._schedule_flush()
 
@@ -666,7 +767,9 @@ class Viewer:
 
     def _on_backend_camera(self, view: CameraView) -> None:
         with self.perf.task("camera_input"):
-            self.model.camera.update(center=view.center, zoom=view.zoom, angles=view.angles)
+            self.model.camera.update(  # canvas input stays within what can be drawn
+                center=clamp_center(view.center), zoom=clamp_zoom(view.zoom), angles=view.angles
+            )
 
     def _on_backend_resized(self, size: tuple[int, int]) -> None:
         self.model.canvas_size = size
@@ -812,12 +915,15 @@ def _tune_interpreter(interactive: bool) -> None:
     gc.freeze()
 
 
-def _as_task(request: SliceRequest) -> Callable[[CancelToken], SliceResponse]:
-    def task(token: CancelToken) -> SliceResponse:
-        with cancel_dask_on(token):
-            return request(token)
+def _as_task(request: SliceRequest, dask: DaskReads) -> Callable[[CancelToken], SliceResponse]:
+    """The worker's task: dask data is computed on the slicer's one shared dask pool."""
+    if isinstance(request, ImageSliceRequest):
 
-    return task
+        def task(token: CancelToken) -> SliceResponse:
+            return request(token, compute=lambda obj: dask.compute(obj, token))
+
+        return task
+    return request
 
 
 def _value_at(resp: ImageSliceResponse, shown: Sequence[float]) -> Any:

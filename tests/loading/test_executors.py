@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import subprocess
+import sys
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,9 +135,10 @@ def test_bad_client_and_kind() -> None:
 
 
 def test_shutdown_cancels_queued_futures() -> None:
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
     ex = make_executor("threads", 1, "t")
-    first = ex.submit(gate.wait, 10)
+    first = ex.submit(lambda: (started.set(), gate.wait(10))[1])
+    assert started.wait(10)  # running, so only the second is still queued
     second = ex.submit(gate.wait, 10)
     shutdown_executor(ex)
     assert second.cancelled()
@@ -187,3 +191,27 @@ def test_close_leaves_no_thread_even_with_a_load_running() -> None:
         thread.join(10)
     assert not [t for t in mine if t.is_alive()]
     assert [r.key.col for r in loader.drain()] == [1]  # the cancelled load posted nothing
+
+
+def test_a_hung_thread_load_never_keeps_the_process_alive(tmp_path: Path) -> None:
+    """The "threads" executor's workers are daemons: a read that never returns does not stop
+    the interpreter from exiting after close() (a ThreadPoolExecutor joins it at exit)."""
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import threading, numpy as np\n"
+        "from tilescope.loading.executors import make_executor\n"
+        "ex = make_executor('threads', 2, 'tilescope-loader-0')\n"
+        "started = threading.Event()\n"
+        "def read():\n"
+        "    started.set()\n"
+        "    threading.Event().wait()  # never returns\n"
+        "ex.submit(read)\n"
+        "assert started.wait(10)\n"
+        "ex.shutdown(wait=False, cancel_futures=True)\n"
+        "print('closed', flush=True)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "closed"

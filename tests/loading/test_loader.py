@@ -548,3 +548,24 @@ def test_executor_that_cannot_be_created_fails_the_load(clock: FakeClock) -> Non
         assert isinstance(result.error, ChunkLoadError)
         assert isinstance(result.error.__cause__, ConfigError)
         assert loader.stats.queued == loader.stats.running == 0
+
+
+def test_close_never_waits_for_a_hung_load() -> None:
+    """Real threads: a load that never returns (until the end) does not hold up close()."""
+    hung = GatedRead()
+    loader = ChunkLoader(one_pool_config(delay_queue_ms=0), cache=ChunkCache(10**6))
+    try:
+        loader.set_wanted(1, [LoadRequest(key(0), hung)])
+        assert hung.started.wait(10)
+        done = threading.Event()
+        closer = threading.Thread(target=lambda: (loader.close(), done.set()))
+        closer.start()
+        returned = done.wait(1.0)
+    finally:
+        hung.gate.set()
+    closer.join(10)
+    assert returned
+    names = [t.name for t in threading.enumerate() if t.name.startswith("tilescope-loader")]
+    for t in [t for t in threading.enumerate() if t.name in names]:
+        t.join(10)  # the abandoned worker exits once its read returns
+    assert [t.name for t in threading.enumerate() if t.name.startswith("tilescope-loader")] == []

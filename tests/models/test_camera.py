@@ -132,3 +132,33 @@ def test_bad_input_raises_and_changes_nothing(
         mutate(camera)
     assert camera.state is before
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    "zoom", [1e-300, 1e-16, 1e16, 1e300], ids=["1e-300", "1e-16", "1e16", "1e300"]
+)
+def test_zoom_outside_what_the_renderer_draws_is_refused(zoom: float) -> None:
+    camera = Camera(zoom=2.0)
+    with pytest.raises(CameraError, match="zoom") as info:
+        camera.zoom = zoom
+    assert repr(zoom) in str(info.value) or str(zoom) in str(info.value)
+    assert camera.zoom == 2.0
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=1e-300))
+def test_clamp_zoom_always_gives_a_settable_zoom(zoom: float) -> None:
+    from tilescope.models.camera import ZOOM_MAX, ZOOM_MIN, clamp_zoom
+
+    z = clamp_zoom(zoom)
+    assert ZOOM_MIN <= z <= ZOOM_MAX
+    assert Camera(zoom=z).zoom == z
+    if ZOOM_MIN <= zoom <= ZOOM_MAX:
+        assert z == zoom
+
+
+def test_zoom_at_stops_at_the_bounds() -> None:
+    from tilescope.models.camera import ZOOM_MAX
+
+    camera = Camera(zoom=1e14)
+    camera.zoom_at(1e6, (0.0, 0.0))
+    assert camera.zoom == ZOOM_MAX

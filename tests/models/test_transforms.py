@@ -287,3 +287,21 @@ def test_step_matches_qr_definition(t: Transform) -> None:
     if not t.data_to_world.is_diagonal:
         np.testing.assert_allclose(t.step, np.abs(np.diag(r)))
     assert math.isclose(float(np.prod(t.step)), abs(np.linalg.det(lin)), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("part", "value"),
+    [
+        pytest.param("scale", {"a": 1}, id="scale-dict"),
+        pytest.param("translate", {"a": 1}, id="translate-dict"),
+        pytest.param("scale", ["a", "b", "c"], id="scale-strings"),
+        pytest.param("rotate", "x", id="rotate-str"),
+        pytest.param("rotate", {"a": 1}, id="rotate-dict"),
+        pytest.param("shear", {"a": 1}, id="shear-dict"),
+        pytest.param("shear", ["x"], id="shear-strings"),
+    ],
+)
+def test_non_numeric_parts_are_transform_errors_naming_the_part(part: str, value: Any) -> None:
+    with pytest.raises(TransformError, match=part) as info:
+        Transform.create(3, **{part: value})
+    assert repr(value) in str(info.value)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tilescope.cancel import Cancelled, CancelToken
-from tilescope.errors import SliceError
+from tilescope.errors import ReadValidationError, SliceError
 from tilescope.models.dims import Dims, DimsState, RangeTuple
 from tilescope.models.layers import Image, Labels, Points
 from tilescope.slicing import (
@@ -355,3 +355,66 @@ def test_request_signature_changes_only_with_what_is_read() -> None:
     assert request_signature(build_slice_request(layer, moved)) != same
     layer.projection_mode = "max"
     assert request_signature(build_slice_request(layer, dims)) != same
+
+
+class Faulty:
+    """Array metadata that promises ``shape``; reads return ``result`` instead."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any, result: Any) -> None:
+        self.shape, self.dtype, self.ndim = shape, np.dtype(dtype), len(shape)
+        self.result = result
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.result
+
+
+@pytest.mark.parametrize(
+    ("result", "fragment"),
+    [
+        pytest.param(
+            np.zeros((7, 5), np.float32), r"shape \(7, 5\), expected \(8, 8\)", id="shape"
+        ),
+        pytest.param(np.full((8, 8), "x"), "<U1", id="str"),
+        pytest.param(np.zeros((8, 8), object), "object", id="object"),
+        pytest.param(np.zeros((8, 8), np.complex64), "complex", id="complex"),
+    ],
+)
+def test_a_bad_read_result_is_a_slice_error_naming_the_layer(result: Any, fragment: str) -> None:
+    layer = Image(Faulty((3, 8, 8), np.float32, result), name="faulty", contrast_limits=(0, 1))
+    request = build_slice_request(layer, make_dims((1, 0, 0)))
+    with pytest.raises(ReadValidationError, match=fragment) as info:
+        request()
+    assert "'faulty'" in str(info.value)
+
+
+def test_dask_reads_go_through_the_given_compute() -> None:
+    arr = da.arange(3 * 4 * 4, chunks=4).reshape((3, 4, 4)).astype(np.float32)
+    request = build_slice_request(Image(arr, contrast_limits=(0, 1)), make_dims((2, 0, 0)))
+    assert isinstance(request, ImageSliceRequest)
+    seen: list[object] = []
+
+    def compute(obj: object) -> np.ndarray:
+        seen.append(obj)
+        return np.asarray(obj)
+
+    response = request(compute=compute)
+    assert len(seen) == 1
+    assert isinstance(seen[0], da.Array)
+    np.testing.assert_array_equal(response.data, np.asarray(arr[2]))
+
+
+def test_the_worker_makes_slices_texture_ready() -> None:
+    """Labels indexing, dtype conversion and striding happen where the slice is read."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, (4, 6, 5)).astype(np.int64) * 10_000_000_019
+    response = image_response(Labels(labels), make_dims((0.0, 0.0, 0.0), ndisplay=3))
+    assert response.texture is not None
+    assert response.texture.dtype == np.float32
+    assert response.table is not None
+    np.testing.assert_array_equal(response.table[response.texture.astype(int)], labels)
+    volume = rng.random((5, 3000, 4)).astype(np.float64)  # taller than a 3D texture
+    response = image_response(Image(volume), make_dims((0.0, 0.0, 0.0), ndisplay=3))
+    assert response.texture is not None
+    assert response.texture.dtype == np.float32
+    assert response.strides == (1, 2, 1)
+    np.testing.assert_array_equal(response.texture, volume[:, ::2].astype(np.float32))

@@ -213,7 +213,7 @@ def test_shutdown_leaves_no_thread_running(hop: MainThreadQueue) -> None:
     releaser.start()
     slicer.shutdown()
     releaser.join()
-    assert _workers() == []
+    assert _join_workers() == []  # each exits once its read returns (none is joined)
     with pytest.raises(RuntimeError, match="shut down"):
         slicer.submit("a", lambda tok: 1, Sink().on_done, Sink().on_error)
 
@@ -247,7 +247,7 @@ def test_a_hung_read_becomes_an_error_without_any_other_event(hop: MainThreadQue
         hung.release.set()
     finally:
         slicer.shutdown()
-    assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []
+    assert _join_workers() == []
 
 
 @pytest.mark.parametrize(
@@ -265,3 +265,99 @@ def test_bad_settings_are_refused_before_any_thread_starts(
     with pytest.raises(ConfigError, match=message):
         LayerSlicer(hop, **kwargs)  # type: ignore[arg-type]
     assert [t for t in threading.enumerate() if t.name.startswith("tilescope-slice")] == []
+
+
+def _join_workers(timeout: float = WAIT) -> list[threading.Thread]:
+    """Threads of the slicer still alive once each had ``timeout`` s to finish (test only)."""
+    for t in _workers():
+        t.join(timeout)
+    return _workers()
+
+
+def test_shutdown_returns_at_once_while_a_read_hangs(hop: MainThreadQueue) -> None:
+    slicer = LayerSlicer(hop, max_workers=2)
+    sink = Sink()
+    hung = Gate("late")
+    slicer.submit("a", hung, sink.on_done, sink.on_error)
+    assert hung.started.wait(WAIT)
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (slicer.shutdown(), done.set()))
+    closer.start()
+    returned = done.wait(1.0)  # close() never waits on a read
+    hung.release.set()
+    closer.join(WAIT)
+    assert returned
+    hop.drain()
+    assert sink.done == []
+    assert sink.errors == []
+    assert _join_workers() == []  # the abandoned worker exits once its read returns
+
+
+def test_a_hung_layer_cannot_take_every_worker(hop: MainThreadQueue) -> None:
+    """Superseded reads that ignore their token keep their worker; one layer may hold at
+    most ceil(workers / 2) of them, so another layer still gets read."""
+    slicer = LayerSlicer(hop, max_workers=4)
+    try:
+        sink = Sink()
+        hung = [Gate(f"hung{i}") for i in range(4)]
+        for i, g in enumerate(hung):  # four changes, each superseding the last
+            slicer.submit("bad", g, sink.on_done, sink.on_error)
+            # the first two start; past the limit the others wait (given 0.2 s to show it)
+            assert g.started.wait(WAIT if i < 2 else 0.2) == (i < 2)
+        slicer.submit("good", lambda tok: "good", sink.on_done, sink.on_error)
+        while "good" not in sink.done:
+            assert hop.wait_posted(WAIT)
+            hop.drain()
+        assert not hung[2].started.is_set()  # replaced while waiting its turn (latest wins)
+        for g in hung:
+            g.release.set()
+        assert slicer.wait_until_idle(WAIT)
+        assert sink.done == ["good", "hung3"]
+    finally:
+        for g in hung:
+            g.release.set()
+        slicer.shutdown()
+
+
+def test_per_layer_limit_is_configurable_and_checked(hop: MainThreadQueue) -> None:
+    with pytest.raises(ConfigError, match="per-layer"):
+        LayerSlicer(hop, max_workers=2, per_layer_limit=0)
+    slicer = LayerSlicer(hop, max_workers=3, per_layer_limit=1)
+    try:
+        sink = Sink()
+        first, second = Gate("first"), Gate("second")
+        slicer.submit("a", first, sink.on_done, sink.on_error)
+        assert first.started.wait(WAIT)
+        slicer.submit("a", second, sink.on_done, sink.on_error)
+        assert not second.started.wait(0.05)  # waits: "a" already has its one read running
+        first.release.set()
+        assert second.started.wait(WAIT)
+        second.release.set()
+        assert slicer.wait_until_idle(WAIT)
+        assert sink.done == ["second"]
+    finally:
+        first.release.set()
+        second.release.set()
+        slicer.shutdown()
+
+
+def test_a_timeout_names_the_layer_and_frees_its_worker(hop: MainThreadQueue) -> None:
+    now = [0.0]
+    slicer = LayerSlicer(hop, max_workers=1, timeout_s=5.0, clock=lambda: now[0])
+    hung = Gate("late")
+    try:
+        sink = Sink()
+        slicer.submit("a", hung, sink.on_done, sink.on_error, label="layer 'slow one'")
+        assert hung.started.wait(WAIT)
+        now[0] = 6.0
+        slicer.poll()
+        assert len(sink.errors) == 1
+        assert "layer 'slow one'" in str(sink.errors[0])
+        # the abandoned worker is replaced: another layer is read while the hung one hangs
+        slicer.submit("b", lambda tok: "b", sink.on_done, sink.on_error, label="layer 'b'")
+        assert slicer.wait_until_idle(WAIT)
+        assert sink.done == ["b"]
+    finally:
+        hung.release.set()
+        slicer.shutdown()
+    assert _join_workers() == []

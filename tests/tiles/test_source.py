@@ -377,3 +377,33 @@ def test_thick_slice_on_a_stored_pyramid_maps_the_window_per_level() -> None:
     assert ts.key((1, 0, 0)).slice == (2,)
     np.testing.assert_allclose(src.read_tile(ts.key((0, 1, 0))), base[3:6, 8:16, 0:8].sum(0))
     np.testing.assert_allclose(src.read_tile(ts.key((1, 0, 0))), levels[1][1:3].sum(0))
+
+
+class _Liar:
+    """Array metadata of (2, 300, 300) float32; reads return ``result(key)`` instead."""
+
+    shape, dtype, ndim = (2, 300, 300), np.dtype(np.float32), 3
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.result(key)
+
+
+@pytest.mark.parametrize(
+    ("result", "fragment"),
+    [
+        pytest.param(lambda key: np.zeros((7, 5), np.float32), r"shape \(7, 5\)", id="shape"),
+        pytest.param(lambda key: np.zeros((300, 300), object), "object", id="object"),
+        pytest.param(lambda key: np.zeros((300, 300), np.complex64), "complex", id="complex"),
+    ],
+)
+def test_a_bad_tile_read_is_a_typed_error_naming_the_tile(result: Any, fragment: str) -> None:
+    from tilescope.errors import ReadValidationError
+
+    src = TileSource.create([_Liar(result)], (1, 2), layer_id=7, tile_shape=512)
+    key = src.tile_slice((1,)).key((0, 0, 0))
+    with pytest.raises(ReadValidationError, match=fragment) as info:
+        src.read_tile(key)
+    assert "layer 7 tile" in str(info.value)

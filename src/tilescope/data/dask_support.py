@@ -1,44 +1,113 @@
-"""Cancelling a dask computation between its tasks.
+"""Computing dask reads on one shared pool, cancellable between chunks, with no global state.
 
-``np.asarray(dask_array[key])`` runs dask's local scheduler in the calling (worker) thread.
-Inside :func:`cancel_dask_on`, that scheduler checks a :class:`~tilescope.cancel.CancelToken`
-before it starts each task: once the token is cancelled no further chunk starts, the
-computation raises :class:`~tilescope.cancel.Cancelled`, and the worker is free within one
-chunk's time instead of finishing a slice nobody wants (napari cannot stop such a read).
+``np.asarray(dask_array)`` from a worker thread makes dask's threaded scheduler create a
+thread pool *per calling thread* (4 slice workers: 4 pools, each CPU-count threads, alive
+until their thread dies). And the usual way to hook into a computation, ``dask.callbacks``,
+goes through ``Callback.active``, a process-global set that dask's ``local_callbacks`` swaps
+out and back per computation: two computations overlapping on different threads can restore
+each other's set, leaving a cancelled read's check installed (every later read on that thread
+raises ``Cancelled``) or dropping a live one.
 
-dask's callbacks are process-global, so the check applies only to computations run by the
-thread that entered the block.
+:class:`DaskReads` avoids both: :meth:`DaskReads.compute` runs the graph with
+``dask.threaded.get`` on one :class:`~tilescope.data.threads.DaemonExecutor` shared by all
+callers, passes ``callbacks=()`` explicitly (so dask never touches ``Callback.active``), and
+checks the :class:`~tilescope.cancel.CancelToken` each time dask hands a chunk to the pool and
+again when the chunk starts: once the token is cancelled no further chunk starts and the
+computation raises :class:`~tilescope.cancel.Cancelled` (napari cannot stop such a read).
+
+Threads: ``compute`` runs in whatever thread calls it (a slice worker), ``close`` anywhere.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, ParamSpec, TypeVar, cast
 
-from tilescope.cancel import CancelToken
+import numpy as np
 
-__all__ = ["cancel_dask_on"]
+from tilescope.cancel import Cancelled, CancelToken
+from tilescope.data.threads import DaemonExecutor
+
+__all__ = ["DaskReads", "is_dask_collection"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-@contextmanager
-def cancel_dask_on(token: CancelToken) -> Iterator[None]:
-    """Within this block, dask computations of this thread stop when ``token`` is cancelled."""
+def is_dask_collection(obj: object) -> bool:
+    """True for a dask collection (array, delayed, ...); False without dask installed."""
     try:
-        from dask.callbacks import Callback
-    except ImportError:  # dask not installed: nothing to cancel
-        yield
-        return
-    owner = threading.get_ident()
+        from dask.base import is_dask_collection as is_collection
+    except ImportError:
+        return False
+    return bool(is_collection(obj))
 
-    class _CancelCheck(Callback):
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]
 
-        def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
-            if threading.get_ident() == owner:
-                token.raise_if_cancelled()
+class _TokenPool(Executor):
+    """The shared pool seen through one computation's token (what ``dask.threaded.get`` uses)."""
 
-    with _CancelCheck():
-        yield
+    def __init__(self, pool: DaemonExecutor, token: CancelToken) -> None:
+        self._pool = pool
+        self._token = token
+        self._max_workers = pool._max_workers
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        self._token.raise_if_cancelled()  # dask stops handing out chunks
+        token = self._token
+
+        def guarded() -> T:
+            token.raise_if_cancelled()  # queued behind other reads, cancelled meanwhile
+            return fn(*args, **kwargs)
+
+        return self._pool.submit(guarded)
+
+
+class DaskReads:
+    """One dask thread pool for every slice worker, owned by the slicer (``close`` it)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or min(8, os.cpu_count() or 4)
+        self._pool: DaemonExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def compute(self, obj: Any, token: CancelToken | None = None) -> np.ndarray:
+        """``obj`` as a numpy array; a dask collection is computed on the shared pool.
+
+        Blocks until done; raises :class:`~tilescope.cancel.Cancelled` once ``token`` is
+        cancelled (checked before each chunk starts). Call off the main thread.
+        """
+        if not is_dask_collection(obj):
+            return np.asarray(obj)
+        import dask.threaded
+        from dask.base import compute as dask_compute
+
+        pool = self._shared_pool()
+        view = _TokenPool(pool, token if token is not None else CancelToken())
+
+        def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
+            kwargs.pop("callbacks", None)
+            return dask.threaded.get(dsk, keys, pool=view, callbacks=(), **kwargs)
+
+        (result,) = cast(Any, dask_compute)(obj, scheduler=get)
+        return np.asarray(result)
+
+    def close(self) -> None:
+        """Stop the pool without waiting for a running chunk; later computes are cancelled."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _shared_pool(self) -> DaemonExecutor:
+        with self._lock:
+            if self._closed:
+                raise Cancelled  # the owner closed: nobody wants this read any more
+            if self._pool is None:
+                # started lazily: a viewer showing only numpy or zarr data never starts it
+                self._pool = DaemonExecutor(self._workers, "tilescope-dask")
+            return self._pool

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.errors import ArrayProtocolError, LayerDataError
+from tilescope.errors import ArrayProtocolError, LayerDataError, LayerPropertyError
 
 __all__ = [
     "ArrayLike",
@@ -252,6 +252,10 @@ def as_layer_data(data: object, multiscale: bool | None = None) -> ArrayLike | M
     array as a one-level pyramid; ``False`` rejects a list of several arrays.
     A list/tuple of one array becomes that array unless ``multiscale=True``.
     """
+    if multiscale is not None and not isinstance(multiscale, bool | np.bool_):
+        raise LayerPropertyError(
+            f"multiscale must be True, False or None (guess from the data), got {multiscale!r}"
+        )
     if multiscale is None:
         multiscale = is_multiscale(data)
         if not multiscale and isinstance(data, list | tuple):

@@ -4,7 +4,8 @@ The loader creates one executor per pool through :func:`make_executor` and owns
 it: it is shut down with ``cancel_futures=True`` when the loader closes.  No
 module-level pools.
 
-* ``"threads"`` (default): a ``ThreadPoolExecutor``; loads share memory with
+* ``"threads"`` (default): a :class:`~tilescope.data.threads.DaemonExecutor` (daemon
+  threads: a hung load never holds up close() or exit); loads share memory with
   the caller, cancel tokens reach running loads.
 * ``"processes"``: a ``ProcessPoolExecutor`` with the ``spawn`` start method
   (safe with threads in the parent).  Loads and their data must pickle (zarr
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
+from tilescope.data.threads import DaemonExecutor
 from tilescope.errors import ConfigError
 from tilescope.loading.config import ExecutorKind
 
@@ -33,7 +35,8 @@ def make_executor(
 ) -> Executor:
     """Create an executor of ``kind`` with ``num_workers`` workers."""
     if kind == "threads":
-        return ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix=name)
+        # daemon threads: a load that never returns holds up neither close() nor exit
+        return DaemonExecutor(num_workers, name)
     if kind == "processes":
         return ProcessPoolExecutor(
             max_workers=num_workers, mp_context=multiprocessing.get_context("spawn")

@@ -11,7 +11,13 @@ Conventions (napari 0.9's ``viewer.camera``, except where noted):
 - ``center`` are world coordinates of the *displayed* axes, in display order
   (``dims.displayed``), so it has ``ndisplay`` entries. napari always stores three
   and ignores the first in 2D; tilescope keeps exactly the ones that mean something.
-- ``zoom`` is screen pixels per world unit (> 0).
+- ``zoom`` is screen pixels per world unit, within ``[ZOOM_MIN, ZOOM_MAX]`` = ``[1e-15, 1e15]``:
+  the renderer draws in float32, and beyond these bounds ``zoom`` or ``1 / zoom`` squared
+  (both appear in the view matrices) leaves float32's range (about 3e38), so the view matrix
+  turns singular (``zoom=1e-300`` did). Camera input from the canvas is clamped to the bounds
+  (:func:`clamp_zoom`); a script setting a zoom outside them gets a ``CameraError``.
+  Likewise every ``center`` coordinate is within ``±CENTER_MAX`` = ``±1e20`` world units, so
+  that ``center * zoom`` stays within float32 too (``center=[1, 3.4e38]`` overflowed).
 - ``angles`` are Euler angles in degrees (3D only), ``perspective`` the field of
   view in degrees (0 = orthographic, < 180).
 """
@@ -29,7 +35,34 @@ from psygnal import Signal, SignalGroup
 from tilescope.errors import CameraError
 from tilescope.models._state_model import SettableStateField, StateModel
 
-__all__ = ["Camera", "CameraEvents", "CameraState", "validate_camera_state"]
+#: The zooms the renderer can draw (screen pixels per world unit); see the module docstring.
+ZOOM_MIN = 1e-15
+ZOOM_MAX = 1e15
+#: The largest ``|center|`` coordinate the renderer can draw (see the module docstring).
+CENTER_MAX = 1e20
+
+
+def clamp_center(center: Iterable[float]) -> tuple[float, ...]:
+    """``center`` with each coordinate brought into ``[-CENTER_MAX, CENTER_MAX]``."""
+    return tuple(min(max(float(c), -CENTER_MAX), CENTER_MAX) for c in center)
+
+
+def clamp_zoom(zoom: float) -> float:
+    """``zoom`` brought into ``[ZOOM_MIN, ZOOM_MAX]`` (for camera input and fitting)."""
+    return min(max(float(zoom), ZOOM_MIN), ZOOM_MAX)
+
+
+__all__ = [
+    "CENTER_MAX",
+    "ZOOM_MAX",
+    "ZOOM_MIN",
+    "Camera",
+    "CameraEvents",
+    "CameraState",
+    "clamp_center",
+    "clamp_zoom",
+    "validate_camera_state",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +152,23 @@ def validate_camera_state(
     three finite degrees, ``perspective`` finite degrees in ``[0, 180)``.
     """
     center_t = _as_floats("center", center, (2, 3))
+    if any(abs(c) > CENTER_MAX for c in center_t):
+        raise _fail(
+            "center",
+            center,
+            f"world coordinates within +-{CENTER_MAX:g} (what the renderer can draw; for data "
+            "that far out, change the layer's translate or units)",
+        )
     zoom_f = _as_float("zoom", zoom)
     if zoom_f <= 0:
         raise _fail("zoom", zoom, "a zoom > 0 (screen pixels per world unit)")
+    if not ZOOM_MIN <= zoom_f <= ZOOM_MAX:
+        raise _fail(
+            "zoom",
+            zoom,
+            f"a zoom the renderer can draw, from {ZOOM_MIN:g} to {ZOOM_MAX:g} screen pixels per "
+            "world unit (for data with tiny or huge units, change the layer's scale)",
+        )
     a = _as_floats("angles", angles, 3)
     persp = _as_float("perspective", perspective)
     if not 0 <= persp < 180:
@@ -204,5 +251,7 @@ class Camera(StateModel[CameraState]):
         if f <= 0:
             raise _fail("zoom factor", factor, "a factor > 0")
         a = _as_floats("anchor", anchor, len(self._state.center))
+        zoom = clamp_zoom(self._state.zoom * f)
+        f = zoom / self._state.zoom  # stopped at the bounds: the anchor still stays fixed
         center = tuple(ai + (ci - ai) / f for ai, ci in zip(a, self._state.center, strict=True))
-        self.update(center=center, zoom=self._state.zoom * f)
+        self.update(center=center, zoom=zoom)

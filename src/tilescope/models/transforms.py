@@ -86,6 +86,17 @@ def _checked_block(name: str, mat: FloatArray, ndim: int) -> FloatArray:
     return _embed(mat, ndim)
 
 
+def _numbers(name: str, value: Any, expected: str) -> FloatArray:
+    """``value`` as a float array, or a TransformError naming ``name`` and the value."""
+    try:
+        if isinstance(value, str | bytes | dict):
+            raise TypeError(type(value).__name__)
+        arr: FloatArray = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TransformError(f"{name} must be {expected}, got {value!r}") from e
+    return arr
+
+
 def rotation_matrix(rotate: Any, ndim: int) -> FloatArray:
     """A ``(ndim, ndim)`` rotation from napari's forms, embedded bottom-right.
 
@@ -93,7 +104,7 @@ def rotation_matrix(rotate: Any, ndim: int) -> FloatArray:
     (yaw, pitch, roll) angles in degrees, composed ``Rz(a) @ Ry(b) @ Rx(c)`` like
     napari; a ``k x k`` matrix (``k <= ndim``) is used as given.
     """
-    arr = np.asarray(rotate, dtype=np.float64)
+    arr = _numbers("rotate", rotate, "an angle, 3 angles or a square matrix of numbers")
     if arr.ndim == 0:
         if ndim < 2:
             raise TransformError(
@@ -140,7 +151,7 @@ def shear_matrix(shear: Any, ndim: int) -> FloatArray:
     A vector of ``k(k-1)/2`` values fills the strict upper triangle of a ``k x k``
     identity (row by row); a ``k x k`` upper- or lower-triangular matrix is used as given.
     """
-    arr = np.asarray(shear, dtype=np.float64)
+    arr = _numbers("shear", shear, "a vector or a triangular matrix of numbers")
     if arr.ndim == 1:
         m = arr.size
         k = (1 + math.isqrt(8 * m + 1)) // 2
@@ -337,8 +348,8 @@ class Affine:
 def _coerce_vector(name: str, value: Any, ndim: int, default: float) -> FloatArray:
     if value is None:
         return frozen_array(np.full(ndim, default))
-    arr = np.asarray(value, dtype=np.float64) if not isinstance(value, str) else None
-    if arr is None or arr.ndim != 1:
+    arr = _numbers(name, value, f"a sequence of {ndim} numbers (one per axis)")
+    if arr.ndim != 1:
         raise TransformError(
             f"{name} must be a sequence of {ndim} numbers (one per axis), got {value!r}"
         )

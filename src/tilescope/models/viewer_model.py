@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tilescope.errors import CameraError
-from tilescope.models.camera import Camera
+from tilescope.models.camera import Camera, clamp_zoom
 from tilescope.models.dims import Dims
 from tilescope.models.dims_state import (
     RangeTuple,
@@ -209,7 +209,10 @@ class ViewerModel:
             scale = np.array(size[-2:], dtype=np.float64)
             scale[np.isclose(scale, 0)] = 1
             zoom = scale_factor * float(np.min(canvas / scale))
-        self.camera.update(center=tuple(float(c) for c in center[-ndisplay:]), zoom=zoom)
+        # clamped: a layer with tiny or huge units is shown as near as the renderer can draw
+        self.camera.update(
+            center=tuple(float(c) for c in center[-ndisplay:]), zoom=clamp_zoom(zoom)
+        )
 
     def reset_view(
         self,

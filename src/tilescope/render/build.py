@@ -27,6 +27,7 @@ from tilescope.render.plan import (
     TiledDraw,
 )
 from tilescope.slicing.requests import PointsSliceResponse, SliceResponse
+from tilescope.tiles.convert import stride_transform
 
 __all__ = ["build_plan", "plan_key"]
 
@@ -126,6 +127,13 @@ def _make_draw(layer: Layer, resp: SliceResponse) -> Draw | None:
         )
     if resp.empty:
         return None
+    # what the worker made texture-ready (strided, converted, labels indexed), else raw
+    data = resp.data if resp.texture is None else resp.texture
+    transform = (
+        stride_transform(resp.slice_to_world, resp.strides)
+        if resp.strides
+        else (resp.slice_to_world)
+    )
     if isinstance(layer, Labels):
         colormap = LabelColormap(
             colors=layer.color,
@@ -134,12 +142,12 @@ def _make_draw(layer: Layer, resp: SliceResponse) -> Draw | None:
             version=layer.color_version,
         )
         return LabelsDraw(
-            data=resp.data, transform=resp.slice_to_world, colormap=colormap, **common
+            data=data, transform=transform, colormap=colormap, table=resp.table, **common
         )
     if isinstance(layer, Image):
         return ImageDraw(
-            data=resp.data,
-            transform=resp.slice_to_world,
+            data=data,
+            transform=transform,
             contrast_limits=layer.contrast_limits,
             colormap=layer.colormap,
             rgb=layer.rgb,

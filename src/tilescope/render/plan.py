@@ -229,13 +229,16 @@ class LabelColormap:
 class LabelsDraw:
     """One labels layer's integer slice and its exact colours (always nearest-sampled).
 
-    ``data`` and ``transform`` follow :class:`ImageDraw` (2D or 3D integer slice).
+    ``data`` and ``transform`` follow :class:`ImageDraw` (2D or 3D integer slice). When the
+    worker already indexed the labels, ``data`` holds float32 colour-table indices and
+    ``table`` the label of each index.
     """
 
     key: int
     data: np.ndarray
     transform: npt.NDArray[np.float64]
     colormap: LabelColormap = field(default_factory=LabelColormap)
+    table: npt.NDArray[np.int64] | None = None
     data_version: int = 0
     opacity: float = 1.0
     blending: Blending = "translucent"
@@ -247,7 +250,10 @@ class LabelsDraw:
             raise ValueError(
                 f"labels {self.key}: slice data must be 2D or 3D, got shape {self.data.shape}"
             )
-        if not (np.issubdtype(self.data.dtype, np.integer) or self.data.dtype == np.bool_):
+        indexed = self.table is not None and self.data.dtype == np.float32
+        if not (
+            indexed or np.issubdtype(self.data.dtype, np.integer) or self.data.dtype == np.bool_
+        ):
             raise ValueError(
                 f"labels {self.key}: slice data must be integer, got dtype {self.data.dtype}"
             )

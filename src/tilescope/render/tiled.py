@@ -72,7 +72,7 @@ from tilescope.tiles.convert import (
     LabelIndex,
     TileKind,
 )
-from tilescope.tiles.coverage import CoveragePlan, plan_coverage
+from tilescope.tiles.coverage import CoveragePlan, TileLoad, plan_coverage
 from tilescope.tiles.grid import TileKey, TileSlice
 from tilescope.tiles.intersection import ViewTiles, visible_tiles
 from tilescope.tiles.prefetch import nearest_slice
@@ -81,6 +81,9 @@ from tilescope.tiles.source import TileSource
 from tilescope.tiles.view import view_box_in_data
 
 __all__ = ["LayerFrame", "TiledFrames", "is_tiled"]
+
+#: Slices whose key factories a layer keeps (a scrub revisits its neighbours).
+_SLICES_KEPT = 16
 
 #: Estimated upload cost: fixed per tile plus per byte (llvmpipe copies ~4 GB/s).
 _UPLOAD_MS_PER_TILE = 0.05
@@ -114,6 +117,8 @@ class LayerFrame:
     """``(2, 2)`` inclusive pixel bounds of the visible ideal tiles at ``ideal_level``."""
     slice0: tuple[int, ...] = ()
     """Level-0 indices of the not-displayed axes this frame shows."""
+    estimating: bool = False
+    """Waiting for the root tile that sets provisional contrast limits."""
     stand_in: tuple[int, tuple[int, ...]] | None = None
     """``(level, slice indices at that level)`` of the nearest resident slice drawn in place
     of this one, every tile a placeholder (None: the frame shows its own slice)."""
@@ -126,7 +131,8 @@ class LayerFrame:
     @property
     def settled(self) -> bool:
         """Every visible ideal tile is drawn or failed (or cannot be held): nothing to wait for."""
-        return self.resident + len(self.failed) + self.over_budget >= self.wanted
+        done = self.resident + len(self.failed) + self.over_budget >= self.wanted
+        return done and not self.estimating
 
 
 @dataclass(eq=False)
@@ -152,6 +158,58 @@ class _LayerTiles:
     """Uploads planned this frame, handed to the backend with the next draw."""
     last_tiled: TiledDraw | None = None
     last_frame: LayerFrame | None = None
+    resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
+    quad_memo: dict[TileKey, tuple[Any, ...]] = field(default_factory=dict)
+    """Last frame's quads per drawn tile, with the rectangles, slot and mark they came from."""
+    slices: dict[tuple[Any, ...], TileSlice] = field(default_factory=dict)
+    """Recent slices' key factories (they memoize their keys: no new keys every frame)."""
+
+    last_view: tuple[int, tuple[float, float]] | None = None
+    """Ideal level and centre of the last view (to tell the direction of a pan)."""
+    motion: tuple[float, float] | None = None
+    """Direction of the last pan at this level (None: not panning, or just zoomed)."""
+
+    def prefetch_ahead(self, view: ViewTiles) -> ViewTiles:
+        """Keep only the prefetch ring tiles ahead of a pan (all of them at rest or after a
+        zoom): a pan then fetches what it is about to expose, not the ring on every side."""
+        if self.last_view is not None and self.last_view[0] == view.level:
+            (y0, x0), (y1, x1) = self.last_view[1], view.center
+            if (y1, x1) != (y0, x0):
+                self.motion = (y1 - y0, x1 - x0)
+        else:
+            self.motion = None
+        self.last_view = (view.level, view.center)
+        if self.motion is None or not view.margin:
+            return view
+        dy, dx = self.motion
+        big = 0.25 * max(abs(dy), abs(dx))  # ignore the minor axis of a nearly straight pan
+        rows, cols = view.rows, view.cols
+        ahead = tuple(
+            pos
+            for pos in view.margin
+            if (dx > big and pos[2] >= cols.stop)
+            or (dx < -big and pos[2] < cols.start)
+            or (dy > big and pos[1] >= rows.stop)
+            or (dy < -big and pos[1] < rows.start)
+        )
+        return dataclasses.replace(view, margin=ahead)
+
+    def tile_slice(
+        self, slice0: tuple[int, ...], windows0: tuple[tuple[int, int], ...], mode: str
+    ) -> TileSlice:
+        """The key factory of a slice (thick slices are projected in the worker)."""
+        memo = (slice0, windows0 if mode != "none" else (), mode)
+        tiles = self.slices.pop(memo, None)
+        if tiles is None:
+            if mode == "none":
+                tiles = self.source.tile_slice(slice0)
+            else:
+                tiles = self.source.tile_slice(slice0, windows0, mode)
+        self.slices[memo] = tiles  # most recent last
+        while len(self.slices) > _SLICES_KEPT:
+            del self.slices[next(iter(self.slices))]
+        return tiles
+
     last_geometry: tuple[Any, ...] | None = None
     stand_in: tuple[int, tuple[int, ...]] | None = None
     """The neighbouring slice the last plan drew in place of the current one."""
@@ -247,6 +305,13 @@ class TiledFrames:
         labels = None
         if kind == "labels" and np.dtype(layer.dtype) not in DIRECT_LABEL_DTYPES:
             labels = LabelIndex()
+        in_ram = all(isinstance(a, np.ndarray) for a in levels)
+        # A large root tile is one read. In RAM that is cheap; for a lazy single array whose
+        # coarse levels are computed it would be one worker reading every chunk in turn
+        # (seconds), so those levels stop at tile size and their tiles load in parallel.
+        max_root = octree.max_root_size
+        if len(levels) == 1 and not in_ram:
+            max_root = min(max_root, max(tile))
         source = TileSource.create(
             [ConvertedArray(a, kind, labels) for a in levels],
             axes,
@@ -254,7 +319,7 @@ class TiledFrames:
             data_version=layer.data_version,
             rgb=kind == "rgb",
             tile_shape=tile,
-            max_root_size=octree.max_root_size,
+            max_root_size=max_root,
             downsample="nearest" if kind == "labels" else "mean",
         )
         channels = 4 if kind == "rgb" else 1
@@ -274,7 +339,6 @@ class TiledFrames:
         )
         state = _LayerTiles(source, signature, kind, atlas, labels)
         self._layers[layer.layer_id] = state
-        in_ram = all(isinstance(a, np.ndarray) for a in levels)
         self._loader.allow_auto_sync(
             layer.layer_id, in_ram and source.grid.n_stored == source.grid.nlevels
         )
@@ -359,10 +423,7 @@ class TiledFrames:
                 return LayerFrame(None, 0, 0)
             slice0.append(window[0] if index is None else index)
             windows0.append(window)
-        if mode == "none":
-            tiles = source.tile_slice(slice0)
-        else:  # a thick slice: each tile is projected over the window in its worker
-            tiles = source.tile_slice(slice0, windows0, mode)
+        tiles = state.tile_slice(tuple(slice0), tuple(windows0), mode)
         transform = plane_to_world(layer.transform, axes, point)
         box = _view_box(transform, view_rect)
         if box is None:  # the plane is seen edge-on: napari's block of the transform
@@ -378,15 +439,16 @@ class TiledFrames:
             margin=self._loader.config.octree.margin_tiles,
             locked_level=layer.locked_data_level,
         )
+        view = state.prefetch_ahead(view)
         quads, plan, over = self._plan(state, tiles, view)
-        self._want(state, plan)
+        estimate = self._estimate_contrast(layer, state, tiles)
+        self._want(state, plan, estimate)
         if mode == "none":
             octree = self._loader.config.octree
             channels = 4 if state.kind == "rgb" else 1
             self.prefetcher.plan(source, slice0, view, octree.coverage_levels, 4 * channels)
         else:
             self.prefetcher.none(layer.layer_id)
-        self._estimate_contrast(layer, state, plan)
         draw = self._draw(layer, state, quads, transform)
         failed = tuple((key, state.failed[key]) for key in plan.ideal if key in state.failed)
         return LayerFrame(
@@ -398,6 +460,7 @@ class TiledFrames:
             view.level,
             _corners(source, view),
             tuple(slice0),
+            estimate is not None,
             state.stand_in,
         )
 
@@ -416,15 +479,22 @@ class TiledFrames:
         finer = octree.finer_depth
 
         def plan_now() -> CoveragePlan:
-            resident = {k.position for k in state.atlas.keys if tiles.owns(k)}
-            return plan_coverage(tiles, view, resident, coverage_levels=coverage, finer_depth=finer)
+            # the slice's resident positions change only when the atlas does (version)
+            memo = (tiles.level_slices, tiles.level_windows, tiles.projection, state.version)
+            if state.resident_memo is None or state.resident_memo[0] != memo:
+                resident = {k.position for k in state.atlas.keys if tiles.owns(k)}
+                state.resident_memo = (memo, resident)
+            return plan_coverage(
+                tiles, view, state.resident_memo[1], coverage_levels=coverage, finer_depth=finer
+            )
 
         plan = plan_now()
         uploads = self._upload(state, tiles, plan)
         if uploads:
             plan = plan_now()
         draw_keys = [k for k in plan.draw if k in state.atlas]
-        over = len(plan.draw) - len(draw_keys)
+        # visible ideal tiles that arrived but found no slot: the budget cannot hold the view
+        over = sum(1 for k in plan.ideal if k in state.no_room)
         state.atlas.touch(draw_keys)
         state.last_draw = frozenset(draw_keys)
         state.stand_in = None
@@ -515,10 +585,21 @@ class TiledFrames:
         positions = [k.position for k in draw_keys]
         rects = disjoint_rects(grid, positions)
         quads: list[TileQuad] = []
+        memo: dict[TileKey, tuple[Any, ...]] = {}
+        previous = state.quad_memo
         for key, pos in zip(draw_keys, positions, strict=True):
             slot = state.atlas.lookup(key)
             if slot is None:
                 continue
+            tile_state = TILE_FINAL if pos[0] == ideal else TILE_PLACEHOLDER
+            tile_rects = rects.get(pos, ())
+            # a tile drawn again with the same rectangles, slot and mark: the same quads
+            hit = previous.get(key)
+            if hit is not None and hit[:3] == (tile_rects, slot, tile_state):
+                memo[key] = hit
+                quads.extend(hit[3])
+                continue
+            start = len(quads)
             lvl = grid.levels[pos[0]]
             y0, y1, x0, x1 = lvl.pixel_bounds(pos[1], pos[2])
             box = (
@@ -527,44 +608,54 @@ class TiledFrames:
                 float(slot.x),
                 float(slot.x + x1 - x0),
             )
-            tile_state = TILE_FINAL if pos[0] == ideal else TILE_PLACEHOLDER
-            for rect in rects.get(pos, ()):
+            for rect in tile_rects:
                 ty0, ty1, tx0, tx1 = tile_texcoords(grid, pos, rect)
                 tex = (slot.y + ty0, slot.y + ty1, slot.x + tx0, slot.x + tx1)
                 quads.append(TileQuad(slot.page, rect, tex, box, pos[0], tile_state))
+            memo[key] = (tile_rects, slot, tile_state, tuple(quads[start:]))
+        state.quad_memo = memo
         for key in plan.ideal:
             if key in state.failed:
                 rect = grid.tile_edge_bounds(key.position)
                 quads.append(TileQuad(-1, rect, rect, rect, key.level, TILE_FAILED))
         return tuple(quads)
 
-    def _want(self, state: _LayerTiles, plan: CoveragePlan) -> None:
-        """Tell the loader what this layer wants (not tiles already here, drawn or arrived)."""
+    def _want(self, state: _LayerTiles, plan: CoveragePlan, extra: TileKey | None) -> None:
+        """Tell the loader what this layer wants (not tiles already here, drawn or arrived);
+        ``extra`` is a tile wanted besides the plan's (the root, for contrast limits)."""
         skip = state.arrived.keys() | state.no_room
+        loads = plan.load
         if skip:
-            keep = tuple(load for load in plan.load if load.key not in skip)
-            if len(keep) != len(plan.load):
-                plan = CoveragePlan(
-                    plan.ideal_level, plan.draw, keep, plan.ideal, plan.n_ideal_resident
-                )
+            loads = tuple(load for load in loads if load.key not in skip)
+        if extra is not None and all(load.key != extra for load in loads):
+            loads = (TileLoad(extra, max(extra.level - plan.ideal_level, 0), 0.0), *loads)
+        if loads is not plan.load:
+            plan = CoveragePlan(
+                plan.ideal_level, plan.draw, loads, plan.ideal, plan.n_ideal_resident
+            )
         want_plan(self._loader, plan, state.source)
 
-    def _estimate_contrast(self, layer: Layer, state: _LayerTiles, plan: CoveragePlan) -> None:
-        """Lazy data: provisional contrast limits come from the first (coarsest) tile drawn."""
+    def _estimate_contrast(
+        self, layer: Layer, state: _LayerTiles, tiles: TileSlice
+    ) -> TileKey | None:
+        """Lazy data: provisional contrast limits come from the root tile (the coarsest level:
+        the same tile whatever arrives first, so the picture never depends on timing).
+
+        Returns the root tile's key while it is still needed (the loader is asked for it).
+        """
         if state.estimated or not isinstance(layer, Image) or not layer.contrast_limits_pending:
-            return
-        if not plan.draw:
-            return
-        key = plan.draw[0]
+            return None
+        key = tiles.key((state.source.grid.root_level, 0, 0))
         data = self._loader.cache.peek(key)
         if data is None:
-            return
+            return None if key in state.failed else key  # a failed root: keep the defaults
         from tilescope.models.layers._range import limits_from_values
 
         values = data[..., :3] if state.kind == "rgb" else data
         limits, limits_range = limits_from_values(values, np.dtype(layer.dtype), True)
         layer.apply_contrast_limits_estimate(limits, limits_range, layer.data_version)
         state.estimated = True
+        return None
 
     def _draw(
         self,

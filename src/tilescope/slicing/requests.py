@@ -30,7 +30,12 @@ which disagrees with the tiles (at z=3 on a 2x level napari shows coarse plane 2
 whose footprint is level-0 planes 4 and 5); see ``docs/napari-differences.md``.
 
 A request may be called with a :class:`~tilescope.cancel.CancelToken` (checked
-before the read and before projecting).  An Image whose default contrast limits
+before the read and before projecting) and a ``compute`` function that turns what
+indexing returned into an ndarray (the slicer's shared, cancellable dask pool).  What
+the read returned is validated in the worker
+(:func:`~tilescope.data.validate.validate_read`): the shape the request asked for and a
+numeric or bool dtype, or a :class:`~tilescope.errors.ReadValidationError` naming the
+layer; a bad result is a failed read, never a "ready" slice.  An Image whose default contrast limits
 are still provisional asks for an estimate from the slice's values
 (``ImageSliceResponse.contrast_limits_estimate``).
 """
@@ -38,14 +43,16 @@ are still provisional asks for an estimate from the slice's values
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.cancel import CancelToken
+from tilescope.cancel import Cancelled, CancelToken
 from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import indexed_shape, validate_read
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import (
@@ -61,6 +68,7 @@ from tilescope.models.layers.labels import Labels
 from tilescope.models.layers.points import Points
 from tilescope.models.transforms import Affine, FloatArray, Transform, frozen_array
 from tilescope.slicing.projection import Window, project, window_indices
+from tilescope.tiles.convert import for_texture, label_indices
 from tilescope.tiles.geometry import level_pixel_to_data, plane_at_level, window_at_level
 
 __all__ = [
@@ -97,6 +105,13 @@ class ImageSliceResponse:
     empty: bool
     request: ImageSliceRequest = field(repr=False)
     contrast_limits_estimate: ContrastEstimate | None = None
+    texture: np.ndarray | None = field(default=None, repr=False)
+    """``data`` made ready for a texture in the worker: strided to ``request.max_texture``,
+    float32 unless uint8/uint16/float32, labels as float32 colour-table indices."""
+    table: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+    """Labels: the label of each colour-table index in ``texture``."""
+    strides: tuple[int, ...] = ()
+    """Stride per spatial axis of ``texture`` relative to ``data`` (empty: none)."""
 
     @property
     def layer_id(self) -> int:
@@ -144,6 +159,10 @@ class ImageSliceRequest:
     projection_mode: str
     slice_to_world: FloatArray = field(repr=False)
     estimate_contrast: bool = False
+    layer_name: str = ""
+    max_texture: int = 2048
+    """Largest texture side the slice is made ready for (most GPUs: 2048 for 3D textures,
+    16384 for 2D; the renderer strides further on a smaller GPU)."""
     id: int = field(default_factory=lambda: next(_request_ids))
 
     @property
@@ -169,11 +188,26 @@ class ImageSliceRequest:
             key[axis] = slice(start, stop)
         return tuple(key)
 
-    def __call__(self, token: CancelToken | None = None) -> ImageSliceResponse:
+    def expected_shape(self) -> tuple[int, ...]:
+        """The shape ``data[index_key()]`` must have (what the read is validated against)."""
+        return indexed_shape(shape_of(self.data), self.index_key())
+
+    def describe(self) -> str:
+        """The read named for messages: ``layer 'cells' (level 2)``."""
+        who = f"layer {self.layer_name!r}" if self.layer_name else f"layer {self.layer_id}"
+        return f"{who} (level {self.level})"
+
+    def __call__(
+        self,
+        token: CancelToken | None = None,
+        *,
+        compute: Callable[[Any], np.ndarray] = np.asarray,
+    ) -> ImageSliceResponse:
         """Read and project the slice.  Blocks on the array; call off the main thread.
 
         ``token`` is checked before the read and before the projection; a cancelled
-        token raises :class:`~tilescope.cancel.Cancelled`.
+        token raises :class:`~tilescope.cancel.Cancelled`. ``compute`` turns the indexed
+        data into an ndarray (default ``np.asarray``).
         """
         if token is not None:
             token.raise_if_cancelled()
@@ -187,13 +221,16 @@ class ImageSliceRequest:
                 request=self,
             )
         try:
-            arr = np.asarray(self.data[self.index_key()])
+            raw = compute(self.data[self.index_key()])
+        except Cancelled:
+            raise
         except Exception as e:
             raise SliceError(
-                f"reading the slice of layer {self.layer_id} (level {self.level}) failed: {e}"
+                f"reading the slice of {self.describe()} failed: {str(e) or type(e).__name__}"
             ) from e
         if token is not None:
             token.raise_if_cancelled()
+        arr = validate_read(raw, self.expected_shape(), what=self.describe())
         shown = [a for a in self.displayed if a is not None]
         if self.projection_mode == "none":
             kept = sorted(shown)
@@ -210,6 +247,13 @@ class ImageSliceRequest:
         if missing:
             arr = np.expand_dims(arr, tuple(missing))
         estimate = limits_from_values(arr, self.dtype, True) if self.estimate_contrast else None
+        # the conversions a texture needs happen here, in the worker, never in the renderer
+        table = None
+        if self.kind == "labels":
+            strided, strides = for_texture(arr, False, self.max_texture, convert=False)
+            texture, table = label_indices(strided)
+        else:
+            texture, strides = for_texture(arr, self.rgb, self.max_texture)
         return ImageSliceResponse(
             data=arr,
             slice_to_world=self.slice_to_world,
@@ -217,6 +261,9 @@ class ImageSliceRequest:
             empty=False,
             request=self,
             contrast_limits_estimate=estimate,
+            texture=texture,
+            table=table,
+            strides=strides,
         )
 
 
@@ -388,6 +435,8 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
         projection_mode=mode,
         slice_to_world=_slice_to_world(layer.transform, axes, point, factors[level], region),
         estimate_contrast=isinstance(layer, Image) and layer.contrast_limits_pending,
+        layer_name=layer.name,
+        max_texture=2048 if len(axes.displayed) == 3 else 16384,
     )
 
 

@@ -6,8 +6,17 @@ set, and its result — should it still arrive — is dropped because its genera
 stale. Results and errors reach the main thread only through
 :class:`~tilescope.hop.MainThreadQueue`.
 
-A task that runs longer than ``timeout_s`` is reported as failed (its worker is abandoned and its
-late result dropped); the next submit for that key retries. Nothing is left pending forever.
+A task that runs longer than ``timeout_s`` is reported as failed, naming its ``label`` (its
+worker is abandoned, a fresh one takes its place, and its late result is dropped); the next
+submit for that key retries. Nothing is left pending forever.
+
+One key never takes every worker: at most ``per_layer_limit`` of its tasks run at once
+(superseded tasks that ignore their token and keep running count), and a key past its limit
+waits its turn, latest request winning (:class:`~tilescope.slicing.workers.KeyedWorkers`).
+``shutdown`` never waits for a running read: workers are daemon threads, abandoned ones exit
+when their read returns, and their results are dropped.
+
+Dask reads: :attr:`LayerSlicer.dask` is the one dask thread pool all workers compute on.
 
 Threads: ``submit``, ``poll``, ``force_sync``, ``wait_until_idle`` and ``shutdown`` are called
 on the main thread. ``_run`` runs in a worker. Callbacks run on the main thread.
@@ -15,7 +24,6 @@ on the main thread. ``_run`` runs in a worker. Callbacks run on the main thread.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import heapq
 import math
 import threading
@@ -26,8 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from tilescope.cancel import Cancelled, CancelToken
+from tilescope.data.dask_support import DaskReads
 from tilescope.errors import ConfigError, SliceError
 from tilescope.hop import MainThreadQueue
+from tilescope.slicing.workers import Job, KeyedWorkers
 
 __all__ = ["LayerSlicer", "SliceStats"]
 
@@ -41,7 +51,9 @@ class _Task(Generic[R]):
     on_done: Callable[[R], None]
     on_error: Callable[[BaseException], None]
     submitted: float
-    future: cf.Future[None] | None = None
+    label: str
+    job: Job | None = None
+    started: float | None = None  # set by the worker when the read starts
 
 
 class _Watchdog:
@@ -111,6 +123,8 @@ class LayerSlicer:
         *,
         max_workers: int = 4,
         timeout_s: float = 60.0,
+        per_layer_limit: int | None = None,
+        dask_workers: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
@@ -119,22 +133,29 @@ class LayerSlicer:
             raise ConfigError(
                 f"slice timeout must be a positive number of seconds, got {timeout_s!r}"
             )
+        if per_layer_limit is None:
+            per_layer_limit = math.ceil(max_workers / 2)
+        if (
+            isinstance(per_layer_limit, bool)
+            or not isinstance(per_layer_limit, int)
+            or not 1 <= per_layer_limit <= max_workers
+        ):
+            raise ConfigError(
+                "the per-layer limit of running slice reads must be a whole number from 1 to "
+                f"the number of workers ({max_workers}), got {per_layer_limit!r}"
+            )
         self._hop = hop
-        self._executor: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="tilescope-slice"
+        self._workers: KeyedWorkers | None = KeyedWorkers(
+            max_workers, per_layer_limit, "tilescope-slice"
         )
-        # Start every worker now: a thread started on demand during a slider drag waits for
-        # the GIL while busy workers hold it, stalling the main thread for milliseconds.
-        ready = threading.Barrier(max_workers + 1)
-        for _ in range(max_workers):
-            self._executor.submit(ready.wait)
-        ready.wait()
+        self.dask = DaskReads(dask_workers)
         self._timeout_s = timeout_s
         self._clock = clock
         self._tasks: dict[Hashable, _Task[Any]] = {}
         self._watchdog = _Watchdog(lambda: hop.post(self.poll))
         self._generation = 0
         self._sync_depth = 0
+        self._closed = False
         self.stats = SliceStats()
 
     # ---- main thread -------------------------------------------------------------------
@@ -161,29 +182,34 @@ class LayerSlicer:
         task: Callable[[CancelToken], R],
         on_done: Callable[[R], None],
         on_error: Callable[[BaseException], None],
+        *,
+        label: str = "",
     ) -> int:
         """Run ``task(token)`` for ``key``, superseding the key's previous task.
 
         ``on_done(result)`` or ``on_error(exc)`` runs later on the main thread, only if this is
-        still the key's latest task. Returns the task's generation number.
+        still the key's latest task. ``label`` names the source in a timeout's message (e.g.
+        ``"layer 'cells'"``). Returns the task's generation number.
         """
-        if self._executor is None:
+        if self._workers is None:
             raise RuntimeError("LayerSlicer is shut down")
         self._supersede(key)
         self._generation += 1
         gen = self._generation
         self.stats.submitted += 1
         self.stats.by_key[key] = self.stats.by_key.get(key, 0) + 1
-        entry: _Task[R] = _Task(gen, CancelToken(), on_done, on_error, self._clock())
+        entry: _Task[R] = _Task(
+            gen, CancelToken(), on_done, on_error, self._clock(), label or f"{key!r}"
+        )
         self._tasks[key] = entry
         if self.is_sync:
             self.stats.sync += 1
             self._run(key, gen, entry.token, task)
             self._hop.drain()  # deliver now: the caller asked for synchronous slicing
             return gen
-        entry.future = self._executor.submit(self._run, key, gen, entry.token, task)
+        entry.job, _ = self._workers.submit(key, lambda: self._start(entry, key, task))
         # Wake the main thread at the deadline even if nothing else happens, so a hung read
-        # turns into a visible error instead of "loading" forever.
+        # turns into a visible error instead of "loading" forever (armed again at start).
         self._watchdog.arm(self._timeout_s)
         return gen
 
@@ -192,19 +218,46 @@ class LayerSlicer:
         self._supersede(key)
 
     def poll(self) -> None:
-        """Fail tasks that ran past ``timeout_s``. Called on each main-thread tick."""
+        """Fail tasks past ``timeout_s``. Called on each main-thread tick.
+
+        A running read times out ``timeout_s`` after it *started* (so a layer queued behind
+        other layers' hung reads is not blamed for them): it is abandoned and a fresh worker
+        takes its place. A waiting read times out ``timeout_s`` after it was submitted only
+        when its own layer's earlier reads hold its per-layer limit (its source hangs);
+        otherwise it starts as soon as any worker is free, and workers are freed by the
+        timeouts of the reads that hold them.
+        """
         now = self._clock()
+        workers = self._workers
         for key, entry in list(self._tasks.items()):
-            if now - entry.submitted >= self._timeout_s:
-                del self._tasks[key]
-                entry.token.cancel()
-                self.stats.timed_out += 1
-                entry.on_error(
-                    SliceError(
-                        f"reading the slice took longer than {self._timeout_s:g} s and was "
-                        "abandoned; it is retried on the next change (check the data source)"
-                    )
+            job = entry.job
+            if job is None or workers is None:
+                continue
+            started = entry.started
+            if job.state == "running" and started is not None:
+                if now - started < self._timeout_s:
+                    continue
+                workers.abandon(job)
+                message = (
+                    f"reading {entry.label} took longer than {self._timeout_s:g} s and was "
+                    "abandoned; it is retried on the next change (check that data source)"
                 )
+            elif job.state == "waiting":
+                held = workers.running(key)
+                if now - entry.submitted < self._timeout_s or held < workers.per_key:
+                    continue
+                workers.cancel(job)
+                message = (
+                    f"{entry.label} could not start a read within {self._timeout_s:g} s: {held} "
+                    "earlier reads of it are still running (its data source seems to hang); "
+                    "it is retried on the next change"
+                )
+            else:
+                continue
+            del self._tasks[key]
+            entry.token.cancel()
+            self.stats.timed_out += 1
+            entry.on_error(SliceError(message))
 
     def wait_until_idle(self, timeout: float | None = None) -> bool:
         """Deliver results until no task is pending; False if ``timeout`` s passed first.
@@ -223,20 +276,26 @@ class LayerSlicer:
             self._hop.wait_posted(min(0.05, left) if left is not None else 0.05)
 
     def shutdown(self) -> None:
-        """Cancel everything and stop the workers; no thread is left running."""
+        """Cancel everything and stop the workers without waiting for any running read.
+
+        Idle workers exit at once; a worker still in a read exits when the read returns, and
+        its result is dropped. Returns promptly whatever the reads do.
+        """
+        self._closed = True
         for key in list(self._tasks):
             self._supersede(key)
-        if self._executor is not None:
+        if self._workers is not None:
             self._watchdog.close()
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+            self._workers.shutdown()
+            self._workers = None
+            self.dask.close()
 
     def _supersede(self, key: Hashable) -> None:
         entry = self._tasks.pop(key, None)
         if entry is None:
             return
         entry.token.cancel()
-        if entry.future is not None and entry.future.cancel():
+        if entry.job is not None and self._workers is not None and self._workers.cancel(entry.job):
             self.stats.cancelled_queued += 1
         else:
             self.stats.cancelled_running += 1
@@ -255,6 +314,13 @@ class LayerSlicer:
             entry.on_error(value)
 
     # ---- worker ------------------------------------------------------------------------
+    def _start(self, entry: _Task[Any], key: Hashable, task: Callable[[CancelToken], Any]) -> None:
+        """Worker thread: note the start (its timeout counts from here), then run."""
+        entry.started = self._clock()
+        if not self._closed:
+            self._watchdog.arm(self._timeout_s)
+        self._run(key, entry.generation, entry.token, task)
+
     def _run(
         self, key: Hashable, gen: int, token: CancelToken, task: Callable[[CancelToken], Any]
     ) -> None:
@@ -266,7 +332,8 @@ class LayerSlicer:
         except Cancelled:
             return
         except Exception as e:  # any read failure becomes a visible error state, not a crash
-            self._hop.post(self._finish, key, gen, False, e)
+            if not self._closed:
+                self._hop.post(self._finish, key, gen, False, e)
             return
-        if not token.cancelled:
+        if not token.cancelled and not self._closed:
             self._hop.post(self._finish, key, gen, True, result)

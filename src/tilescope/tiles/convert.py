@@ -20,6 +20,7 @@ children and those built from a stored region agree).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,16 +28,21 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.data.protocol import ArrayLike
+from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import indexed_shape, validate_read
 from tilescope.tiles.source import materialize
 
 __all__ = [
     "DIRECT_LABEL_DTYPES",
+    "GPU_DTYPES",
     "MAX_LABEL_INDICES",
     "ConvertedArray",
     "LabelIndex",
     "TileKind",
     "convert_tile",
+    "for_texture",
+    "label_indices",
+    "stride_transform",
 ]
 
 TileKind = Literal["image", "rgb", "labels"]
@@ -48,6 +54,52 @@ DIRECT_LABEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.bool
 MAX_LABEL_INDICES = 1 << 24
 
 _OPAQUE = np.float32(np.finfo(np.float32).max)
+
+#: dtypes a texture takes as they are; anything else becomes float32.
+GPU_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+#: Labels in [0, _DIRECT_LABEL_MAX) index the colour table directly.
+_DIRECT_LABEL_MAX = 1 << 16
+
+
+def label_indices(data: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Exact float32 colour-table indices of a whole labels slice, and the label of each entry.
+
+    Small non-negative labels index the table directly (the table then only changes with the
+    colours); others are mapped through ``np.unique``. Worker threads: this is the expensive
+    part of drawing labels (about a second for 2048² of 64-bit labels).
+    """
+    if data.size == 0:
+        return data.astype(np.float32), np.zeros(1, np.int64)
+    lo, hi = int(data.min()), int(data.max())
+    if lo >= 0 and hi < _DIRECT_LABEL_MAX:
+        size = max(256, 1 << math.ceil(math.log2(hi + 1)))
+        return data.astype(np.float32), np.arange(size, dtype=np.int64)
+    labels, inverse = np.unique(data, return_inverse=True)
+    if labels.size > MAX_LABEL_INDICES:
+        raise ValueError(
+            f"a labels slice with {labels.size} distinct labels cannot be drawn exactly "
+            f"(at most {MAX_LABEL_INDICES})"
+        )
+    return inverse.reshape(data.shape).astype(np.float32), labels.astype(np.int64)
+
+
+def for_texture(
+    data: npt.NDArray[Any], rgb: bool, limit: int, convert: bool = True
+) -> tuple[npt.NDArray[Any], tuple[int, ...]]:
+    """Data strided down to fit ``limit`` texels per axis and, when ``convert``, in a dtype a
+    texture takes (:data:`GPU_DTYPES`); returns the array and the stride per spatial axis.
+
+    Worker threads (slices are made texture-ready where they are read); the renderer only
+    repeats it, as a no-op, for data that is ready already.
+    """
+    spatial = data.shape[:-1] if rgb else data.shape
+    strides = tuple(max(1, math.ceil(s / limit)) for s in spatial)
+    if any(s > 1 for s in strides):
+        data = data[tuple(slice(None, None, s) for s in strides)]
+    if convert and data.dtype not in GPU_DTYPES:
+        data = data.astype(np.float32)
+    return np.ascontiguousarray(data), strides
 
 
 class LabelIndex:
@@ -137,5 +189,30 @@ class ConvertedArray:
         return len(self.array.shape)
 
     def __getitem__(self, index: Any) -> npt.NDArray[np.float32]:
-        """Read and convert a region.  Worker threads only."""
-        return convert_tile(materialize(self.array[index]), self.kind, self.labels)
+        """Read, validate and convert a region.  Worker threads only.
+
+        What the source returned is checked first (the shape asked for, a numeric or bool
+        dtype): a bad result is a failed load with a message saying so, not a conversion
+        error (or, worse, a drawn tile).
+        """
+        key = index if isinstance(index, tuple) else (index,)
+        raw = validate_read(
+            materialize(self.array[index]),
+            indexed_shape(shape_of(self.array), key),
+            what="a tile region",
+        )
+        return convert_tile(raw, self.kind, self.labels)
+
+
+def stride_transform(
+    transform: npt.NDArray[np.float64], strides: tuple[int, ...]
+) -> npt.NDArray[np.float64]:
+    """``transform`` (index -> world) of an array strided by ``strides`` (see
+    :func:`for_texture`): texel i stands for source pixels ``i*s .. i*s + s - 1``."""
+    if all(s == 1 for s in strides):
+        return transform
+    n = len(strides)
+    scale = np.diag([*map(float, strides), 1.0])
+    scale[:n, n] = [(s - 1) / 2.0 for s in strides]
+    result: npt.NDArray[np.float64] = transform @ scale
+    return result

@@ -40,7 +40,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.data.protocol import ArrayLike
+from tilescope.data.protocol import ArrayLike, shape_of
+from tilescope.data.validate import indexed_shape, validate_read
 from tilescope.tiles.geometry import Window, plane_at_level, window_at_level
 from tilescope.tiles.grid import (
     CoarserLevels,
@@ -289,7 +290,12 @@ class TileSource:
         them with :func:`~tilescope.tiles.projection.project` (here, in the worker).
         """
         index = self._index(level, key.slice, key.window, y0, y1, x0, x1)
-        region = materialize(self.arrays[level][index])
+        array = self.arrays[level]
+        region = validate_read(  # a wrong shape or an undrawable dtype is a failed load
+            materialize(array[index]),
+            indexed_shape(shape_of(array), index),
+            what=f"layer {key.layer_id} tile (level {level}, row {key.row}, col {key.col})",
+        )
         if key.window:
             region = project(region, self.not_displayed, key.projection)
         # after integer indexing (or projecting), the displayed axes keep their

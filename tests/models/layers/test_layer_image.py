@@ -441,3 +441,37 @@ def test_set_view_rejects_values_that_do_not_fit(
     assert layer.data_level == before[0]
     np.testing.assert_array_equal(layer.corner_pixels, before[1])
     assert layer.view_axes == before[2]
+
+
+@pytest.mark.parametrize("value", ["yes", 0.5, 1, "False"], ids=["yes", "half", "one", "str-false"])
+def test_multiscale_must_be_a_bool_or_none(value: Any) -> None:
+    with pytest.raises(LayerPropertyError, match="multiscale") as info:
+        Image(np.zeros((4, 4)), multiscale=value)
+    assert repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize("value", [[], {}, (), 42], ids=["list", "dict", "tuple", "int"])
+def test_unusable_colormap_specs_are_refused(value: Any) -> None:
+    with pytest.raises(LayerPropertyError, match="colormap") as info:
+        Image(np.zeros((4, 4)), colormap=value)
+    assert repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "viridis",
+        Colormap("magma"),
+        ["black", "red"],
+        {c: [[0, 0, 0], [1, 1, 1]] for c in ("red", "green", "blue")},
+    ],
+    ids=["name", "Colormap", "colour-list", "segment-dict"],
+)
+def test_valid_colormap_specs_are_accepted(value: Any) -> None:
+    assert Image(np.zeros((4, 4)), colormap=value).colormap.lut(8).shape == (8, 4)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "object", "U2"])
+def test_undrawable_dtypes_are_refused_when_known_up_front(dtype: str) -> None:
+    with pytest.raises(LayerDataError, match=dtype if dtype != "U2" else "<U2"):
+        Image(np.zeros((4, 4), dtype=dtype))

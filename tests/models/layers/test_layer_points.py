@@ -118,3 +118,8 @@ def test_data_is_read_only() -> None:
     pts = Points(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="read-only"):
         pts.data[0, 0] = 1.0
+
+
+def test_a_size_the_renderer_cannot_draw_is_refused() -> None:
+    with pytest.raises(LayerPropertyError, match="sizes"):
+        Points(np.zeros((2, 2)), size=3.4e38)

@@ -112,12 +112,16 @@ def coerce_colormap(value: Any) -> Colormap:
     if isinstance(value, Colormap):
         return value
     try:
-        return Colormap(value)
+        cm = Colormap(value)
+        lut = np.asarray(cm.lut(8), dtype=np.float64)  # cmap accepts [] and {}; drawing fails
+        if lut.shape != (8, 4) or not np.all(np.isfinite(lut)):
+            raise ValueError(f"it gives a colour table of shape {lut.shape}")
     except Exception as e:  # cmap raises ValueError/TypeError/KeyError depending on input
         raise LayerPropertyError(
             f"colormap {value!r} is not known: use a name such as 'gray', 'viridis', "
-            f"'magma', 'green', or a cmap.Colormap ({e})"
+            f"'magma', 'green', a list of at least 2 colours, or a cmap.Colormap ({e})"
         ) from e
+    return cm
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -22,6 +22,9 @@ from tilescope.models.transforms import FloatArray, frozen_array
 
 __all__ = ["Points", "PointsEvents"]
 
+#: The largest point size (world units) the renderer can draw: it draws in float32.
+MAX_POINT_SIZE = 1e20
+
 ColorArray = npt.NDArray[np.float32]
 
 
@@ -124,8 +127,11 @@ class Points(Layer):
             raise LayerPropertyError(
                 f"size must be one number or {n} numbers (one per point), got shape {arr.shape}"
             )
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise LayerPropertyError("point sizes must be finite and >= 0")
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr > MAX_POINT_SIZE):
+            raise LayerPropertyError(
+                f"point sizes must be finite, >= 0 and <= {MAX_POINT_SIZE:g} (what the renderer "
+                f"can draw), got {size!r}"
+            )
         return frozen_array(arr)
 
     @staticmethod

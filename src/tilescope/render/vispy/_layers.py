@@ -8,7 +8,6 @@ opacity, blending, order and visibility are shader uniforms or GL state.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,15 +31,13 @@ from tilescope.render.plan import (
 )
 from tilescope.render.vispy import _visuals
 from tilescope.render.vispy._tiled import TiledPages
+from tilescope.tiles.convert import for_texture, label_indices, stride_transform
 
 __all__ = ["GLLimits", "LayerVisual", "create_layer_visual", "gl_state", "layer_kind"]
 
 Counter = Callable[[], None]
 
-_GPU_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
-_DIRECT_LABEL_MAX = 1 << 16
 _VISPY_INTERPOLATION = {"bicubic": "cubic"}  # vispy deprecates the napari name
-_MAX_LABEL_INDICES = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,35 +132,6 @@ def _vispy_matrix(
         shift[:n, 3] = pixel_offset
         full = full @ shift
     return full.T
-
-
-def _texture_ready(
-    data: np.ndarray, rgb: bool, limit: int, convert: bool = True
-) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Data strided down to fit ``limit`` and (when ``convert``) in a GPU-friendly dtype.
-
-    Returns the array and the stride per spatial axis.
-    """
-    spatial = data.shape[:-1] if rgb else data.shape
-    strides = tuple(max(1, math.ceil(s / limit)) for s in spatial)
-    if any(s > 1 for s in strides):
-        data = data[tuple(slice(None, None, s) for s in strides)]
-    if convert and data.dtype not in _GPU_DTYPES:
-        data = data.astype(np.float32)
-    return np.ascontiguousarray(data), strides
-
-
-def _stride_transform(
-    transform: npt.NDArray[np.float64], strides: tuple[int, ...]
-) -> npt.NDArray[np.float64]:
-    if all(s == 1 for s in strides):
-        return transform
-    # texel i of the strided array stands for source pixels i*s .. i*s + s - 1
-    n = len(strides)
-    scale = np.diag([*map(float, strides), 1.0])
-    scale[:n, n] = [(s - 1) / 2.0 for s in strides]
-    result: npt.NDArray[np.float64] = transform @ scale
-    return result
 
 
 def _normalized(value: float, dtype: np.dtype) -> float:
@@ -262,12 +230,12 @@ class ImageVisual2D(_TextureVisual):
     def _update(self, draw: ImageDraw, prev: ImageDraw | None) -> None:
         node = self.node
         if self._data_changed(draw, prev):
-            arr, self._strides = _texture_ready(draw.data, draw.rgb, self._limit)
+            arr, self._strides = for_texture(draw.data, draw.rgb, self._limit)
             node.set_data(arr)
         if prev is None or prev.contrast_limits != draw.contrast_limits:
             node.clim = draw.contrast_limits
         self._apply_image_settings(draw, prev)
-        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
+        self._set_matrix(_vispy_matrix(stride_transform(draw.transform, self._strides), -0.5))
 
 
 class ImageVisual3D(_TextureVisual):
@@ -281,7 +249,7 @@ class ImageVisual3D(_TextureVisual):
     def _update(self, draw: ImageDraw, prev: ImageDraw | None) -> None:
         node = self.node
         if self._data_changed(draw, prev):
-            arr, self._strides = _texture_ready(draw.data, draw.rgb, self._limit)
+            arr, self._strides = for_texture(draw.data, draw.rgb, self._limit)
             self._dtype = arr.dtype
             node.set_data(arr, clim=draw.contrast_limits)
         elif prev is None or prev.contrast_limits != draw.contrast_limits:
@@ -292,28 +260,7 @@ class ImageVisual3D(_TextureVisual):
         node.threshold = _normalized(draw.iso_threshold, self._dtype)
         if prev is None or prev.attenuation != draw.attenuation:
             node.attenuation = draw.attenuation
-        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), 0.0))
-
-
-def _label_indices(data: np.ndarray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Exact float32 indices into a colour table, and the label of each table entry.
-
-    Small non-negative labels index the table directly (the table then only
-    changes with the colours); others are mapped through ``np.unique``.
-    """
-    if data.size == 0:
-        return data.astype(np.float32), np.zeros(1, np.int64)
-    lo, hi = int(data.min()), int(data.max())
-    if lo >= 0 and hi < _DIRECT_LABEL_MAX:
-        size = max(256, 1 << math.ceil(math.log2(hi + 1)))
-        return data.astype(np.float32), np.arange(size, dtype=np.int64)
-    labels, inverse = np.unique(data, return_inverse=True)
-    if labels.size > _MAX_LABEL_INDICES:
-        raise RenderError(
-            f"a labels slice with {labels.size} distinct labels cannot be drawn exactly "
-            f"(at most {_MAX_LABEL_INDICES})"
-        )
-    return inverse.reshape(data.shape).astype(np.float32), labels.astype(np.int64)
+        self._set_matrix(_vispy_matrix(stride_transform(draw.transform, self._strides), 0.0))
 
 
 def same_label_colors(a: LabelColormap, b: LabelColormap) -> bool:
@@ -331,7 +278,20 @@ def _lut_colors(colormap: LabelColormap, labels: npt.NDArray[np.int64]) -> npt.N
     return np.round(rgba * 255.0).astype(np.uint8)
 
 
-class LabelsVisual2D(_TextureVisual):
+class _LabelsTexture(_TextureVisual):
+    def _indexed(self, draw: LabelsDraw) -> tuple[np.ndarray, npt.NDArray[np.int64]]:
+        """Colour-table indices and table: from the worker when it made them, else here."""
+        if draw.table is not None:
+            indices, self._strides = for_texture(draw.data, False, self._limit)
+            return indices, draw.table
+        data, self._strides = for_texture(draw.data, False, self._limit, convert=False)
+        try:
+            return label_indices(data)
+        except ValueError as e:
+            raise RenderError(str(e)) from e
+
+
+class LabelsVisual2D(_LabelsTexture):
     """A 2D labels slice: index texture + colour lookup texture (exact colours)."""
 
     def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
@@ -342,8 +302,7 @@ class LabelsVisual2D(_TextureVisual):
     def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
         new_table = False
         if self._data_changed(draw, prev):
-            data, self._strides = _texture_ready(draw.data, False, self._limit, convert=False)
-            indices, table = _label_indices(data)
+            indices, table = self._indexed(draw)
             self.node.set_data(indices)
             if self._lut_labels is None or not np.array_equal(table, self._lut_labels):
                 self._lut_labels = table
@@ -351,10 +310,10 @@ class LabelsVisual2D(_TextureVisual):
         recolor = prev is None or not same_label_colors(prev.colormap, draw.colormap)
         if (new_table or recolor) and self._lut_labels is not None:
             self.node.set_lut(_lut_colors(draw.colormap, self._lut_labels))
-        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), -0.5))
+        self._set_matrix(_vispy_matrix(stride_transform(draw.transform, self._strides), -0.5))
 
 
-class LabelsVisual3D(_TextureVisual):
+class LabelsVisual3D(_LabelsTexture):
     """A 3D labels slice as a pre-coloured RGBA volume (re-uploaded when colours change)."""
 
     def __init__(self, parent: Any, count_upload: Counter, limits: GLLimits) -> None:
@@ -366,12 +325,11 @@ class LabelsVisual3D(_TextureVisual):
     def _update(self, draw: LabelsDraw, prev: LabelsDraw | None) -> None:
         recolor = prev is None or not same_label_colors(prev.colormap, draw.colormap)
         if self._data_changed(draw, prev) or recolor:
-            data, self._strides = _texture_ready(draw.data, False, self._limit, convert=False)
-            indices, table = _label_indices(data)
+            indices, table = self._indexed(draw)
             colors = _lut_colors(draw.colormap, table)
             rgba = np.ascontiguousarray(colors[indices.astype(np.int64)])
             self.node.set_data(rgba, clim=(0.0, 255.0))
-        self._set_matrix(_vispy_matrix(_stride_transform(draw.transform, self._strides), 0.0))
+        self._set_matrix(_vispy_matrix(stride_transform(draw.transform, self._strides), 0.0))
 
 
 class PointsVisual(LayerVisual):

@@ -216,6 +216,8 @@ class TiledPages:
         self._count_upload = count_upload
         self._textures: dict[int, Any] = {}
         self._visuals: dict[int, Any] = {}
+        self._quads: dict[int, list[TileQuad]] = {}
+        self._spare: list[Any] = []  # detached page visuals of this kind, for reuse
         self._kind: tuple[str, int] | None = None
         self._lut: Any = gloo.Texture2D(np.zeros((1, 1, 4), np.float32), interpolation="linear")
         self._lut_shape = (1.0, 1.0)
@@ -243,11 +245,19 @@ class TiledPages:
             tex.set_data(data, offset=(up.y, up.x))
             self._count_upload()
         if prev is None or prev.quads != draw.quads or prev.pages != draw.pages:
-            by_page: dict[int, list[TileQuad]] = {p: [] for p in self._visuals}
+            by_page: dict[int, list[TileQuad]] = {}
             for q in draw.quads:
                 by_page.setdefault(q.page, []).append(q)
+            # only pages with quads have a visual (each visual costs on every camera change)
+            for page in [p for p in self._visuals if p not in by_page]:
+                spare = self._visuals.pop(page)
+                spare.parent = None  # detached, kept to be reattached (no shader rebuild)
+                self._spare.append(spare)
+                self._quads.pop(page, None)
             for page, quads in by_page.items():
-                self._visual(page, draw).set_quads(quads)
+                if self._quads.get(page) != quads:
+                    self._visual(page, draw).set_quads(quads)
+                    self._quads[page] = quads
         if recolor or prev is None or prev.lut_version != draw.lut_version:
             self._set_lut(draw)
         lo, hi = draw.contrast_limits
@@ -293,10 +303,12 @@ class TiledPages:
             if page not in wanted or self._textures[page].shape[:2] != wanted[page].shape:
                 del self._textures[page]
                 visual = self._visuals.pop(page, None)
+                self._quads.pop(page, None)
                 if visual is not None:
                     visual.parent = None
         for page in [p for p in self._visuals if p >= 0 and p not in wanted]:
             self._visuals.pop(page).parent = None
+            self._quads.pop(page, None)
         fmt = ("luminance", "r32f") if channels == 1 else ("rgba", "rgba32f")
         for page, spec in wanted.items():
             if page not in self._textures:
@@ -311,7 +323,11 @@ class TiledPages:
     def _visual(self, page: int, draw: TiledDraw) -> Any:
         visual = self._visuals.get(page)
         if visual is None:
-            visual = TiledPage(draw.kind, draw.channels, parent=self.node)
+            if self._spare:
+                visual = self._spare.pop()
+                visual.parent = self.node
+            else:
+                visual = TiledPage(draw.kind, draw.channels, parent=self.node)
             self._visuals[page] = visual
             self._configure(visual)
         return visual
@@ -339,6 +355,8 @@ class TiledPages:
         for visual in self._visuals.values():
             visual.parent = None
         self._visuals.clear()
+        self._quads.clear()
+        self._spare.clear()
         self._textures.clear()
         self._uniforms = {}
 

@@ -118,6 +118,10 @@ class VispyBackend(RenderBackend):
         try:
             with self._gl():
                 self._apply(plan)
+                if self._app == "egl":
+                    # Headless, nothing paints until a screenshot: run the queued GL commands
+                    # (tile uploads) now, so they never pile up in RAM between screenshots.
+                    self._canvas.context.flush_commands()
         finally:
             self._busy = False
         self._canvas.update()
