@@ -142,7 +142,7 @@ def ensure_pyramid(w: Workload) -> tuple[Path, float]:
 
 
 def run(w: Workload) -> Result:
-    from qtpy.QtCore import QElapsedTimer, Qt, QTimer
+    from qtpy.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
 
     import tilescope
     from tilescope.data.serve import serve_directory
@@ -162,8 +162,19 @@ def run(w: Workload) -> Result:
     try:
         with serve_directory(root, latency_ms=LATENCY_MS) as url:
             (layer,) = viewer.open(f"{url}/stack.ome.zarr")
+            # local event loops: QApplication.quit() would close the window (Qt 6)
             return _measure(
-                viewer, layer, w, app, setup_s, log_path, TILE_FAILED, QTimer, QElapsedTimer, Qt
+                viewer,
+                layer,
+                w,
+                app,
+                setup_s,
+                log_path,
+                TILE_FAILED,
+                QTimer,
+                QElapsedTimer,
+                Qt,
+                QEventLoop,
             )
     finally:
         viewer.close()
@@ -181,6 +192,7 @@ def _measure(
     QTimer: Any,
     QElapsedTimer: Any,
     Qt: Any,
+    QEventLoop: Any,
 ) -> Result:
     rss0 = _rss_mb()
     t0 = time.perf_counter()
@@ -228,9 +240,10 @@ def _measure(
                 stand_in_first.add(plane)
         if plane == last and not pending and frame.settled and not full:
             full.append((t - changed_at[plane]) * 1e3)
-            QTimer.singleShot(300, app.quit)
+            QTimer.singleShot(300, loop.quit)
 
     viewer.frame_shown.append(on_shown)
+    loop = QEventLoop()
 
     def step() -> None:
         if not pending:
@@ -265,8 +278,8 @@ def _measure(
     heartbeat.start(2)
     sampler.start(100)
     QTimer.singleShot(0, step)
-    QTimer.singleShot(120_000, app.quit)  # safety net: never hang a benchmark run
-    app.exec()
+    QTimer.singleShot(120_000, loop.quit)  # safety net: never hang a benchmark run
+    loop.exec()
     heartbeat.stop()
     sampler.stop()
     sample()
@@ -301,8 +314,8 @@ def _measure(
     played: list[int] = []
     viewer.dims.events.current_step.connect(lambda steps: played.append(int(steps[0])))
     player = viewer.play(0, fps=PLAY_FPS)
-    QTimer.singleShot(int(PLAY_S * 1000), app.quit)
-    app.exec()
+    QTimer.singleShot(int(PLAY_S * 1000), loop.quit)
+    loop.exec()
     viewer.stop()
     skipped = sum(b != (a + 1) % w.planes for a, b in itertools.pairwise(played))
 
