@@ -282,6 +282,7 @@ def _measure(
     loop.exec()
     heartbeat.stop()
     sampler.stop()
+    viewer.frame_shown.remove(on_shown)  # the play phase below is measured on its own
     sample()
     perf = viewer.perf.stats()
     frame = viewer.layer_frame(layer)

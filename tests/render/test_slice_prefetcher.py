@@ -131,10 +131,12 @@ def test_a_slow_slider_gets_full_detail_ahead_after_the_coarse_level(
     assert plan.motion.speed == pytest.approx(2.0)
     assert (plan.ahead_level, plan.near_level) == (0, 1)  # the budget holds level 1 only
     assert summary(rec.calls[-1]) == [
+        (12, 2, True),
+        (13, 2, True),  # ahead: the root first, something to show at once
         (12, 1, True),
-        (13, 1, True),  # ahead, coarse (pinned like the neighbourhood) ...
+        (13, 1, True),  # then the neighbourhood's level (pinned like the neighbourhood)
         (12, 0, False),
-        (13, 0, False),  # ... then at the speed level's full detail
+        (13, 0, False),  # then the speed level's full detail
     ]
 
 

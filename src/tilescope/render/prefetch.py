@@ -6,15 +6,16 @@ layer (main thread, no data reads). From the slice shown, the slider's motion
 asks the loader (:meth:`~tilescope.loading.loader.ChunkLoader.set_prefetch`, a pool that
 never runs ahead of a visible load) for, in this order:
 
-1. the slices ahead of a moving slider (``direction_steps``), nearest first, at the coarser
-   of two levels: the *speed level* (the finest that loads within the time one slice stays
-   on screen at the slider's speed, from the measured load time) and the neighbourhood's;
+1. the slices ahead of a moving slider (``direction_steps``), nearest first, at the
+   coarsest level (a tile or a few per slice: something to show the moment it is reached);
 2. the warm neighbourhood (``radius`` slices on each side), at the finest level whose tiles
    of the view fit ``budget_bytes`` for all of them (else the coarsest) — while the slider
    moves, no finer than the speed level (finer tiles would arrive after it passed) —, cached
    pinned so they stay while the slider is near (the slices ahead too, at that level or
    coarser);
-3. the slices ahead again at the finer of the two levels.
+3. the slices ahead again at two levels, coarse to fine: the *speed level* (the finest that
+   loads within the time one slice stays on screen at the slider's speed, from the measured
+   load time) and the neighbourhood's.
 
 Only levels the layer's coverage plan asks for when it arrives at a slice are prefetched
 (the ideal level, ``octree.coverage_levels`` above it, and the root), so a prefetched tile
@@ -176,7 +177,7 @@ class SlicePrefetcher:
             lvl: visible_tiles(
                 grid, view.view_min, view.view_max, view.canvas_shape, locked_level=lvl
             ).visible
-            for lvl in {near_level, ahead_level}
+            for lvl in {near_level, ahead_level, max(tiles, default=None)}
             if lvl is not None
         }
 
@@ -196,11 +197,14 @@ class SlicePrefetcher:
         if ahead_level is None or near_level is None:
             add(near, near_level)
         else:
+            # ahead: the coarsest level first (one tile a slice: something to show at once),
+            # then the neighbourhood, then ahead at the two chosen levels, coarse to fine
+            coarsest = max(tiles)
             coarse, fine = max(ahead_level, near_level), min(ahead_level, near_level)
-            add(ahead, coarse)
+            add(ahead, coarsest)
             add(near, near_level)
-            if fine != coarse:
-                add(ahead, fine)
+            for level in sorted({coarse, fine} - {coarsest}, reverse=True):
+                add(ahead, level)
         self._loader.set_prefetch(layer_id, requests)
         result = PrefetchPlan(motion, ahead, near, near_level, ahead_level, len(requests))
         self.last[layer_id] = result
