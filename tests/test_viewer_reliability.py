@@ -298,7 +298,12 @@ def test_the_models_outlive_a_closed_viewer_without_driving_it() -> None:
     v.add_image(np.zeros((3, 8, 8), np.float32))
     assert v.wait_until_idle(WAIT)
     submitted = v.slicer.stats.submitted
+    dims_handlers = len(v.model.dims.events.changed)
+    camera_handlers = len(v.model.camera.events.changed)
     v.close()
+    # the viewer's own handler of each is gone (the camera's too, not only the dims')
+    assert len(v.model.dims.events.changed) == dims_handlers - 1
+    assert len(v.model.camera.events.changed) == camera_handlers - 1
     v.model.dims.set_current_step(0, 2)
     v.model.camera.zoom = 3.0
     assert v.model.dims.current_step[0] == 2

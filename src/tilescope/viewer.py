@@ -539,7 +539,7 @@ class Viewer:
         self._loader.close()  # never waits for a running load either
         # the models outlive the viewer: they stop driving it (nothing is sliced or drawn)
         self.model.dims.events.changed.disconnect(self._on_view_changed)
-        self.model.camera.events.changed.disconnect(self._on_view_changed)
+        self.model.camera.events.changed.disconnect(self._on_camera_changed)
         self.model.layers.events.inserted.disconnect(self._on_layer_inserted)
         self.model.layers.events.removed.disconnect(self._on_layer_removed)
         self.model.layers.events.reordered.disconnect(self._schedule_flush)

@@ -6,6 +6,7 @@ Deterministic: tasks block on Events the test controls; nothing sleeps and hopes
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -236,16 +237,18 @@ def test_drain_refuses_other_threads(hop: MainThreadQueue) -> None:
 def test_a_hung_read_becomes_an_error_without_any_other_event(hop: MainThreadQueue) -> None:
     """The watchdog wakes the main thread at the deadline (real time, short timeout)."""
     slicer = LayerSlicer(hop, max_workers=1, timeout_s=0.05)
+    hung = Gate("never")
     try:
         sink = Sink()
-        hung = Gate("never")
         slicer.submit("a", hung, sink.on_done, sink.on_error)
-        assert hop.wait_posted(WAIT)  # posted by the watchdog, nothing else happened
-        hop.drain()
+        deadline = time.monotonic() + WAIT
+        while not sink.errors and time.monotonic() < deadline:  # only the watchdog can post
+            hop.wait_posted(0.1)
+            hop.drain()
         assert len(sink.errors) == 1
         assert isinstance(sink.errors[0], SliceError)
-        hung.release.set()
     finally:
+        hung.release.set()  # even when the test fails: no hung thread leaks into the next
         slicer.shutdown()
     assert _join_workers() == []
 

@@ -76,6 +76,20 @@ def _check_common(kind: str, key: int, opacity: float, blending: str) -> None:
         )
 
 
+def _check_display(
+    kind: str, key: int, contrast_limits: tuple[float, float], gamma: float
+) -> tuple[float, float]:
+    """Validated contrast limits (as floats) and gamma of an image-like draw."""
+    lo, hi = (float(v) for v in contrast_limits)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(
+            f"{kind} {key}: contrast_limits must be finite with min <= max, got {contrast_limits!r}"
+        )
+    if not gamma > 0:
+        raise ValueError(f"{kind} {key}: gamma must be > 0, got {gamma!r}")
+    return (lo, hi)
+
+
 def _as_transform(
     matrix: npt.ArrayLike, ndisplay: int, kind: str, key: int
 ) -> npt.NDArray[np.float64]:
@@ -161,15 +175,8 @@ class ImageDraw:
                 f"image {self.key}: rgb data needs 3 or 4 channels last, got {self.data.shape}"
             )
         object.__setattr__(self, "transform", _as_transform(self.transform, nd, "image", self.key))
-        lo, hi = (float(v) for v in self.contrast_limits)
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-            raise ValueError(
-                f"image {self.key}: contrast_limits must be finite with min <= max, "
-                f"got {self.contrast_limits!r}"
-            )
-        object.__setattr__(self, "contrast_limits", (lo, hi))
-        if not self.gamma > 0:
-            raise ValueError(f"image {self.key}: gamma must be > 0, got {self.gamma!r}")
+        limits = _check_display("image", self.key, self.contrast_limits, self.gamma)
+        object.__setattr__(self, "contrast_limits", limits)
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(
                 f"image {self.key}: interpolation must be one of {sorted(INTERPOLATIONS)}, "
@@ -414,15 +421,8 @@ class TiledDraw:
         object.__setattr__(self, "transform", _as_transform(self.transform, 2, self.kind, self.key))
         if self.channels not in (1, 4):
             raise ValueError(f"{self.kind} {self.key}: tiles have 1 or 4 channels")
-        lo, hi = (float(v) for v in self.contrast_limits)
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-            raise ValueError(
-                f"{self.kind} {self.key}: contrast_limits must be finite with min <= max, "
-                f"got {self.contrast_limits!r}"
-            )
-        object.__setattr__(self, "contrast_limits", (lo, hi))
-        if not self.gamma > 0:
-            raise ValueError(f"{self.kind} {self.key}: gamma must be > 0, got {self.gamma!r}")
+        limits = _check_display(self.kind, self.key, self.contrast_limits, self.gamma)
+        object.__setattr__(self, "contrast_limits", limits)
         if self.kind == "labels" and (self.label_colormap is None or self.lut is None):
             raise ValueError(f"labels {self.key}: a tiled labels draw needs its colours and lut")
 

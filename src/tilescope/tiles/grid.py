@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -85,19 +85,21 @@ class TileKey:
         object.__setattr__(
             self,
             "_hash",
-            hash(
-                (
-                    self.layer_id,
-                    self.data_version,
-                    self.slice,
-                    self.level,
-                    self.row,
-                    self.col,
-                    self.displayed,
-                    self.window,
-                    self.projection,
-                )
-            ),
+            hash(self._fields()),
+        )
+
+    def _fields(self) -> tuple[Any, ...]:
+        """Every identifying field, in constructor order (hash and pickle use it)."""
+        return (
+            self.layer_id,
+            self.data_version,
+            self.slice,
+            self.level,
+            self.row,
+            self.col,
+            self.displayed,
+            self.window,
+            self.projection,
         )
 
     def __hash__(self) -> int:
@@ -106,20 +108,7 @@ class TileKey:
     def __reduce__(self) -> tuple[type[TileKey], tuple[object, ...]]:
         # rebuild through __init__: the cached hash covers a str (``projection``),
         # whose hash differs between processes, so it must never travel in a pickle
-        return (
-            TileKey,
-            (
-                self.layer_id,
-                self.data_version,
-                self.slice,
-                self.level,
-                self.row,
-                self.col,
-                self.displayed,
-                self.window,
-                self.projection,
-            ),
-        )
+        return (TileKey, self._fields())
 
     @property
     def position(self) -> Position:
