@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tilescope.errors import DataSourceError, LayerDataError, TilescopeError
+from tilescope.loading.config import OctreeConfig, set_config
 from tilescope.viewer import Viewer
 
 pytestmark = pytest.mark.gl
@@ -54,7 +55,14 @@ def _stack() -> np.ndarray:
 
 @pytest.fixture
 def viewer() -> Iterator[Viewer]:
-    v = Viewer(show=False, size=(64, 64))
+    # no prefetch, no neighbouring slice standing in: these tests read planes on purpose
+    # (tests/test_viewer_scrub.py tests them on)
+    no_scrub = {"prefetch": {"enabled": False, "stand_in": False}}
+    previous = set_config(OctreeConfig.from_dict(no_scrub))
+    try:
+        v = Viewer(show=False, size=(64, 64))
+    finally:
+        set_config(previous)
     yield v
     v.close()
 

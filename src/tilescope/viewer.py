@@ -49,11 +49,12 @@ from tilescope.models.dims import Dims
 from tilescope.models.dims_mapping import layer_axes
 from tilescope.models.layerlist import LayerList
 from tilescope.models.layers import Image, Labels, Layer, Points
+from tilescope.models.playback import Player
 from tilescope.models.viewer_model import ViewerModel
 from tilescope.perf import PerfMonitor, PerfStats
 from tilescope.render.base import RenderBackend
 from tilescope.render.build import build_plan, plan_key
-from tilescope.render.plan import CameraView, TiledDraw
+from tilescope.render.plan import TILE_FAILED, CameraView, TiledDraw
 from tilescope.render.tiled import LayerFrame, TiledFrames, is_tiled
 from tilescope.slicing.requests import (
     ImageSliceRequest,
@@ -187,6 +188,11 @@ class Viewer:
         self._fresh: dict[int, SliceResponse] = {}
         self._last_plan_key: tuple[Any, ...] | None = None
         self._awaiting_frame: dict[int, SliceResponse] = {}
+        #: Plays a dims axis (:meth:`play`); a window's play button ticks it, scripts call
+        #: ``player.tick()`` from their loop.
+        self.player = Player(self.model.dims, self.step_shown)
+        self._rest_timer: threading.Timer | None = None
+        self._tiles.prefetcher.target_speed = self._play_speed
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
         self._backend.on_frame(self._on_frame)
@@ -343,6 +349,51 @@ class Viewer:
         self._check_open()
         self.model.reset_view(self.model.canvas_size)
 
+    def play(self, axis: int | None = None, fps: float = 10.0) -> Player:
+        """Play world ``axis`` (default: the first sliced one) at ``fps``, looping.
+
+        Every step is shown (at the best level resident when its time comes) before the
+        next; when the data cannot keep the rate, frames wait and the layer status says at
+        what rate and level it runs. In a window the slider's play button shows it; headless,
+        call ``viewer.player.tick()`` from your loop.
+        """
+        if axis is None:
+            sliced = self.model.dims.not_displayed
+            if not sliced:
+                raise ValueError("nothing to play: every axis is displayed")
+            axis = sliced[0]
+        self.player.play(axis, fps)
+        return self.player
+
+    def stop(self) -> None:
+        """Stop playing; the current slice refines to full detail."""
+        self.player.stop()
+
+    def _play_speed(self) -> float | None:
+        """The playing rate (prefetch picks levels that keep it), None when not playing."""
+        return self.player.fps if self.player.playing_axis is not None else None
+
+    def step_shown(self) -> bool:
+        """Whether the current slice is on screen: every visible layer draws its own slice
+        (tiled layers at any level, not a nearby slice standing in; a failed tile counts as
+        shown). The player waits for it before each step."""
+        dims = self.model.dims.state
+        for layer in self._layer_models():
+            if not layer.visible:
+                continue
+            if not is_tiled(layer, dims):
+                if self._slicer.pending():
+                    return False
+                continue
+            frame = self._frames.get(layer.layer_id)
+            if frame is None or frame.stand_in is not None:
+                return False
+            if frame.draw is None:
+                continue  # nothing of it in view
+            if not frame.draw.quads and not frame.settled:
+                return False
+        return True
+
     def layer_status(self, layer: Layer) -> LayerStatus:
         """``ready``, ``loading``, ``error: message`` or ``removed`` for ``layer``.
 
@@ -481,6 +532,8 @@ class Viewer:
         if self._closed:
             return
         self._closed = True
+        if self._rest_timer is not None:
+            self._rest_timer.cancel()
         self._slicer.shutdown()  # never waits for a running read
         self._tiles.close()
         self._loader.close()  # never waits for a running load either
@@ -765,6 +818,21 @@ class Viewer:
         # Uploads left over from this frame's budget go in the next frame, after this one is
         # painted (a window); headless, wait_until_idle() resolves frames until none is left.
         self._more_tiles = bool(self._tiles.backlog)
+        self._wake_at_rest()
+
+    def _wake_at_rest(self) -> None:
+        """A frame when the slider comes to rest: prefetch then fetches both sides of it."""
+        wait = self._tiles.prefetcher.idle_in()
+        if wait is None or self._rest_timer is not None:
+            return
+
+        def wake() -> None:
+            self._rest_timer = None
+            self._on_tiles_posted()  # thread-safe: one coalesced frame on the main thread
+
+        self._rest_timer = threading.Timer(wait + 0.01, wake)
+        self._rest_timer.daemon = True
+        self._rest_timer.start()
 
     def _resolve_tiles(self) -> dict[int, TiledDraw]:
         """Each visible tiled layer's draw for this frame; updates their status and progress."""
@@ -796,7 +864,7 @@ class Viewer:
             if frame.draw is not None:
                 draws[layer.layer_id] = frame.draw
             layer.loading_progress = frame.progress
-            self._set_status(layer, _tile_status(layer, frame))
+            self._set_status(layer, _play_status(_tile_status(layer, frame), frame, self.player))
             if frame.corner_pixels is not None:
                 _record_view(layer, frame, dims)
         return draws
@@ -896,9 +964,26 @@ def _tile_status(layer: Layer, frame: LayerFrame) -> LayerStatus:
             "budget (render.vram_budget_bytes in TILESCOPE_OCTREE's config); coarser tiles "
             "stand in",
         )
+    if frame.stand_in is not None:
+        return LayerStatus(
+            "loading",
+            f"{frame.resident}/{frame.wanted} tiles; a nearby slice stands in (striped)",
+        )
     if frame.resident < frame.wanted:
         return LayerStatus("loading", f"{frame.resident}/{frame.wanted} tiles")
     return LayerStatus("ready")
+
+
+def _play_status(status: LayerStatus, frame: LayerFrame, player: Player) -> LayerStatus:
+    """While playing below the requested rate, the status says so and at what level."""
+    note = player.note()
+    if note is None or frame.draw is None:
+        return status
+    levels = [q.level for q in frame.draw.quads if q.state != TILE_FAILED]
+    if levels:
+        note += f"; shown at level {min(levels)} (full detail: level {frame.ideal_level})"
+    state = "error" if status.state == "error" else "loading"
+    return LayerStatus(state, f"{status.message}; {note}" if status.message else note)
 
 
 def _record_view(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:

@@ -28,7 +28,14 @@ tilescope additions (all optional): ``loader_defaults.executor`` (``"threads"``,
 (``upload_budget_ms`` per frame, ``vram_budget_bytes`` for every layer's texture atlas
 together, ``page_size`` of an atlas page, ``show_placeholders`` to mark tiles drawn coarser
 than ideal, ``debug_tiles`` to outline tiles by level; ``TILESCOPE_DEBUG_TILES=1`` turns the
-outlines on too).
+outlines on too) and a ``prefetch`` section for scrubbing non-displayed axes (``enabled``;
+``radius``: slices on each side of the current one whose coarse tiles are kept warm;
+``budget_bytes``: the neighbourhood is prefetched at the finest level whose tiles of the view
+fit this budget, the coarsest level if none does; ``direction_steps``: slices ahead in the
+direction the slider moves, at a level chosen from its speed; ``num_workers`` of the prefetch
+pool, which starts a load only while no visible load is waiting; ``idle_after_s``: a slider
+still this long has stopped moving; ``stand_in``: a slice with nothing resident shows the
+nearest slice that has resident tiles, marked as placeholders, until its own arrive).
 
 Tiled, asynchronous rendering is always on in tilescope, so ``octree.enabled``
 must be true (it is accepted so napari config files work).  ``octree.log_path``
@@ -64,6 +71,7 @@ __all__ = [
     "PoolOverrides",
     "RenderSettings",
     "PoolSettings",
+    "PrefetchSettings",
     "get_config",
     "set_config",
 ]
@@ -173,6 +181,25 @@ class RenderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PrefetchSettings:
+    """Scrubbing: the warm neighbourhood of the current slice and prefetch along the motion."""
+
+    enabled: bool = True
+    radius: int = 2
+    """Slices on each side (per not-displayed axis) whose coarse tiles are kept warm."""
+    budget_bytes: int = 32 << 20
+    """The neighbourhood's level: the finest whose tiles of the view fit (else the coarsest)."""
+    direction_steps: int = 4
+    """Slices ahead in the direction of travel, while the slider moves."""
+    num_workers: int = 2
+    """Workers of the prefetch pool (it starts loads only while no visible load waits)."""
+    idle_after_s: float = 0.5
+    """A slider that has not moved for this long is at rest (no direction prefetch)."""
+    stand_in: bool = True
+    """A slice with nothing resident shows the nearest resident slice, as placeholders."""
+
+
+@dataclass(frozen=True, slots=True)
 class OctreeConfig:
     """The whole configuration: :meth:`from_dict`, :meth:`from_file`, :meth:`from_env`."""
 
@@ -180,6 +207,7 @@ class OctreeConfig:
     octree: OctreeSettings = field(default_factory=OctreeSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    prefetch: PrefetchSettings = field(default_factory=PrefetchSettings)
 
     # -- derived -------------------------------------------------------------
     def pools(self) -> tuple[PoolSettings, ...]:
@@ -223,18 +251,20 @@ class OctreeConfig:
             "octree": {**asdict(self.octree), "loaders": loaders},
             "cache": asdict(self.cache),
             "render": asdict(self.render),
+            "prefetch": asdict(self.prefetch),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OctreeConfig:
         """Validate a napari-style config dict (missing keys take the defaults)."""
         top = _mapping(data, "config")
-        _check_keys(top, {"loader_defaults", "octree", "cache", "render"}, "")
+        _check_keys(top, {"loader_defaults", "octree", "cache", "render", "prefetch"}, "")
         return cls(
             loader_defaults=_parse_loader_defaults(top.get("loader_defaults", {})),
             octree=_parse_octree(top.get("octree", {})),
             cache=_parse_cache(top.get("cache", {})),
             render=_parse_render(top.get("render", {})),
+            prefetch=_parse_prefetch(top.get("prefetch", {})),
         )
 
     @classmethod
@@ -434,6 +464,24 @@ def _parse_render(raw: object) -> RenderSettings:
             sec.get("show_placeholders", d.show_placeholders), p + "show_placeholders"
         ),
         debug_tiles=_bool(sec.get("debug_tiles", d.debug_tiles), p + "debug_tiles"),
+    )
+
+
+def _parse_prefetch(raw: object) -> PrefetchSettings:
+    sec = _mapping(raw, "'prefetch'")
+    p = "prefetch."
+    _check_keys(sec, set(PrefetchSettings.__dataclass_fields__), p)
+    d = PrefetchSettings()
+    return PrefetchSettings(
+        enabled=_bool(sec.get("enabled", d.enabled), p + "enabled"),
+        radius=_int(sec.get("radius", d.radius), p + "radius", 0),
+        budget_bytes=_int(sec.get("budget_bytes", d.budget_bytes), p + "budget_bytes", 0),
+        direction_steps=_int(
+            sec.get("direction_steps", d.direction_steps), p + "direction_steps", 0
+        ),
+        num_workers=_int(sec.get("num_workers", d.num_workers), p + "num_workers", 1),
+        idle_after_s=_number(sec.get("idle_after_s", d.idle_after_s), p + "idle_after_s", 0),
+        stand_in=_bool(sec.get("stand_in", d.stand_in), p + "stand_in"),
     )
 
 

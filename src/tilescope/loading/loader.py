@@ -20,6 +20,13 @@ per-call time budget; otherwise -> queued in the DelayQueue of the pool for its
 level offset (largest pool key <= offset), then run by that pool's executor in
 priority order, never more at once than the pool's workers.
 
+Prefetch (:meth:`ChunkLoader.set_prefetch`: slices near the current one, slices ahead of
+a moving slider) has its own wanted set per layer and its own pool of
+``prefetch.num_workers`` workers, which starts a load only while no visible load is due
+and waiting, so prefetch never takes a worker or a turn from a visible tile. A prefetched
+tile is cached (pinned when its request says so) but not posted; a tile wanted by both
+is loaded once, at the visible priority, and posted.
+
 A tile that leaves the wanted set is cancelled: dropped from its queue if it
 has not started, else its :class:`~tilescope.cancel.CancelToken` is
 cancelled (a load that finishes anyway is cached but not posted).  Every other
@@ -29,8 +36,8 @@ carrying a :class:`~tilescope.errors.ChunkLoadError`, so no wanted tile stays
 "loading" unseen.  Failed tiles are retried when wanted again after a back-off;
 a broken executor (a worker process died) is replaced for the retry.  With a
 ``log_path`` every load writes one JSON line: key, pool, queued/started/finished
-times, bytes, outcome (loaded, failed, cancelled, or discarded: finished after
-it stopped being wanted).
+times, bytes, outcome (loaded, failed, cancelled, discarded: finished after
+it stopped being wanted, or prefetched: cached for later, not posted).
 """
 
 from __future__ import annotations
@@ -66,11 +73,13 @@ from tilescope.loading.pool import (
 )
 from tilescope.tiles.grid import TileKey
 
-__all__ = ["AUTO_SYNC_MIN_SAMPLES", "AUTO_SYNC_WINDOW", "ChunkLoader"]
+__all__ = ["AUTO_SYNC_MIN_SAMPLES", "AUTO_SYNC_WINDOW", "PREFETCH_POOL_OFFSET", "ChunkLoader"]
 
 #: Loads remembered per layer for auto-sync, and how many are needed to decide.
 AUTO_SYNC_WINDOW = 10
 AUTO_SYNC_MIN_SAMPLES = 3
+#: The ``level_offset`` of the prefetch pool's settings (and in the load log).
+PREFETCH_POOL_OFFSET = -1
 
 
 class ChunkLoader:
@@ -142,7 +151,8 @@ class ChunkLoader:
             kind = self.executor_kind
 
             def executor_factory(settings: PoolSettings) -> Executor:
-                name = f"tilescope-loader-{settings.level_offset}"
+                offset = settings.level_offset
+                name = f"tilescope-loader-{'prefetch' if offset < 0 else offset}"
                 return make_executor(kind, settings.num_workers, name, dask_client)
 
         self._lock = threading.RLock()
@@ -154,6 +164,13 @@ class ChunkLoader:
             by_settings[self.config.pool_for(off)]
             for off in range(self._pools[-1].level_offset + 1)
         )
+        pf = self.config.prefetch
+        self._prefetch_pool = LoaderPool(
+            PoolSettings(PREFETCH_POOL_OFFSET, pf.num_workers, 0.0, 0.0), executor_factory, clock
+        )
+        #: every pool, the prefetch pool last (pumped after the visible ones)
+        self._all_pools = (*self._pools, self._prefetch_pool)
+        self._prefetch: dict[int, set[TileKey]] = {}
         self._pending: dict[TileKey, Pending] = {}
         self._wanted: dict[int, set[TileKey]] = {}
         self._results: queue.SimpleQueue[LoadResult] = queue.SimpleQueue()
@@ -219,8 +236,12 @@ class ChunkLoader:
                 raise RuntimeError("this ChunkLoader is closed")
             now = self._clock()
             new_keys = {item[0] for item in wanted}
+            prefetch = self._prefetch.get(layer_id, set())
             for key in self._wanted.get(layer_id, set()) - new_keys:
-                self._cancel_locked(key)
+                if key in prefetch:
+                    self._to_prefetch_locked(key, now)
+                else:
+                    self._cancel_locked(key)
             self._wanted[layer_id] = new_keys
             if self.force_synchronous:
                 budget = math.inf
@@ -263,10 +284,63 @@ class ChunkLoader:
                 self._pump_locked(now)
                 self._wakeup.notify_all()
 
+    def set_prefetch(self, layer_id: int, requests: Sequence[LoadRequest]) -> None:
+        """Declare the tiles ``layer_id`` would like soon, most wanted first; cancel the
+        prefetch it no longer wants (unless the tile is visibly wanted).
+
+        Main thread. Tiles already cached, queued, running, undrained or failed recently are
+        skipped (a cached one is marked recently used); the rest wait in the prefetch pool,
+        in the given order. Never loads on the calling thread.
+        """
+        for req in requests:
+            if req.key.layer_id != layer_id:
+                raise ValueError(f"request for {req.key} passed to set_prefetch({layer_id})")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this ChunkLoader is closed")
+            now = self._clock()
+            new_keys = {r.key for r in requests}
+            visible = self._wanted.get(layer_id, set())
+            for key in self._prefetch.get(layer_id, set()) - new_keys:
+                if key not in visible:
+                    self._cancel_locked(key)
+            self._prefetch[layer_id] = new_keys
+            pool = self._prefetch_pool
+            queued = False
+            for i, req in enumerate(requests):
+                key = req.key
+                pending = self._pending.get(key)
+                if pending is not None:
+                    if pending.pool is pool and pending.future is None:
+                        pool.queue.push(key, pending, (0, float(i)), now)
+                    continue
+                with self._undrained_lock:
+                    if key in self._undrained:
+                        continue
+                failed = self._failed.get(key)
+                if failed is not None and now < failed[0]:
+                    continue
+                if self.cache.get(key) is not None:
+                    continue
+                pending = Pending(req, layer_id, pool, now)
+                pool.queue.push(key, pending, (0, float(i)), now)
+                self._pending[key] = pending
+                queued = True
+            if queued:
+                self._pump_locked(now)
+                self._wakeup.notify_all()
+
+    def mean_load_s(self, layer_id: int) -> float | None:
+        """The mean duration of ``layer_id``'s recent loads (None before any finished)."""
+        with self._lock:
+            samples = self._durations.get(layer_id)
+            return sum(samples) / len(samples) if samples else None
+
     def cancel_layer(self, layer_id: int) -> None:
         """Cancel everything ``layer_id`` wanted (a removed layer or replaced data)."""
         with self._lock:
-            for key in self._wanted.pop(layer_id, set()):
+            prefetch = self._prefetch.pop(layer_id, set())
+            for key in self._wanted.pop(layer_id, set()) | prefetch:
                 self._cancel_locked(key)
             self._durations.pop(layer_id, None)
             self._no_auto_sync.discard(layer_id)
@@ -335,6 +409,7 @@ class ChunkLoader:
         """Current counts."""
         with self._lock:
             per_pool = tuple((p.level_offset, len(p.queue), len(p.running)) for p in self._pools)
+            pf = self._prefetch_pool
             return LoaderStats(
                 queued=sum(q for _, q, _ in per_pool),
                 running=sum(r for _, _, r in per_pool),
@@ -342,6 +417,8 @@ class ChunkLoader:
                 failed=len(self._failed),
                 undrained=self._undrained_count(),
                 per_pool=per_pool,
+                prefetch_queued=len(pf.queue),
+                prefetch_running=len(pf.running),
             )
 
     def close(self, wait: bool = False) -> None:
@@ -353,8 +430,9 @@ class ChunkLoader:
             for key in list(self._pending):
                 self._cancel_locked(key)
             self._wanted.clear()
+            self._prefetch.clear()
             self._wakeup.notify_all()
-        for pool in self._pools:
+        for pool in self._all_pools:
             pool.shutdown(wait=wait)
         if self._thread is not None:
             self._thread.join()
@@ -389,9 +467,9 @@ class ChunkLoader:
 
     def _next_due_locked(self) -> float | None:
         """When the next delayed request of a pool with a free worker becomes due."""
-        dues = [
-            d for p in self._pools if p.free_workers > 0 and (d := p.queue.next_due()) is not None
-        ]
+        # prefetch waits behind a due visible load: the end of a visible load wakes it
+        pools = self._pools if self._visible_waiting_locked(self._clock()) else self._all_pools
+        dues = [d for p in pools if p.free_workers > 0 and (d := p.queue.next_due()) is not None]
         return min(dues, default=None)
 
     def _requeue_locked(
@@ -410,6 +488,17 @@ class ChunkLoader:
         self._pending[key] = moved
         return True
 
+    def _to_prefetch_locked(self, key: TileKey, now: float) -> None:
+        """A tile no longer visibly wanted that prefetch still wants: a queued load moves to
+        the prefetch pool (at its end), a running one keeps running."""
+        pending = self._pending.get(key)
+        if pending is None or pending.future is not None or pending.pool is self._prefetch_pool:
+            return
+        pending.pool.queue.cancel(key)
+        moved = Pending(pending.request, pending.layer_id, self._prefetch_pool, pending.queued_at)
+        self._prefetch_pool.queue.push(key, moved, (1, math.inf), now)
+        self._pending[key] = moved
+
     def _cancel_locked(self, key: TileKey) -> None:
         pending = self._pending.pop(key, None)
         if pending is None:
@@ -427,7 +516,7 @@ class ChunkLoader:
         if timeout is None:
             return None
         nearest: float | None = None
-        for pool in self._pools:
+        for pool in self._all_pools:
             for pending in list(pool.running):
                 started = pending.submitted_at
                 if started is None or pending.token.cancelled:
@@ -438,6 +527,9 @@ class ChunkLoader:
                     pending.token.cancel()  # it may stop between steps; if not, it is dropped
                     if self._pending.get(key) is pending:
                         del self._pending[key]
+                    if not self._posts_locked(pending):  # a prefetch: no failure to show
+                        self._log(pool, key, pending.queued_at, started, now, 0, "failed")
+                        continue
                     self._fail(
                         pending,
                         TimeoutError(f"the read took longer than {timeout:g} s and was abandoned"),
@@ -451,7 +543,9 @@ class ChunkLoader:
     def _pump_locked(self, now: float) -> int:
         self._expire_locked(now)
         submitted = 0
-        for pool in self._pools:
+        for pool in self._all_pools:
+            if pool is self._prefetch_pool and self._visible_waiting_locked(now):
+                break  # prefetch starts nothing while a visible load is due and waiting
             for pending in pool.queue.pop_ready(now, pool.free_workers):
                 key = pending.request.key
                 cached = self.cache.peek(key)  # e.g. finished by an earlier, cancelled load
@@ -464,6 +558,21 @@ class ChunkLoader:
                 self._submit_locked(pending)
                 submitted += 1
         return submitted
+
+    def _visible_waiting_locked(self, now: float) -> bool:
+        """A visible load is due but not started (its pool's workers are all busy)."""
+        for pool in self._pools:
+            due = pool.queue.next_due()
+            if due is not None and due <= now:
+                return True
+        return False
+
+    def _posts_locked(self, pending: Pending) -> bool:
+        """Whether a finished load is posted: every visible one, a prefetch one only when
+        its tile became visibly wanted meanwhile."""
+        if pending.pool is not self._prefetch_pool:
+            return True
+        return pending.request.key in self._wanted.get(pending.layer_id, ())
 
     def _submit_locked(self, pending: Pending) -> None:
         pool = pending.pool
@@ -545,9 +654,15 @@ class ChunkLoader:
                 self._record_duration(pending.layer_id, finished - started)
                 self._failed.pop(key, None)  # a retry that worked: back to a clean slate
                 self._retry_told.discard(key)
+                posts = self._posts_locked(pending)
             self.cache.put(key, data, pinned=pending.request.pinned)
             if pending.token.cancelled:  # finished after it stopped being wanted: cached only
                 self._log(pool, key, pending.queued_at, started, finished, data.nbytes, "discarded")
+                return
+            if not posts:  # prefetched: cached for when the slider gets there
+                self._log(
+                    pool, key, pending.queued_at, started, finished, data.nbytes, "prefetched"
+                )
                 return
             result = LoadResult(
                 key, "loaded", data, None, False, pending.queued_at, started, finished, data.nbytes
@@ -559,6 +674,9 @@ class ChunkLoader:
             self._log(pool, key, pending.queued_at, None, stopped_at, 0, "cancelled")
         else:  # failed, or cancelled by someone else (a dask client shut down by its owner)
             with self._lock:
+                if not self._posts_locked(pending):  # a failed prefetch: loaded when wanted
+                    self._log(pool, key, pending.queued_at, None, self._clock(), 0, "failed")
+                    return
                 self._fail(
                     pending,
                     exc if exc is not None else Cancelled("the executor cancelled the load"),

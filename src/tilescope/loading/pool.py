@@ -91,6 +91,8 @@ class LoaderStats:
     undrained: int
     per_pool: tuple[tuple[int, int, int], ...]
     """``(level_offset, queued, running)`` per pool."""
+    prefetch_queued: int = 0
+    prefetch_running: int = 0
 
 
 @dataclass(eq=False, slots=True)

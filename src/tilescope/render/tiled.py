@@ -13,7 +13,14 @@ Every frame, for every 2D image-like layer, :meth:`TiledFrames.resolve`:
    disjoint_rects`), marks placeholders (tiles drawn coarser than ideal) and failed tiles;
 5. hands the layer's wanted tiles to the :class:`~tilescope.loading.loader.ChunkLoader`, which
    cancels what is no longer wanted; tiles already drained but not yet uploaded are not asked
-   for again.
+   for again. Tiles the loader answers at once from its RAM cache are uploaded in the same
+   frame (a slider step shows a warm slice without waiting for the next frame);
+6. asks :class:`~tilescope.render.prefetch.SlicePrefetcher` to prefetch the slices near and
+   ahead of the current one (a pool that never runs ahead of a visible load).
+
+A slice with nothing resident at any level shows the nearest slice that has resident tiles
+(same layer, data and displayed axes), every tile marked as a placeholder, until its own
+tiles arrive (``LayerFrame.stand_in`` names that slice).
 
 The result per layer is a :class:`LayerFrame`: the :class:`~tilescope.render.plan.TiledDraw`
 for the backend and the counts behind the layer's status and ``loading_progress``. Nothing
@@ -24,7 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +63,7 @@ from tilescope.render.plan import (
     TileQuad,
     TileUpload,
 )
+from tilescope.render.prefetch import SlicePrefetcher
 from tilescope.slicing.projection import point_index, window_indices
 from tilescope.tiles.chunks import chunk_shape_2d, tile_shape_for_chunks
 from tilescope.tiles.convert import (
@@ -66,6 +75,7 @@ from tilescope.tiles.convert import (
 from tilescope.tiles.coverage import CoveragePlan, TileLoad, plan_coverage
 from tilescope.tiles.grid import TileKey, TileSlice
 from tilescope.tiles.intersection import ViewTiles, visible_tiles
+from tilescope.tiles.prefetch import nearest_slice
 from tilescope.tiles.quads import disjoint_rects, tile_texcoords
 from tilescope.tiles.source import TileSource
 from tilescope.tiles.view import view_box_in_data
@@ -109,6 +119,9 @@ class LayerFrame:
     """Level-0 indices of the not-displayed axes this frame shows."""
     estimating: bool = False
     """Waiting for the root tile that sets provisional contrast limits."""
+    stand_in: tuple[int, tuple[int, ...]] | None = None
+    """``(level, slice indices at that level)`` of the nearest resident slice drawn in place
+    of this one, every tile a placeholder (None: the frame shows its own slice)."""
 
     @property
     def progress(self) -> float:
@@ -198,6 +211,8 @@ class _LayerTiles:
         return tiles
 
     last_geometry: tuple[Any, ...] | None = None
+    stand_in: tuple[int, tuple[int, ...]] | None = None
+    """The neighbouring slice the last plan drew in place of the current one."""
 
 
 class TiledFrames:
@@ -211,10 +226,16 @@ class TiledFrames:
         Upload budget, VRAM budget, page size and marks.
     max_texture
         The GL context's largest 2D texture (pages never exceed it).
+    clock
+        Monotonic seconds for the slider's speed (tests pass a fake clock).
     """
 
     def __init__(
-        self, loader: ChunkLoader, settings: RenderSettings, max_texture: int = 16384
+        self,
+        loader: ChunkLoader,
+        settings: RenderSettings,
+        max_texture: int = 16384,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loader = loader
         self._settings = settings
@@ -223,6 +244,7 @@ class TiledFrames:
         self._layers: dict[int, _LayerTiles] = {}
         self.debug = settings.debug_tiles
         self.show_placeholders = settings.show_placeholders
+        self.prefetcher = SlicePrefetcher(loader, loader.config.prefetch, clock)
 
     @property
     def loader(self) -> ChunkLoader:
@@ -258,6 +280,7 @@ class TiledFrames:
         """Forget a layer (removed, hidden for good, or no longer tiled): cancel its loads."""
         state = self._layers.pop(layer_id, None)
         self._loader.cancel_layer(layer_id)
+        self.prefetcher.forget(layer_id)
         if state is not None:
             state.atlas.clear()
 
@@ -356,11 +379,24 @@ class TiledFrames:
             draw = last.draw
             if draw is not None:
                 draw = self._draw(layer, state, draw.quads, draw.transform)
+            self.prefetcher.refresh(layer.layer_id)  # the slider may have come to rest
             return dataclasses.replace(last, draw=draw)
         frame = self._resolve(layer, dims, axes, state, view_rect, canvas)
+        if self._take_cached(state):  # answered from RAM while planning: draw them now
+            frame = self._resolve(layer, dims, axes, state, view_rect, canvas)
         state.last_frame = frame
         state.last_geometry = geometry
         return frame
+
+    def _take_cached(self, state: _LayerTiles) -> bool:
+        """Accept what the loader posted while this layer planned (cache hits, auto-sync
+        loads); True when some of it arrived for this layer."""
+        before = len(state.arrived)
+        results = self._loader.drain()
+        if not results:
+            return False
+        self.accept(results)
+        return len(state.arrived) > before
 
     def _resolve(
         self,
@@ -383,6 +419,7 @@ class TiledFrames:
             window = window_indices(float(p), float(ml), float(mr), n, mode)
             if window is None:  # the slice lies outside the data: nothing to draw
                 self._loader.set_wanted(layer.layer_id, ())
+                self.prefetcher.none(layer.layer_id)
                 return LayerFrame(None, 0, 0)
             slice0.append(window[0] if index is None else index)
             windows0.append(window)
@@ -406,6 +443,12 @@ class TiledFrames:
         quads, plan, over = self._plan(state, tiles, view)
         estimate = self._estimate_contrast(layer, state, tiles)
         self._want(state, plan, estimate)
+        if mode == "none":
+            octree = self._loader.config.octree
+            channels = 4 if state.kind == "rgb" else 1
+            self.prefetcher.plan(source, slice0, view, octree.coverage_levels, 4 * channels)
+        else:
+            self.prefetcher.none(layer.layer_id)
         draw = self._draw(layer, state, quads, transform)
         failed = tuple((key, state.failed[key]) for key in plan.ideal if key in state.failed)
         return LayerFrame(
@@ -418,6 +461,7 @@ class TiledFrames:
             _corners(source, view),
             tuple(slice0),
             estimate is not None,
+            state.stand_in,
         )
 
     def _plan(
@@ -453,12 +497,48 @@ class TiledFrames:
         over = sum(1 for k in plan.ideal if k in state.no_room)
         state.atlas.touch(draw_keys)
         state.last_draw = frozenset(draw_keys)
-        quads = self._quads(state, tiles, plan, draw_keys, view.level)
+        state.stand_in = None
+        if draw_keys or tiles.projection != "none" or not self.prefetcher.settings.stand_in:
+            quads = self._quads(state, tiles, plan, draw_keys, view.level)
+        else:  # nothing of this slice is resident: the nearest resident slice stands in
+            stand_in = self._stand_in(state, tiles, view)
+            state.atlas.touch(stand_in)
+            quads = self._quads(state, tiles, plan, stand_in, -1)
         value = (quads, plan, over)
         state.uploads.extend(uploads)
         state.memo = (tiles.level_slices, view, state.version)
         state.memo_value = value
         return value
+
+    def _stand_in(self, state: _LayerTiles, tiles: TileSlice, view: ViewTiles) -> list[TileKey]:
+        """The resident tiles in view of the nearest slice that has some (placeholders for a
+        slice with nothing resident yet); sets ``state.stand_in``."""
+        groups: dict[tuple[int, tuple[int, ...]], list[TileKey]] = {}
+        for key in state.atlas.keys:
+            if key.projection == "none" and key.displayed == tiles.displayed:
+                groups.setdefault((key.level, key.slice), []).append(key)
+        if not groups:
+            return []
+        source = state.source
+        nd = source.not_displayed
+        n_stored = len(source.arrays)
+        planes = [
+            tuple(int(source.arrays[min(lvl, n_stored - 1)].shape[a]) for a in nd)
+            for lvl in range(source.grid.nlevels)
+        ]
+        found = nearest_slice(tiles.level_slices, groups, planes)
+        if found is None:
+            return []
+        level = found[0]
+        in_view = set(
+            visible_tiles(
+                source.grid, view.view_min, view.view_max, view.canvas_shape, locked_level=level
+            ).visible
+        )
+        keys = [k for k in groups[found] if k.position in in_view]
+        if keys:
+            state.stand_in = found
+        return keys
 
     def _upload(self, state: _LayerTiles, tiles: TileSlice, plan: CoveragePlan) -> list[TileUpload]:
         """Allocate slots for arrived tiles the plan wants, coarse first, within the budget."""

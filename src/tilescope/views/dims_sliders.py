@@ -11,11 +11,15 @@ play button: it advances that axis on a timer at :attr:`DimsSliders.fps` frames 
 second and loops; only one axis plays at a time. Right-click the button to set the fps.
 With a ``ready`` predicate (the window passes "no visible layer is still loading"), a
 tick that finds the current frame still loading waits for the next tick, so every frame
-is shown even when the data is slower than the requested fps.
+is shown even when the data is slower than the requested fps. With a ``player`` (a
+:class:`~tilescope.models.playback.Player`; the window passes the viewer's), the buttons
+start and stop it, a fine timer ticks it (it keeps the cadence and holds a frame whose data
+is late) and the buttons follow it when a script calls ``viewer.play()``.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,12 +38,15 @@ from qtpy.QtWidgets import (
 )
 
 from tilescope.models.dims import Dims, DimsState
+from tilescope.models.playback import Player
 from tilescope.views._bind import connect_for_lifetime
 
 __all__ = ["AxisSlider", "DimsSliders", "SliderRow", "slider_rows"]
 
 _PLAY = "▶"
 _PAUSE = "⏸"
+#: With a player, the timer ticks at least this often (ms): it decides when a step is due.
+_PLAYER_TICK_MS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +150,12 @@ class DimsSliders(QWidget):
         *,
         fps: float = 10.0,
         ready: Callable[[], bool] | None = None,
+        player: Player | None = None,
     ) -> None:
         super().__init__(parent)
         self._dims = dims
         self._ready = ready
+        self._player = player
         self._rows: tuple[SliderRow, ...] = ()
         self._sliders: dict[int, AxisSlider] = {}
         self._layout = QVBoxLayout(self)
@@ -158,6 +167,16 @@ class DimsSliders(QWidget):
         self._last_axis: int | None = None
         self._fps = 10.0
         self.fps = fps
+        if player is not None:
+            ref = weakref.ref(self)
+
+            def on_player() -> None:
+                widget = ref()
+                if widget is not None:
+                    widget._on_player_changed()
+
+            player.changed.append(on_player)
+            self.destroyed.connect(lambda *_: _remove(player.changed, on_player))
         connect_for_lifetime(self, dims.events.changed, self._on_dims_changed)
         self._on_dims_changed(dims.state)
 
@@ -202,7 +221,11 @@ class DimsSliders(QWidget):
         if not 0.1 <= value <= 120:
             raise ValueError(f"fps must be between 0.1 and 120, got {value!r}")
         self._fps = float(value)
-        self._timer.setInterval(max(1, round(1000 / self._fps)))
+        interval = max(1, round(1000 / self._fps))
+        if self._player is not None:
+            self._player.fps = self._fps
+            interval = min(interval, _PLAYER_TICK_MS)
+        self._timer.setInterval(interval)
 
     @property
     def playing_axis(self) -> int | None:
@@ -213,6 +236,9 @@ class DimsSliders(QWidget):
         """Start advancing ``axis`` (stops any other axis playing)."""
         if axis not in self._sliders:
             raise KeyError(f"axis {axis} has no slider (sliced axes: {sorted(self._sliders)})")
+        if self._player is not None:
+            self._player.play(axis, self._fps)  # the buttons follow through _on_player_changed
+            return
         self.stop()
         self._playing_axis = axis
         self._last_axis = axis
@@ -221,6 +247,8 @@ class DimsSliders(QWidget):
 
     def stop(self) -> None:
         """Stop playing."""
+        if self._player is not None:
+            self._player.stop()
         self._timer.stop()
         if self._playing_axis is not None and self._playing_axis in self._sliders:
             self._sliders[self._playing_axis].set_playing(False)
@@ -270,7 +298,26 @@ class DimsSliders(QWidget):
         else:
             self.stop()
 
+    def _on_player_changed(self) -> None:
+        """The player started or stopped (a button, or a script's ``viewer.play()``)."""
+        assert self._player is not None
+        axis = self._player.playing_axis
+        if self._playing_axis is not None and self._playing_axis in self._sliders:
+            self._sliders[self._playing_axis].set_playing(False)
+        self._playing_axis = axis if axis in self._sliders else None
+        if self._playing_axis is None:
+            self._timer.stop()
+            return
+        self._last_axis = self._playing_axis
+        self._sliders[self._playing_axis].set_playing(True)
+        if self._player.fps != self._fps:
+            self.fps = self._player.fps
+        self._timer.start()
+
     def _advance(self) -> None:
+        if self._player is not None:
+            self._player.tick()
+            return
         axis = self._playing_axis
         if axis is None:
             return
@@ -297,3 +344,8 @@ class DimsSliders(QWidget):
 
     def _on_fps_edited(self, value: float) -> None:
         self.fps = value
+
+
+def _remove(callbacks: list[Callable[[], object]], callback: Callable[[], object]) -> None:
+    if callback in callbacks:
+        callbacks.remove(callback)

@@ -78,7 +78,9 @@ class ViewerWindow(QMainWindow):
         self.setWindowTitle(title)
 
         # centre: canvas over sliders
-        self.sliders = DimsSliders(viewer.dims, fps=fps, ready=self._frame_ready)
+        self.sliders = DimsSliders(
+            viewer.dims, fps=fps, ready=self._frame_ready, player=getattr(viewer, "player", None)
+        )
         centre = QWidget(self)
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)

@@ -1,0 +1,236 @@
+"""Prefetch for scrubbing: each frame, the slices near and ahead of the current one.
+
+Called by :class:`~tilescope.render.tiled.TiledFrames` once per resolved frame of a tiled
+layer (main thread, no data reads). From the slice shown, the slider's motion
+(:class:`~tilescope.tiles.prefetch.SliderMotion`) and the ``prefetch`` config section it
+asks the loader (:meth:`~tilescope.loading.loader.ChunkLoader.set_prefetch`, a pool that
+never runs ahead of a visible load) for, in this order:
+
+1. the slices ahead of a moving slider (``direction_steps``), nearest first, at the
+   coarsest level (a tile or a few per slice: something to show the moment it is reached);
+2. the warm neighbourhood (``radius`` slices on each side), at the finest level whose tiles
+   of the view fit ``budget_bytes`` for all of them (else the coarsest) — while the slider
+   moves, no finer than the speed level (finer tiles would arrive after it passed) —, cached
+   pinned so they stay while the slider is near (the slices ahead too, at that level or
+   coarser);
+3. the slices ahead again at two levels, coarse to fine: the *speed level* (the finest that
+   loads within the time one slice stays on screen at the slider's speed, from the measured
+   load time) and the neighbourhood's.
+
+Only levels the layer's coverage plan asks for when it arrives at a slice are prefetched
+(the ideal level, ``octree.coverage_levels`` above it, and the root), so a prefetched tile
+is drawn as soon as its slice is shown. Thick slices (projections) are not prefetched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tilescope.loading.config import PrefetchSettings
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoadRequest
+from tilescope.loading.tile_requests import TileRead
+from tilescope.tiles.intersection import ViewTiles, visible_tiles
+from tilescope.tiles.prefetch import (
+    Motion,
+    SliderMotion,
+    level_for_speed,
+    level_within_budget,
+    prefetch_slices,
+)
+from tilescope.tiles.source import TileSource
+
+__all__ = ["PrefetchPlan", "SlicePrefetcher"]
+
+#: Assumed duration of one load before any was measured.
+DEFAULT_LOAD_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchPlan:
+    """What one frame asked the loader to prefetch (for status, tests and benchmarks)."""
+
+    motion: Motion
+    ahead: tuple[tuple[int, ...], ...]
+    neighbourhood: tuple[tuple[int, ...], ...]
+    near_level: int | None
+    ahead_level: int | None
+    requests: int
+
+
+class SlicePrefetcher:
+    """Per-layer motion and the prefetch requests of each frame (see the module doc)."""
+
+    def __init__(
+        self,
+        loader: ChunkLoader,
+        settings: PrefetchSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._loader = loader
+        self._settings = settings
+        self._clock = clock
+        self._motion: dict[int, SliderMotion] = {}
+        self._levels: dict[int, tuple[ViewTiles, dict[int, int], dict[int, int]]] = {}
+        self._memo: dict[int, tuple[object, ...]] = {}
+        self._args: dict[int, tuple[TileSource, tuple[int, ...], ViewTiles, int, int]] = {}
+        self.last: dict[int, PrefetchPlan] = {}
+        #: The rate a player asks for (steps per second; None when not playing): while the
+        #: slider moves, levels are chosen for at least this speed. A player that holds late
+        #: frames moves slower than it should, and choosing levels from that measured speed
+        #: alone would keep it slow. A playing player loops: the slices ahead wrap around.
+        self.target_speed: Callable[[], float | None] = lambda: None
+
+    @property
+    def settings(self) -> PrefetchSettings:
+        return self._settings
+
+    def motion(self, layer_id: int) -> Motion:
+        """The slider's motion as seen by ``layer_id`` (at rest before any step)."""
+        tracker = self._motion.get(layer_id)
+        return Motion() if tracker is None else tracker.motion()
+
+    def forget(self, layer_id: int) -> None:
+        """Drop a layer's state (the loader's ``cancel_layer`` cancels its prefetch)."""
+        self._motion.pop(layer_id, None)
+        self._levels.pop(layer_id, None)
+        self._memo.pop(layer_id, None)
+        self._args.pop(layer_id, None)
+        self.last.pop(layer_id, None)
+
+    def idle_in(self) -> float | None:
+        """Seconds until some layer's slider motion comes to rest (None: all at rest): the
+        owner resolves a frame then, so the neighbourhood behind the motion is fetched."""
+        waits = [w for t in self._motion.values() if (w := t.idle_in()) is not None]
+        return min(waits, default=None)
+
+    def refresh(self, layer_id: int) -> None:
+        """Re-plan ``layer_id`` with its last frame's view (a frame that changed nothing):
+        only the motion may have changed, e.g. come to rest."""
+        args = self._args.get(layer_id)
+        if args is not None:
+            self.plan(*args)
+
+    def none(self, layer_id: int) -> None:
+        """Nothing to prefetch for ``layer_id`` this frame (outside the data, thick slice)."""
+        self._args.pop(layer_id, None)
+        if self._memo.pop(layer_id, None) is not None or layer_id in self.last:
+            self._loader.set_prefetch(layer_id, ())
+            self.last.pop(layer_id, None)
+
+    def plan(
+        self,
+        source: TileSource,
+        slice0: Sequence[int],
+        view: ViewTiles,
+        coverage_levels: int,
+        bytes_per_pixel: int,
+    ) -> PrefetchPlan | None:
+        """Ask the loader for this frame's prefetch of ``source`` around ``slice0``."""
+        layer_id = source.layer_id
+        s = self._settings
+        nd = source.not_displayed
+        if not s.enabled or not nd or not view.visible:
+            self.none(layer_id)
+            return None
+        tracker = self._motion.get(layer_id)
+        if tracker is None:
+            tracker = self._motion[layer_id] = SliderMotion(
+                self._clock, idle_after_s=s.idle_after_s
+            )
+        current = tuple(int(i) for i in slice0)
+        self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel)
+        tracker.update(current)
+        motion = tracker.motion()
+        shape0 = source.arrays[0].shape
+        sizes = [int(shape0[a]) for a in nd]
+        target = self.target_speed() if motion.moving else None
+        ahead, near = prefetch_slices(
+            current,
+            sizes,
+            motion,
+            s.radius,
+            s.direction_steps if motion.moving else 0,
+            wrap=target is not None and motion.direction > 0,
+        )
+        tiles, nbytes = self._view_levels(source, view, coverage_levels, bytes_per_pixel)
+        near_level = level_within_budget(nbytes, len(near) + len(ahead), s.budget_bytes)
+        load_s = self._loader.mean_load_s(layer_id) or DEFAULT_LOAD_S
+        speed = motion.speed
+        if target is not None:
+            speed = max(speed, target)
+        speed_level = level_for_speed(tiles, load_s, s.num_workers, speed)
+        ahead_level = speed_level if ahead else None
+        if motion.moving and near_level is not None and speed_level is not None:
+            # finer than the speed level would arrive after the slider has passed
+            near_level = max(near_level, speed_level)
+        memo = (current, view, ahead, near, near_level, ahead_level)
+        if self._memo.get(layer_id) == memo:
+            return self.last.get(layer_id)
+        self._memo[layer_id] = memo
+        requests: list[LoadRequest] = []
+        cache = self._loader.cache
+        grid = source.grid
+        positions = {
+            lvl: visible_tiles(
+                grid, view.view_min, view.view_max, view.canvas_shape, locked_level=lvl
+            ).visible
+            for lvl in {near_level, ahead_level, max(tiles, default=None)}
+            if lvl is not None
+        }
+
+        first_pinned = grid.root_level - self._loader.config.cache.pinned_levels + 1
+
+        def add(slices: Sequence[tuple[int, ...]], level: int | None) -> None:
+            if level is None:
+                return
+            # the neighbourhood's level and coarser stay (pinned), like the root everywhere
+            pinned = level >= first_pinned or (near_level is not None and level >= near_level)
+            for sl in slices:
+                ts = source.tile_slice(sl)
+                for pos in positions[level]:
+                    key = ts.key(pos)
+                    requests.append(LoadRequest(key, TileRead(source, key, cache), pinned=pinned))
+
+        if ahead_level is None or near_level is None:
+            add(near, near_level)
+        else:
+            # ahead: the coarsest level first (one tile a slice: something to show at once),
+            # then the neighbourhood, then ahead at the two chosen levels, coarse to fine
+            coarsest = max(tiles)
+            coarse, fine = max(ahead_level, near_level), min(ahead_level, near_level)
+            add(ahead, coarsest)
+            add(near, near_level)
+            for level in sorted({coarse, fine} - {coarsest}, reverse=True):
+                add(ahead, level)
+        self._loader.set_prefetch(layer_id, requests)
+        result = PrefetchPlan(motion, ahead, near, near_level, ahead_level, len(requests))
+        self.last[layer_id] = result
+        return result
+
+    def _view_levels(
+        self, source: TileSource, view: ViewTiles, coverage_levels: int, bytes_per_pixel: int
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """Tiles and bytes of the view per prefetchable level (memoized per view)."""
+        memo = self._levels.get(source.layer_id)
+        if memo is not None and memo[0] == view:
+            return memo[1], memo[2]
+        grid = source.grid
+        root = grid.root_level
+        levels = {*range(view.level, min(view.level + coverage_levels, root) + 1), root}
+        tiles: dict[int, int] = {}
+        nbytes: dict[int, int] = {}
+        for lvl in sorted(levels):
+            vt = visible_tiles(
+                grid, view.view_min, view.view_max, view.canvas_shape, locked_level=lvl
+            )
+            tiles[lvl] = len(vt.visible)
+            total = 0
+            for _, row, col in vt.visible:
+                y0, y1, x0, x1 = grid.levels[lvl].pixel_bounds(row, col)
+                total += (y1 - y0) * (x1 - x0) * bytes_per_pixel
+            nbytes[lvl] = total
+        self._levels[source.layer_id] = (view, tiles, nbytes)
+        return tiles, nbytes

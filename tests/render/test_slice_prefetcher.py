@@ -1,0 +1,171 @@
+"""SlicePrefetcher: which tiles of which slices each frame asks for, in what order, pinned.
+
+No GL: a real ChunkLoader without a dispatch thread (its set_prefetch calls are recorded),
+a FakeClock for the slider's motion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.config import OctreeConfig, PrefetchSettings
+from tilescope.loading.delay_queue import FakeClock
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoadRequest
+from tilescope.render.prefetch import SlicePrefetcher
+from tilescope.tiles.intersection import ViewTiles, visible_tiles
+from tilescope.tiles.source import TileSource
+
+NZ = 32
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[list[LoadRequest]] = []
+
+    def __call__(self, layer_id: int, requests: Any) -> None:
+        self.calls.append(list(requests))
+
+
+@pytest.fixture
+def loader() -> Iterator[ChunkLoader]:
+    ld = ChunkLoader(OctreeConfig(), cache=ChunkCache(10**7), dispatch_thread=False)
+    yield ld
+    ld.close()
+
+
+def source() -> TileSource:
+    # 32 planes of 256²: levels 256² (16 tiles of 64²), 128² (4), 64² (root, 1)
+    stack = np.zeros((NZ, 256, 256), np.float32)
+    return TileSource.create([stack], (1, 2), layer_id=1, tile_shape=64, max_root_size=64)
+
+
+def full_view(src: TileSource) -> ViewTiles:
+    return visible_tiles(src.grid, (0.0, 0.0), (255.0, 255.0), (256, 256))
+
+
+def make(
+    loader: ChunkLoader, clock: FakeClock, **settings: Any
+) -> tuple[SlicePrefetcher, Recorder]:
+    rec = Recorder()
+    loader.set_prefetch = rec  # type: ignore[method-assign]
+    return SlicePrefetcher(loader, PrefetchSettings(**settings), clock), rec
+
+
+def summary(requests: list[LoadRequest]) -> list[tuple[int, int, bool]]:
+    """(plane, level, pinned) per request, runs of one plane and level collapsed."""
+    out: list[tuple[int, int, bool]] = []
+    for r in requests:
+        item = (r.key.slice[0], r.key.level, r.pinned)
+        if not out or out[-1] != item:
+            out.append(item)
+    return out
+
+
+def test_at_rest_the_neighbourhood_at_the_finest_level_that_fits(loader: ChunkLoader) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    assert view.level == 0
+    # one slice at level 1: 4 tiles x 64² x 4 B = 64 KiB; 4 neighbours need 256 KiB
+    prefetcher, rec = make(loader, clock, radius=2, budget_bytes=256 << 10)
+    plan = prefetcher.plan(src, (10,), view, coverage_levels=2, bytes_per_pixel=4)
+    assert plan is not None
+    assert not plan.motion.moving
+    assert plan.near_level == 1
+    assert summary(rec.calls[-1]) == [(11, 1, True), (9, 1, True), (12, 1, True), (8, 1, True)]
+    assert len(rec.calls[-1]) == 16
+    # the same frame again asks nothing new
+    prefetcher.plan(src, (10,), view, coverage_levels=2, bytes_per_pixel=4)
+    assert len(rec.calls) == 1
+    # a smaller budget: the coarsest level
+    small, rec2 = make(loader, clock, radius=2, budget_bytes=1)
+    plan = small.plan(src, (10,), view, coverage_levels=2, bytes_per_pixel=4)
+    assert plan is not None
+    assert plan.near_level == 2
+    assert len(rec2.calls[-1]) == 4
+
+
+def test_a_fast_slider_gets_the_slices_ahead_coarse_first(loader: ChunkLoader) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    prefetcher, rec = make(
+        loader, clock, radius=1, budget_bytes=10**9, direction_steps=3, num_workers=2
+    )
+    for z in range(10, 16):  # 20 steps per second
+        prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
+        clock.advance(0.05)
+    plan = prefetcher.last[1]
+    assert plan.motion.direction == 1
+    assert plan.motion.speed == pytest.approx(20.0)
+    assert plan.ahead == ((16,), (17,), (18,))
+    assert plan.ahead_level == 2  # at 50 ms per load, only the root keeps up with 20 Hz
+    assert plan.near_level == 2  # nor would a finer neighbourhood arrive before the slider
+    assert summary(rec.calls[-1]) == [(16, 2, True), (17, 2, True), (18, 2, True)]
+    # the slider stops: at rest after idle_after_s, the slices ahead are dropped
+    clock.advance(1.0)
+    prefetcher.plan(src, (15,), view, coverage_levels=2, bytes_per_pixel=4)
+    assert prefetcher.last[1].ahead == ()
+    assert {r.key.slice[0] for r in rec.calls[-1]} == {14, 16}  # both sides at rest
+
+
+def test_a_slow_slider_gets_full_detail_ahead_after_the_coarse_level(
+    loader: ChunkLoader,
+) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    prefetcher, rec = make(
+        loader, clock, radius=1, budget_bytes=128 << 10, direction_steps=2, num_workers=2
+    )
+    for z in (10, 11):  # two steps per second: level 0 (8 rounds of 50 ms) keeps up
+        prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
+        clock.advance(0.5)
+    plan = prefetcher.last[1]
+    assert plan.motion.speed == pytest.approx(2.0)
+    assert (plan.ahead_level, plan.near_level) == (0, 1)  # the budget holds level 1 only
+    assert summary(rec.calls[-1]) == [
+        (12, 2, True),
+        (13, 2, True),  # ahead: the root first, something to show at once
+        (12, 1, True),
+        (13, 1, True),  # then the neighbourhood's level (pinned like the neighbourhood)
+        (12, 0, False),
+        (13, 0, False),  # then the speed level's full detail
+    ]
+
+
+def test_a_player_s_rate_picks_the_level_and_the_slices_ahead_wrap(
+    loader: ChunkLoader,
+) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    prefetcher, _ = make(loader, clock, radius=0, direction_steps=3, num_workers=2)
+    prefetcher.target_speed = lambda: 20.0  # playing at 20 fps, though held to 2 steps/s
+    for z in (29, 30):
+        prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
+        clock.advance(0.5)
+    plan = prefetcher.last[1]
+    assert plan.motion.speed == pytest.approx(2.0)
+    assert plan.ahead_level == 2  # chosen for 20 steps per second, not the 2 measured
+    assert plan.ahead == ((31,), (0,), (1,))  # a playing player loops
+
+
+def test_nothing_for_2d_data_and_disabled(loader: ChunkLoader) -> None:
+    clock = FakeClock()
+    flat = TileSource.create(
+        [np.zeros((256, 256), np.float32)], (0, 1), layer_id=1, tile_shape=64, max_root_size=64
+    )
+    prefetcher, rec = make(loader, clock)
+    assert prefetcher.plan(flat, (), full_view(flat), 2, 4) is None
+    off, rec_off = make(loader, clock, enabled=False)
+    src = source()
+    assert off.plan(src, (3,), full_view(src), 2, 4) is None
+    assert rec.calls == []
+    assert rec_off.calls == []
