@@ -34,6 +34,9 @@ from common import (
     write_json,
 )
 
+#: napari PR #9067's experimental progressive loading (its own venv; ``NAPARI_PROGRESSIVE_LOADING``)
+PROGRESSIVE = os.environ.get("NAPARI_PROGRESSIVE_LOADING") == "1"
+
 
 class NapariEngine:
     def __init__(self, viewer: Any, layers: list[Any]) -> None:
@@ -44,6 +47,8 @@ class NapariEngine:
         self.drawn_gen: dict[int, int] = {}
         self.runner: Runner | None = None
         self.draw_ms: list[float] = []
+        self.draws = 0
+        self.before: list[tuple[int, bytes]] = []
         self._draw_t0 = 0.0
         self._pending: dict[int, int] = {}
         self.set_gen = dict.fromkeys(range(len(layers)), 0)  # add_image may have sliced already
@@ -64,11 +69,20 @@ class NapariEngine:
         now = time.perf_counter()
         self.draw_ms.append((now - self._draw_t0) * 1e3)
         self.drawn_gen.update(self._pending)
+        self.draws += 1
         if self.runner is not None:
             self.runner.frame(now)
 
+    def _view(self) -> list[tuple[int, bytes]]:
+        return [
+            (int(x.data_level) if x.multiscale else 0, x.corner_pixels.tobytes())
+            for x in self.layers
+        ]
+
     def apply(self, step: Step) -> None:
         self.gen += 1
+        self.draws = 0
+        self.before = self._view()
         if step.camera is not None:
             cy, cx, zoom = step.camera
             cam = self.viewer.scene.camera
@@ -78,9 +92,21 @@ class NapariEngine:
             self.viewer.dims.set_current_step(0, step.plane)
 
     def state(self, step: Step) -> tuple[bool, bool]:
-        for i, layer in enumerate(self.layers):
-            if self.drawn_gen.get(i, -1) != self.gen or not getattr(layer, "loaded", True):
+        if not all(getattr(x, "loaded", True) for x in self.layers):
+            return False, False
+        if (
+            step.plane is None
+            and self.draws > 0
+            and all(self.set_gen.get(i) != self.gen for i in range(len(self.layers)))
+            and self._view() == self.before
+        ):  # drawn, and napari kept its level and region: nothing to load for this view
+            return True, True
+        for i in range(len(self.layers)):
+            if self.drawn_gen.get(i, -1) != self.gen:
                 return False, False
+        if PROGRESSIVE:  # new data shown; ideal once every loader's fetch pass has ended
+            loaders = [x.metadata.get("progressive_loader") for x in self.layers]
+            return True, all(getattr(x, "_worker", None) is None for x in loaders)
         return True, True
 
     def view_chunks(self) -> set[tuple[int, ...]]:
@@ -138,6 +164,7 @@ def run(
         layers = [viewer.add_image(numpy_stack(wl.shape), contrast_limits=(0, 65535))]
     else:
         layers = [viewer.add_image(slow_stack(wl.shape), contrast_limits=(0, 40000))]
+    layers = list(viewer.layers)  # progressive loading replaces the layers it streams
     if wl.initial is not None:
         cy, cx, zoom = wl.initial
         viewer.scene.camera.center = (cy, cx)
@@ -154,9 +181,8 @@ def run(
         app.processEvents()
         time.sleep(0.005)
     engine.draw_ms.clear()
-    record = RunRecord(
-        "napari-async" if os.environ.get("NAPARI_ASYNC") == "1" else "napari", wl.key, quick
-    )
+    name = "napari-async" if os.environ.get("NAPARI_ASYNC") == "1" else "napari"
+    record = RunRecord("napari-pr9067" if PROGRESSIVE else name, wl.key, quick)
     record.extra["canvas"] = [int(v) for v in canvas.size]
     runner = Runner(app, engine, wl, record, concurrency=concurrency, stats_url=stats_url)
     engine.runner = runner

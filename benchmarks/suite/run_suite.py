@@ -140,6 +140,31 @@ def napari_python() -> Path:
     return py
 
 
+def pr9067_python() -> Path | None:
+    """The venv of napari PR #9067 (progressive loading), built from a local source tree.
+
+    GitHub is not reachable from every machine, so the source is not downloaded here: put a
+    checkout of the PR's head (``refs/pull/9067/head`` of napari) at ``$NAPARI_PR9067_SRC``
+    or ``.bench-cache/napari-pr9067-src``.
+    """
+    venv = CACHE / "napari-pr9067-venv"
+    py = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    if stamp.exists():
+        return py
+    src = Path(os.environ.get("NAPARI_PR9067_SRC", CACHE / "napari-pr9067-src"))
+    if not (src / "pyproject.toml").exists():
+        log(f"napari-pr9067: no source tree at {src}; skipped (see run_suite.pr9067_python)")
+        return None
+    log(f"installing napari PR #9067 from {src} into {venv} (once)")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {**os.environ, "SETUPTOOLS_SCM_PRETEND_VERSION": "0.9.3.dev9067"}
+    pkgs = [str(src), NAPARI_SPEC[1], *NAPARI_EXTRA]
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True, env=env)
+    stamp.write_text("ok")
+    return py
+
+
 # -- running --------------------------------------------------------------------------------
 def run_driver(
     cmd: list[str], out: Path, env: dict[str, str] | None = None
@@ -161,7 +186,7 @@ def run_driver(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer steps")
-    ap.add_argument("--peer", action="append", default=[], choices=["napari"])
+    ap.add_argument("--peer", action="append", default=[], choices=["napari", "napari-pr9067"])
     ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3")
     ap.add_argument("--out", type=Path, help="JSON results (default benchmarks/results/)")
     a = ap.parse_args(argv)
@@ -188,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         drv = str(HERE / "napari_driver.py")
         engines.append(("napari", [py, drv], {"NAPARI_ASYNC": "0"}))
         engines.append(("napari-async", [py, drv], {"NAPARI_ASYNC": "1"}))
+    if "napari-pr9067" in a.peer:
+        py9067 = pr9067_python()
+        if py9067 is not None:
+            drv = str(HERE / "napari_driver.py")
+            env = {"NAPARI_PROGRESSIVE_LOADING": "1"}
+            engines.append(("napari-pr9067", [str(py9067), drv], env))
     runs: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     data_dir = CACHE / "data"
@@ -198,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             for key in keys:
                 wl = wls[key]
                 for name, cmd, env in engines:
+                    if name == "napari-pr9067" and wl.kind != "zarr":
+                        continue  # progressive loading streams chunked multiscale data only
                     out = tmp / f"{name}-{key}.json"
                     budget = (
                         (25 if a.quick else 60) if name != "tilescope" else (40 if a.quick else 120)
