@@ -165,6 +165,8 @@ def run(
     else:
         layers = [viewer.add_image(slow_stack(wl.shape), contrast_limits=(0, 40000))]
     layers = list(viewer.layers)  # progressive loading replaces the layers it streams
+    if len(wl.shape) == 3 and wl.channels == 1:
+        viewer.dims.set_current_step(0, 0)  # viewers open a stack at its middle plane
     if wl.initial is not None:
         cy, cx, zoom = wl.initial
         viewer.scene.camera.center = (cy, cx)

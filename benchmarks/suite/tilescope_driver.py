@@ -152,6 +152,8 @@ def run(
         layers = [viewer.add_image(numpy_stack(wl.shape), contrast_limits=(0, 65535))]
     else:
         layers = [viewer.add_image(slow_stack(wl.shape), contrast_limits=(0, 40000))]
+    if len(wl.shape) == 3 and wl.channels == 1:
+        viewer.dims.set_current_step(0, 0)  # viewers open a stack at its middle plane
     if wl.initial is not None:
         cy, cx, zoom = wl.initial
         viewer.camera.update(center=(cy, cx), zoom=zoom)
