@@ -33,7 +33,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +63,7 @@ from tilescope.render.plan import (
     TileUpload,
 )
 from tilescope.render.prefetch import SlicePrefetcher
+from tilescope.render.tile_layer import LayerFrame, LayerTiles
 from tilescope.slicing.projection import point_index, window_indices
 from tilescope.tiles.chunks import chunk_shape_2d, tile_shape_for_chunks
 from tilescope.tiles.convert import (
@@ -82,9 +82,6 @@ from tilescope.tiles.view import view_box_in_data
 
 __all__ = ["LayerFrame", "TiledFrames", "is_tiled"]
 
-#: Slices whose key factories a layer keeps (a scrub revisits its neighbours).
-_SLICES_KEPT = 16
-
 #: Estimated upload cost: fixed per tile plus per byte (llvmpipe copies ~4 GB/s).
 _UPLOAD_MS_PER_TILE = 0.05
 _UPLOAD_MS_PER_BYTE = 1.0 / 4e6
@@ -96,123 +93,6 @@ def is_tiled(layer: Layer, dims: DimsState) -> bool:
     if dims.ndisplay != 2 or not isinstance(layer, Image | Labels):
         return False
     return len(layer_axes(dims, layer.ndim).displayed_layer) == 2
-
-
-@dataclass(frozen=True, slots=True)
-class LayerFrame:
-    """One tiled layer's part of a frame."""
-
-    draw: TiledDraw | None
-    """What to draw (None: nothing in view, or the slice lies outside the data)."""
-    wanted: int
-    """Visible tiles at the ideal level."""
-    resident: int
-    """How many of those are drawn at the ideal level."""
-    failed: tuple[tuple[TileKey, ChunkLoadError], ...] = ()
-    """Visible ideal tiles whose load failed (each retried with back-off)."""
-    over_budget: int = 0
-    """Tiles that had to be drawn but found no atlas slot (the VRAM budget is too small)."""
-    ideal_level: int = 0
-    corner_pixels: npt.NDArray[np.int64] | None = None
-    """``(2, 2)`` inclusive pixel bounds of the visible ideal tiles at ``ideal_level``."""
-    slice0: tuple[int, ...] = ()
-    """Level-0 indices of the not-displayed axes this frame shows."""
-    estimating: bool = False
-    """Waiting for the root tile that sets provisional contrast limits."""
-    stand_in: tuple[int, tuple[int, ...]] | None = None
-    """``(level, slice indices at that level)`` of the nearest resident slice drawn in place
-    of this one, every tile a placeholder (None: the frame shows its own slice)."""
-
-    @property
-    def progress(self) -> float:
-        """Resident ideal tiles / wanted, 0..1 (1.0 when nothing is wanted)."""
-        return self.resident / self.wanted if self.wanted else 1.0
-
-    @property
-    def settled(self) -> bool:
-        """Every visible ideal tile is drawn or failed (or cannot be held): nothing to wait for."""
-        done = self.resident + len(self.failed) + self.over_budget >= self.wanted
-        return done and not self.estimating
-
-
-@dataclass(eq=False)
-class _LayerTiles:
-    """Main-thread state of one tiled layer."""
-
-    source: TileSource
-    signature: tuple[Any, ...]
-    kind: TileKind
-    atlas: TextureAtlas[TileKey]
-    labels: LabelIndex | None
-    arrived: dict[TileKey, np.ndarray] = field(default_factory=dict)
-    failed: dict[TileKey, ChunkLoadError] = field(default_factory=dict)
-    version: int = 0
-    """Bumped whenever the atlas contents (hence the quads) change."""
-    memo: tuple[Any, ...] | None = None
-    memo_value: tuple[tuple[TileQuad, ...], CoveragePlan, int] | None = None
-    estimated: bool = False
-    last_draw: frozenset[TileKey] = frozenset()
-    no_room: set[TileKey] = field(default_factory=set)
-    """Tiles of this view that found no atlas slot (cleared when the view changes)."""
-    uploads: list[TileUpload] = field(default_factory=list)
-    """Uploads planned this frame, handed to the backend with the next draw."""
-    last_tiled: TiledDraw | None = None
-    last_frame: LayerFrame | None = None
-    resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
-    quad_memo: dict[TileKey, tuple[Any, ...]] = field(default_factory=dict)
-    """Last frame's quads per drawn tile, with the rectangles, slot and mark they came from."""
-    slices: dict[tuple[Any, ...], TileSlice] = field(default_factory=dict)
-    """Recent slices' key factories (they memoize their keys: no new keys every frame)."""
-
-    last_view: tuple[int, tuple[float, float]] | None = None
-    """Ideal level and centre of the last view (to tell the direction of a pan)."""
-    motion: tuple[float, float] | None = None
-    """Direction of the last pan at this level (None: not panning, or just zoomed)."""
-
-    def prefetch_ahead(self, view: ViewTiles) -> ViewTiles:
-        """Keep only the prefetch ring tiles ahead of a pan (all of them at rest or after a
-        zoom): a pan then fetches what it is about to expose, not the ring on every side."""
-        if self.last_view is not None and self.last_view[0] == view.level:
-            (y0, x0), (y1, x1) = self.last_view[1], view.center
-            if (y1, x1) != (y0, x0):
-                self.motion = (y1 - y0, x1 - x0)
-        else:
-            self.motion = None
-        self.last_view = (view.level, view.center)
-        if self.motion is None or not view.margin:
-            return view
-        dy, dx = self.motion
-        big = 0.25 * max(abs(dy), abs(dx))  # ignore the minor axis of a nearly straight pan
-        rows, cols = view.rows, view.cols
-        ahead = tuple(
-            pos
-            for pos in view.margin
-            if (dx > big and pos[2] >= cols.stop)
-            or (dx < -big and pos[2] < cols.start)
-            or (dy > big and pos[1] >= rows.stop)
-            or (dy < -big and pos[1] < rows.start)
-        )
-        return dataclasses.replace(view, margin=ahead)
-
-    def tile_slice(
-        self, slice0: tuple[int, ...], windows0: tuple[tuple[int, int], ...], mode: str
-    ) -> TileSlice:
-        """The key factory of a slice (thick slices are projected in the worker)."""
-        memo = (slice0, windows0 if mode != "none" else (), mode)
-        tiles = self.slices.pop(memo, None)
-        if tiles is None:
-            if mode == "none":
-                tiles = self.source.tile_slice(slice0)
-            else:
-                tiles = self.source.tile_slice(slice0, windows0, mode)
-        self.slices[memo] = tiles  # most recent last
-        while len(self.slices) > _SLICES_KEPT:
-            del self.slices[next(iter(self.slices))]
-        return tiles
-
-    last_geometry: tuple[Any, ...] | None = None
-    stand_in: tuple[int, tuple[int, ...]] | None = None
-    """The neighbouring slice the last plan drew in place of the current one."""
 
 
 class TiledFrames:
@@ -241,7 +121,7 @@ class TiledFrames:
         self._settings = settings
         self._budget = VramBudget(settings.vram_budget_bytes)
         self._max_texture = max_texture
-        self._layers: dict[int, _LayerTiles] = {}
+        self._layers: dict[int, LayerTiles] = {}
         self.debug = settings.debug_tiles
         self.show_placeholders = settings.show_placeholders
         self.prefetcher = SlicePrefetcher(loader, loader.config.prefetch, clock)
@@ -287,7 +167,7 @@ class TiledFrames:
     def layer_ids(self) -> tuple[int, ...]:
         return tuple(self._layers)
 
-    def _state(self, layer: Image | Labels, axes: tuple[int, int]) -> _LayerTiles:
+    def _state(self, layer: Image | Labels, axes: tuple[int, int]) -> LayerTiles:
         kind: TileKind = "labels" if isinstance(layer, Labels) else "image"
         if isinstance(layer, Image) and layer.rgb:
             kind = "rgb"
@@ -337,7 +217,7 @@ class TiledFrames:
             page_shape=page_shape,
             max_texture=self._max_texture,
         )
-        state = _LayerTiles(source, signature, kind, atlas, labels)
+        state = LayerTiles(source, signature, kind, atlas, labels)
         self._layers[layer.layer_id] = state
         self._loader.allow_auto_sync(
             layer.layer_id, in_ram and source.grid.n_stored == source.grid.nlevels
@@ -388,7 +268,7 @@ class TiledFrames:
         state.last_geometry = geometry
         return frame
 
-    def _take_cached(self, state: _LayerTiles) -> bool:
+    def _take_cached(self, state: LayerTiles) -> bool:
         """Accept what the loader posted while this layer planned (cache hits, auto-sync
         loads); True when some of it arrived for this layer."""
         before = len(state.arrived)
@@ -403,7 +283,7 @@ class TiledFrames:
         layer: Image | Labels,
         dims: DimsState,
         axes: LayerAxes,
-        state: _LayerTiles,
+        state: LayerTiles,
         view_rect: tuple[Sequence[float], Sequence[float]],
         canvas: tuple[int, int],
     ) -> LayerFrame:
@@ -465,7 +345,7 @@ class TiledFrames:
         )
 
     def _plan(
-        self, state: _LayerTiles, tiles: TileSlice, view: ViewTiles
+        self, state: LayerTiles, tiles: TileSlice, view: ViewTiles
     ) -> tuple[tuple[TileQuad, ...], CoveragePlan, int]:
         """Coverage, uploads within the budget, and quads (memoized while nothing changed)."""
         memo = (tiles.level_slices, view, state.version)
@@ -510,7 +390,7 @@ class TiledFrames:
         state.memo_value = value
         return value
 
-    def _stand_in(self, state: _LayerTiles, tiles: TileSlice, view: ViewTiles) -> list[TileKey]:
+    def _stand_in(self, state: LayerTiles, tiles: TileSlice, view: ViewTiles) -> list[TileKey]:
         """The resident tiles in view of the nearest slice that has some (placeholders for a
         slice with nothing resident yet); sets ``state.stand_in``."""
         groups: dict[tuple[int, tuple[int, ...]], list[TileKey]] = {}
@@ -540,7 +420,7 @@ class TiledFrames:
             state.stand_in = found
         return keys
 
-    def _upload(self, state: _LayerTiles, tiles: TileSlice, plan: CoveragePlan) -> list[TileUpload]:
+    def _upload(self, state: LayerTiles, tiles: TileSlice, plan: CoveragePlan) -> list[TileUpload]:
         """Allocate slots for arrived tiles the plan wants, coarse first, within the budget."""
         if not state.arrived:
             return []
@@ -575,7 +455,7 @@ class TiledFrames:
 
     def _quads(
         self,
-        state: _LayerTiles,
+        state: LayerTiles,
         tiles: TileSlice,
         plan: CoveragePlan,
         draw_keys: Sequence[TileKey],
@@ -620,7 +500,7 @@ class TiledFrames:
                 quads.append(TileQuad(-1, rect, rect, rect, key.level, TILE_FAILED))
         return tuple(quads)
 
-    def _want(self, state: _LayerTiles, plan: CoveragePlan, extra: TileKey | None) -> None:
+    def _want(self, state: LayerTiles, plan: CoveragePlan, extra: TileKey | None) -> None:
         """Tell the loader what this layer wants (not tiles already here, drawn or arrived);
         ``extra`` is a tile wanted besides the plan's (the root, for contrast limits)."""
         skip = state.arrived.keys() | state.no_room
@@ -636,7 +516,7 @@ class TiledFrames:
         want_plan(self._loader, plan, state.source)
 
     def _estimate_contrast(
-        self, layer: Layer, state: _LayerTiles, tiles: TileSlice
+        self, layer: Layer, state: LayerTiles, tiles: TileSlice
     ) -> TileKey | None:
         """Lazy data: provisional contrast limits come from the root tile (the coarsest level:
         the same tile whatever arrives first, so the picture never depends on timing).
@@ -660,7 +540,7 @@ class TiledFrames:
     def _draw(
         self,
         layer: Image | Labels,
-        state: _LayerTiles,
+        state: LayerTiles,
         quads: tuple[TileQuad, ...],
         transform: npt.NDArray[np.float64],
     ) -> TiledDraw:
