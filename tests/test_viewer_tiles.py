@@ -363,16 +363,16 @@ def test_debug_view_outlines_tiles_and_placeholders_can_be_switched_off() -> Non
         np.testing.assert_array_equal(viewer.screenshot().astype(np.int16), plain)
 
 
-def test_a_failed_tile_is_retried_after_its_back_off() -> None:
+def test_a_failed_tile_is_retried_on_request_without_waiting_out_its_back_off() -> None:
     data = CountingArray(_pyramid(128, 1)[0])
     data.fail_when = lambda key: True
     with Viewer(show=False, size=(64, 64)) as viewer:
         layer = viewer.add_image(data, contrast_limits=(0, 1000))
         viewer.screenshot()
         assert str(viewer.layer_status(layer)).startswith("error: ")
-        data.fail_when = None  # the store recovers; the retry comes on its own
+        data.fail_when = None  # the store recovers ...
         n = len(data.reads)
-        viewer.loader.retry()  # (skip the 5 s back-off) ...
+        viewer.retry()  # ... and the user retries now instead of waiting out the back-off
         shot = _shot_when(viewer, lambda: str(viewer.layer_status(layer)) == "ready")
         assert len(data.reads) > n
         assert shot[..., 3].min() == 255

@@ -349,6 +349,17 @@ class Viewer:
         self._check_open()
         self.model.reset_view(self.model.canvas_size)
 
+    def retry(self) -> None:
+        """Retry every failed read now: tiles waiting out their back-off and layers whose
+        slice failed (after fixing a source, say; otherwise retries come on their own)."""
+        self._check_open()
+        self._loader.retry()
+        self._tiles.forget_failures()
+        for layer in self._layer_models():
+            if self.layer_status(layer).state == "error":
+                self._signatures.pop(layer.layer_id, None)  # re-sliced by the refresh below
+        self._refresh_slices()
+
     def play(self, axis: int | None = None, fps: float = 10.0) -> Player:
         """Play world ``axis`` (default: the first sliced one) at ``fps``, looping.
 

@@ -600,6 +600,14 @@ class TiledFrames:
             return None
         return dataclasses.replace(state.last_tiled, visible=False, uploads=())
 
+    def forget_failures(self) -> None:
+        """Failed tiles are wanted again like any other (``ChunkLoader.retry`` clears their
+        back-off): the next frame asks for them."""
+        for state in self._layers.values():
+            if state.failed:
+                state.failed.clear()
+                state.version += 1
+
     def applied(self) -> None:
         """The last resolved draws went to the backend: their uploads are done."""
         for state in self._layers.values():
