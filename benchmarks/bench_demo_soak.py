@@ -25,22 +25,9 @@ MOVES = 10_000
 
 def _demo(viewer: Any) -> None:
     """The CLI demo's layers (``tilescope demo``)."""
-    from tilescope.data.sample import procedural_pyramid, small_real_image
+    from tilescope.cli import load_demo
 
-    levels = procedural_pyramid()
-    size = levels[0].shape[-1]
-    viewer.add_image(
-        levels, name="pyramid", colormap="magma", contrast_limits=(14000, 51000), multiscale=True
-    )
-    scale = size / 10 / 512
-    viewer.add_image(
-        small_real_image(),
-        name="ihc",
-        rgb=True,
-        scale=(scale, scale),
-        translate=(size / 2 - 256 * scale, size / 2 - 256 * scale),
-    )
-    viewer.reset_view()
+    load_demo(viewer)
 
 
 def soak(moves: int = MOVES) -> list[str]:

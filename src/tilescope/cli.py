@@ -20,7 +20,7 @@ from tilescope.render.display import display_problem
 if TYPE_CHECKING:
     from tilescope.viewer import Viewer
 
-__all__ = ["main"]
+__all__ = ["load_demo", "main"]
 
 DEFAULT_SIZE = (768, 1024)  # (height, width) of screenshots and the canvas
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         viewer = Viewer(show=windowed, size=size, title=f"tilescope {command}")
         try:
             if command == "demo":
-                _load_demo(viewer)
+                load_demo(viewer)
             else:
                 viewer.open(args.path)
             if screenshot is not None:
@@ -134,7 +134,8 @@ def _report_failed_layers(viewer: Viewer) -> int:
     return 1 if failed else 0
 
 
-def _load_demo(viewer: Viewer) -> None:
+def load_demo(viewer: Viewer) -> None:
+    """Add ``tilescope demo``'s layers to ``viewer`` (benchmarks replay the demo with it)."""
     from tilescope.data.sample import procedural_pyramid, small_real_image
 
     levels = procedural_pyramid()
