@@ -359,3 +359,23 @@ def test_a_re_shown_layer_never_shows_its_out_of_date_slice(viewer: Viewer) -> N
     assert _centre_gray(viewer.screenshot(wait=False)) == 0
     arr.gate.set()
     assert _centre_gray(viewer.screenshot()) == pytest.approx(0.8 * 255, abs=2)
+
+
+def test_a_view_change_after_a_rest_loads_at_once_a_burst_waits(
+    viewer: Viewer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pools' delay queues hold back loads only within a burst of changes (a drag)."""
+    import tilescope.viewer as viewer_module
+
+    now = [1000.0]
+    monkeypatch.setattr(viewer_module.time, "monotonic", lambda: now[0])
+    viewer.add_image(_stack(), contrast_limits=(0, 1))  # (changes the dims and the camera)
+    now[0] += 0.5
+    viewer.camera.zoom = 2.0  # half a second after anything else: a single step
+    assert viewer.loader.no_delay
+    now[0] += 0.02
+    viewer.camera.zoom = 2.5  # 20 ms later: a drag or a wheel spin
+    assert not viewer.loader.no_delay
+    now[0] += 0.5
+    viewer.dims.set_current_step(0, 2)  # at rest again
+    assert viewer.loader.no_delay

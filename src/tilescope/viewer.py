@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import math
 import os
 import sys
 import threading
@@ -170,6 +171,7 @@ class Viewer:
         self._tiles = TiledFrames(self._loader, settings)
         self._frames: dict[int, LayerFrame] = {}
         self._more_tiles = False
+        self._last_view_change = -math.inf
         self._awaiting_tiles: dict[int, LayerFrame] = {}
         #: Called as ``callback(layer_id, frame, time.perf_counter())`` after a frame of a
         #: tiled layer is on screen (its tile counts say how complete it is).
@@ -664,6 +666,7 @@ class Viewer:
     # ---- change handling (main thread) --------------------------------------------------
     def _on_view_changed(self, *_: Any) -> None:
         with self.perf.task("view_changed"):
+            self._note_view_change()
             self._update_views()
             self._refresh_slices()
 
@@ -671,8 +674,18 @@ class Viewer:
         """Camera moves come in bursts (a drag): tiled layers re-plan in the next frame, once
         for the whole burst, from what is resident."""
         with self.perf.task("view_changed"):
+            self._note_view_change()
             self._update_views()
             self._refresh_slices(tiles_now=False)
+
+    def _note_view_change(self) -> None:
+        """A view change after a rest (a zoom step, a click on the slider, a script) loads at
+        once; within a burst (a drag, a scrub) the pools' delay queues hold new loads back,
+        so views passed through are not fetched."""
+        now = time.monotonic()
+        rest_s = max(p.settings.delay_queue_ms for p in self._loader.pools) / 1000.0
+        self._loader.no_delay = now - self._last_view_change >= rest_s
+        self._last_view_change = now
 
     def _update_views(self) -> None:
         """Tell multiscale layers what is in view so they pick their level (napari 2D)."""

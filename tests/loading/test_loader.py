@@ -99,6 +99,23 @@ def test_per_level_delays(clock: FakeClock, executors: Executors) -> None:
         assert loader.next_due_in() is None
 
 
+def test_no_delay_queues_new_loads_as_due_now(clock: FakeClock, executors: Executors) -> None:
+    """A view after a rest skips the delay queue; a tile already queued keeps its due time."""
+    with make_loader(clock, executors, OctreeConfig()) as loader:
+        loader.set_wanted(1, [LoadRequest(key(0), const(), level_offset=0)])  # in a drag
+        loader.no_delay = True
+        loader.set_wanted(
+            1,
+            [
+                LoadRequest(key(0), const(), level_offset=0),
+                LoadRequest(key(1), const(), level_offset=0),
+            ],
+        )
+        assert executors[0].submitted == 1  # key 1 at once; key 0 still waits its 100 ms
+        clock.advance(0.1)
+        assert loader.pump() == 1
+
+
 def test_rewanting_a_queued_tile_keeps_its_due_time(clock: FakeClock, executors: Executors) -> None:
     with make_loader(clock, executors, one_pool_config(delay_queue_ms=125)) as loader:
         req = LoadRequest(key(0), const())

@@ -136,6 +136,10 @@ class ChunkLoader:
         defaults = self.config.loader_defaults
         self.executor_kind = defaults.executor_kind
         self.force_synchronous = defaults.force_synchronous
+        #: Queue new loads as due now, skipping the pools' delay queues. The owner sets it
+        #: while the view it plans came after a rest (a single step, not a drag: nothing
+        #: would be saved by waiting to see whether the view moves on).
+        self.no_delay = False
         if cache is None:
             c = self.config.cache
             cache = ChunkCache(c.budget_bytes, fraction=c.budget_fraction)
@@ -275,7 +279,9 @@ class ChunkLoader:
                     continue
                 pool = self.pool_for(level_offset)
                 pending = Pending(req, layer_id, pool, now)
-                pool.queue.push(key, pending, (level_offset, distance), now)
+                # after a rest, a view's loads are due at once: the delay is for drags
+                start = now - pool.queue.delay_s if self.no_delay else now
+                pool.queue.push(key, pending, (level_offset, distance), start)
                 self._pending[key] = pending
                 queued = True
             if self._framed and not self.force_synchronous:
