@@ -683,7 +683,9 @@ class Viewer:
         once; within a burst (a drag, a scrub) the pools' delay queues hold new loads back,
         so views passed through are not fetched."""
         now = time.monotonic()
-        rest_s = max(p.settings.delay_queue_ms for p in self._loader.pools) / 1000.0
+        # quiet for twice the longest delay: a burst's events (10-60 Hz) come well within it,
+        # even with a late timer tick
+        rest_s = 2 * max(p.settings.delay_queue_ms for p in self._loader.pools) / 1000.0
         self._loader.no_delay = now - self._last_view_change >= rest_s
         self._last_view_change = now
 
