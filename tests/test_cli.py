@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from headless import run_headless
 from tilescope.cli import _parse_size, main
 
 pytestmark = pytest.mark.gl
@@ -18,24 +19,7 @@ def _run(
     *args: str, cwd: Path, display: bool = False, env_extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a fresh process (vispy's app choice is per process)."""
-    import os
-
-    env = dict(os.environ)
-    if not display:
-        env.pop("DISPLAY", None)
-        env.pop("WAYLAND_DISPLAY", None)
-        env.pop("QT_QPA_PLATFORM", None)
-    env["EGL_PLATFORM"] = "surfaceless"
-    env.update(env_extra or {})
-    return subprocess.run(
-        [sys.executable, "-m", "tilescope", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_headless([sys.executable, "-m", "tilescope", *args], cwd, env_extra, display=display)
 
 
 @pytest.mark.parametrize(

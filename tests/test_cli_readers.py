@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from headless import run_headless
 from http_server import LocalHTTPServer
 from ome_writers import write_ome_zarr
 
@@ -22,17 +22,8 @@ pytestmark = pytest.mark.gl
 def _view(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    full["EGL_PLATFORM"] = "surfaceless"
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "tilescope", "view", *args, "--size", "96x64"],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return run_headless(
+        [sys.executable, "-m", "tilescope", "view", *args, "--size", "96x64"], cwd, env
     )
 
 

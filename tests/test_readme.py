@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from headless import run_headless
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -29,17 +29,7 @@ def test_python_example_runs(tmp_path: Path) -> None:
     assert block is not None
     script = tmp_path / "example.py"
     script.write_text(block.group(1), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env["EGL_PLATFORM"] = "surfaceless"
-    r = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    r = run_headless([sys.executable, str(script)], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "(300, 400, 4) ready" in r.stdout
     assert (tmp_path / "shot.png").stat().st_size > 0

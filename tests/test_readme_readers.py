@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from headless import run_headless
 from http_server import LocalHTTPServer
 from ome_writers import write_ome_zarr
 
@@ -37,17 +36,7 @@ def test_opening_data_example_runs(tmp_path: Path) -> None:
         code = block.group(1).replace("http://localhost:8000/", server.url())
         script = tmp_path / "example.py"
         script.write_text(code, encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-        env["EGL_PLATFORM"] = "surfaceless"
-        r = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        r = run_headless([sys.executable, str(script)], tmp_path)
     finally:
         server.close()
     assert r.returncode == 0, r.stderr
