@@ -172,17 +172,18 @@ class TiledFrames:
         kind: TileKind = "labels" if isinstance(layer, Labels) else "image"
         if isinstance(layer, Image) and layer.rgb:
             kind = "rgb"
-        levels = [layer.level_data(lvl) for lvl in range(layer.level_shapes.shape[0])]
-        octree = self._loader.config.octree
-        tile = tile_shape_for_chunks(
-            chunk_shape_2d(levels[0], axes), octree.tile_size, octree.max_root_size
-        )
-        signature = (id(layer.data), layer.data_version, axes, kind, tile)
+        # the tile shape follows from the data, so the same data, axes and kind: same source
+        signature = (id(layer.data), layer.data_version, axes, kind)
         state = self._layers.get(layer.layer_id)
         if state is not None and state.signature == signature:
             return state
         if state is not None:
             self.drop(layer.layer_id)
+        levels = [layer.level_data(lvl) for lvl in range(layer.level_shapes.shape[0])]
+        octree = self._loader.config.octree
+        tile = tile_shape_for_chunks(
+            chunk_shape_2d(levels[0], axes), octree.tile_size, octree.max_root_size
+        )
         labels = None
         if kind == "labels" and np.dtype(layer.dtype) not in DIRECT_LABEL_DTYPES:
             labels = LabelIndex()
