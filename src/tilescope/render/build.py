@@ -83,7 +83,7 @@ def plan_key(plan: RenderPlan) -> tuple[Any, ...]:
     return (plan.ndisplay, plan.camera, plan.canvas_size, plan.background, layers)
 
 
-_ONE_SHOT = frozenset({"uploads", "version"})
+_ONE_SHOT = frozenset({"uploads"})
 
 
 def _identity_key(value: Any) -> Any:

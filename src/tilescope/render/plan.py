@@ -390,8 +390,8 @@ class TiledDraw:
     each in one page. Contrast limits, colormap and gamma (images) or the label colours
     (labels: ``lut`` gives the label of each colour-table index) apply in the shader, so
     changing them never re-uploads a tile. ``show_placeholders`` marks tiles that are not
-    final; ``debug`` outlines every tile in a colour per level. ``version`` changes whenever
-    the quads or uploads do.
+    final; ``debug`` outlines every tile in a colour per level. The backend compares
+    ``quads`` and ``pages`` with the previous draw's to know what to redo.
     """
 
     key: int
@@ -413,7 +413,6 @@ class TiledDraw:
     visible: bool = True
     show_placeholders: bool = True
     debug: bool = False
-    version: int = 0
     data_version: int = 0
 
     def __post_init__(self) -> None:

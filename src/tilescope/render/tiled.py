@@ -559,7 +559,6 @@ class TiledFrames:
             "visible": layer.visible,
             "show_placeholders": self.show_placeholders,
             "debug": self.debug,
-            "version": state.version,
             "data_version": layer.data_version,
         }
         if isinstance(layer, Labels):
