@@ -9,6 +9,7 @@ an Event the test controls) or counts its reads: deterministic, no sleeps.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -483,3 +484,36 @@ def test_while_panning_only_the_ring_ahead_is_prefetched() -> None:
     # while panning right the ring ahead is col 11 only (the visible rows and the ring's corners)
     assert cols == {11}
     assert rows <= set(range(6, 11))
+
+
+def test_a_hung_source_never_starves_the_other_layers_tiles() -> None:
+    """Every worker of both pools (2 each) is taken by reads of a store that hangs; a healthy
+    layer added afterwards still loads, once those reads count as hung (here at the 0.5 s
+    timeout): their threads are replaced and the hung layer is held to half a pool."""
+    hung = CountingArray(_pyramid(256, 1)[0])
+    hung.gate.clear()
+    try:
+        with Viewer(show=False, size=(128, 128), slice_timeout_s=0.5) as viewer:
+            stuck = viewer.add_image(hung, contrast_limits=(0, 1000), name="stuck")
+            viewer.screenshot(wait=False)
+            assert _wait_for(lambda: len(hung.reads) >= 2)
+            healthy = viewer.add_image(
+                CountingArray(_pyramid(128, 1, seed=3)[0]), contrast_limits=(0, 1000), name="ok"
+            )
+            assert viewer.wait_until_idle(WAIT)
+            assert str(viewer.layer_status(healthy)) == "ready"
+            status = str(viewer.layer_status(stuck))
+            assert status.startswith("error: layer 'stuck': tile at level")
+            assert "0.5 s" in status
+    finally:
+        hung.gate.set()
+
+
+def _wait_for(condition: Any) -> bool:
+    """Poll ``condition`` for up to WAIT s (a worker's progress; no result depends on timing)."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -12,6 +12,7 @@ starts, not after.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 __all__ = ["CancelToken", "Cancelled"]
 
@@ -23,14 +24,31 @@ class Cancelled(Exception):
 class CancelToken:
     """A one-way, thread-safe flag: once cancelled, always cancelled."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_callbacks", "_event", "_lock")
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], object]] = []
 
     def cancel(self) -> None:
         """Ask the work to stop at its next check. Safe from any thread, idempotent."""
-        self._event.set()
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (on the cancelling thread) when the token is cancelled; at once
+        if it already is. For work that waits on something a check cannot interrupt."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
     @property
     def cancelled(self) -> bool:

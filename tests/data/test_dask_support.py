@@ -144,3 +144,33 @@ def test_one_pool_for_every_calling_thread_and_nothing_left_after_close() -> Non
     assert _dask_threads() == []
     with pytest.raises(Cancelled):  # closed: a late read is not wanted any more
         reads.compute(arr, CancelToken())
+
+
+def test_a_hung_chunk_holds_neither_its_cancelled_caller_nor_the_shared_pool() -> None:
+    now = [0.0]
+    reads = DaskReads(workers=1, stuck_after_s=5.0, clock=lambda: now[0])
+    hung = GatedChunks(1, 1.0)
+    token = CancelToken()
+    outcome: list[BaseException | None] = []
+
+    def caller() -> None:
+        try:
+            reads.compute(hung.array, token)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=caller)
+    try:
+        t.start()
+        assert hung.started[0].wait(WAIT)  # the pool's only thread hangs in the chunk
+        token.cancel()
+        t.join(WAIT)
+        assert not t.is_alive()
+        assert isinstance(outcome[0], Cancelled)
+        now[0] = 5.0  # the chunk has run STUCK long: the next computation replaces its thread
+        np.testing.assert_array_equal(reads.compute(da.arange(8, chunks=4)), np.arange(8))
+        assert not hung.gates[0].is_set()  # the hung chunk is still running all along
+    finally:
+        hung.release_all()
+        reads.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
@@ -51,3 +53,54 @@ def test_idle_threads_are_gone_when_shutdown_returns() -> None:
     assert len(_alive("t-idle")) == 3
     ex.shutdown()
     assert _alive("t-idle") == []
+
+
+def _hung(ex: DaemonExecutor) -> tuple[threading.Event, Future[Any]]:
+    gate, started = threading.Event(), threading.Event()
+    future = ex.submit(lambda: (started.set(), gate.wait(WAIT))[1])
+    assert started.wait(WAIT)
+    return gate, future
+
+
+def test_an_abandoned_task_gets_a_replacement_thread_and_its_thread_exits_later() -> None:
+    ex = DaemonExecutor(1, "t-abandon")
+    try:
+        gate, hung = _hung(ex)
+        queued = ex.submit(lambda: "queued")
+        assert not ex.abandon(queued)  # not running: nothing to give up on
+        assert ex.abandon(hung)
+        assert not ex.abandon(hung)  # once only
+        assert queued.result(WAIT) == "queued"  # the replacement thread took the work
+        assert ex.abandoned == 1
+        assert ex.threads == 2
+        gate.set()
+        assert hung.result(WAIT) is True  # the future still completes
+        deadline = time.monotonic() + WAIT
+        while ex.threads > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the hung thread exits right after its task: poll for it
+        assert ex.threads == 1
+        assert len(_alive("t-abandon")) == 1
+    finally:
+        ex.shutdown()
+
+
+def test_stuck_after_replaces_a_task_running_that_long_when_work_arrives() -> None:
+    now = [0.0]
+    ex = DaemonExecutor(1, "t-stuck", stuck_after_s=5.0, clock=lambda: now[0])
+    try:
+        gate, _ = _hung(ex)
+        now[0] = 4.9
+        early = ex.submit(lambda: "early")
+        assert ex.abandoned == 0  # not yet hung: the new work waits for the worker
+        now[0] = 5.0
+        assert ex.submit(lambda: "late").result(WAIT) == "late"
+        assert early.result(WAIT) == "early"
+        assert ex.abandoned == 1
+        gate.set()
+    finally:
+        ex.shutdown()
+
+
+def test_stuck_after_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="stuck_after_s"):
+        DaemonExecutor(1, "t-bad", stuck_after_s=0)

@@ -24,6 +24,7 @@ class ManualExecutor(Executor):
         self.tasks: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = deque()
         self.shutdowns: list[tuple[bool, bool]] = []
         self.submitted = 0
+        self.abandoned: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -34,7 +35,7 @@ class ManualExecutor(Executor):
     def run_next(self) -> bool:
         """Run the oldest task (callbacks included); False if it had been cancelled."""
         future, fn, args = self.tasks.popleft()
-        if not future.set_running_or_notify_cancel():
+        if not future.running() and not future.set_running_or_notify_cancel():
             return False
         try:
             result = fn(*args)
@@ -43,6 +44,26 @@ class ManualExecutor(Executor):
         else:
             future.set_result(result)
         return True
+
+    def abandon(self, future: Future[Any]) -> bool:
+        """What DaemonExecutor does for a hung task (a fresh thread replaces its worker)."""
+        if future.done() or future in self.abandoned:
+            return False
+        self.abandoned.append(future)
+        return True
+
+    def start_all(self) -> None:
+        """Mark every queued task as started (a worker took it: ``cancel()`` cannot stop it)."""
+        for future, _, _ in self.tasks:
+            if not future.running():
+                future.set_running_or_notify_cancel()
+
+    def run_matching(self, pick: Callable[[Callable[..., Any], tuple[Any, ...]], bool]) -> None:
+        """Run (now, on this thread) every queued task ``pick(fn, args)`` selects."""
+        for task in [t for t in self.tasks if pick(t[1], t[2])]:
+            self.tasks.remove(task)
+            self.tasks.appendleft(task)
+            self.run_next()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.shutdowns.append((wait, cancel_futures))

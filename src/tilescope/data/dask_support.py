@@ -15,15 +15,24 @@ checks the :class:`~tilescope.cancel.CancelToken` each time dask hands a chunk t
 again when the chunk starts: once the token is cancelled no further chunk starts and the
 computation raises :class:`~tilescope.cancel.Cancelled` (napari cannot stop such a read).
 
+A chunk that hangs (a stalled store under a dask graph) must not hang its computation's caller
+or the shared pool either. Dask waits on futures that :class:`_TokenPool` hands it, not on the
+pool's own: cancelling the token fails the unfinished ones at once, so the computation returns
+``Cancelled`` while the hung chunk is still running; and the pool gives up on a chunk running
+longer than :data:`STUCK_CHUNK_S` when new work arrives, so a fresh thread takes its place.
+
 Threads: ``compute`` runs in whatever thread calls it (a slice worker), ``close`` anywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, InvalidStateError
 from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
@@ -35,6 +44,9 @@ __all__ = ["DaskReads", "is_dask_collection"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: A chunk running this long is taken as hung: the shared pool replaces its thread.
+STUCK_CHUNK_S = 5.0
 
 
 def is_dask_collection(obj: object) -> bool:
@@ -62,14 +74,43 @@ class _TokenPool(Executor):
             token.raise_if_cancelled()  # queued behind other reads, cancelled meanwhile
             return fn(*args, **kwargs)
 
-        return self._pool.submit(guarded)
+        # dask waits on this proxy, which a cancellation fails at once: a chunk that hangs
+        # keeps its pool thread (until replaced) but never the computation's caller
+        proxy: Future[T] = Future()
+        proxy.set_running_or_notify_cancel()
+        inner = self._pool.submit(guarded)
+        inner.add_done_callback(functools.partial(_copy_outcome, proxy))
+        token.on_cancel(functools.partial(_fail_cancelled, proxy))
+        return proxy
+
+
+def _copy_outcome(proxy: Future[T], inner: Future[T]) -> None:
+    exc = Cancelled() if inner.cancelled() else inner.exception()
+    with contextlib.suppress(InvalidStateError):  # already failed by a cancellation
+        if exc is None:
+            proxy.set_result(inner.result())
+        else:
+            proxy.set_exception(exc)
+
+
+def _fail_cancelled(proxy: Future[Any]) -> None:
+    with contextlib.suppress(InvalidStateError):  # finished first
+        proxy.set_exception(Cancelled())
 
 
 class DaskReads:
     """One dask thread pool for every slice worker, owned by the slicer (``close`` it)."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        stuck_after_s: float = STUCK_CHUNK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._workers = workers or min(8, os.cpu_count() or 4)
+        self._stuck_after_s = stuck_after_s
+        self._clock = clock
         self._pool: DaemonExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -109,5 +150,10 @@ class DaskReads:
                 raise Cancelled  # the owner closed: nobody wants this read any more
             if self._pool is None:
                 # started lazily: a viewer showing only numpy or zarr data never starts it
-                self._pool = DaemonExecutor(self._workers, "tilescope-dask")
+                self._pool = DaemonExecutor(
+                    self._workers,
+                    "tilescope-dask",
+                    stuck_after_s=self._stuck_after_s,
+                    clock=self._clock,
+                )
             return self._pool

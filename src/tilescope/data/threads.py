@@ -7,7 +7,13 @@ threads instead: ``shutdown`` drops queued work, lets idle threads exit, waits a
 them only (never for a running task) and returns. A task still running finishes on its own
 and its thread then exits.
 
-Threads: ``submit`` and ``shutdown`` are safe from any thread.
+A task that hangs would otherwise also shrink the pool for good. :meth:`DaemonExecutor.abandon`
+gives up on one (the owner decided it is hung), and with ``stuck_after_s`` the executor does so
+itself for any task running that long when new work arrives: a fresh thread takes the hung
+one's place at once, and the hung thread exits when (if ever) its task returns. The task's
+future still completes then. Threads only grow by the tasks that hang.
+
+Threads: ``submit``, ``abandon`` and ``shutdown`` are safe from any thread.
 """
 
 from __future__ import annotations
@@ -32,32 +38,83 @@ class DaemonExecutor(Executor):
     """A fixed number of daemon worker threads, all started at construction.
 
     Starting every thread up front avoids starting one on demand while workers hold the GIL
-    (a multi-millisecond stall for the submitting main thread).
+    (a multi-millisecond stall for the submitting main thread); only a hung task's
+    replacement is started later.
+
+    Parameters
+    ----------
+    max_workers
+        Threads that run work (hung tasks given up on do not count).
+    thread_name_prefix
+        Threads are named ``{prefix}_{n}``.
+    stuck_after_s
+        A task running at least this long when work is submitted is abandoned (see the module
+        doc). ``None``: only :meth:`abandon` does that.
+    clock
+        Monotonic seconds, for ``stuck_after_s`` (tests inject a fake clock).
     """
 
-    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
+    def __init__(
+        self,
+        max_workers: int,
+        thread_name_prefix: str,
+        *,
+        stuck_after_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+        if stuck_after_s is not None and not stuck_after_s > 0:
+            raise ValueError(f"stuck_after_s must be > 0 or None, got {stuck_after_s!r}")
         self._max_workers = max_workers  # read by dask's threaded scheduler
+        self._prefix = thread_name_prefix
+        self._stuck_after_s = stuck_after_s
+        self._clock = clock
         self._cond = threading.Condition()
         self._queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
         self._closed = False
-        self._busy: set[threading.Thread] = set()
-        self._threads = [
-            threading.Thread(target=self._loop, name=f"{thread_name_prefix}_{i}", daemon=True)
-            for i in range(max_workers)
-        ]
-        for t in self._threads:
-            t.start()
+        #: busy thread -> (the future it runs, when it started)
+        self._busy: dict[threading.Thread, tuple[Future[Any], float]] = {}
+        self._retiring: set[threading.Thread] = set()
+        self._threads: list[threading.Thread] = []
+        self._spawned = 0
+        #: Hung tasks given up on so far (each got a replacement thread).
+        self.abandoned = 0
+        for _ in range(max_workers):
+            self._spawn_locked()
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         future: Future[T] = Future()
         with self._cond:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
+            if self._stuck_after_s is not None and self._busy:
+                limit = self._clock() - self._stuck_after_s
+                for thread, (_, started) in list(self._busy.items()):
+                    if started <= limit and thread not in self._retiring:
+                        self._retire_locked(thread)
             self._queue.append((future, lambda: fn(*args, **kwargs)))
             self._cond.notify()
         return future
+
+    def abandon(self, future: Future[Any]) -> bool:
+        """Give up on ``future``'s running task: a fresh thread takes its place now.
+
+        Returns False when ``future`` is not running here (not started, finished, already
+        abandoned). The task itself is not interrupted; its future completes when it returns.
+        """
+        with self._cond:
+            for thread, (running, _) in self._busy.items():
+                if running is future and thread not in self._retiring:
+                    self._retire_locked(thread)
+                    return True
+        return False
+
+    @property
+    def threads(self) -> int:
+        """Threads alive or starting, hung ones included."""
+        with self._cond:
+            return len(self._threads)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking work; queued work is cancelled. Never waits for a running task.
@@ -78,6 +135,21 @@ class DaemonExecutor(Executor):
             for t in idle:
                 t.join(max(0.0, deadline - time.monotonic()))
 
+    def _spawn_locked(self) -> None:
+        thread = threading.Thread(
+            target=self._loop, name=f"{self._prefix}_{self._spawned}", daemon=True
+        )
+        self._spawned += 1
+        self._threads.append(thread)
+        thread.start()
+
+    def _retire_locked(self, thread: threading.Thread) -> None:
+        """``thread``'s task hangs: it exits after the task; a new thread replaces it now."""
+        self._retiring.add(thread)
+        self.abandoned += 1
+        if not self._closed:
+            self._spawn_locked()
+
     def _loop(self) -> None:
         me = threading.current_thread()
         while True:
@@ -85,9 +157,10 @@ class DaemonExecutor(Executor):
                 while not self._queue and not self._closed:
                     self._cond.wait()
                 if not self._queue:
+                    self._threads.remove(me)
                     return
                 future, work = self._queue.popleft()
-                self._busy.add(me)
+                self._busy[me] = (future, self._clock())
             try:
                 if future.set_running_or_notify_cancel():
                     try:
@@ -98,5 +171,11 @@ class DaemonExecutor(Executor):
                         future.set_result(result)
             finally:
                 with self._cond:
-                    self._busy.discard(me)
+                    del self._busy[me]
+                    retired = me in self._retiring
+                    if retired:  # replaced while it hung: the pool has its full count
+                        self._retiring.discard(me)
+                        self._threads.remove(me)
             del future, work
+            if retired:
+                return

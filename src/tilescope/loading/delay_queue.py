@@ -69,21 +69,41 @@ class DelayQueue(Generic[K, T]):
         entry = self._entries.pop(key, None)
         return None if entry is None else entry.item
 
-    def pop_ready(self, now: float | None = None, limit: int | None = None) -> list[T]:
-        """Remove and return up to ``limit`` items due at ``now``, by priority then age."""
+    def pop_ready(
+        self,
+        now: float | None = None,
+        limit: int | None = None,
+        admit: Callable[[T], bool] | None = None,
+    ) -> list[T]:
+        """Remove and return up to ``limit`` items due at ``now``, by priority then age.
+
+        With ``admit``, it is asked about each due item in that order and the items it
+        refuses stay queued (it may count what it admitted, e.g. per owner).
+        """
         if limit is not None and limit <= 0:
             return []
         if now is None:
             now = self.clock()
         due = [(e.priority, e.seq, k) for k, e in self._entries.items() if e.due <= now]
         due.sort()
-        if limit is not None:
-            due = due[:limit]
-        return [self._entries.pop(k).item for _, _, k in due]
+        if admit is None:
+            if limit is not None:
+                due = due[:limit]
+            return [self._entries.pop(k).item for _, _, k in due]
+        out: list[T] = []
+        for _, _, k in due:
+            if limit is not None and len(out) >= limit:
+                break
+            if admit(self._entries[k].item):
+                out.append(self._entries.pop(k).item)
+        return out
 
-    def next_due(self) -> float | None:
-        """The earliest due time among queued items (``None`` when empty)."""
-        return min((e.due for e in self._entries.values()), default=None)
+    def next_due(self, admit: Callable[[T], bool] | None = None) -> float | None:
+        """The earliest due time among queued items (``None`` when empty); with ``admit``,
+        among the items it accepts only."""
+        if admit is None:
+            return min((e.due for e in self._entries.values()), default=None)
+        return min((e.due for e in self._entries.values() if admit(e.item)), default=None)
 
     def due_time(self, key: K) -> float | None:
         """When ``key`` becomes due (``None`` when not queued)."""

@@ -38,6 +38,15 @@ a broken executor (a worker process died) is replaced for the retry.  With a
 ``log_path`` every load writes one JSON line: key, pool, queued/started/finished
 times, bytes, outcome (loaded, failed, cancelled, discarded: finished after
 it stopped being wanted, or prefetched: cached for later, not posted).
+
+Hung sources.  A load running longer than ``hung_after_s`` is *hung*: where the executor
+can (the default daemon threads), a fresh thread takes its worker's place at once, so a hung
+read never shrinks a pool; and its layer may then run at most ``layer_cap`` (half the pool's
+workers) loads at once, hung ones included, so one hanging source always leaves the other
+half of every pool to the other layers.  A hung load is posted as failed ``timeout_s`` after
+it started (cancelled or not, its thread exits only when its read returns), and a load of
+such a layer that cannot start because its layer's cap is held by hung reads is posted as
+failed ``timeout_s`` after it was queued, with a message saying so: nothing waits unseen.
 """
 
 from __future__ import annotations
@@ -111,6 +120,9 @@ class ChunkLoader:
         has no budget). Without ``begin_frame`` the budget is per call.
     retry_after_s
         Back-off before a failed tile is loaded again (doubles per failure, max 60 s).
+    hung_after_s
+        A load running this long counts as hung (see the module doc; at most ``timeout_s``).
+        ``None``: loads never count as hung before they time out.
     timeout_s
         A load still running this long after it started is abandoned: posted as failed (so
         nothing stays "loading" forever) and retried after the back-off; its worker is not
@@ -131,6 +143,7 @@ class ChunkLoader:
         sync_budget_ms: float = 16.0,
         retry_after_s: float = 5.0,
         timeout_s: float | None = None,
+        hung_after_s: float | None = 2.0,
     ) -> None:
         self.config = get_config() if config is None else config
         defaults = self.config.loader_defaults
@@ -151,6 +164,12 @@ class ChunkLoader:
         if timeout_s is not None and not timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0 or None, got {timeout_s!r}")
         self._timeout_s = timeout_s
+        if hung_after_s is not None and not hung_after_s > 0:
+            raise ValueError(f"hung_after_s must be > 0 or None, got {hung_after_s!r}")
+        hung_limits = [t for t in (hung_after_s, timeout_s) if t is not None]
+        self._hung_after_s = min(hung_limits) if hung_limits else None
+        #: layer -> its loads that are hung and still running
+        self._hung_layers: dict[int, int] = {}
         if executor_factory is None:
             kind = self.executor_kind
 
@@ -425,6 +444,7 @@ class ChunkLoader:
                 per_pool=per_pool,
                 prefetch_queued=len(pf.queue),
                 prefetch_running=len(pf.running),
+                hung=sum(self._hung_layers.values()),
             )
 
     def close(self, wait: bool = False) -> None:
@@ -475,8 +495,36 @@ class ChunkLoader:
         """When the next delayed request of a pool with a free worker becomes due."""
         # prefetch waits behind a due visible load: the end of a visible load wakes it
         pools = self._pools if self._visible_waiting_locked(self._clock()) else self._all_pools
-        dues = [d for p in pools if p.free_workers > 0 and (d := p.queue.next_due()) is not None]
+        dues = [
+            d
+            for p in pools
+            if p.free_workers > 0 and (d := p.queue.next_due(self._admit_locked(p))) is not None
+        ]
         return min(dues, default=None)
+
+    def _admit_locked(
+        self, pool: LoaderPool, taken: dict[int, int] | None = None
+    ) -> Callable[[Pending], bool] | None:
+        """Which of ``pool``'s queued loads may start now (None: all): none of a layer whose
+        hung reads hold its ``layer_cap``. With ``taken``, admitted loads are counted in it."""
+        hung = self._hung_layers
+        if not hung:
+            return None
+        cap = pool.layer_cap
+        held = pool.by_layer
+
+        def admit(pending: Pending) -> bool:
+            layer = pending.layer_id
+            if layer not in hung:
+                return True
+            extra = 0 if taken is None else taken.get(layer, 0)
+            if held.get(layer, 0) + extra >= cap:
+                return False
+            if taken is not None:
+                taken[layer] = extra + 1
+            return True
+
+        return admit
 
     def _requeue_locked(
         self, pending: Pending, level_offset: int, distance: float, now: float
@@ -517,33 +565,86 @@ class ChunkLoader:
             pending.future.cancel()  # succeeds only if the executor has not started it
 
     def _expire_locked(self, now: float) -> float | None:
-        """Abandon running loads past the timeout; returns the next deadline (None: none)."""
+        """Mark loads hung and abandon those past the timeout (see the module doc); returns
+        the next time something here is due (None: nothing)."""
         timeout = self._timeout_s
-        if timeout is None:
+        hung_after = self._hung_after_s
+        if hung_after is None:
             return None
         nearest: float | None = None
         for pool in self._all_pools:
-            for pending in list(pool.running):
+            for pending in (*pool.running, *pool.hung):
                 started = pending.submitted_at
-                if started is None or pending.token.cancelled:
+                if started is None:
+                    continue
+                if not pending.hung:  # cancelled or not: a hung read holds its thread
+                    if now < started + hung_after:
+                        nearest = _earliest(nearest, started + hung_after)
+                        continue
+                    self._mark_hung_locked(pending)
+                if timeout is None or pending.token.cancelled:
                     continue
                 deadline = started + timeout
-                if now >= deadline:
-                    key = pending.request.key
-                    pending.token.cancel()  # it may stop between steps; if not, it is dropped
-                    if self._pending.get(key) is pending:
-                        del self._pending[key]
-                    if not self._posts_locked(pending):  # a prefetch: no failure to show
-                        self._log(pool, key, pending.queued_at, started, now, 0, "failed")
-                        continue
-                    self._fail(
-                        pending,
-                        TimeoutError(f"the read took longer than {timeout:g} s and was abandoned"),
-                        started,
-                        synchronous=False,
-                    )
-                elif nearest is None or deadline < nearest:
-                    nearest = deadline
+                if now < deadline:
+                    nearest = _earliest(nearest, deadline)
+                    continue
+                key = pending.request.key
+                pending.token.cancel()  # it may stop between steps; if not, it is dropped
+                if self._pending.get(key) is pending:
+                    del self._pending[key]
+                if not self._posts_locked(pending):  # a prefetch: no failure to show
+                    self._log(pool, key, pending.queued_at, started, now, 0, "failed")
+                    continue
+                self._fail(
+                    pending,
+                    TimeoutError(f"the read took longer than {timeout:g} s and was abandoned"),
+                    started,
+                    synchronous=False,
+                )
+        if self._hung_layers and timeout is not None:
+            nearest = _earliest(nearest, self._expire_held_locked(now, timeout))
+        return nearest
+
+    def _mark_hung_locked(self, pending: Pending) -> None:
+        """``pending`` runs past ``hung_after_s``: its layer is capped; its worker replaced."""
+        pending.hung = True
+        layer = pending.layer_id
+        self._hung_layers[layer] = self._hung_layers.get(layer, 0) + 1
+        abandon = getattr(pending.executor, "abandon", None)
+        if abandon is not None and pending.future is not None and abandon(pending.future):
+            pending.pool.running.discard(pending)
+            pending.pool.hung.add(pending)
+
+    def _expire_held_locked(self, now: float, timeout: float) -> float | None:
+        """Fail queued loads that waited ``timeout`` while hung reads of their own layer held
+        its cap (they could not start); returns the next such deadline."""
+        nearest: float | None = None
+        for key, pending in list(self._pending.items()):
+            layer = pending.layer_id
+            if pending.future is not None or layer not in self._hung_layers:
+                continue
+            pool = pending.pool
+            held = pool.by_layer.get(layer, 0)
+            if held < pool.layer_cap:
+                continue
+            deadline = pending.queued_at + timeout
+            if now < deadline:
+                nearest = _earliest(nearest, deadline)
+                continue
+            pool.queue.cancel(key)
+            del self._pending[key]
+            if not self._posts_locked(pending):
+                self._log(pool, key, pending.queued_at, None, now, 0, "failed")
+                continue
+            self._fail(
+                pending,
+                TimeoutError(
+                    f"the read could not start within {timeout:g} s: {held} earlier reads of "
+                    "this layer are still running (its data source seems to hang)"
+                ),
+                None,
+                synchronous=False,
+            )
         return nearest
 
     def _pump_locked(self, now: float) -> int:
@@ -552,7 +653,8 @@ class ChunkLoader:
         for pool in self._all_pools:
             if pool is self._prefetch_pool and self._visible_waiting_locked(now):
                 break  # prefetch starts nothing while a visible load is due and waiting
-            for pending in pool.queue.pop_ready(now, pool.free_workers):
+            admit = self._admit_locked(pool, {})
+            for pending in pool.queue.pop_ready(now, pool.free_workers, admit):
                 key = pending.request.key
                 cached = self.cache.peek(key)  # e.g. finished by an earlier, cancelled load
                 if cached is not None:
@@ -568,7 +670,7 @@ class ChunkLoader:
     def _visible_waiting_locked(self, now: float) -> bool:
         """A visible load is due but not started (its pool's workers are all busy)."""
         for pool in self._pools:
-            due = pool.queue.next_due()
+            due = pool.queue.next_due(self._admit_locked(pool))
             if due is not None and due <= now:
                 return True
         return False
@@ -594,6 +696,7 @@ class ChunkLoader:
         pending.future = future
         pending.submitted_at = self._clock()
         pool.running.add(pending)
+        pool.count_started(pending.layer_id, 1)
         future.add_done_callback(functools.partial(self._on_done, pending))
 
     def _load_now_locked(self, req: LoadRequest, layer_id: int) -> float:
@@ -640,7 +743,16 @@ class ChunkLoader:
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
         with self._lock:
-            pending.pool.running.discard(pending)
+            pool = pending.pool
+            pool.running.discard(pending)
+            pool.hung.discard(pending)
+            pool.count_started(pending.layer_id, -1)
+            if pending.hung:  # it returned after all
+                left = self._hung_layers.get(pending.layer_id, 0) - 1
+                if left > 0:
+                    self._hung_layers[pending.layer_id] = left
+                else:
+                    self._hung_layers.pop(pending.layer_id, None)
             if self._pending.get(pending.request.key) is pending:
                 del self._pending[pending.request.key]
             closed = self._closed
@@ -805,3 +917,10 @@ class ChunkLoader:
             if self._log_file is not None:
                 self._log_file.write(line + "\n")
                 self._log_file.flush()
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    """The earlier of two optional times."""
+    if a is None:
+        return b
+    return a if b is None else min(a, b)

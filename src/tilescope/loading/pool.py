@@ -93,6 +93,9 @@ class LoaderStats:
     """``(level_offset, queued, running)`` per pool."""
     prefetch_queued: int = 0
     prefetch_running: int = 0
+    hung: int = 0
+    """Loads running longer than ``hung_after_s`` (abandoned ones whose read never returned
+    included)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -109,6 +112,9 @@ class Pending:
     """The executor it was submitted to (a broken one is replaced, not reused)."""
     submitted_at: float | None = None
     """When it was handed to the executor (the read's timeout counts from here)."""
+    hung: bool = False
+    """Running longer than the loader's ``hung_after_s``: its layer is held to the pool's
+    ``layer_cap`` and, where the executor can, its worker thread was replaced."""
 
 
 def execute(read: Read, token: CancelToken, clock: Clock) -> tuple[npt.NDArray[Any], float, float]:
@@ -134,6 +140,10 @@ class LoaderPool:
             settings.delay_queue_ms / 1000.0, clock
         )
         self.running: set[Pending] = set()
+        #: Hung loads whose worker the executor replaced (they no longer count as workers).
+        self.hung: set[Pending] = set()
+        #: Loads submitted and not finished per layer (hung ones included).
+        self.by_layer: dict[int, int] = {}
         self._factory = factory
         self._executor: Executor | None = None
 
@@ -146,6 +156,20 @@ class LoaderPool:
     def free_workers(self) -> int:
         """Workers not busy with a load."""
         return self.settings.num_workers - len(self.running)
+
+    @property
+    def layer_cap(self) -> int:
+        """Most loads of a layer with hung reads that run at once: half the workers, rounded
+        up, so a hanging source always leaves the other half to the other layers."""
+        return -(-self.settings.num_workers // 2)
+
+    def count_started(self, layer_id: int, delta: int) -> None:
+        """A load of ``layer_id`` started (+1) or finished (-1)."""
+        left = self.by_layer.get(layer_id, 0) + delta
+        if left > 0:
+            self.by_layer[layer_id] = left
+        else:
+            self.by_layer.pop(layer_id, None)
 
     @property
     def executor(self) -> Executor:

@@ -1,0 +1,134 @@
+"""ChunkLoader under hung sources: reads past ``hung_after_s`` give up their worker, their
+layer is capped at half a pool, and nothing waits unseen (deterministic: FakeClock and
+ManualExecutors; a "hung" read is one the test never runs until it says so)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from loading_fakes import Executors, one_pool_config
+
+from tilescope.cancel import CancelToken
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.delay_queue import FakeClock
+from tilescope.loading.loader import ChunkLoader
+from tilescope.loading.pool import LoadRequest
+from tilescope.tiles.grid import TileKey
+
+WORKERS = 4
+
+
+def key(col: int, layer: int) -> TileKey:
+    return TileKey(layer, 0, (), 0, 0, col)
+
+
+def make(clock: FakeClock, executors: Executors, **kwargs: Any) -> ChunkLoader:
+    return ChunkLoader(
+        one_pool_config(delay_queue_ms=0, num_workers=WORKERS),
+        cache=ChunkCache(10**8),
+        clock=clock,
+        executor_factory=executors,
+        dispatch_thread=False,
+        **kwargs,
+    )
+
+
+def layer_of(fn: Any, args: tuple[Any, ...]) -> int:
+    """The layer of a queued ``execute(read, token, clock)`` task (its read's key)."""
+    return int(getattr(args[0], "layer", -1))
+
+
+class KeyedRead:
+    """A read that knows its layer (so a test can run one layer's tasks only)."""
+
+    def __init__(self, layer: int) -> None:
+        self.layer = layer
+
+    def __call__(self, token: CancelToken) -> npt.NDArray[Any]:
+        return np.full((2, 2), float(self.layer))
+
+
+def keyed(layer: int, cols: range) -> list[LoadRequest]:
+    return [LoadRequest(key(c, layer), KeyedRead(layer), distance=float(c)) for c in cols]
+
+
+def test_a_hung_layer_gives_up_its_workers_and_is_held_to_half_a_pool(
+    clock: FakeClock, executors: Executors
+) -> None:
+    with make(clock, executors, timeout_s=60.0) as loader:
+        loader.set_wanted(1, keyed(1, range(WORKERS)))  # takes every worker
+        assert loader.stats.running == WORKERS
+        loader.set_wanted(2, keyed(2, range(2)))
+        assert executors[0].submitted == WORKERS  # no worker free: layer 2 waits
+        clock.advance(1.9)
+        loader.pump()
+        assert loader.stats.hung == 0
+        assert executors[0].abandoned == []
+        clock.advance(0.1)  # layer 1's reads have run 2 s: hung
+        loader.pump()
+        assert loader.stats.hung == WORKERS
+        assert len(executors[0].abandoned) == WORKERS
+        assert executors[0].submitted == WORKERS + 2  # replacement workers serve layer 2
+        loader.set_wanted(1, keyed(1, range(WORKERS + 3)))  # more tiles of the hung layer
+        assert executors[0].submitted == WORKERS + 2  # its cap (2) is held by hung reads
+        executors[0].run_matching(lambda fn, args: layer_of(fn, args) == 2)
+        (r2a, r2b) = loader.drain()
+        assert {r2a.key.layer_id, r2b.key.layer_id} == {2}
+        assert r2a.ok
+        assert r2b.ok
+        # the hung reads return after all: the cap lifts and layer 1's other tiles start
+        executors[0].run_matching(lambda fn, args: layer_of(fn, args) == 1)
+        assert loader.stats.hung == 0
+        assert executors[0].submitted == WORKERS + 2 + 3
+
+
+def test_hung_reads_time_out_and_loads_held_behind_them_fail_with_the_reason(
+    clock: FakeClock, executors: Executors
+) -> None:
+    with make(clock, executors, timeout_s=10.0) as loader:
+        loader.set_wanted(1, keyed(1, range(WORKERS)))
+        clock.advance(2.0)
+        loader.pump()  # hung: layer 1 held at its cap
+        clock.advance(1.0)
+        loader.set_wanted(1, keyed(1, range(WORKERS + 1)))  # one more tile queues, held
+        clock.advance(7.0)  # the hung reads have run 10 s: abandoned, shown as failed
+        loader.pump()
+        failed = loader.drain()
+        assert len(failed) == WORKERS
+        assert not any(r.ok for r in failed)
+        assert all("took longer than 10 s" in str(r.error) for r in failed)
+        assert loader.stats.hung == WORKERS  # their threads are still stuck in the reads
+        clock.advance(3.0)  # the held tile has waited 10 s for a worker its layer may use
+        loader.pump()
+        (held,) = loader.drain()
+        assert held.key == key(WORKERS, 1)
+        assert not held.ok
+        assert "could not start within 10 s" in str(held.error)
+        assert "4 earlier reads of this layer are still running" in str(held.error)
+        assert loader.next_due_in() is None  # nothing left due, nothing spinning
+
+
+def test_a_cancelled_read_that_hangs_is_still_replaced(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """The user panned away from the hung tiles: they are no longer wanted, but their
+    threads still hang; the pool must not lose them."""
+    with make(clock, executors, timeout_s=60.0) as loader:
+        loader.set_wanted(1, keyed(1, range(WORKERS)))
+        executors[0].start_all()
+        loader.set_wanted(1, [])  # cancelled while running
+        loader.set_wanted(2, keyed(2, range(1)))
+        assert executors[0].submitted == WORKERS
+        clock.advance(2.0)
+        loader.pump()
+        assert executors[0].submitted == WORKERS + 1
+        assert loader.stats.hung == WORKERS
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_hung_after_must_be_positive(bad: float, clock: FakeClock, executors: Executors) -> None:
+    with pytest.raises(ValueError, match="hung_after_s"):
+        make(clock, executors, hung_after_s=bad)
