@@ -517,3 +517,32 @@ def _wait_for(condition: Any) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def test_pages_beyond_one_visual_sample_their_own_textures() -> None:
+    """One 64² tile per page: 30+ pages, so several visuals of eight page samplers each;
+    every pixel still comes from its own tile (a sampler mix-up shows another tile)."""
+    levels = _pyramid(512, 1, seed=11)
+    previous = set_config(
+        OctreeConfig.from_dict(
+            {
+                "loader_defaults": {"delay_queue_ms": 0, "auto_sync_ms": 0},
+                "octree": {"tile_size": 64, "max_root_size": 64, "margin_tiles": 0},
+                "render": {"page_size": 64},
+            }
+        )
+    )
+    try:
+        with Viewer(show=False, size=(320, 352)) as viewer:
+            layer = viewer.add_image(levels[0], contrast_limits=(0, 1000))
+            viewer.camera.update(center=(200.3, 260.6), zoom=1.0)
+            shot = viewer.screenshot().astype(np.int16)
+            frame = viewer.layer_frame(layer)
+            assert frame is not None
+            assert frame.ideal_level == 0
+            ref, mask = _reference(viewer, levels, 0, (320, 352), (0, 1000))
+            _assert_pixels(shot[..., 0], ref, mask)
+            pages = viewer._backend._layers[layer.layer_id]._pages  # type: ignore[attr-defined]
+            assert pages.visual_count >= 4  # 30+ pages, eight per visual
+    finally:
+        set_config(previous)

@@ -12,7 +12,10 @@ display is running, a hidden Qt canvas is used instead. A Qt application on the
 EGL and Qt (GLX) contexts live side by side but a thread may have only one of them
 current: libglvnd refuses ``eglMakeCurrent`` while a GLX context is current, and Qt's
 ``makeCurrent`` fails while an EGL context is. :func:`egl_current` therefore releases
-Qt's context before EGL work and the EGL context after it.
+Qt's context before EGL work and the EGL context after it — once Qt's GUI module is loaded.
+Before that there is no Qt context to make room for, so a headless process keeps its EGL
+context current between frames (switching costs about 1 ms per frame on llvmpipe) and
+:func:`leave_egl` releases it before the first Qt canvas is made.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "dispose_egl_canvas",
     "egl_current",
     "has_gl_context",
+    "leave_egl",
     "make_offscreen",
     "release_qt_context",
     "select_app",
@@ -118,7 +122,24 @@ def release_qt_context() -> None:
         context.doneCurrent()
 
 
+class _EglState:
+    """The canvas whose EGL context is current on the (main) thread, if tilescope knows it."""
+
+    current: Any = None
+
+
+def _qt_loaded() -> bool:
+    return "PySide6.QtGui" in sys.modules
+
+
+def leave_egl() -> None:
+    """Make no EGL context current (before Qt GL work in a process that rendered headless)."""
+    if _EglState.current is not None:
+        _release_egl_context()
+
+
 def _release_egl_context() -> None:
+    _EglState.current = None
     egl_backend = sys.modules.get("vispy.app.backends._egl")
     display = getattr(egl_backend, "_EGL_DISPLAY", None)
     if display is None:
@@ -136,13 +157,19 @@ def egl_current(canvas: Any | None = None) -> Iterator[None]:
     With ``canvas`` it is made current on entry; without, the block creates one (vispy's
     EGL canvas makes itself current while it initialises).
     """
-    release_qt_context()
+    qt = _qt_loaded()
+    if qt:
+        release_qt_context()
     try:
-        if canvas is not None:
+        if canvas is None:
+            _EglState.current = None  # the block makes a new context current
+        elif qt or _EglState.current is not canvas:
             canvas.set_current()
+            _EglState.current = canvas
         yield
     finally:
-        _release_egl_context()
+        if qt or canvas is None:
+            _release_egl_context()
 
 
 def dispose_egl_canvas(canvas_backend: Any) -> None:

@@ -1,9 +1,14 @@
 """The tiled image visual: a layer drawn from tiles kept in texture-atlas pages.
 
-Each page (one backing texture of the layer's atlas) is one vispy visual drawing triangles:
-two per :class:`~tilescope.render.plan.TileQuad`. A new tile is one sub-image upload into its
-page (``Texture2D.set_data(tile, offset=...)``, i.e. ``glTexSubImage2D``): a page is allocated
-once and never re-uploaded whole, and adding a tile never rebuilds a shader.
+A layer's pages (the backing textures of its atlas) are drawn by one vispy visual per
+:data:`PAGES_PER_VISUAL` pages (one, nearly always): triangles, two per
+:class:`~tilescope.render.plan.TileQuad`, each vertex saying which of the visual's page
+samplers it reads. Visuals stay attached to the scene for the layer's life: attaching or
+detaching a vispy visual, and each visual's transform on a camera change, cost the main
+thread about a millisecond apiece, which one visual per page paid every frame. A new tile is
+one sub-image upload into its page (``Texture2D.set_data(tile, offset=...)``, i.e.
+``glTexSubImage2D``): a page is allocated once and never re-uploaded whole, and adding a tile
+never rebuilds a shader.
 
 Everything display-related is a uniform: contrast limits, gamma, the colormap (a small lookup
 texture), the label colours (a lookup texture indexed by the tile's label indices), opacity,
@@ -32,32 +37,40 @@ from tilescope.render.plan import (
 )
 from tilescope.render.vispy._visuals import lut_texture_array
 
-__all__ = ["CMAP_LUT_SIZE", "TiledPages", "cmap_lut"]
+__all__ = ["CMAP_LUT_SIZE", "PAGES_PER_VISUAL", "TiledPages", "cmap_lut"]
 
 Counter = Callable[[], None]
 
 CMAP_LUT_SIZE = 1024
 """Entries of a colormap's lookup texture (linearly interpolated between entries)."""
 
+PAGES_PER_VISUAL = 8
+"""Page samplers per visual (with the lookup texture, 9 texture units: GL 3 guarantees 16)."""
+
 _VERTEX = """
 attribute vec2 a_position;
 attribute vec2 a_texcoord;
 attribute vec4 a_slot;
 attribute vec2 a_state;
+attribute vec3 a_page;
 varying vec2 v_texcoord;
 varying vec4 v_slot;
 varying vec2 v_state;
+varying vec3 v_page;
 void main() {
     v_texcoord = a_texcoord;
     v_slot = a_slot;
     v_state = a_state;
+    v_page = a_page;
     gl_Position = $transform(vec4(a_position, 0.0, 1.0));
 }
 """
 
 # v_state.x: TILE_FINAL / TILE_PLACEHOLDER / TILE_FAILED; v_state.y: the tile's level.
+# v_page: (which of the visual's page samplers, page width, page height), the same for the
+# whole quad.
 _FRAGMENT = """
-uniform sampler2D u_tex;
+%(samplers)s
 uniform sampler2D u_lut;
 uniform vec2 u_lut_shape;
 uniform vec2 u_clim;
@@ -65,10 +78,15 @@ uniform float u_gamma;
 uniform float u_opacity;
 uniform float u_marks;
 uniform float u_debug;
-uniform vec2 u_page;
 varying vec2 v_texcoord;
 varying vec4 v_slot;
 varying vec2 v_state;
+varying vec3 v_page;
+
+vec4 page_texel(vec2 uv) {
+    float unit = floor(v_page.x + 0.5);
+%(page_texel)s
+}
 
 vec4 tile_color(vec4 texel) {
     %(color)s
@@ -88,8 +106,8 @@ void main() {
     vec4 color = vec4(0.0);
     if (v_state.x < 1.5) {
         // sample inside the tile's own slot: neighbouring slots never bleed in
-        vec2 uv = clamp(v_texcoord, v_slot.xy + 0.5, v_slot.zw - 0.5) / u_page;
-        color = tile_color(texture2D(u_tex, uv));
+        vec2 uv = clamp(v_texcoord, v_slot.xy + 0.5, v_slot.zw - 0.5) / v_page.yz;
+        color = tile_color(page_texel(uv));
     }
     float diag = mod(gl_FragCoord.x + gl_FragCoord.y, 12.0);
     if (u_marks > 0.5 && v_state.x > 0.5 && v_state.x < 1.5 && diag < 1.5) {
@@ -139,6 +157,16 @@ _LABELS_COLOR = """
 """
 
 
+_SAMPLERS = "\n".join(f"uniform sampler2D u_tex{i};" for i in range(PAGES_PER_VISUAL))
+_PAGE_TEXEL = (
+    "\n".join(
+        f"    if (unit < {i}.5) return texture2D(u_tex{i}, uv);"
+        for i in range(PAGES_PER_VISUAL - 1)
+    )
+    + f"\n    return texture2D(u_tex{PAGES_PER_VISUAL - 1}, uv);"
+)
+
+
 # The six corners of a rectangle's two triangles, as column indices into (y0, y1, x0, x1).
 _CORNER_Y = np.array([0, 0, 1, 0, 1, 1])
 _CORNER_X = np.array([2, 3, 3, 2, 3, 2])
@@ -150,28 +178,32 @@ def cmap_lut(colormap: Any) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(lut.reshape(1, CMAP_LUT_SIZE, 4))
 
 
-class _TiledPageVisual(Visual):  # type: ignore[misc]
-    """The quads of one layer that sample one atlas page."""
+class _TiledPagesVisual(Visual):  # type: ignore[misc]
+    """The quads of one layer that sample up to :data:`PAGES_PER_VISUAL` atlas pages."""
 
     def __init__(self, kind: str, channels: int) -> None:
         color = {"labels": _LABELS_COLOR}.get(kind, _RGBA_COLOR if channels == 4 else _IMAGE_COLOR)
-        super().__init__(vcode=_VERTEX, fcode=_FRAGMENT % {"color": color})
+        fragment = _FRAGMENT % {"color": color, "samplers": _SAMPLERS, "page_texel": _PAGE_TEXEL}
+        super().__init__(vcode=_VERTEX, fcode=fragment)
         self._draw_mode = "triangles"
         self._count = 0
         self._buffers: dict[str, Any] = {}
         self.set_gl_state("translucent", cull_face=False)
 
-    def set_quads(self, quads: list[TileQuad]) -> None:
-        """Replace the quads drawn from this page (two triangles each)."""
+    def set_quads(self, quads: list[TileQuad], units: dict[int, tuple[int, int, int]]) -> None:
+        """Replace the quads drawn (two triangles each); ``units[page]`` is ``(sampler,
+        width, height)`` of each page they use."""
         n = len(quads)
         if n:
             rect = np.array([q.rect for q in quads], np.float32) - 0.5  # edge -> data coords
             tex = np.array([q.tex for q in quads], np.float32)
             slot = np.array([q.slot for q in quads], np.float32)
             state = np.array([(q.state, q.level) for q in quads], np.float32)
+            page = np.array([units.get(q.page, (0, 1, 1)) for q in quads], np.float32)
         else:
             rect = tex = slot = np.zeros((0, 4), np.float32)
             state = np.zeros((0, 2), np.float32)
+            page = np.zeros((0, 3), np.float32)
         # two triangles per rectangle; columns (y0, y1, x0, x1), vispy wants (x, y)
         ys = rect[:, _CORNER_Y]
         xs = rect[:, _CORNER_X]
@@ -180,6 +212,7 @@ class _TiledPageVisual(Visual):  # type: ignore[misc]
             "a_texcoord": np.stack([tex[:, _CORNER_X], tex[:, _CORNER_Y]], axis=-1),
             "a_slot": np.repeat(slot[:, None, [2, 0, 3, 1]], 6, axis=1),
             "a_state": np.repeat(state[:, None, :], 6, axis=1),
+            "a_page": np.repeat(page[:, None, :], 6, axis=1),
         }
         self._count = n * 6
         for name, arr in attributes.items():
@@ -202,28 +235,37 @@ class _TiledPageVisual(Visual):  # type: ignore[misc]
         return None
 
 
-TiledPage: Any = create_visual_node(_TiledPageVisual)
+TiledPagesNode: Any = create_visual_node(_TiledPagesVisual)
 
 
 class TiledPages:
-    """The vispy side of one tiled layer: page textures, page visuals, lookup textures.
+    """The vispy side of one tiled layer: page textures, the visuals drawing them, lookup
+    textures.
 
-    Owned by the tiled layer adaptor (``_layers.TiledLayerVisual``); main thread only.
+    Pages are dealt to visuals in page order, :data:`PAGES_PER_VISUAL` each, so a page keeps
+    its visual and sampler while the atlas keeps its pages. Owned by the tiled layer adaptor
+    (``_layers.TiledLayerVisual``); main thread only.
     """
 
     def __init__(self, parent: Any, count_upload: Counter) -> None:
         self.node: Any = Node(parent=parent)
         self._count_upload = count_upload
         self._textures: dict[int, Any] = {}
-        self._visuals: dict[int, Any] = {}
-        self._quads: dict[int, list[TileQuad]] = {}
-        self._spare: list[Any] = []  # detached page visuals of this kind, for reuse
+        self._visuals: list[Any] = []
+        self._groups: list[tuple[int, ...]] = []  # the pages of each visual, in sampler order
+        self._quads: list[list[TileQuad]] = []  # what each visual draws now
         self._kind: tuple[str, int] | None = None
         self._lut: Any = gloo.Texture2D(np.zeros((1, 1, 4), np.float32), interpolation="linear")
         self._lut_shape = (1.0, 1.0)
         self._uniforms: dict[str, Any] = {}
         self._gl_state: dict[str, Any] = {}
         self._dummy: Any = None
+        self._bound: dict[int, Any] = {}  # page -> the texture its sampler is bound to
+
+    @property
+    def visual_count(self) -> int:
+        """Visuals attached to the scene for this layer (tests, diagnostics)."""
+        return len(self._visuals)
 
     def apply(
         self, draw: TiledDraw, prev: TiledDraw | None, gl_state: dict[str, Any], recolor: bool
@@ -236,7 +278,7 @@ class TiledPages:
         if kind != self._kind:
             self.clear()
             self._kind = kind
-        self._sync_pages(draw.pages, draw.channels)
+        regrouped = self._sync_pages(draw.pages, draw.channels)
         for up in draw.uploads:
             tex = self._textures.get(up.page)
             if tex is None:
@@ -244,20 +286,8 @@ class TiledPages:
             data = up.data if up.data.ndim == 3 else up.data[:, :, None]
             tex.set_data(data, offset=(up.y, up.x))
             self._count_upload()
-        if prev is None or prev.quads != draw.quads or prev.pages != draw.pages:
-            by_page: dict[int, list[TileQuad]] = {}
-            for q in draw.quads:
-                by_page.setdefault(q.page, []).append(q)
-            # only pages with quads have a visual (each visual costs on every camera change)
-            for page in [p for p in self._visuals if p not in by_page]:
-                spare = self._visuals.pop(page)
-                spare.parent = None  # detached, kept to be reattached (no shader rebuild)
-                self._spare.append(spare)
-                self._quads.pop(page, None)
-            for page, quads in by_page.items():
-                if self._quads.get(page) != quads:
-                    self._visual(page, draw).set_quads(quads)
-                    self._quads[page] = quads
+        if regrouped or prev is None or prev.quads != draw.quads:
+            self._set_quads(draw)
         if recolor or prev is None or prev.lut_version != draw.lut_version:
             self._set_lut(draw)
         lo, hi = draw.contrast_limits
@@ -275,11 +305,27 @@ class TiledPages:
         for tex in self._textures.values():
             if tex.interpolation != interp:
                 tex.interpolation = interp
-        if uniforms != self._uniforms or gl_state != self._gl_state:
+        if regrouped or uniforms != self._uniforms or gl_state != self._gl_state:
             self._uniforms = uniforms
             self._gl_state = gl_state
-            for visual in self._visuals.values():
-                self._configure(visual)
+            for i in range(len(self._visuals)):
+                self._configure(i)
+
+    def _set_quads(self, draw: TiledDraw) -> None:
+        """Deal ``draw.quads`` to the visuals of their pages; only changed ones are redone."""
+        group_of = {page: g for g, pages in enumerate(self._groups) for page in pages}
+        per_group: list[list[TileQuad]] = [[] for _ in self._groups]
+        for q in draw.quads:
+            # a failed tile without pixels (page -1) samples nothing: any visual draws it
+            per_group[group_of.get(q.page, 0)].append(q)
+        for g, quads in enumerate(per_group):
+            if self._quads[g] != quads:
+                units = {
+                    page: (i, *self._textures[page].shape[1::-1])
+                    for i, page in enumerate(self._groups[g])
+                }
+                self._visuals[g].set_quads(quads, units)
+                self._quads[g] = quads
 
     def _set_lut(self, draw: TiledDraw) -> None:
         if draw.kind == "labels":
@@ -297,18 +343,12 @@ class TiledPages:
             return
         self._uniforms = {}  # rebind the new lookup texture
 
-    def _sync_pages(self, pages: tuple[TilePage, ...], channels: int) -> None:
+    def _sync_pages(self, pages: tuple[TilePage, ...], channels: int) -> bool:
+        """Textures for ``pages``; True when pages moved between visuals or samplers."""
         wanted = {p.page: p for p in pages}
         for page in list(self._textures):
             if page not in wanted or self._textures[page].shape[:2] != wanted[page].shape:
                 del self._textures[page]
-                visual = self._visuals.pop(page, None)
-                self._quads.pop(page, None)
-                if visual is not None:
-                    visual.parent = None
-        for page in [p for p in self._visuals if p >= 0 and p not in wanted]:
-            self._visuals.pop(page).parent = None
-            self._quads.pop(page, None)
         fmt = ("luminance", "r32f") if channels == 1 else ("rgba", "rgba32f")
         for page, spec in wanted.items():
             if page not in self._textures:
@@ -319,30 +359,34 @@ class TiledPages:
                     interpolation="nearest",
                     wrapping="clamp_to_edge",
                 )
+        order = sorted(wanted)
+        groups = [
+            tuple(order[i : i + PAGES_PER_VISUAL]) for i in range(0, len(order), PAGES_PER_VISUAL)
+        ] or [()]  # one visual even without pages: failed tiles with no pixels
+        regrouped = groups != self._groups or any(
+            self._bound.get(page) is not self._textures[page] for page in order
+        )
+        if not regrouped:
+            return False
+        while len(self._visuals) < len(groups):
+            assert self._kind is not None
+            self._visuals.append(TiledPagesNode(*self._kind, parent=self.node))
+            self._quads.append([])
+        while len(self._visuals) > len(groups):  # the atlas shrank: rare
+            self._visuals.pop().parent = None
+            self._quads.pop()
+        self._groups = groups
+        self._quads = [[] for _ in groups]  # samplers may have moved: redo every visual
+        self._bound = {page: self._textures[page] for page in order}
+        return True
 
-    def _visual(self, page: int, draw: TiledDraw) -> Any:
-        visual = self._visuals.get(page)
-        if visual is None:
-            if self._spare:
-                visual = self._spare.pop()
-                visual.parent = self.node
-            else:
-                visual = TiledPage(draw.kind, draw.channels, parent=self.node)
-            self._visuals[page] = visual
-            self._configure(visual)
-        return visual
-
-    def _configure(self, visual: Any) -> None:
-        page = next((p for p, v in self._visuals.items() if v is visual), -1)
-        tex = self._textures.get(page)
-        if tex is None:  # failed tiles with no pixels: any texture will do
-            if self._dummy is None:
-                self._dummy = gloo.Texture2D(np.zeros((1, 1, 1), np.float32))
-            tex = self._dummy
+    def _configure(self, g: int) -> None:
+        """Bind visual ``g``'s page textures, the lookup texture and the uniforms."""
+        visual = self._visuals[g]
         program = visual.shared_program
-        program["u_tex"] = tex
-        h, w = tex.shape[:2]
-        program["u_page"] = (float(w), float(h))
+        pages = self._groups[g]
+        for i in range(PAGES_PER_VISUAL):
+            program[f"u_tex{i}"] = self._textures[pages[i]] if i < len(pages) else self._blank()
         program["u_lut"] = self._lut
         for name, value in self._uniforms.items():
             program[name] = value
@@ -350,13 +394,20 @@ class TiledPages:
             visual.set_gl_state(**self._gl_state)
         visual.update()
 
+    def _blank(self) -> Any:
+        """A 1x1 texture for samplers without a page."""
+        if self._dummy is None:
+            self._dummy = gloo.Texture2D(np.zeros((1, 1, 1), np.float32))
+        return self._dummy
+
     def clear(self) -> None:
         """Drop every page (textures and visuals)."""
-        for visual in self._visuals.values():
+        for visual in self._visuals:
             visual.parent = None
         self._visuals.clear()
+        self._groups.clear()
         self._quads.clear()
-        self._spare.clear()
+        self._bound = {}
         self._textures.clear()
         self._uniforms = {}
 

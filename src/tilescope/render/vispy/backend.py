@@ -4,7 +4,7 @@ Runs on the main thread only. Headless it renders through EGL (Mesa llvmpipe
 works without GPU or display); in a window it is a Qt widget (``native``). Headless
 and windowed backends coexist in one process, created in any order: each canvas has
 its own vispy app, and EGL work runs inside :func:`egl_current`, which leaves no EGL
-context current afterwards (Qt could not make its own current otherwise).
+context current afterwards once Qt is loaded (Qt could not make its own current otherwise).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from tilescope.render.vispy._app import (
     dispose_egl_canvas,
     egl_current,
     has_gl_context,
+    leave_egl,
     make_offscreen,
     select_app,
 )
@@ -69,6 +70,8 @@ class VispyBackend(RenderBackend):
         from vispy import scene
 
         h, w = size
+        if self._app != "egl":
+            leave_egl()  # a headless canvas may have left its EGL context current
         try:
             with egl_current() if self._app == "egl" else nullcontext():
                 self._canvas: Any = scene.SceneCanvas(
