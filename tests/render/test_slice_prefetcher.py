@@ -169,3 +169,30 @@ def test_nothing_for_2d_data_and_disabled(loader: ChunkLoader) -> None:
     assert off.plan(src, (3,), full_view(src), 2, 4) is None
     assert rec.calls == []
     assert rec_off.calls == []
+
+
+def test_while_the_camera_moves_the_neighbourhood_waits_for_the_view_to_settle(
+    loader: ChunkLoader,
+) -> None:
+    clock = FakeClock()
+    src = source()
+    prefetcher, rec = make(loader, clock, radius=1)
+    prefetcher.plan(src, (10,), full_view(src), coverage_levels=2, bytes_per_pixel=4)
+    assert len(rec.calls) == 1
+    assert prefetcher.idle_in() is None
+    views = [visible_tiles(src.grid, (0.0, x), (127.0, x + 127.0), (128, 128)) for x in (0.0, 64.0)]
+    for view in views:  # a drag: each frame a new view, the slider still
+        clock.advance(0.05)
+        prefetcher.plan(src, (10,), view, coverage_levels=2, bytes_per_pixel=4)
+    assert len(rec.calls) == 1  # nothing re-planned for views passed through
+    wait = prefetcher.idle_in()
+    assert wait == pytest.approx(0.2)  # the owner is told when to ask again
+    clock.advance(0.2)
+    prefetcher.refresh(1)
+    assert len(rec.calls) == 2  # settled: the last view's neighbourhood
+    cols = {r.key.col for r in rec.calls[-1] if r.key.level == 0}
+    assert cols == {1, 2}  # level-0 tiles of x 64..191 only
+    assert prefetcher.idle_in() is None
+    clock.advance(0.05)
+    prefetcher.plan(src, (11,), views[-1], coverage_levels=2, bytes_per_pixel=4)
+    assert len(rec.calls) == 3  # a slider step re-plans at once

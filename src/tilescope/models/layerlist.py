@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -193,6 +193,9 @@ class LayerList(Generic[L]):
         self._layers: list[L] = []
         self._callbacks: dict[int, Any] = {}
         self._renaming = False
+        # (the layers' extents, their union, ranges per ndim): layer extents are kept until
+        # their data or transform is replaced, so an unchanged tuple means an unchanged union
+        self._union: tuple[tuple[ExtentLike, ...], WorldExtent, dict[int | None, Any]] | None = None
         self.events = LayerListEvents()
         for layer in layers:
             self.append(layer)
@@ -239,15 +242,35 @@ class LayerList(Generic[L]):
 
     @property
     def extent(self) -> WorldExtent:
-        """Union of the layers' world extents (see :func:`union_extent`)."""
-        return union_extent([layer.extent for layer in self._layers])
+        """Union of the layers' world extents (see :func:`union_extent`).
+
+        Every layer change asks for it (a camera move records the level in view on each
+        layer), so the union is kept while every layer's extent is the same object.
+        """
+        extents = tuple(layer.extent for layer in self._layers)
+        cached = self._union
+        if (
+            cached is not None
+            and len(cached[0]) == len(extents)
+            and all(a is b for a, b in zip(cached[0], extents, strict=True))
+        ):
+            return cached[1]
+        union = union_extent(list(extents))
+        self._union = (extents, union, {})
+        return union
 
     def ranges(self, ndim: int | None = None) -> tuple[RangeTuple, ...]:
         """``dims.range`` for these layers: one ``(min, max, finest step)`` per world axis.
 
         ``ndim`` (>= :attr:`ndim`) pads leading axes with ``(0, 2, 1)``.
         """
-        return self.extent.ranges(ndim)
+        extent = self.extent
+        assert self._union is not None
+        memo = self._union[2]
+        ranges = memo.get(ndim)
+        if ranges is None:
+            ranges = memo[ndim] = extent.ranges(ndim)
+        return cast("tuple[RangeTuple, ...]", ranges)
 
     # ------------------------------------------------------------------ mutation
 

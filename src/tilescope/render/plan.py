@@ -19,6 +19,7 @@ This module imports no GPU or GUI library.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, get_args
@@ -90,11 +91,30 @@ def _check_display(
     return (lo, hi)
 
 
+#: Transforms that passed :func:`_as_transform` (read-only, so they stay valid), by id.
+_CHECKED: weakref.WeakValueDictionary[int, npt.NDArray[np.float64]] = weakref.WeakValueDictionary()
+
+
+def checked_transform(
+    matrix: npt.ArrayLike, ndisplay: int, kind: str, key: int
+) -> npt.NDArray[np.float64]:
+    """``matrix`` as a read-only ``(ndisplay + 1)²`` homogeneous float64 matrix, or a
+    ``ValueError`` naming the layer. Passing the result again costs nothing: a frame reuses
+    its layer's checked transform while the view moves."""
+    return _as_transform(matrix, ndisplay, kind, key)
+
+
 def _as_transform(
     matrix: npt.ArrayLike, ndisplay: int, kind: str, key: int
 ) -> npt.NDArray[np.float64]:
-    m = np.array(matrix, dtype=np.float64)
     n = ndisplay + 1
+    if (
+        isinstance(matrix, np.ndarray)
+        and _CHECKED.get(id(matrix)) is matrix
+        and matrix.shape == (n, n)
+    ):
+        return matrix
+    m = np.array(matrix, dtype=np.float64)
     if m.shape != (n, n):
         raise ValueError(
             f"{kind} {key}: transform must be a {n}x{n} homogeneous matrix for "
@@ -105,6 +125,7 @@ def _as_transform(
     if not np.all(np.isfinite(m)) or abs(np.linalg.det(m[:-1, :-1])) < 1e-12:
         raise ValueError(f"{kind} {key}: the transform must be finite and invertible")
     m.setflags(write=False)
+    _CHECKED[id(m)] = m
     return m
 
 

@@ -20,6 +20,11 @@ never runs ahead of a visible load) for, in this order:
 Only levels the layer's coverage plan asks for when it arrives at a slice are prefetched
 (the ideal level, ``octree.coverage_levels`` above it, and the root), so a prefetched tile
 is drawn as soon as its slice is shown. Thick slices (projections) are not prefetched.
+
+While the camera moves and the slider does not, the prefetch waits for the view to settle
+(:data:`VIEW_SETTLE_S` without a change): the neighbourhood of a view passed through in a
+drag would never be used, and planning it every frame was a third of a frame's main-thread
+work. :meth:`SlicePrefetcher.idle_in` tells the owner when to re-plan.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ __all__ = ["PrefetchPlan", "SlicePrefetcher"]
 
 #: Assumed duration of one load before any was measured.
 DEFAULT_LOAD_S = 0.05
+#: Quiet time after a camera change before the neighbourhood of the new view is prefetched.
+VIEW_SETTLE_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,8 @@ class SlicePrefetcher:
         self._levels: dict[int, tuple[ViewTiles, dict[int, int], dict[int, int]]] = {}
         self._memo: dict[int, tuple[object, ...]] = {}
         self._args: dict[int, tuple[TileSource, tuple[int, ...], ViewTiles, int, int]] = {}
+        #: layer -> (its latest view, when it became so) while a plan waits for it to settle
+        self._settling: dict[int, tuple[ViewTiles, float]] = {}
         self.last: dict[int, PrefetchPlan] = {}
         #: The rate a player asks for (steps per second; None when not playing): while the
         #: slider moves, levels are chosen for at least this speed. A player that holds late
@@ -98,12 +107,16 @@ class SlicePrefetcher:
         self._levels.pop(layer_id, None)
         self._memo.pop(layer_id, None)
         self._args.pop(layer_id, None)
+        self._settling.pop(layer_id, None)
         self.last.pop(layer_id, None)
 
     def idle_in(self) -> float | None:
         """Seconds until some layer's slider motion comes to rest (None: all at rest): the
         owner resolves a frame then, so the neighbourhood behind the motion is fetched."""
         waits = [w for t in self._motion.values() if (w := t.idle_in()) is not None]
+        if self._settling:
+            now = self._clock()
+            waits += [max(since + VIEW_SETTLE_S - now, 0.0) for _, since in self._settling.values()]
         return min(waits, default=None)
 
     def refresh(self, layer_id: int) -> None:
@@ -116,6 +129,7 @@ class SlicePrefetcher:
     def none(self, layer_id: int) -> None:
         """Nothing to prefetch for ``layer_id`` this frame (outside the data, thick slice)."""
         self._args.pop(layer_id, None)
+        self._settling.pop(layer_id, None)
         if self._memo.pop(layer_id, None) is not None or layer_id in self.last:
             self._loader.set_prefetch(layer_id, ())
             self.last.pop(layer_id, None)
@@ -143,6 +157,8 @@ class SlicePrefetcher:
         current = tuple(int(i) for i in slice0)
         self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel)
         tracker.update(current)
+        if self._unsettled(layer_id, current, view):
+            return self.last.get(layer_id)
         motion = tracker.motion()
         shape0 = source.arrays[0].shape
         sizes = [int(shape0[a]) for a in nd]
@@ -209,6 +225,25 @@ class SlicePrefetcher:
         result = PrefetchPlan(motion, ahead, near, near_level, ahead_level, len(requests))
         self.last[layer_id] = result
         return result
+
+    def _unsettled(self, layer_id: int, current: tuple[int, ...], view: ViewTiles) -> bool:
+        """The camera moved (the slider did not) less than VIEW_SETTLE_S ago: wait."""
+        memo = self._memo.get(layer_id)
+        if memo is None or memo[0] != current:  # first plan, or the slider moved: plan now
+            self._settling.pop(layer_id, None)
+            return False
+        if memo[1] == view:
+            self._settling.pop(layer_id, None)
+            return False
+        now = self._clock()
+        settling = self._settling.get(layer_id)
+        if settling is None or settling[0] != view:
+            self._settling[layer_id] = (view, now)
+            return True
+        if now - settling[1] < VIEW_SETTLE_S:
+            return True
+        del self._settling[layer_id]
+        return False
 
     def _view_levels(
         self, source: TileSource, view: ViewTiles, coverage_levels: int, bytes_per_pixel: int

@@ -24,7 +24,7 @@ from tilescope.tiles.grid import TileKey, TileSlice
 from tilescope.tiles.intersection import ViewTiles
 from tilescope.tiles.source import TileSource
 
-__all__ = ["LayerFrame", "LayerTiles"]
+__all__ = ["LayerFrame", "LayerTiles", "Placement"]
 
 #: Slices whose key factories a layer keeps (a scrub revisits its neighbours).
 _SLICES_KEPT = 16
@@ -103,6 +103,8 @@ class LayerTiles:
     """Ideal level and centre of the last view (to tell the direction of a pan)."""
     motion: tuple[float, float] | None = None
     """Direction of the last pan at this level (None: not panning, or just zoomed)."""
+    placement: tuple[tuple[Any, ...], Any, Placement | None] | None = None
+    """The last slice placement: ``(key, layer transform, placement)`` (see ``Placement``)."""
 
     def prefetch_ahead(self, view: ViewTiles) -> ViewTiles:
         """Keep only the prefetch ring tiles ahead of a pan (all of them at rest or after a
@@ -144,3 +146,16 @@ class LayerTiles:
         while len(self.slices) > _SLICES_KEPT:
             del self.slices[next(iter(self.slices))]
         return tiles
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Placement:
+    """Where the current slice of a tiled layer lies: its level-0 indices on the sliced axes,
+    its tiles, and its plane's data -> world map and inverse. It depends only on the dims,
+    the layer's transform and the projection, so camera moves reuse it."""
+
+    slice0: tuple[int, ...]
+    tiles: TileSlice
+    transform: npt.NDArray[np.float64]
+    inverse: npt.NDArray[np.float64] | None
+    """None when the plane is seen edge-on (its placement is not invertible)."""

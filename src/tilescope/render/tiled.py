@@ -61,9 +61,10 @@ from tilescope.render.plan import (
     TilePage,
     TileQuad,
     TileUpload,
+    checked_transform,
 )
 from tilescope.render.prefetch import SlicePrefetcher
-from tilescope.render.tile_layer import LayerFrame, LayerTiles
+from tilescope.render.tile_layer import LayerFrame, LayerTiles, Placement
 from tilescope.slicing.projection import point_index, window_indices
 from tilescope.tiles.chunks import chunk_shape_2d, tile_shape_for_chunks
 from tilescope.tiles.convert import (
@@ -290,24 +291,14 @@ class TiledFrames:
         canvas: tuple[int, int],
     ) -> LayerFrame:
         source = state.source
-        point, left, right = data_slice_point(layer.transform, dims, axes)
-        shapes0 = layer.level_shapes[0]
+        placement = self._placement(layer, dims, axes, state)
+        if placement is None:  # the slice lies outside the data: nothing to draw
+            self._loader.set_wanted(layer.layer_id, ())
+            self.prefetcher.none(layer.layer_id)
+            return LayerFrame(None, 0, 0)
+        slice0, tiles, transform = placement.slice0, placement.tiles, placement.transform
         mode = layer.projection_mode if isinstance(layer, Image) else "none"
-        slice0: list[int] = []
-        windows0: list[tuple[int, int]] = []
-        for axis, p, ml, mr in zip(axes.not_displayed, point, left, right, strict=True):
-            n = int(shapes0[axis])
-            index = point_index(float(p), n)
-            window = window_indices(float(p), float(ml), float(mr), n, mode)
-            if window is None:  # the slice lies outside the data: nothing to draw
-                self._loader.set_wanted(layer.layer_id, ())
-                self.prefetcher.none(layer.layer_id)
-                return LayerFrame(None, 0, 0)
-            slice0.append(window[0] if index is None else index)
-            windows0.append(window)
-        tiles = state.tile_slice(tuple(slice0), tuple(windows0), mode)
-        transform = plane_to_world(layer.transform, axes, point)
-        box = _view_box(transform, view_rect)
+        box = None if placement.inverse is None else _view_box(placement.inverse, view_rect)
         if box is None:  # the plane is seen edge-on: napari's block of the transform
             found = view_box_in_data(layer, view_rect[0], view_rect[1], dims)
             if found is None:
@@ -345,6 +336,48 @@ class TiledFrames:
             estimate is not None,
             state.stand_in,
         )
+
+    def _placement(
+        self, layer: Image | Labels, dims: DimsState, axes: LayerAxes, state: LayerTiles
+    ) -> Placement | None:
+        """Where the current slice lies (None: outside the data); memoized per layer while the
+        dims, the transform and the projection stay (camera moves change none of them)."""
+        mode = layer.projection_mode if isinstance(layer, Image) else "none"
+        key = (dims, axes, mode, state.source)
+        memo = state.placement
+        if memo is not None and memo[1] is layer.transform and memo[0] == key:
+            return memo[2]
+        point, left, right = data_slice_point(layer.transform, dims, axes)
+        shapes0 = layer.level_shapes[0]
+        slice0: list[int] = []
+        windows0: list[tuple[int, int]] = []
+        placement: Placement | None = None
+        for axis, p, ml, mr in zip(axes.not_displayed, point, left, right, strict=True):
+            n = int(shapes0[axis])
+            index = point_index(float(p), n)
+            window = window_indices(float(p), float(ml), float(mr), n, mode)
+            if window is None:
+                break
+            slice0.append(window[0] if index is None else index)
+            windows0.append(window)
+        else:
+            tiles = state.tile_slice(tuple(slice0), tuple(windows0), mode)
+            plane = plane_to_world(layer.transform, axes, point)
+            try:
+                inverse: npt.NDArray[np.float64] | None = np.asarray(
+                    np.linalg.inv(plane), dtype=np.float64
+                )
+            except np.linalg.LinAlgError:
+                inverse = None
+            kind = "labels" if isinstance(layer, Labels) else "image"
+            if inverse is None or not np.all(np.isfinite(inverse)):
+                inverse = None
+                transform = plane  # the draw refuses it, naming the layer
+            else:
+                transform = checked_transform(plane, 2, kind, layer.layer_id)
+            placement = Placement(tuple(slice0), tiles, transform, inverse)
+        state.placement = (key, layer.transform, placement)
+        return placement
 
     def _plan(
         self, state: LayerTiles, tiles: TileSlice, view: ViewTiles
@@ -661,14 +694,10 @@ class TiledFrames:
 
 
 def _view_box(
-    plane: npt.NDArray[np.float64], view_rect: tuple[Sequence[float], Sequence[float]]
+    inv: npt.NDArray[np.float64], view_rect: tuple[Sequence[float], Sequence[float]]
 ) -> npt.NDArray[np.float64] | None:
-    """``(2, 2)`` min/max level-0 data coordinates of a world view rectangle, through the
-    inverse of the slice plane's placement (None when the plane is not invertible)."""
-    try:
-        inv = np.linalg.inv(plane)
-    except np.linalg.LinAlgError:
-        return None
+    """``(2, 2)`` min/max level-0 data coordinates of a world view rectangle, through
+    ``inv``, the inverse of the slice plane's placement (None: not finite)."""
     (y0, x0), (y1, x1) = view_rect
     corners = np.array([[y0, y0, y1, y1], [x0, x1, x0, x1], [1.0, 1.0, 1.0, 1.0]])
     data = (inv @ corners)[:2]
