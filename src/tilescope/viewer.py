@@ -182,6 +182,7 @@ class Viewer:
         self._disconnects: dict[int, Callable[[], None]] = {}
         self._closers: dict[int, Callable[[], None]] = {}
         self._flush_posted = False
+        self._prefetch_posted = False
         self._closed = False
         self._window: Any = None
         self.status_changed: list[Callable[[Layer, LayerStatus], None]] = []
@@ -841,10 +842,21 @@ class Viewer:
             self._tiles.applied()  # the uploads are in the backend's hands now
         self._awaiting_frame.update(self._fresh)
         self._fresh.clear()
+        if self._tiles.prefetcher.pending and not self._prefetch_posted:
+            self._prefetch_posted = True  # its own task: the frame never waits for it
+            self._hop.post(self._prefetch)
         # Uploads left over from this frame's budget go in the next frame, after this one is
         # painted (a window); headless, wait_until_idle() resolves frames until none is left.
         self._more_tiles = bool(self._tiles.backlog)
         self._wake_at_rest()
+
+    def _prefetch(self) -> None:
+        """The slice prefetch the last frames noted (see ``render/prefetch.py``)."""
+        self._prefetch_posted = False
+        if self._closed:
+            return
+        with self.perf.task("prefetch"):
+            self._tiles.prefetcher.run_pending()
 
     def _wake_at_rest(self) -> None:
         """A frame when the slider comes to rest: prefetch then fetches both sides of it."""
@@ -1023,7 +1035,7 @@ def _record_view(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
     corners[:, axes] = frame.corner_pixels
     if level == layer.data_level and np.array_equal(corners, layer.corner_pixels):
         return
-    layer.set_view(level, corners, axes)
+    layer.set_view(level, corners, axes, redraw=False)  # the frame is drawn already
 
 
 def _write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:

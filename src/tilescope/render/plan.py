@@ -120,13 +120,22 @@ def _as_transform(
             f"{kind} {key}: transform must be a {n}x{n} homogeneous matrix for "
             f"{ndisplay} displayed axes, got shape {m.shape}"
         )
-    if not np.allclose(m[-1], np.eye(n)[-1]):
+    # plain comparisons: np.allclose costs more than the rest of a small check together
+    last = m[-1]
+    if float(np.abs(last[:-1]).max(initial=0.0)) > 1e-8 or abs(float(last[-1]) - 1.0) > 1e-8 + 1e-5:
         raise ValueError(f"{kind} {key}: the transform's last row must be (0, ..., 0, 1)")
-    if not np.all(np.isfinite(m)) or abs(np.linalg.det(m[:-1, :-1])) < 1e-12:
+    if not np.isfinite(m).all() or abs(_det(m[:-1, :-1])) < 1e-12:
         raise ValueError(f"{kind} {key}: the transform must be finite and invertible")
     m.setflags(write=False)
     _CHECKED[id(m)] = m
     return m
+
+
+def _det(a: npt.NDArray[np.float64]) -> float:
+    """Determinant (closed form in 2D, the common case)."""
+    if a.shape == (2, 2):
+        return float(a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0])
+    return float(np.linalg.det(a))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,11 @@ While the camera moves and the slider does not, the prefetch waits for the view 
 (:data:`VIEW_SETTLE_S` without a change): the neighbourhood of a view passed through in a
 drag would never be used, and planning it every frame was a third of a frame's main-thread
 work. :meth:`SlicePrefetcher.idle_in` tells the owner when to re-plan.
+
+A frame only notes what to plan (:meth:`SlicePrefetcher.note`, which also follows the
+slider's motion); the owner runs the plans afterwards as a task of their own
+(:meth:`SlicePrefetcher.run_pending`), so a slider step's frame — the visible tiles' loads,
+the draw — never waits for the prefetch of the slices around it.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class SlicePrefetcher:
         self._args: dict[int, tuple[TileSource, tuple[int, ...], ViewTiles, int, int]] = {}
         #: layer -> (its latest view, when it became so) while a plan waits for it to settle
         self._settling: dict[int, tuple[ViewTiles, float]] = {}
+        self._pending: set[int] = set()  # layers noted by a frame, planned by run_pending
         self.last: dict[int, PrefetchPlan] = {}
         #: The rate a player asks for (steps per second; None when not playing): while the
         #: slider moves, levels are chosen for at least this speed. A player that holds late
@@ -108,7 +114,73 @@ class SlicePrefetcher:
         self._memo.pop(layer_id, None)
         self._args.pop(layer_id, None)
         self._settling.pop(layer_id, None)
+        self._pending.discard(layer_id)
         self.last.pop(layer_id, None)
+
+    @property
+    def pending(self) -> bool:
+        """Some frame noted a plan that :meth:`run_pending` has not run yet."""
+        return bool(self._pending)
+
+    def note(
+        self,
+        source: TileSource,
+        slice0: Sequence[int],
+        view: ViewTiles,
+        coverage_levels: int,
+        bytes_per_pixel: int,
+    ) -> None:
+        """A frame's part: follow the slider and remember what to plan (cheap); the plan
+        itself waits for :meth:`run_pending`."""
+        layer_id = source.layer_id
+        current = tuple(int(i) for i in slice0)
+        self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel)
+        self._track(layer_id, current)
+        memo = self._memo.get(layer_id)
+        if memo is not None and memo[0] == current:
+            if memo[1] != view:
+                self._unsettled(layer_id, current, view)  # the camera moved: start waiting
+            self.mark(layer_id)  # the same slice and view: only if the motion changed
+            return
+        self._pending.add(layer_id)
+
+    def mark(self, layer_id: int) -> None:
+        """A frame that changed nothing for ``layer_id``: re-plan it at the next
+        :meth:`run_pending` with its last view if what the plan depends on besides the view
+        changed — the slider came to rest (or started), or the view has settled."""
+        if layer_id not in self._args:
+            return
+        settling = self._settling.get(layer_id)
+        if settling is not None:
+            if self._clock() - settling[1] >= VIEW_SETTLE_S:
+                self._pending.add(layer_id)
+            return
+        tracker = self._motion.get(layer_id)
+        last = self.last.get(layer_id)
+        if (
+            tracker is not None
+            and last is not None
+            and tracker.motion().moving != last.motion.moving
+        ):
+            self._pending.add(layer_id)
+
+    def run_pending(self) -> int:
+        """Run the plans frames noted; returns how many layers were planned."""
+        pending, self._pending = self._pending, set()
+        for layer_id in pending:
+            args = self._args.get(layer_id)
+            if args is not None:
+                self.plan(*args)
+        return len(pending)
+
+    def _track(self, layer_id: int, current: tuple[int, ...]) -> SliderMotion:
+        tracker = self._motion.get(layer_id)
+        if tracker is None:
+            tracker = self._motion[layer_id] = SliderMotion(
+                self._clock, idle_after_s=self._settings.idle_after_s
+            )
+        tracker.update(current)  # the same slice again is no step
+        return tracker
 
     def idle_in(self) -> float | None:
         """Seconds until some layer's slider motion comes to rest (None: all at rest): the
@@ -130,6 +202,7 @@ class SlicePrefetcher:
         """Nothing to prefetch for ``layer_id`` this frame (outside the data, thick slice)."""
         self._args.pop(layer_id, None)
         self._settling.pop(layer_id, None)
+        self._pending.discard(layer_id)
         if self._memo.pop(layer_id, None) is not None or layer_id in self.last:
             self._loader.set_prefetch(layer_id, ())
             self.last.pop(layer_id, None)
@@ -149,14 +222,9 @@ class SlicePrefetcher:
         if not s.enabled or not nd or not view.visible:
             self.none(layer_id)
             return None
-        tracker = self._motion.get(layer_id)
-        if tracker is None:
-            tracker = self._motion[layer_id] = SliderMotion(
-                self._clock, idle_after_s=s.idle_after_s
-            )
         current = tuple(int(i) for i in slice0)
         self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel)
-        tracker.update(current)
+        tracker = self._track(layer_id, current)
         if self._unsettled(layer_id, current, view):
             return self.last.get(layer_id)
         motion = tracker.motion()

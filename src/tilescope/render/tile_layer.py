@@ -105,6 +105,8 @@ class LayerTiles:
     """Direction of the last pan at this level (None: not panning, or just zoomed)."""
     placement: tuple[tuple[Any, ...], Any, Placement | None] | None = None
     """The last slice placement: ``(key, layer transform, placement)`` (see ``Placement``)."""
+    plane_map: tuple[Any, Any, Any] | None = None
+    """``(transform, axes, what of the placement depends on them only)`` (``render.tiled``)."""
 
     def prefetch_ahead(self, view: ViewTiles) -> ViewTiles:
         """Keep only the prefetch ring tiles ahead of a pan (all of them at rest or after a

@@ -33,7 +33,8 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -46,9 +47,7 @@ from tilescope.loading.tile_requests import want_plan
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import (
     LayerAxes,
-    data_slice_point,
     layer_axes,
-    plane_to_world,
 )
 from tilescope.models.layers import Image, Labels, Layer
 from tilescope.render.atlas import TextureAtlas, VramBudget
@@ -262,7 +261,7 @@ class TiledFrames:
             draw = last.draw
             if draw is not None:
                 draw = self._draw(layer, state, draw.quads, draw.transform)
-            self.prefetcher.refresh(layer.layer_id)  # the slider may have come to rest
+            self.prefetcher.mark(layer.layer_id)  # the slider may have come to rest
             return dataclasses.replace(last, draw=draw)
         frame = self._resolve(layer, dims, axes, state, view_rect, canvas)
         if self._take_cached(state):  # answered from RAM while planning: draw them now
@@ -319,7 +318,7 @@ class TiledFrames:
         if mode == "none":
             octree = self._loader.config.octree
             channels = 4 if state.kind == "rgb" else 1
-            self.prefetcher.plan(source, slice0, view, octree.coverage_levels, 4 * channels)
+            self.prefetcher.note(source, slice0, view, octree.coverage_levels, 4 * channels)
         else:
             self.prefetcher.none(layer.layer_id)
         draw = self._draw(layer, state, quads, transform)
@@ -347,7 +346,7 @@ class TiledFrames:
         memo = state.placement
         if memo is not None and memo[1] is layer.transform and memo[0] == key:
             return memo[2]
-        point, left, right = data_slice_point(layer.transform, dims, axes)
+        point, left, right, plane_of = _plane_map(layer.transform, axes, state).at(dims)
         shapes0 = layer.level_shapes[0]
         slice0: list[int] = []
         windows0: list[tuple[int, int]] = []
@@ -362,20 +361,12 @@ class TiledFrames:
             windows0.append(window)
         else:
             tiles = state.tile_slice(tuple(slice0), tuple(windows0), mode)
-            plane = plane_to_world(layer.transform, axes, point)
-            try:
-                inverse: npt.NDArray[np.float64] | None = np.asarray(
-                    np.linalg.inv(plane), dtype=np.float64
-                )
-            except np.linalg.LinAlgError:
-                inverse = None
-            kind = "labels" if isinstance(layer, Labels) else "image"
-            if inverse is None or not np.all(np.isfinite(inverse)):
-                inverse = None
-                transform = plane  # the draw refuses it, naming the layer
-            else:
-                transform = checked_transform(plane, 2, kind, layer.layer_id)
-            placement = Placement(tuple(slice0), tiles, transform, inverse)
+            plane, inverse = plane_of(point)
+            if inverse is not None:
+                kind = "labels" if isinstance(layer, Labels) else "image"
+                plane = checked_transform(plane, 2, kind, layer.layer_id)
+            # else the draw refuses the plane, naming the layer
+            placement = Placement(tuple(slice0), tiles, plane, inverse)
         state.placement = (key, layer.transform, placement)
         return placement
 
@@ -691,6 +682,90 @@ class TiledFrames:
     def close(self) -> None:
         for layer_id in list(self._layers):
             self.drop(layer_id)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _PlaneMap:
+    """The parts of :func:`data_slice_point` and :func:`plane_to_world` that depend only on a
+    layer's transform and axes, so a slider step costs a few small products (it made the
+    transform's subset and checked it every step)."""
+
+    world_axes: npt.NDArray[np.intp]
+    w2d_linear: npt.NDArray[np.float64]
+    w2d_translate: npt.NDArray[np.float64]
+    linear: npt.NDArray[np.float64]
+    """Data -> world of the displayed axes, ``(2, 2)``."""
+    cross: npt.NDArray[np.float64]
+    """How the sliced data axes move the plane in world, ``(2, len(not_displayed))``."""
+    translate: npt.NDArray[np.float64]
+    inverse_linear: npt.NDArray[np.float64] | None
+
+    def at(
+        self, dims: DimsState
+    ) -> tuple[
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        Callable[[npt.NDArray[np.float64]], tuple[npt.NDArray[np.float64], Any]],
+    ]:
+        """``(point, margin_left, margin_right)`` in data coordinates of the sliced axes (as
+        :func:`data_slice_point`), and the plane's placement for a point."""
+        ax = self.world_axes
+        lin = self.w2d_linear
+        p = lin @ np.asarray(dims.point, dtype=np.float64)[ax] + self.w2d_translate
+        ml = lin @ np.asarray(dims.margin_left, dtype=np.float64)[ax]
+        mr = lin @ np.asarray(dims.margin_right, dtype=np.float64)[ax]
+        return p, ml, mr, self.plane
+
+    def plane(
+        self, point: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+        """``(3, 3)`` plane -> world map at ``point`` (as :func:`plane_to_world`) and its
+        inverse (None: not invertible)."""
+        t = self.translate + (self.cross @ point if point.size else 0.0)
+        plane = np.eye(3)
+        plane[:2, :2] = self.linear
+        plane[:2, 2] = t
+        inv_lin = self.inverse_linear
+        if inv_lin is None:
+            return plane, None
+        inverse = np.eye(3)
+        inverse[:2, :2] = inv_lin
+        inverse[:2, 2] = -(inv_lin @ t)
+        if not np.all(np.isfinite(inverse)):
+            return plane, None
+        return plane, inverse
+
+
+def _plane_map(transform: Any, axes: LayerAxes, state: LayerTiles) -> _PlaneMap:
+    """``state``'s :class:`_PlaneMap` for ``transform`` and ``axes`` (kept while both stay)."""
+    memo = state.plane_map
+    if memo is not None and memo[0] is transform and memo[1] == axes:
+        return cast(_PlaneMap, memo[2])
+    shown = list(axes.displayed_layer)
+    nd = list(axes.not_displayed)
+    off = axes.ndim_world - axes.ndim_layer
+    w2d = transform.world_to_data
+    idx = np.array(nd, dtype=np.intp)
+    w = transform.data_to_world.matrix
+    linear = np.array(w[np.ix_(shown, shown)], dtype=np.float64)
+    try:
+        inverse_linear: npt.NDArray[np.float64] | None = np.asarray(
+            np.linalg.inv(linear), np.float64
+        )
+    except np.linalg.LinAlgError:
+        inverse_linear = None
+    pm = _PlaneMap(
+        world_axes=idx + off,
+        w2d_linear=np.array(w2d.linear[np.ix_(idx, idx)], dtype=np.float64),
+        w2d_translate=np.array(w2d.translate[idx], dtype=np.float64),
+        linear=linear,
+        cross=np.array(w[np.ix_(shown, nd)], dtype=np.float64).reshape(len(shown), len(nd)),
+        translate=np.array(w[shown, -1], dtype=np.float64),
+        inverse_linear=inverse_linear,
+    )
+    state.plane_map = (transform, axes, pm)
+    return pm
 
 
 def _view_box(

@@ -200,12 +200,19 @@ class ScalarFieldLayer(Layer):
         return self._corner_pixels
 
     def set_view(
-        self, data_level: int, corner_pixels: npt.ArrayLike, view_axes: Sequence[int]
+        self,
+        data_level: int,
+        corner_pixels: npt.ArrayLike,
+        view_axes: Sequence[int],
+        *,
+        redraw: bool = True,
     ) -> None:
         """Record the level and region chosen for the current view (one ``changed``).
 
         Called by :func:`tilescope.tiles.view.update_view`, which applies napari's rules;
-        this only checks the values fit the layer.
+        this only checks the values fit the layer. ``redraw=False``: the values come from a
+        frame already drawn (tiled layers), so only ``data_level``/``corner_pixels`` signal,
+        not ``changed`` (which would re-plan the frame and re-check the layer extents).
         """
         n = self.level_shapes.shape[0]
         if not 0 <= int(data_level) < n:
@@ -218,8 +225,11 @@ class ScalarFieldLayer(Layer):
         axes = tuple(int(a) for a in view_axes)
         if not all(0 <= a < self.ndim for a in axes):
             raise LayerPropertyError(f"view axes must be within 0..{self.ndim - 1}, got {axes}")
-        self._update(
-            data_level=int(data_level),
-            corner_pixels=frozen_array(corners, np.int64),
-            view_axes=axes,
+        self._apply(
+            {
+                "data_level": int(data_level),
+                "corner_pixels": frozen_array(corners, np.int64),
+                "view_axes": axes,
+            },
+            redraw=redraw,
         )

@@ -172,9 +172,16 @@ class Layer(ABC):
         """
         return self._apply(values)
 
-    def _apply(self, values: Mapping[str, Any], always: frozenset[str] = frozenset()) -> list[str]:
+    def _apply(
+        self,
+        values: Mapping[str, Any],
+        always: frozenset[str] = frozenset(),
+        *,
+        redraw: bool = True,
+    ) -> list[str]:
         """Like :meth:`_update`; keys in ``always`` count as changed without comparing
-        (used for data, which must never be compared element-wise)."""
+        (used for data, which must never be compared element-wise). Without ``redraw`` only
+        the per-field signals fire, not ``changed`` (values recorded *from* a drawn frame)."""
         changed = []
         for key, value in values.items():
             if key in always or not _same(getattr(self, "_" + key), value):
@@ -184,7 +191,7 @@ class Layer(ABC):
             signal = getattr(self.events, key, None)
             if isinstance(signal, SignalInstance):
                 signal.emit(getattr(self, key))
-        if changed:
+        if changed and redraw:
             self.events.changed.emit()
         return changed
 
