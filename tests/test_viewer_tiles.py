@@ -546,3 +546,56 @@ def test_pages_beyond_one_visual_sample_their_own_textures() -> None:
             assert pages.visual_count >= 4  # 30+ pages, eight per visual
     finally:
         set_config(previous)
+
+
+def test_the_upload_budget_is_one_for_the_whole_frame() -> None:
+    """A budget below one tile's cost: each frame uploads one tile, whatever the layers (it
+    was one per layer and frame, so eight layers took eight times the budget)."""
+    previous = set_config(
+        OctreeConfig.from_dict(
+            {
+                "loader_defaults": {"delay_queue_ms": 0, "auto_sync_ms": 0},
+                "octree": {"tile_size": 64, "max_root_size": 64, "margin_tiles": 0},
+                "render": {"upload_budget_ms": 0.001},
+            }
+        )
+    )
+    try:
+        with Viewer(show=False, size=(128, 128)) as viewer:
+            per_frame: list[int] = []
+            backend: Any = viewer._backend  # type: ignore[attr-defined]
+            apply = backend.apply
+
+            def counting_apply(plan: Any) -> None:
+                per_frame.append(sum(len(getattr(d, "uploads", ())) for d in plan.layers))
+                apply(plan)
+
+            backend.apply = counting_apply
+            layers = [
+                viewer.add_image(CountingArray(lv), contrast_limits=(0, 1000), opacity=0.5)
+                for lv in (_pyramid(128, 1, seed=s)[0] for s in (1, 2, 3))
+            ]
+            assert viewer.wait_until_idle(WAIT)
+            assert all(str(viewer.layer_status(layer)) == "ready" for layer in layers)
+            assert max(per_frame) == 1  # one tile per frame for the three layers together
+            assert sum(per_frame) >= 3 * 4  # every level-0 tile of all three got there
+    finally:
+        set_config(previous)
+
+
+def test_zooming_in_after_zooming_out_shows_exactly_the_finer_level() -> None:
+    """Zoomed out, level-1 tiles; zoomed in, level-0 ones: nothing of the coarser frame
+    stays on screen (the vertex-buffer case is in tests/render/test_vispy_tiled.py)."""
+    levels = _pyramid()
+    with Viewer(show=False, size=(96, 128)) as viewer:
+        layer = viewer.add_image(levels, multiscale=True, contrast_limits=(0, 1000))
+        viewer.camera.update(center=(127.5, 127.5), zoom=0.4)
+        viewer.screenshot()
+        viewer.camera.update(center=(40.3, 50.6), zoom=2.3)
+        shot = viewer.screenshot().astype(np.int16)
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.ideal_level == 0
+        ref, mask = _reference(viewer, levels, 0, (96, 128), (0, 1000))
+        assert mask.all()
+        _assert_pixels(shot[..., 0], ref)

@@ -35,6 +35,7 @@ from typing import Any, TypeVar, cast, overload
 import numpy as np
 import numpy.typing as npt
 
+from tilescope.alarm import Alarm
 from tilescope.cancel import CancelToken
 from tilescope.data.dask_support import DaskReads
 from tilescope.data.io import read_path
@@ -194,7 +195,9 @@ class Viewer:
         #: Plays a dims axis (:meth:`play`); a window's play button ticks it, scripts call
         #: ``player.tick()`` from their loop.
         self.player = Player(self.model.dims, self.step_shown)
-        self._rest_timer: threading.Timer | None = None
+        # a frame when the slider or the view comes to rest (see _wake_at_rest)
+        self._rest_alarm = Alarm(self._on_rest, "tilescope-rest")
+        self._rest_due: float | None = None
         self._tiles.prefetcher.target_speed = self._play_speed
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
@@ -546,8 +549,7 @@ class Viewer:
         if self._closed:
             return
         self._closed = True
-        if self._rest_timer is not None:
-            self._rest_timer.cancel()
+        self._rest_alarm.close()
         self._slicer.shutdown()  # never waits for a running read
         self._tiles.close()
         self._loader.close()  # never waits for a running load either
@@ -821,6 +823,8 @@ class Viewer:
     def _on_tiles_ready(self) -> None:
         with self._tiles_posted:
             self._tiles_pending = False
+        if self._rest_due is not None and time.monotonic() >= self._rest_due:
+            self._rest_due = None  # this frame is the one the rest alarm asked for
         self._schedule_flush()
 
     def _flush(self) -> None:
@@ -859,18 +863,20 @@ class Viewer:
             self._tiles.prefetcher.run_pending()
 
     def _wake_at_rest(self) -> None:
-        """A frame when the slider comes to rest: prefetch then fetches both sides of it."""
+        """A frame when the slider comes to rest (prefetch then fetches both sides of it)
+        or the view settles (prefetch then fetches around it)."""
         wait = self._tiles.prefetcher.idle_in()
-        if wait is None or self._rest_timer is not None:
+        if wait is None:
             return
+        due = time.monotonic() + wait + 0.01
+        if self._rest_due is not None and self._rest_due <= due:
+            return  # a frame is already coming by then
+        self._rest_due = due
+        self._rest_alarm.arm(wait + 0.01)
 
-        def wake() -> None:
-            self._rest_timer = None
-            self._on_tiles_posted()  # thread-safe: one coalesced frame on the main thread
-
-        self._rest_timer = threading.Timer(wait + 0.01, wake)
-        self._rest_timer.daemon = True
-        self._rest_timer.start()
+    def _on_rest(self) -> None:
+        """The rest alarm (its thread): one coalesced frame on the main thread."""
+        self._on_tiles_posted()
 
     def _resolve_tiles(self) -> dict[int, TiledDraw]:
         """Each visible tiled layer's draw for this frame; updates their status and progress."""

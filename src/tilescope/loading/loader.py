@@ -375,7 +375,9 @@ class ChunkLoader:
         with self._lock:
             if self._closed:
                 return 0
-            return self._pump_locked(self._clock())
+            now = self._clock()
+            self._expire_locked(now)  # without a dispatch thread, the owner's pump does it
+            return self._pump_locked(now)
 
     def drain(self, max_items: int | None = None) -> list[LoadResult]:
         """Finished results posted since the last drain (oldest first).  Never blocks."""
@@ -648,7 +650,9 @@ class ChunkLoader:
         return nearest
 
     def _pump_locked(self, now: float) -> int:
-        self._expire_locked(now)
+        # Hung and timed-out loads are handled by the dispatch thread (or pump()), never on
+        # the main thread's set_wanted: replacing a hung worker starts a thread, and starting
+        # a thread waits for the GIL.
         submitted = 0
         for pool in self._all_pools:
             if pool is self._prefetch_pool and self._visible_waiting_locked(now):

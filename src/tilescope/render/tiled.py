@@ -123,6 +123,7 @@ class TiledFrames:
         self._budget = VramBudget(settings.vram_budget_bytes)
         self._max_texture = max_texture
         self._layers: dict[int, LayerTiles] = {}
+        self._upload_spent_ms = 0.0  # this frame's uploads, all layers together
         self.debug = settings.debug_tiles
         self.show_placeholders = settings.show_placeholders
         self.prefetcher = SlicePrefetcher(loader, loader.config.prefetch, clock)
@@ -457,14 +458,16 @@ class TiledFrames:
             (k for k in state.arrived if k in wanted),
             key=lambda k: (-k.level, wanted[k].distance),
         )
-        budget = self._settings.upload_budget_ms
+        # one budget for the frame, shared by every layer (at least one tile per frame)
+        budget = self._settings.upload_budget_ms - self._upload_spent_ms
         spent = 0.0
+        first = self._upload_spent_ms == 0.0
         protected = set(plan.draw) | set(state.last_draw)
         uploads: list[TileUpload] = []
         for key in order:
             data = state.arrived[key]
             cost = _UPLOAD_MS_PER_TILE + data.nbytes * _UPLOAD_MS_PER_BYTE
-            if uploads and spent + cost > budget:
+            if (uploads or not first) and spent + cost > budget:
                 break
             slot = state.atlas.allocate(key, (int(data.shape[0]), int(data.shape[1])), protected)
             if slot is None:  # the VRAM budget cannot hold more of this view
@@ -475,6 +478,7 @@ class TiledFrames:
             uploads.append(TileUpload(slot.page, slot.y, slot.x, data))
             protected.add(key)
             spent += cost
+        self._upload_spent_ms += spent
         if uploads:
             state.version += 1
         return uploads
@@ -634,7 +638,9 @@ class TiledFrames:
                 state.version += 1
 
     def applied(self) -> None:
-        """The last resolved draws went to the backend: their uploads are done."""
+        """The last resolved draws went to the backend: their uploads are done (the next
+        frame has its own upload budget)."""
+        self._upload_spent_ms = 0.0
         for state in self._layers.values():
             state.uploads.clear()
 

@@ -24,15 +24,14 @@ on the main thread. ``_run`` runs in a worker. Callbacks run on the main thread.
 
 from __future__ import annotations
 
-import heapq
 import math
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from tilescope.alarm import Alarm
 from tilescope.cancel import Cancelled, CancelToken
 from tilescope.data.dask_support import DaskReads
 from tilescope.errors import ConfigError, SliceError
@@ -54,49 +53,6 @@ class _Task(Generic[R]):
     label: str
     job: Job | None = None
     started: float | None = None  # set by the worker when the read starts
-
-
-class _Watchdog:
-    """One thread that calls ``fire`` at each armed deadline (real time).
-
-    Arming never blocks the caller beyond a short lock: no thread is started per task
-    (starting a thread waits for the GIL, a multi-millisecond main-thread stall when
-    workers are busy). Deadlines of tasks that already finished fire harmlessly.
-    """
-
-    def __init__(self, fire: Callable[[], None]) -> None:
-        self._fire = fire
-        self._cond = threading.Condition()
-        self._deadlines: list[float] = []
-        self._closed = False
-        self._thread = threading.Thread(
-            target=self._loop, name="tilescope-slice-watchdog", daemon=True
-        )
-        self._thread.start()
-
-    def arm(self, delay_s: float) -> None:
-        with self._cond:
-            heapq.heappush(self._deadlines, time.monotonic() + delay_s)
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if not self._deadlines:
-                    self._cond.wait()
-                    continue
-                left = self._deadlines[0] - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                heapq.heappop(self._deadlines)
-                self._fire()
 
 
 @dataclass
@@ -152,7 +108,7 @@ class LayerSlicer:
         self._timeout_s = timeout_s
         self._clock = clock
         self._tasks: dict[Hashable, _Task[Any]] = {}
-        self._watchdog = _Watchdog(lambda: hop.post(self.poll))
+        self._watchdog = Alarm(lambda: hop.post(self.poll), "tilescope-slice-watchdog")
         self._generation = 0
         self._sync_depth = 0
         self._closed = False

@@ -157,6 +157,19 @@ _LABELS_COLOR = """
 """
 
 
+#: The interleaved vertex layout (13 floats), in the order set_quads fills it.
+_VERTEX_DTYPE = np.dtype(
+    [
+        ("a_position", np.float32, 2),
+        ("a_texcoord", np.float32, 2),
+        ("a_slot", np.float32, 4),
+        ("a_state", np.float32, 2),
+        ("a_page", np.float32, 3),
+    ]
+)
+_VERTEX_FLOATS = 13
+_NO_PAGE = (0, 1, 1)  # a failed tile without pixels samples nothing
+
 _SAMPLERS = "\n".join(f"uniform sampler2D u_tex{i};" for i in range(PAGES_PER_VISUAL))
 _PAGE_TEXEL = (
     "\n".join(
@@ -187,42 +200,47 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         super().__init__(vcode=_VERTEX, fcode=fragment)
         self._draw_mode = "triangles"
         self._count = 0
-        self._buffers: dict[str, Any] = {}
+        self._buffer: Any = None  # one interleaved buffer, capacity a power of two
+        self._vertices = np.zeros(0, _VERTEX_DTYPE)  # what it holds
         self.set_gl_state("translucent", cull_face=False)
 
     def set_quads(self, quads: list[TileQuad], units: dict[int, tuple[int, int, int]]) -> None:
         """Replace the quads drawn (two triangles each); ``units[page]`` is ``(sampler,
-        width, height)`` of each page they use."""
+        width, height)`` of each page they use.
+
+        One buffer upload: the vertices are interleaved, and the buffer keeps a power-of-two
+        capacity whose unused end is zeros (degenerate triangles, nothing drawn), so a
+        changed quad count neither resizes it nor rebinds the attributes.
+        """
         n = len(quads)
+        rows = np.array(
+            [
+                (*q.rect, *q.tex, *q.slot, q.state, q.level, *units.get(q.page, _NO_PAGE))
+                for q in quads
+            ],
+            np.float32,
+        ).reshape(n, 17)
+        capacity = max(64, 1 << max(n * 6 - 1, 1).bit_length())
+        if self._buffer is None or self._buffer.size < capacity:
+            self._vertices = np.zeros(capacity, _VERTEX_DTYPE)
+            self._buffer = gloo.VertexBuffer(self._vertices)
+            for name in _VERTEX_DTYPE.names or ():
+                self.shared_program[name] = self._buffer[name]
+        vertices = self._vertices
+        flat = vertices.view(np.float32).reshape(len(vertices), _VERTEX_FLOATS)
+        flat[n * 6 :] = 0.0  # what the last call drew beyond this one's quads
         if n:
-            rect = np.array([q.rect for q in quads], np.float32) - 0.5  # edge -> data coords
-            tex = np.array([q.tex for q in quads], np.float32)
-            slot = np.array([q.slot for q in quads], np.float32)
-            state = np.array([(q.state, q.level) for q in quads], np.float32)
-            page = np.array([units.get(q.page, (0, 1, 1)) for q in quads], np.float32)
-        else:
-            rect = tex = slot = np.zeros((0, 4), np.float32)
-            state = np.zeros((0, 2), np.float32)
-            page = np.zeros((0, 3), np.float32)
-        # two triangles per rectangle; columns (y0, y1, x0, x1), vispy wants (x, y)
-        ys = rect[:, _CORNER_Y]
-        xs = rect[:, _CORNER_X]
-        attributes = {
-            "a_position": np.stack([xs, ys], axis=-1),
-            "a_texcoord": np.stack([tex[:, _CORNER_X], tex[:, _CORNER_Y]], axis=-1),
-            "a_slot": np.repeat(slot[:, None, [2, 0, 3, 1]], 6, axis=1),
-            "a_state": np.repeat(state[:, None, :], 6, axis=1),
-            "a_page": np.repeat(page[:, None, :], 6, axis=1),
-        }
+            rect = rows[:, 0:4] - 0.5  # edge -> data coords; columns (y0, y1, x0, x1)
+            tex = rows[:, 4:8]
+            v = flat[: n * 6].reshape(n, 6, _VERTEX_FLOATS)
+            v[:, :, 0] = rect[:, _CORNER_X]  # vispy wants (x, y)
+            v[:, :, 1] = rect[:, _CORNER_Y]
+            v[:, :, 2] = tex[:, _CORNER_X]
+            v[:, :, 3] = tex[:, _CORNER_Y]
+            v[:, :, 4:8] = rows[:, None, [10, 8, 11, 9]]  # slot as (x0, y0, x1, y1)
+            v[:, :, 8:13] = rows[:, None, 12:17]  # state, level, page (sampler, w, h)
         self._count = n * 6
-        for name, arr in attributes.items():
-            flat = np.ascontiguousarray(arr.reshape(n * 6, arr.shape[-1]), dtype=np.float32)
-            buf = self._buffers.get(name)
-            if buf is None:
-                buf = self._buffers[name] = gloo.VertexBuffer(flat)
-                self.shared_program[name] = buf
-            else:
-                buf.set_data(flat)
+        self._buffer.set_data(vertices)
         self.update()
 
     def _prepare_transforms(self, view: Any) -> None:

@@ -1,0 +1,42 @@
+"""The tiled visual at the backend: quads drawn from atlas pages, by pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+from render_helpers import BackendFactory, plan_2d, render
+
+from tilescope.render.plan import TiledDraw, TilePage, TileQuad, TileUpload
+
+
+def _draw(quads: tuple[TileQuad, ...], uploads: tuple[TileUpload, ...] = ()) -> TiledDraw:
+    return TiledDraw(
+        key=1,
+        kind="image",
+        transform=np.eye(3),
+        pages=(TilePage(0, (16, 32)),),
+        quads=quads,
+        uploads=uploads,
+        show_placeholders=False,
+    )
+
+
+def _quad(col: int) -> TileQuad:
+    """The 16x16 tile at column ``col`` of a 16x32 image, slot ``col`` of page 0."""
+    box = (0.0, 16.0, 16.0 * col, 16.0 * col + 16.0)
+    return TileQuad(0, box, box, box, 0)
+
+
+def test_fewer_quads_than_the_last_draw_leave_nothing_of_it_behind(
+    make_backend: BackendFactory,
+) -> None:
+    """The vertex buffer keeps its capacity: what lies past the new quads draws nothing."""
+    backend = make_backend((16, 32))
+    pixels = np.full((16, 32), 1.0, np.float32)
+    both = _draw((_quad(0), _quad(1)), (TileUpload(0, 0, 0, pixels),))
+    shot = render(backend, plan_2d((both,), (16, 32), 1))
+    assert (shot[..., 0] == 255).all()
+    shot = render(backend, plan_2d((_draw((_quad(0),)),), (16, 32), 1))
+    assert (shot[:, :16, 0] == 255).all()
+    assert (shot[:, 16:, 0] == 0).all()  # the right tile is gone with its quad
+    shot = render(backend, plan_2d((_draw(()),), (16, 32), 1))
+    assert (shot[..., 0] == 0).all()
