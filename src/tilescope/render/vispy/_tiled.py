@@ -170,14 +170,21 @@ _VERTEX_DTYPE = np.dtype(
 _VERTEX_FLOATS = 13
 _NO_PAGE = (0, 1, 1)  # a failed tile without pixels samples nothing
 
-_SAMPLERS = "\n".join(f"uniform sampler2D u_tex{i};" for i in range(PAGES_PER_VISUAL))
-_PAGE_TEXEL = (
-    "\n".join(
-        f"    if (unit < {i}.5) return texture2D(u_tex{i}, uv);"
-        for i in range(PAGES_PER_VISUAL - 1)
-    )
-    + f"\n    return texture2D(u_tex{PAGES_PER_VISUAL - 1}, uv);"
-)
+
+def _sampler_code(samplers: int) -> dict[str, str]:
+    """Declarations and the page lookup of a visual with ``samplers`` page samplers (a
+    single page: one plain lookup, as cheap as a one-texture shader)."""
+    decl = "\n".join(f"uniform sampler2D u_tex{i};" for i in range(samplers))
+    branches = [
+        f"    if (unit < {i}.5) return texture2D(u_tex{i}, uv);" for i in range(samplers - 1)
+    ]
+    lookup = "\n".join([*branches, f"    return texture2D(u_tex{samplers - 1}, uv);"])
+    return {"samplers": decl, "page_texel": lookup}
+
+
+def _samplers_for(pages: int) -> int:
+    """Samplers of a visual for ``pages`` pages: 1, 2, 4 or 8 (few shader variants)."""
+    return min(PAGES_PER_VISUAL, 1 << max(pages - 1, 0).bit_length())
 
 
 # The six corners of a rectangle's two triangles, as column indices into (y0, y1, x0, x1).
@@ -192,12 +199,15 @@ def cmap_lut(colormap: Any) -> npt.NDArray[np.float32]:
 
 
 class _TiledPagesVisual(Visual):  # type: ignore[misc]
-    """The quads of one layer that sample up to :data:`PAGES_PER_VISUAL` atlas pages."""
+    """The quads of one layer that sample up to ``samplers`` atlas pages (at most
+    :data:`PAGES_PER_VISUAL`): every extra sampler costs each drawn pixel a branch on
+    llvmpipe, so a visual has only as many as its pages need."""
 
-    def __init__(self, kind: str, channels: int) -> None:
+    def __init__(self, kind: str, channels: int, samplers: int) -> None:
         color = {"labels": _LABELS_COLOR}.get(kind, _RGBA_COLOR if channels == 4 else _IMAGE_COLOR)
-        fragment = _FRAGMENT % {"color": color, "samplers": _SAMPLERS, "page_texel": _PAGE_TEXEL}
+        fragment = _FRAGMENT % {"color": color, **_sampler_code(samplers)}
         super().__init__(vcode=_VERTEX, fcode=fragment)
+        self.samplers = samplers
         self._draw_mode = "triangles"
         self._count = 0
         self._buffer: Any = None  # one interleaved buffer, capacity a power of two
@@ -386,13 +396,19 @@ class TiledPages:
         )
         if not regrouped:
             return False
-        while len(self._visuals) < len(groups):
-            assert self._kind is not None
-            self._visuals.append(TiledPagesNode(*self._kind, parent=self.node))
-            self._quads.append([])
+        assert self._kind is not None
         while len(self._visuals) > len(groups):  # the atlas shrank: rare
             self._visuals.pop().parent = None
-            self._quads.pop()
+        for g, group in enumerate(groups):
+            samplers = _samplers_for(len(group))
+            if g < len(self._visuals) and self._visuals[g].samplers >= samplers:
+                continue
+            visual = TiledPagesNode(*self._kind, samplers, parent=self.node)
+            if g < len(self._visuals):  # outgrown (the atlas gained pages): rare
+                self._visuals[g].parent = None
+                self._visuals[g] = visual
+            else:
+                self._visuals.append(visual)
         self._groups = groups
         self._quads = [[] for _ in groups]  # samplers may have moved: redo every visual
         self._bound = {page: self._textures[page] for page in order}
@@ -403,7 +419,7 @@ class TiledPages:
         visual = self._visuals[g]
         program = visual.shared_program
         pages = self._groups[g]
-        for i in range(PAGES_PER_VISUAL):
+        for i in range(visual.samplers):
             program[f"u_tex{i}"] = self._textures[pages[i]] if i < len(pages) else self._blank()
         program["u_lut"] = self._lut
         for name, value in self._uniforms.items():
