@@ -599,3 +599,25 @@ def test_zooming_in_after_zooming_out_shows_exactly_the_finer_level() -> None:
         ref, mask = _reference(viewer, levels, 0, (96, 128), (0, 1000))
         assert mask.all()
         _assert_pixels(shot[..., 0], ref)
+
+
+def test_stand_ins_of_the_ideal_tiles_pool_are_not_read_while_ideal_tiles_load() -> None:
+    """Zoomed in from the whole view (level 2) to level 0: level 1 shares pool 0 with the
+    ideal level and would queue behind every level-0 tile, so it is never read; the levels
+    of pool 2 (their own workers) stand in meanwhile."""
+    levels = [CountingArray(lv) for lv in _pyramid(512, 4)]
+    with Viewer(show=False, size=(96, 128)) as viewer:
+        layer = viewer.add_image(levels, multiscale=True, contrast_limits=(0, 1000))
+        viewer.screenshot()
+        first = viewer.layer_frame(layer)
+        assert first is not None
+        assert first.ideal_level == 2
+        assert levels[1].reads == []
+        viewer.camera.update(center=(300.37, 200.61), zoom=2.3)
+        viewer.screenshot()
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.ideal_level == 0
+        assert frame.settled
+        assert len(levels[0].reads) > 0
+        assert levels[1].reads == []

@@ -532,11 +532,28 @@ class TiledFrames:
 
     def _want(self, state: LayerTiles, plan: CoveragePlan, extra: TileKey | None) -> None:
         """Tell the loader what this layer wants (not tiles already here, drawn or arrived);
-        ``extra`` is a tile wanted besides the plan's (the root, for contrast limits)."""
+        ``extra`` is a tile wanted besides the plan's (the root, for contrast limits).
+
+        A coarser stand-in served by the same pool as the ideal tiles is not read while
+        ideal tiles are: it would queue behind all of them (a pool runs finer levels first)
+        and arrive with or after the tiles it stands in for, never to be drawn. Stand-ins
+        in the RAM cache, and those from the coarser levels' own pool (which load beside
+        the ideal tiles), are still asked for and shown first.
+        """
         skip = state.arrived.keys() | state.no_room
         loads = plan.load
         if skip:
             loads = tuple(load for load in loads if load.key not in skip)
+        loader = self._loader
+        ideal_pool = loader.pool_for(0)
+        if any(load.level_offset == 0 for load in loads):
+            loads = tuple(
+                load
+                for load in loads
+                if load.level_offset == 0
+                or loader.pool_for(load.level_offset) is not ideal_pool
+                or load.key in loader.cache  # in RAM: shown at once, no read
+            )
         if extra is not None and all(load.key != extra for load in loads):
             loads = (TileLoad(extra, max(extra.level - plan.ideal_level, 0), 0.0), *loads)
         if loads is not plan.load:
