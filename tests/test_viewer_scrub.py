@@ -335,3 +335,25 @@ def test_viewer_play_and_stop(viewer: Viewer) -> None:
     assert (player.playing_axis, player.fps) == (0, 5)
     viewer.stop()
     assert player.playing_axis is None
+
+
+def test_a_thick_slice_steps_at_once_from_its_prefetched_neighbours(viewer: Viewer) -> None:
+    """A max projection over three planes: at rest the thick slices around it are
+    prefetched (projected in the worker), so a step shows its projection without a read."""
+    arr = GatedStack()
+    layer = viewer.add_image(arr, contrast_limits=(0, 1), projection_mode="max")
+    viewer.show_placeholders = False
+    viewer.dims.update(margin_left=(1.0, 0.0, 0.0), margin_right=(1.0, 0.0, 0.0))
+    _settle_at(viewer, 8)
+    assert _centre(viewer.screenshot()) == pytest.approx(_gray(9), abs=1)  # max of 7..9
+    arr.gate.clear()
+    finished = arr.finished
+    viewer.dims.set_current_step(0, 9)
+    shot = viewer.screenshot(wait=False)  # the same frame: no read has finished
+    assert arr.finished == finished
+    assert _centre(shot) == pytest.approx(_gray(10), abs=1)  # max of 8..10
+    frame = viewer.layer_frame(layer)
+    assert frame is not None
+    assert frame.slice0 == (9,)
+    arr.gate.set()
+    assert viewer.wait_until_idle(WAIT)

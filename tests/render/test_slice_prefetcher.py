@@ -19,6 +19,7 @@ from tilescope.loading.loader import ChunkLoader
 from tilescope.loading.pool import LoadRequest
 from tilescope.render.prefetch import SlicePrefetcher
 from tilescope.tiles.intersection import ViewTiles, visible_tiles
+from tilescope.tiles.prefetch import ThickSlice
 from tilescope.tiles.source import TileSource
 
 NZ = 32
@@ -196,3 +197,18 @@ def test_while_the_camera_moves_the_neighbourhood_waits_for_the_view_to_settle(
     clock.advance(0.05)
     prefetcher.plan(src, (11,), views[-1], coverage_levels=2, bytes_per_pixel=4)
     assert len(rec.calls) == 3  # a slider step re-plans at once
+
+
+def test_a_thick_slice_prefetches_the_thick_slices_around_it(loader: ChunkLoader) -> None:
+    clock = FakeClock()
+    src = source()
+    prefetcher, rec = make(loader, clock, radius=1, budget_bytes=1)  # the root level only
+    thick = ThickSlice("max", ((-1, 2),))  # planes z-1 .. z+1
+    prefetcher.plan(src, (10,), full_view(src), 2, 4, thick)
+    (requests,) = rec.calls
+    keys = {(r.key.slice, r.key.window, r.key.projection) for r in requests}
+    # the root level (2) halves nothing along z: slices 9 and 11, windows around them
+    assert keys == {((9,), ((8, 11),), "max"), ((11,), ((10, 13),), "max")}
+    prefetcher.plan(src, (0,), full_view(src), 2, 4, thick)  # at the edge: clipped
+    windows = {r.key.window for r in rec.calls[-1]}
+    assert windows == {((0, 3),)}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tilescope.loading.delay_queue import FakeClock
+from tilescope.slicing.projection import point_index, thick_bounds, thick_window
 from tilescope.tiles.prefetch import (
     Motion,
     SliderMotion,
+    ThickSlice,
     level_for_speed,
     level_within_budget,
     nearest_slice,
@@ -197,3 +199,28 @@ def test_slices_ahead_of_a_looping_player_wrap_around() -> None:
     assert ahead == ((63,),)
     ahead, _ = prefetch_slices((1,), (3,), forward, radius=0, ahead=9, wrap=True)
     assert ahead == ((2,), (0,))  # never the current slice again
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    frac=st.floats(0, 1, exclude_max=True),
+    ml=st.floats(0, 6),
+    mr=st.floats(0, 6),
+    d=st.integers(-5, 5),
+)
+def test_a_thick_slices_neighbour_window_is_the_one_slicing_reads_there(
+    n: int, frac: float, ml: float, mr: float, d: int
+) -> None:
+    """Window offsets around the index, shifted by d planes and clipped, equal the window
+    slicing computes at the point d planes on (so prefetched thick tiles are the ones the
+    frame asks for when the slider gets there)."""
+    point = frac * n - 0.5 + 1e-6
+    s0 = point_index(point, n)
+    assume(s0 is not None and 0 <= s0 + d < n)
+    assert s0 is not None
+    lo, hi = thick_bounds(point, ml, mr)
+    thick = ThickSlice("max", ((lo - s0, hi - s0),))
+    expected = thick_window(point + d, ml, mr, n)
+    assert expected is not None
+    assert thick.windows_at((s0 + d,), (n,)) == (expected,)

@@ -19,7 +19,9 @@ never runs ahead of a visible load) for, in this order:
 
 Only levels the layer's coverage plan asks for when it arrives at a slice are prefetched
 (the ideal level, ``octree.coverage_levels`` above it, and the root), so a prefetched tile
-is drawn as soon as its slice is shown. Thick slices (projections) are not prefetched.
+is drawn as soon as its slice is shown. A thick slice (a projection) prefetches the thick
+slices around it: the same window offsets around each neighbouring index
+(:class:`~tilescope.tiles.prefetch.ThickSlice`), projected in the worker like its own tiles.
 
 While the camera moves and the slider does not, the prefetch waits for the view to settle
 (:data:`VIEW_SETTLE_S` without a change): the neighbourhood of a view passed through in a
@@ -46,6 +48,7 @@ from tilescope.tiles.intersection import ViewTiles, visible_tiles
 from tilescope.tiles.prefetch import (
     Motion,
     SliderMotion,
+    ThickSlice,
     level_for_speed,
     level_within_budget,
     prefetch_slices,
@@ -87,7 +90,9 @@ class SlicePrefetcher:
         self._motion: dict[int, SliderMotion] = {}
         self._levels: dict[int, tuple[ViewTiles, dict[int, int], dict[int, int]]] = {}
         self._memo: dict[int, tuple[object, ...]] = {}
-        self._args: dict[int, tuple[TileSource, tuple[int, ...], ViewTiles, int, int]] = {}
+        self._args: dict[
+            int, tuple[TileSource, tuple[int, ...], ViewTiles, int, int, ThickSlice | None]
+        ] = {}
         #: layer -> (its latest view, when it became so) while a plan waits for it to settle
         self._settling: dict[int, tuple[ViewTiles, float]] = {}
         self._pending: set[int] = set()  # layers noted by a frame, planned by run_pending
@@ -129,12 +134,13 @@ class SlicePrefetcher:
         view: ViewTiles,
         coverage_levels: int,
         bytes_per_pixel: int,
+        thick: ThickSlice | None = None,
     ) -> None:
         """A frame's part: follow the slider and remember what to plan (cheap); the plan
         itself waits for :meth:`run_pending`."""
         layer_id = source.layer_id
         current = tuple(int(i) for i in slice0)
-        self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel)
+        self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel, thick)
         self._track(layer_id, current)
         memo = self._memo.get(layer_id)
         if memo is not None and memo[0] == current:
@@ -214,8 +220,10 @@ class SlicePrefetcher:
         view: ViewTiles,
         coverage_levels: int,
         bytes_per_pixel: int,
+        thick: ThickSlice | None = None,
     ) -> PrefetchPlan | None:
-        """Ask the loader for this frame's prefetch of ``source`` around ``slice0``."""
+        """Ask the loader for this frame's prefetch of ``source`` around ``slice0`` (with
+        ``thick``, of the thick slices around it)."""
         layer_id = source.layer_id
         s = self._settings
         nd = source.not_displayed
@@ -223,7 +231,7 @@ class SlicePrefetcher:
             self.none(layer_id)
             return None
         current = tuple(int(i) for i in slice0)
-        self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel)
+        self._args[layer_id] = (source, current, view, coverage_levels, bytes_per_pixel, thick)
         tracker = self._track(layer_id, current)
         if self._unsettled(layer_id, current, view):
             return self.last.get(layer_id)
@@ -250,7 +258,7 @@ class SlicePrefetcher:
         if motion.moving and near_level is not None and speed_level is not None:
             # finer than the speed level would arrive after the slider has passed
             near_level = max(near_level, speed_level)
-        memo = (current, view, ahead, near, near_level, ahead_level)
+        memo = (current, view, ahead, near, near_level, ahead_level, thick)
         if self._memo.get(layer_id) == memo:
             return self.last.get(layer_id)
         self._memo[layer_id] = memo
@@ -273,7 +281,10 @@ class SlicePrefetcher:
             # the neighbourhood's level and coarser stay (pinned), like the root everywhere
             pinned = level >= first_pinned or (near_level is not None and level >= near_level)
             for sl in slices:
-                ts = source.tile_slice(sl)
+                if thick is None:
+                    ts = source.tile_slice(sl)
+                else:
+                    ts = source.tile_slice(sl, thick.windows_at(sl, sizes), thick.projection)
                 for pos in positions[level]:
                     key = ts.key(pos)
                     requests.append(LoadRequest(key, TileRead(source, key, cache), pinned=pinned))

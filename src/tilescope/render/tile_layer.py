@@ -22,6 +22,7 @@ from tilescope.tiles.convert import LabelIndex, TileKind
 from tilescope.tiles.coverage import CoveragePlan
 from tilescope.tiles.grid import TileKey, TileSlice
 from tilescope.tiles.intersection import ViewTiles
+from tilescope.tiles.prefetch import ThickSlice
 from tilescope.tiles.source import TileSource
 
 __all__ = ["LayerFrame", "LayerTiles", "Placement"]
@@ -161,3 +162,5 @@ class Placement:
     transform: npt.NDArray[np.float64]
     inverse: npt.NDArray[np.float64] | None
     """None when the plane is seen edge-on (its placement is not invertible)."""
+    thick: ThickSlice | None = None
+    """A thick slice's projection and window offsets (None: a plain slice)."""

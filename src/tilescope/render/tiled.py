@@ -64,7 +64,7 @@ from tilescope.render.plan import (
 )
 from tilescope.render.prefetch import SlicePrefetcher
 from tilescope.render.tile_layer import LayerFrame, LayerTiles, Placement
-from tilescope.slicing.projection import point_index, window_indices
+from tilescope.slicing.projection import point_index, thick_bounds, window_indices
 from tilescope.tiles.chunks import chunk_shape_2d, tile_shape_for_chunks
 from tilescope.tiles.convert import (
     DIRECT_LABEL_DTYPES,
@@ -75,7 +75,7 @@ from tilescope.tiles.convert import (
 from tilescope.tiles.coverage import CoveragePlan, TileLoad, plan_coverage
 from tilescope.tiles.grid import TileKey, TileSlice
 from tilescope.tiles.intersection import ViewTiles, visible_tiles
-from tilescope.tiles.prefetch import nearest_slice
+from tilescope.tiles.prefetch import ThickSlice, nearest_slice
 from tilescope.tiles.quads import disjoint_rects, tile_texcoords
 from tilescope.tiles.source import TileSource
 from tilescope.tiles.view import view_box_in_data
@@ -297,7 +297,6 @@ class TiledFrames:
             self.prefetcher.none(layer.layer_id)
             return LayerFrame(None, 0, 0)
         slice0, tiles, transform = placement.slice0, placement.tiles, placement.transform
-        mode = layer.projection_mode if isinstance(layer, Image) else "none"
         box = None if placement.inverse is None else _view_box(placement.inverse, view_rect)
         if box is None:  # the plane is seen edge-on: napari's block of the transform
             found = view_box_in_data(layer, view_rect[0], view_rect[1], dims)
@@ -316,12 +315,11 @@ class TiledFrames:
         quads, plan, over = self._plan(state, tiles, view)
         estimate = self._estimate_contrast(layer, state, tiles)
         self._want(state, plan, estimate)
-        if mode == "none":
-            octree = self._loader.config.octree
-            channels = 4 if state.kind == "rgb" else 1
-            self.prefetcher.note(source, slice0, view, octree.coverage_levels, 4 * channels)
-        else:
-            self.prefetcher.none(layer.layer_id)
+        octree = self._loader.config.octree
+        channels = 4 if state.kind == "rgb" else 1
+        self.prefetcher.note(
+            source, slice0, view, octree.coverage_levels, 4 * channels, placement.thick
+        )
         draw = self._draw(layer, state, quads, transform)
         failed = tuple((key, state.failed[key]) for key in plan.ideal if key in state.failed)
         return LayerFrame(
@@ -351,6 +349,7 @@ class TiledFrames:
         shapes0 = layer.level_shapes[0]
         slice0: list[int] = []
         windows0: list[tuple[int, int]] = []
+        offsets: list[tuple[int, int]] = []
         placement: Placement | None = None
         for axis, p, ml, mr in zip(axes.not_displayed, point, left, right, strict=True):
             n = int(shapes0[axis])
@@ -358,8 +357,12 @@ class TiledFrames:
             window = window_indices(float(p), float(ml), float(mr), n, mode)
             if window is None:
                 break
-            slice0.append(window[0] if index is None else index)
+            s0 = window[0] if index is None else index
+            slice0.append(s0)
             windows0.append(window)
+            if mode != "none":  # the window around s0 before clipping, for the prefetch
+                lo, hi = thick_bounds(float(p), float(ml), float(mr))
+                offsets.append((lo - s0, hi - s0))
         else:
             tiles = state.tile_slice(tuple(slice0), tuple(windows0), mode)
             plane, inverse = plane_of(point)
@@ -367,7 +370,8 @@ class TiledFrames:
                 kind = "labels" if isinstance(layer, Labels) else "image"
                 plane = checked_transform(plane, 2, kind, layer.layer_id)
             # else the draw refuses the plane, naming the layer
-            placement = Placement(tuple(slice0), tiles, plane, inverse)
+            thick = ThickSlice(mode, tuple(offsets)) if mode != "none" else None
+            placement = Placement(tuple(slice0), tiles, plane, inverse, thick)
         state.placement = (key, layer.transform, placement)
         return placement
 

@@ -38,6 +38,7 @@ __all__ = [
     "Window",
     "point_index",
     "project",
+    "thick_bounds",
     "thick_window",
     "window_indices",
 ]
@@ -54,6 +55,14 @@ def point_index(point: float, size: int) -> int | None:
     return i if 0 <= i < size else None
 
 
+def thick_bounds(point: float, margin_left: float, margin_right: float) -> Window:
+    """The planes ``[start, stop)`` between ``point - margin_left`` and ``point +
+    margin_right`` (either sign convention), before clipping to the data (finite input)."""
+    a, b = point - margin_left, point + margin_right
+    lo, hi = min(a, b), max(a, b)
+    return (math.ceil(lo - _EPS), math.floor(hi + _EPS) + 1)
+
+
 def thick_window(point: float, margin_left: float, margin_right: float, size: int) -> Window | None:
     """The index range a thick slice reads (see the module docstring), or ``None`` if empty.
 
@@ -62,10 +71,9 @@ def thick_window(point: float, margin_left: float, margin_right: float, size: in
     """
     if not (math.isfinite(point) and math.isfinite(margin_left) and math.isfinite(margin_right)):
         return None
-    a, b = point - margin_left, point + margin_right
-    lo, hi = min(a, b), max(a, b)
-    start = max(math.ceil(lo - _EPS), 0)
-    stop = min(math.floor(hi + _EPS), size - 1) + 1
+    lo, hi = thick_bounds(point, margin_left, margin_right)
+    start = max(lo, 0)
+    stop = min(hi, size)
     if start < stop:
         return (start, stop)
     i = point_index(point, size)

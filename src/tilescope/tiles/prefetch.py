@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ThickSlice",
     "Motion",
     "SliderMotion",
     "level_for_speed",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 Slice = tuple[int, ...]
+#: A thick slice's ``[start, stop)`` planes along one sliced axis (level 0).
+Window = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,3 +251,22 @@ def nearest_slice(
         if best is None or cand < best:
             best = cand
     return None if best is None else (best[1], best[2])
+
+
+@dataclass(frozen=True, slots=True)
+class ThickSlice:
+    """A thick slice as prefetch sees it: the projection, and per sliced axis the window
+    ``[start, stop)`` relative to the slice's index before clipping to the data, so the
+    window of a neighbouring slice is the same offsets around its index."""
+
+    projection: str
+    offsets: tuple[tuple[int, int], ...]
+
+    def windows_at(self, slice0: Sequence[int], sizes: Sequence[int]) -> tuple[Window, ...]:
+        """The level-0 windows of the thick slice at indices ``slice0`` (clipped to
+        ``sizes``; a window clipped to nothing is the slice's own plane, as slicing does)."""
+        out: list[Window] = []
+        for i, (lo, hi), n in zip(slice0, self.offsets, sizes, strict=True):
+            start, stop = max(i + lo, 0), min(i + hi, n)
+            out.append((start, stop) if start < stop else (i, i + 1))
+        return tuple(out)
