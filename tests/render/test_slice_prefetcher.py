@@ -17,7 +17,7 @@ from tilescope.loading.config import OctreeConfig, PrefetchSettings
 from tilescope.loading.delay_queue import FakeClock
 from tilescope.loading.loader import ChunkLoader
 from tilescope.loading.pool import LoadRequest
-from tilescope.render.prefetch import SlicePrefetcher
+from tilescope.render.prefetch import MAX_PLAN_TILES, SlicePrefetcher
 from tilescope.tiles.intersection import ViewTiles, visible_tiles
 from tilescope.tiles.prefetch import ThickSlice
 from tilescope.tiles.source import TileSource
@@ -212,3 +212,18 @@ def test_a_thick_slice_prefetches_the_thick_slices_around_it(loader: ChunkLoader
     prefetcher.plan(src, (0,), full_view(src), 2, 4, thick)  # at the edge: clipped
     windows = {r.key.window for r in rec.calls[-1]}
     assert windows == {((0, 3),)}
+
+
+def test_one_plan_asks_for_a_bounded_number_of_tiles(loader: ChunkLoader) -> None:
+    """A wide view of a fine level for every neighbour would be a thousand requests built on
+    the main thread; a coarser level keeps each part of the plan within MAX_PLAN_TILES."""
+    clock = FakeClock()
+    stack = np.zeros((NZ, 1024, 1024), np.float32)  # level 0: 256 tiles of 64²
+    src = TileSource.create([stack], (1, 2), layer_id=1, tile_shape=64, max_root_size=64)
+    view = visible_tiles(src.grid, (0.0, 0.0), (1023.0, 1023.0), (1024, 1024))
+    assert len(view.visible) == 256
+    prefetcher, rec = make(loader, clock, radius=2, budget_bytes=1 << 30)
+    plan = prefetcher.plan(src, (10,), view, coverage_levels=4, bytes_per_pixel=4)
+    assert plan is not None
+    assert plan.near_level == 2  # 16 tiles x 4 slices; level 1 would be 64 x 4
+    assert len(rec.calls[-1]) <= MAX_PLAN_TILES

@@ -224,3 +224,11 @@ def test_a_thick_slices_neighbour_window_is_the_one_slicing_reads_there(
     expected = thick_window(point + d, ml, mr, n)
     assert expected is not None
     assert thick.windows_at((s0 + d,), (n,)) == (expected,)
+
+
+def test_the_neighbourhood_level_also_keeps_within_a_tile_count() -> None:
+    view_bytes = {0: 64 * 1000, 1: 16 * 1000, 2: 4 * 1000}
+    view_tiles = {0: 64, 1: 16, 2: 4}
+    assert level_within_budget(view_bytes, 4, 10**9) == 0  # bytes alone: the finest
+    assert level_within_budget(view_bytes, 4, 10**9, view_tiles=view_tiles, max_tiles=128) == 1
+    assert level_within_budget(view_bytes, 4, 10**9, view_tiles=view_tiles, max_tiles=8) == 2

@@ -36,6 +36,7 @@ the draw — never waits for the prefetch of the slices around it.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ __all__ = ["PrefetchPlan", "SlicePrefetcher"]
 DEFAULT_LOAD_S = 0.05
 #: Quiet time after a camera change before the neighbourhood of the new view is prefetched.
 VIEW_SETTLE_S = 0.2
+#: Most tiles one plan asks for, neighbourhood and slices ahead each: building a request
+#: costs the main thread tens of microseconds, and a plan of a thousand (a fine level of a
+#: wide view for every neighbour) took 30 ms. A coarser level keeps within it.
+MAX_PLAN_TILES = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,12 +253,23 @@ class SlicePrefetcher:
             wrap=target is not None and motion.direction > 0,
         )
         tiles, nbytes = self._view_levels(source, view, coverage_levels, bytes_per_pixel)
-        near_level = level_within_budget(nbytes, len(near) + len(ahead), s.budget_bytes)
+        near_level = level_within_budget(
+            nbytes,
+            len(near) + len(ahead),
+            s.budget_bytes,
+            view_tiles=tiles,
+            max_tiles=MAX_PLAN_TILES,
+        )
         load_s = self._loader.mean_load_s(layer_id) or DEFAULT_LOAD_S
         speed = motion.speed
         if target is not None:
             speed = max(speed, target)
         speed_level = level_for_speed(tiles, load_s, s.num_workers, speed)
+        if speed_level is not None and ahead:  # as many tiles ahead as one plan may ask for
+            by_count = level_within_budget(
+                nbytes, len(ahead), sys.maxsize, view_tiles=tiles, max_tiles=MAX_PLAN_TILES
+            )
+            speed_level = max(speed_level, speed_level if by_count is None else by_count)
         ahead_level = speed_level if ahead else None
         if motion.moving and near_level is not None and speed_level is not None:
             # finer than the speed level would arrive after the slider has passed

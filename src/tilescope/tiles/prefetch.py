@@ -187,18 +187,32 @@ def prefetch_slices(
 
 
 def level_within_budget(
-    view_bytes: Mapping[int, int], n_slices: int, budget_bytes: int
+    view_bytes: Mapping[int, int],
+    n_slices: int,
+    budget_bytes: int,
+    view_tiles: Mapping[int, int] | None = None,
+    max_tiles: int | None = None,
 ) -> int | None:
-    """The finest level whose view tiles for ``n_slices`` slices fit ``budget_bytes``.
+    """The finest level whose view tiles for ``n_slices`` slices fit ``budget_bytes`` (and,
+    with ``view_tiles``, number at most ``max_tiles``).
 
     ``view_bytes[level]``: bytes of the tiles of the view at that level for one slice (the
-    levels that may be prefetched). The coarsest level when none fits; None without levels.
+    levels that may be prefetched); ``view_tiles[level]`` their count. The coarsest level when
+    none fits; None without levels.
     """
     if not view_bytes:
         return None
+    n = max(n_slices, 1)
     for level in sorted(view_bytes):
-        if view_bytes[level] * max(n_slices, 1) <= budget_bytes:
-            return level
+        if view_bytes[level] * n > budget_bytes:
+            continue
+        if (
+            max_tiles is not None
+            and view_tiles is not None
+            and view_tiles.get(level, 0) * n > max_tiles
+        ):
+            continue
+        return level
     return max(view_bytes)
 
 
