@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from render_helpers import BackendFactory, plan_2d, render
 
@@ -40,3 +42,17 @@ def test_fewer_quads_than_the_last_draw_leave_nothing_of_it_behind(
     assert (shot[:, 16:, 0] == 0).all()  # the right tile is gone with its quad
     shot = render(backend, plan_2d((_draw(()),), (16, 32), 1))
     assert (shot[..., 0] == 0).all()
+
+
+def test_headless_applies_leave_no_gl_commands_queued(make_backend: BackendFactory) -> None:
+    """Headless nothing draws until a screenshot; a visual's uploads must still run at apply
+    (they used to wait in the visual's own queue: arrays piled up in RAM, thousands a soak)."""
+    backend = make_backend((16, 32))
+    pixels = np.full((16, 32), 1.0, np.float32)
+    backend.apply(plan_2d((_draw((_quad(0),), (TileUpload(0, 0, 0, pixels),)),), (16, 32), 1))
+    for i in range(50):  # new quads every frame, never drawn
+        backend.apply(plan_2d((_draw((_quad(i % 2),)),), (16, 32), 1))
+    pages: Any = backend._layers[1]._pages  # type: ignore[attr-defined]
+    buffer = pages._visuals[0]._buffer
+    assert buffer.glir._shared is backend._canvas.context.glir._shared  # type: ignore[attr-defined]
+    assert len(buffer.glir._shared._commands) == 0  # all run at the last apply

@@ -181,6 +181,16 @@ class LayerVisual(ABC):
     @abstractmethod
     def _update(self, draw: Any, prev: Any) -> None: ...
 
+    def join(self, queue: Any) -> None:
+        """Merge this layer's GL command queues into the canvas's ``queue`` (headless: they
+        run at apply time even before the layer is first drawn, instead of keeping every
+        upload's array until then). The vispy visuals used keep their data in these."""
+        for name in ("_texture", "_vbo", "_index_buffer"):
+            obj = getattr(self.node, name, None)
+            glir = getattr(obj, "glir", None)
+            if glir is not None:
+                queue.associate(glir)
+
     def remove(self) -> None:
         """Detach the node from the scene."""
         self.node.parent = None
@@ -398,6 +408,9 @@ class TiledLayerVisual(LayerVisual):
 
     def remove(self) -> None:
         self._pages.remove()
+
+    def join(self, queue: Any) -> None:
+        self._pages.join(queue)
 
 
 _FACTORIES: dict[tuple[str, int, bool], Callable[[Any, Counter, GLLimits], LayerVisual]] = {

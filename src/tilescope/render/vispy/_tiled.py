@@ -253,6 +253,11 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         self._buffer.set_data(vertices)
         self.update()
 
+    def join(self, queue: Any) -> None:
+        """Merge the vertex buffer's GL command queue into ``queue``."""
+        if self._buffer is not None:
+            queue.associate(self._buffer.glir)
+
     def _prepare_transforms(self, view: Any) -> None:
         view.view_program.vert["transform"] = view.get_transform()
 
@@ -433,6 +438,15 @@ class TiledPages:
         if self._dummy is None:
             self._dummy = gloo.Texture2D(np.zeros((1, 1, 1), np.float32))
         return self._dummy
+
+    def join(self, queue: Any) -> None:
+        """Merge the pages', lookup texture's and vertex buffers' GL command queues into the
+        canvas's ``queue`` (idempotent): until a visual is first drawn its uploads wait in
+        queues of their own, and headless nothing draws until a screenshot."""
+        for tex in (*self._textures.values(), self._lut):
+            queue.associate(tex.glir)
+        for visual in self._visuals:
+            visual.join(queue)
 
     def clear(self) -> None:
         """Drop every page (textures and visuals)."""
