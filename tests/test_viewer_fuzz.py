@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psygnal import EmitLoopError
 
@@ -96,6 +96,8 @@ def _drop_added(v: Viewer) -> None:
 
 @FUZZ
 @given(kwargs=keywords)
+# found by the fuzzer: limits just past float32's range reached a float32 shader uniform
+@example(kwargs={"contrast_limits": [0.0, 3.4028235677973366e38]})
 def test_add_image_keywords(viewer: Viewer, kwargs: dict[str, Any]) -> None:
     try:
         _call_is_atomic(viewer, lambda: viewer.add_image(np.ones((3, 16, 16)), **kwargs))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -523,64 +524,40 @@ def test_pages_beyond_one_visual_sample_their_own_textures() -> None:
     """One 64² tile per page: 30+ pages, so several visuals of eight page samplers each;
     every pixel still comes from its own tile (a sampler mix-up shows another tile)."""
     levels = _pyramid(512, 1, seed=11)
-    previous = set_config(
-        OctreeConfig.from_dict(
-            {
-                "loader_defaults": {"delay_queue_ms": 0, "auto_sync_ms": 0},
-                "octree": {"tile_size": 64, "max_root_size": 64, "margin_tiles": 0},
-                "render": {"page_size": 64},
-            }
-        )
-    )
-    try:
-        with Viewer(show=False, size=(320, 352)) as viewer:
-            layer = viewer.add_image(levels[0], contrast_limits=(0, 1000))
-            viewer.camera.update(center=(200.3, 260.6), zoom=1.0)
-            shot = viewer.screenshot().astype(np.int16)
-            frame = viewer.layer_frame(layer)
-            assert frame is not None
-            assert frame.ideal_level == 0
-            ref, mask = _reference(viewer, levels, 0, (320, 352), (0, 1000))
-            _assert_pixels(shot[..., 0], ref, mask)
-            pages = viewer._backend._layers[layer.layer_id]._pages  # type: ignore[attr-defined]
-            assert pages.visual_count >= 4  # 30+ pages, eight per visual
-    finally:
-        set_config(previous)
+    with _render_config(page_size=64), Viewer(show=False, size=(320, 352)) as viewer:
+        layer = viewer.add_image(levels[0], contrast_limits=(0, 1000))
+        viewer.camera.update(center=(200.3, 260.6), zoom=1.0)
+        shot = viewer.screenshot().astype(np.int16)
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.ideal_level == 0
+        ref, mask = _reference(viewer, levels, 0, (320, 352), (0, 1000))
+        _assert_pixels(shot[..., 0], ref, mask)
+        pages = viewer._backend._layers[layer.layer_id]._pages  # type: ignore[attr-defined]
+        assert pages.visual_count >= 4  # 30+ pages, eight per visual
 
 
 def test_the_upload_budget_is_one_for_the_whole_frame() -> None:
     """A budget below one tile's cost: each frame uploads one tile, whatever the layers (it
     was one per layer and frame, so eight layers took eight times the budget)."""
-    previous = set_config(
-        OctreeConfig.from_dict(
-            {
-                "loader_defaults": {"delay_queue_ms": 0, "auto_sync_ms": 0},
-                "octree": {"tile_size": 64, "max_root_size": 64, "margin_tiles": 0},
-                "render": {"upload_budget_ms": 0.001},
-            }
-        )
-    )
-    try:
-        with Viewer(show=False, size=(128, 128)) as viewer:
-            per_frame: list[int] = []
-            backend: Any = viewer._backend  # type: ignore[attr-defined]
-            apply = backend.apply
+    with _render_config(upload_budget_ms=0.001), Viewer(show=False, size=(128, 128)) as viewer:
+        per_frame: list[int] = []
+        backend: Any = viewer._backend  # type: ignore[attr-defined]
+        apply = backend.apply
 
-            def counting_apply(plan: Any) -> None:
-                per_frame.append(sum(len(getattr(d, "uploads", ())) for d in plan.layers))
-                apply(plan)
+        def counting_apply(plan: Any) -> None:
+            per_frame.append(sum(len(getattr(d, "uploads", ())) for d in plan.layers))
+            apply(plan)
 
-            backend.apply = counting_apply
-            layers = [
-                viewer.add_image(CountingArray(lv), contrast_limits=(0, 1000), opacity=0.5)
-                for lv in (_pyramid(128, 1, seed=s)[0] for s in (1, 2, 3))
-            ]
-            assert viewer.wait_until_idle(WAIT)
-            assert all(str(viewer.layer_status(layer)) == "ready" for layer in layers)
-            assert max(per_frame) == 1  # one tile per frame for the three layers together
-            assert sum(per_frame) >= 3 * 4  # every level-0 tile of all three got there
-    finally:
-        set_config(previous)
+        backend.apply = counting_apply
+        layers = [
+            viewer.add_image(CountingArray(lv), contrast_limits=(0, 1000), opacity=0.5)
+            for lv in (_pyramid(128, 1, seed=s)[0] for s in (1, 2, 3))
+        ]
+        assert viewer.wait_until_idle(WAIT)
+        assert all(str(viewer.layer_status(layer)) == "ready" for layer in layers)
+        assert max(per_frame) == 1  # one tile per frame for the three layers together
+        assert sum(per_frame) >= 3 * 4  # every level-0 tile of all three got there
 
 
 def test_zooming_in_after_zooming_out_shows_exactly_the_finer_level() -> None:
@@ -621,3 +598,21 @@ def test_stand_ins_of_the_ideal_tiles_pool_are_not_read_while_ideal_tiles_load()
         assert frame.settled
         assert len(levels[0].reads) > 0
         assert levels[1].reads == []
+
+
+@contextmanager
+def _render_config(**render: Any) -> Iterator[None]:
+    """No delay queue, 64² tiles, and these ``render`` settings, for the block."""
+    previous = set_config(
+        OctreeConfig.from_dict(
+            {
+                "loader_defaults": {"delay_queue_ms": 0, "auto_sync_ms": 0},
+                "octree": {"tile_size": 64, "max_root_size": 64, "margin_tiles": 0},
+                "render": render,
+            }
+        )
+    )
+    try:
+        yield
+    finally:
+        set_config(previous)

@@ -21,42 +21,49 @@ class Cancelled(Exception):
     """Raised inside cancelled work at its next check; never reaches the user."""
 
 
+#: Guards every token's flag flip and callback list (tiny critical sections): one lock for all,
+#: since a frame creates hundreds of tokens and an Event each (a Condition and two locks) cost
+#: the main thread more than the rest of queueing a load.
+_LOCK = threading.Lock()
+
+
 class CancelToken:
     """A one-way, thread-safe flag: once cancelled, always cancelled."""
 
-    __slots__ = ("_callbacks", "_event", "_lock")
+    __slots__ = ("_callbacks", "_cancelled")
 
     def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], object]] = []
+        self._cancelled = False
+        self._callbacks: list[Callable[[], object]] | None = None
 
     def cancel(self) -> None:
         """Ask the work to stop at its next check. Safe from any thread, idempotent."""
-        with self._lock:
-            if self._event.is_set():
+        with _LOCK:
+            if self._cancelled:
                 return
-            self._event.set()
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+            self._cancelled = True
+            callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks or ():
             callback()
 
     def on_cancel(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` (on the cancelling thread) when the token is cancelled; at once
         if it already is. For work that waits on something a check cannot interrupt."""
-        with self._lock:
-            if not self._event.is_set():
+        with _LOCK:
+            if not self._cancelled:
+                if self._callbacks is None:
+                    self._callbacks = []
                 self._callbacks.append(callback)
                 return
         callback()
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._cancelled  # a bool read is atomic; it only ever goes False -> True
 
     def raise_if_cancelled(self) -> None:
         """Called by the work between steps: raise :class:`Cancelled` if cancelled."""
-        if self._event.is_set():
+        if self._cancelled:
             raise Cancelled
 
     def __reduce__(self) -> tuple[type[CancelToken], tuple[()]]:

@@ -168,6 +168,7 @@ _VERTEX_DTYPE = np.dtype(
     ]
 )
 _VERTEX_FLOATS = 13
+_F32_MAX = float(np.finfo(np.float32).max)
 _NO_PAGE = (0, 1, 1)  # a failed tile without pixels samples nothing
 
 
@@ -326,6 +327,8 @@ class TiledPages:
         lo, hi = draw.contrast_limits
         if draw.kind == "labels":
             lo, hi = 0.0, 1.0
+        # uniforms are float32: limits beyond its range (any finite float is allowed) clamp
+        lo, hi = (min(max(v, -_F32_MAX), _F32_MAX) for v in (lo, hi))
         uniforms = {
             "u_clim": (lo, hi),
             "u_gamma": float(draw.gamma),
