@@ -165,3 +165,28 @@ def test_mean_load_time(clock: FakeClock, executors: Executors) -> None:
         loader.set_wanted(1, [LoadRequest(key(0), slow)])
         executors[0].run_next()
         assert loader.mean_load_s(1) == 0.25
+
+
+def test_a_failed_prefetch_the_view_now_wants_gets_a_visible_read_of_its_own(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """It may have started before its source was fixed: its failure is not the view's."""
+    calls: list[int] = []
+
+    def flaky(token: CancelToken) -> npt.NDArray[Any]:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise OSError("stale read")
+        return np.ones((2, 2))
+
+    with make(clock, executors, prefetch_workers=1) as loader:
+        loader.set_prefetch(1, [LoadRequest(key(7), flaky)])
+        loader.set_wanted(1, [LoadRequest(key(7), flaky)])  # the view wants it while it runs
+        assert 0 not in executors.by_offset  # no visible read yet: the prefetch one serves
+        executors[PF].run_next()  # the prefetch read fails
+        assert loader.drain() == []  # no failure shown ...
+        assert executors[0].submitted == 1  # ... a visible read of its own instead
+        executors[0].run_next()
+        (result,) = loader.drain()
+        assert result.ok
+        assert calls == [0, 1]

@@ -796,8 +796,13 @@ class ChunkLoader:
             self._log(pool, key, pending.queued_at, None, stopped_at, 0, "cancelled")
         else:  # failed, or cancelled by someone else (a dask client shut down by its owner)
             with self._lock:
-                if not self._posts_locked(pending):  # a failed prefetch: loaded when wanted
+                if pending.pool is self._prefetch_pool:
+                    # A failed prefetch is dropped quietly; a tile that became visibly wanted
+                    # while it ran gets a read of its own now (it may have started before
+                    # its source was fixed), whose failure, if any, is shown.
                     self._log(pool, key, pending.queued_at, None, self._clock(), 0, "failed")
+                    if self._posts_locked(pending) and key not in self._pending:
+                        self._queue_visible_locked(pending)
                     return
                 self._fail(
                     pending,
@@ -805,6 +810,18 @@ class ChunkLoader:
                     None,
                     synchronous=False,
                 )
+
+    def _queue_visible_locked(self, pending: Pending) -> None:
+        """Queue ``pending``'s request as a visible load, due now (a failed prefetch whose
+        tile is visibly wanted)."""
+        req = pending.request
+        now = self._clock()
+        pool = self.pool_for(req.level_offset)
+        visible = Pending(req, pending.layer_id, pool, now)
+        pool.queue.push(req.key, visible, req.priority, now - pool.queue.delay_s)
+        self._pending[req.key] = visible
+        self._pump_locked(now)
+        self._wakeup.notify_all()
 
     def _fail(
         self, pending: Pending, exc: BaseException, started: float | None, synchronous: bool
