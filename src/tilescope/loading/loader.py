@@ -78,6 +78,7 @@ from tilescope.loading.pool import (
     LoadRequest,
     LoadResult,
     Pending,
+    count,
     execute,
 )
 from tilescope.tiles.grid import TileKey
@@ -594,14 +595,11 @@ class ChunkLoader:
                 pending.token.cancel()  # it may stop between steps; if not, it is dropped
                 if self._pending.get(key) is pending:
                     del self._pending[key]
-                if not self._posts_locked(pending):  # a prefetch: no failure to show
-                    self._log(pool, key, pending.queued_at, started, now, 0, "failed")
-                    continue
-                self._fail(
+                self._time_out_locked(
                     pending,
-                    TimeoutError(f"the read took longer than {timeout:g} s and was abandoned"),
+                    f"the read took longer than {timeout:g} s and was abandoned",
                     started,
-                    synchronous=False,
+                    now,
                 )
         if self._hung_layers and timeout is not None:
             nearest = _earliest(nearest, self._expire_held_locked(now, timeout))
@@ -611,7 +609,7 @@ class ChunkLoader:
         """``pending`` runs past ``hung_after_s``: its layer is capped; its worker replaced."""
         pending.hung = True
         layer = pending.layer_id
-        self._hung_layers[layer] = self._hung_layers.get(layer, 0) + 1
+        count(self._hung_layers, layer, 1)
         abandon = getattr(pending.executor, "abandon", None)
         if abandon is not None and pending.future is not None and abandon(pending.future):
             pending.pool.running.discard(pending)
@@ -635,19 +633,26 @@ class ChunkLoader:
                 continue
             pool.queue.cancel(key)
             del self._pending[key]
-            if not self._posts_locked(pending):
-                self._log(pool, key, pending.queued_at, None, now, 0, "failed")
-                continue
-            self._fail(
+            self._time_out_locked(
                 pending,
-                TimeoutError(
-                    f"the read could not start within {timeout:g} s: {held} earlier reads of "
-                    "this layer are still running (its data source seems to hang)"
-                ),
+                f"the read could not start within {timeout:g} s: {held} earlier reads of "
+                "this layer are still running (its data source seems to hang)",
                 None,
-                synchronous=False,
+                now,
             )
         return nearest
+
+    def _time_out_locked(
+        self, pending: Pending, why: str, started: float | None, now: float
+    ) -> None:
+        """A load that ran or waited too long: shown as failed, or dropped quietly if it is
+        a prefetch nobody sees."""
+        if not self._posts_locked(pending):
+            self._log(
+                pending.pool, pending.request.key, pending.queued_at, started, now, 0, "failed"
+            )
+            return
+        self._fail(pending, TimeoutError(why), started, synchronous=False)
 
     def _pump_locked(self, now: float) -> int:
         # Hung and timed-out loads are handled by the dispatch thread (or pump()), never on
@@ -700,7 +705,7 @@ class ChunkLoader:
         pending.future = future
         pending.submitted_at = self._clock()
         pool.running.add(pending)
-        pool.count_started(pending.layer_id, 1)
+        count(pool.by_layer, pending.layer_id, 1)
         future.add_done_callback(functools.partial(self._on_done, pending))
 
     def _load_now_locked(self, req: LoadRequest, layer_id: int) -> float:
@@ -750,13 +755,9 @@ class ChunkLoader:
             pool = pending.pool
             pool.running.discard(pending)
             pool.hung.discard(pending)
-            pool.count_started(pending.layer_id, -1)
+            count(pool.by_layer, pending.layer_id, -1)
             if pending.hung:  # it returned after all
-                left = self._hung_layers.get(pending.layer_id, 0) - 1
-                if left > 0:
-                    self._hung_layers[pending.layer_id] = left
-                else:
-                    self._hung_layers.pop(pending.layer_id, None)
+                count(self._hung_layers, pending.layer_id, -1)
             if self._pending.get(pending.request.key) is pending:
                 del self._pending[pending.request.key]
             closed = self._closed

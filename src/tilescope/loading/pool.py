@@ -34,6 +34,7 @@ __all__ = [
     "Outcome",
     "Pending",
     "Read",
+    "count",
     "execute",
 ]
 
@@ -117,6 +118,16 @@ class Pending:
     ``layer_cap`` and, where the executor can, its worker thread was replaced."""
 
 
+def count(counts: dict[int, int], key: int, delta: int) -> None:
+    """Add ``delta`` to ``counts[key]``; a count that reaches 0 leaves the dict (so ``key in
+    counts`` means "some")."""
+    left = counts.get(key, 0) + delta
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
+
+
 def execute(read: Read, token: CancelToken, clock: Clock) -> tuple[npt.NDArray[Any], float, float]:
     """Run one load in a worker: ``(data, started, finished)``.  Worker side; picklable."""
     token.raise_if_cancelled()
@@ -162,14 +173,6 @@ class LoaderPool:
         """Most loads of a layer with hung reads that run at once: half the workers, rounded
         up, so a hanging source always leaves the other half to the other layers."""
         return -(-self.settings.num_workers // 2)
-
-    def count_started(self, layer_id: int, delta: int) -> None:
-        """A load of ``layer_id`` started (+1) or finished (-1)."""
-        left = self.by_layer.get(layer_id, 0) + delta
-        if left > 0:
-            self.by_layer[layer_id] = left
-        else:
-            self.by_layer.pop(layer_id, None)
 
     @property
     def executor(self) -> Executor:
