@@ -58,6 +58,7 @@ from tilescope.render.base import RenderBackend
 from tilescope.render.build import build_plan, plan_key
 from tilescope.render.plan import TILE_FAILED, CameraView, TiledDraw
 from tilescope.render.tiled import LayerFrame, TiledFrames, is_tiled
+from tilescope.slicing.prefetch import VolumePrefetcher
 from tilescope.slicing.requests import (
     ImageSliceRequest,
     ImageSliceResponse,
@@ -170,6 +171,17 @@ class Viewer:
         if os.environ.get("TILESCOPE_DEBUG_TILES", "").strip() not in ("", "0"):
             settings = dataclasses.replace(settings, debug_tiles=True)
         self._tiles = TiledFrames(self._loader, settings)
+        # 3D volumes (layers the slicer reads whole): their slices near and ahead, prefetched
+        # into the loader's RAM cache (see slicing/prefetch.py)
+        self._volumes = VolumePrefetcher(
+            self._hop,
+            self._loader.cache,
+            config.prefetch,
+            visible_busy=self._slicer.waiting,
+            read_task=lambda request: _as_task(request, self._slicer.dask),
+            timeout_s=slice_timeout_s,
+        )
+        self._volumes.playing = lambda: self._play_speed() is not None
         self._frames: dict[int, LayerFrame] = {}
         self._more_tiles = False
         self._last_view_change = -math.inf
@@ -253,6 +265,11 @@ class Viewer:
     @property
     def slicer(self) -> LayerSlicer:
         return self._slicer
+
+    @property
+    def volume_prefetch(self) -> VolumePrefetcher:
+        """Prefetches the slices near and ahead of 3D volumes (layers sliced whole)."""
+        return self._volumes
 
     @property
     def loader(self) -> ChunkLoader:
@@ -551,6 +568,7 @@ class Viewer:
         self._closed = True
         self._rest_alarm.close()
         self._slicer.shutdown()  # never waits for a running read
+        self._volumes.close()  # nor for a running prefetch
         self._tiles.close()
         self._loader.close()  # never waits for a running load either
         # the models outlive the viewer: they stop driving it (nothing is sliced or drawn)
@@ -656,6 +674,7 @@ class Viewer:
         if disconnect is not None:
             disconnect()
         self._slicer.cancel(key)
+        self._volumes.forget(key)
         self._tiles.drop(key)
         self._frames.pop(key, None)
         self._responses.pop(key, None)
@@ -729,6 +748,7 @@ class Viewer:
             self._signatures.pop(layer.layer_id, None)
             self._responses.pop(layer.layer_id, None)  # never shown again once out of date
             self._slicer.cancel(layer.layer_id)
+            self._volumes.forget(layer.layer_id)
             self._loader.set_wanted(layer.layer_id, ())  # its atlas stays for a quick return
             self._frames.pop(layer.layer_id, None)
             self._set_status(layer, LayerStatus("hidden"))  # nothing is loading for it
@@ -739,6 +759,7 @@ class Viewer:
                 self._signatures.pop(layer.layer_id)
                 self._responses.pop(layer.layer_id, None)
                 self._slicer.cancel(layer.layer_id)
+                self._volumes.forget(layer.layer_id)
             self._schedule_flush()
             return
         if layer.layer_id in self._frames:  # no longer tiled (3D, projection): slice it
@@ -756,15 +777,30 @@ class Viewer:
             "error"
         ):
             self._signatures[key] = sig
-            self._set_status(layer, LayerStatus("loading"))
-            self._slicer.submit(
-                key,
-                _as_task(request, self._slicer.dask),
-                lambda resp: self._on_slice_done(layer, resp),
-                lambda exc: self._on_slice_error(layer, exc),
-                label=f"layer {layer.name!r}",
-            )
+            self._submit_slice(layer, request)
+            if isinstance(request, ImageSliceRequest):
+                self._volumes.plan(layer, self.model.dims.state)
         self._schedule_flush()
+
+    def _submit_slice(self, layer: Layer, request: SliceRequest) -> None:
+        """Slice ``layer``: from a prefetched volume at once, by waiting for its running
+        prefetch, or by a read of its own."""
+        task: Callable[[CancelToken], Any] | None = None
+        if isinstance(request, ImageSliceRequest) and not request.empty:
+            cached = self._volumes.take(request)
+            if cached is not None:
+                self._slicer.cancel(layer.layer_id)  # the step before's read is not wanted
+                self._on_slice_done(layer, cached)
+                return
+            task = self._volumes.adopt(request)
+        self._set_status(layer, LayerStatus("loading"))
+        self._slicer.submit(
+            layer.layer_id,
+            task or _as_task(request, self._slicer.dask),
+            lambda resp: self._on_slice_done(layer, resp),
+            lambda exc: self._on_slice_error(layer, exc),
+            label=f"layer {layer.name!r}",
+        )
 
     def _on_slice_done(self, layer: Layer, response: SliceResponse) -> None:
         with self.perf.task("apply_slice"):
@@ -779,12 +815,15 @@ class Viewer:
                     )
             self._set_status(layer, LayerStatus("ready"))
             self._fresh[layer.layer_id] = response
+            self._volumes.keep(response)  # scrubbing back shows it at once
+            self._volumes.pump()  # no visible read may be left: prefetch can go on
             self._schedule_flush()
 
     def _on_slice_error(self, layer: Layer, exc: BaseException) -> None:
         # Keep the last good slice on screen; the next request for this slice retries.
         self._signatures.pop(layer.layer_id, None)
         self._set_status(layer, LayerStatus("error", str(exc) or type(exc).__name__))
+        self._volumes.pump()
         self._schedule_flush()
 
     def _set_status(self, layer: Layer, status: LayerStatus) -> None:

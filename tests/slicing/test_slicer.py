@@ -364,3 +364,28 @@ def test_a_timeout_names_the_layer_and_frees_its_worker(hop: MainThreadQueue) ->
         hung.release.set()
         slicer.shutdown()
     assert _join_workers() == []
+
+
+def test_waiting_is_a_task_held_back_by_busy_workers_not_one_about_to_start(
+    hop: MainThreadQueue,
+) -> None:
+    """What volume prefetch waits for: a visible task that cannot start now."""
+    slicer = LayerSlicer(hop, max_workers=2, per_layer_limit=1)
+    a, b, c = Gate("a"), Gate("b"), Gate("c")
+    try:
+        assert not slicer.waiting()
+        slicer.submit("one", a, Sink().on_done, Sink().on_error)
+        assert a.started.wait(WAIT)
+        assert not slicer.waiting()  # running, nothing queued
+        slicer.submit("one", b, Sink().on_done, Sink().on_error)  # its key's worker is busy
+        assert slicer.waiting()
+        slicer.cancel("one")
+        assert not slicer.waiting()
+        slicer.submit("two", c, Sink().on_done, Sink().on_error)  # an idle worker takes it
+        assert c.started.wait(WAIT)
+        slicer.submit("three", Gate("d"), Sink().on_done, Sink().on_error)  # none is idle
+        assert slicer.waiting()
+    finally:
+        for g in (a, b, c):
+            g.release.set()
+        slicer.shutdown()

@@ -14,6 +14,10 @@
   scrubbing through thousands of slices cannot fill the cache with roots; an
   entry too big for the pinned share is stored unpinned.
 * Hit, miss, eviction, refusal and byte statistics.
+* Tiles are numpy arrays; other loaded values that say their size (``nbytes``) share the
+  budget — the prefetched volumes of sliced layers
+  (:class:`~tilescope.slicing.prefetch.VolumePrefetcher`) — and are read back with
+  :meth:`ChunkCache.lookup`.
 
 For dask-backed layers this is the only tile cache: tile sources compute dask
 regions without dask's opportunistic cache (see :mod:`tilescope.tiles.source`).
@@ -28,12 +32,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CacheStats", "ChunkCache", "physical_memory_bytes"]
+__all__ = ["CacheStats", "ChunkCache", "Sized", "physical_memory_bytes"]
 
 _FALLBACK_RAM = 8 * 1024**3
 
@@ -47,6 +51,13 @@ def physical_memory_bytes() -> int:
         return _FALLBACK_RAM
     total = int(pages) * int(page_size)
     return total if total > 0 else _FALLBACK_RAM
+
+
+class Sized(Protocol):
+    """A cacheable value: a numpy array, or anything that says how many bytes it holds."""
+
+    @property
+    def nbytes(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +82,8 @@ class CacheStats:
 
 
 class ChunkCache:
-    """A byte-bounded LRU of numpy tiles with pinned entries (see the module doc)."""
+    """A byte-bounded LRU of numpy tiles (and other sized values) with pinned entries (see
+    the module doc)."""
 
     def __init__(
         self,
@@ -91,8 +103,8 @@ class ChunkCache:
         self._budget = int(budget_bytes)
         self._pinned_cap = int(self._budget * max_pinned_fraction)
         self._lock = threading.Lock()
-        self._lru: OrderedDict[Hashable, npt.NDArray[Any]] = OrderedDict()  # oldest first
-        self._pinned: OrderedDict[Hashable, npt.NDArray[Any]] = OrderedDict()
+        self._lru: OrderedDict[Hashable, Sized] = OrderedDict()  # oldest first
+        self._pinned: OrderedDict[Hashable, Sized] = OrderedDict()
         self._bytes = 0
         self._pinned_bytes = 0
         self._hits = 0
@@ -108,6 +120,11 @@ class ChunkCache:
     # -- lookups ---------------------------------------------------------------
     def get(self, key: Hashable) -> npt.NDArray[Any] | None:
         """The cached tile (marked most recently used), or ``None``; counts a hit or miss."""
+        return cast("npt.NDArray[Any] | None", self.lookup(key))
+
+    def lookup(self, key: Hashable) -> Sized | None:
+        """The cached value of any kind (marked most recently used), or ``None``; counts a
+        hit or miss."""
         with self._lock:
             data = self._lru.get(key)
             if data is not None:
@@ -126,7 +143,7 @@ class ChunkCache:
         """The cached tile or ``None``, without touching statistics or recency."""
         with self._lock:
             data = self._lru.get(key)
-            return self._pinned.get(key) if data is None else data
+            return cast("npt.NDArray[Any] | None", self._pinned.get(key) if data is None else data)
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
@@ -142,17 +159,22 @@ class ChunkCache:
             return key in self._pinned
 
     # -- updates ---------------------------------------------------------------
-    def put(self, key: Hashable, data: npt.NDArray[Any], pinned: bool = False) -> bool:
-        """Cache ``data`` under ``key``; returns False when it was refused.
+    def put(self, key: Hashable, data: Sized, pinned: bool = False) -> bool:
+        """Cache ``data`` (an array, or a value with an ``nbytes`` size) under ``key``;
+        returns False when it was refused.
 
         Refused: larger than the whole budget, or (unpinned) larger than what the
         pinned entries leave free.  Evicts least recently used unpinned entries
         first; only a pinned entry may evict (older) pinned ones.  A pinned entry
         larger than the pinned share of the budget is stored unpinned.
         """
-        if not isinstance(data, np.ndarray):
-            raise TypeError(f"ChunkCache stores numpy arrays, got {type(data).__name__}")
-        size = int(data.nbytes)
+        size = getattr(data, "nbytes", None)
+        if not isinstance(size, int | np.integer) or isinstance(size, bool) or size < 0:
+            raise TypeError(
+                "ChunkCache stores numpy arrays or values with an nbytes size, got "
+                f"{type(data).__name__}"
+            )
+        size = int(size)
         with self._lock:
             self._remove(key)
             if pinned and size > self._pinned_cap:
@@ -218,7 +240,7 @@ class ChunkCache:
             return True
         return False
 
-    def _evict(self, table: OrderedDict[Hashable, npt.NDArray[Any]], pinned: bool) -> None:
+    def _evict(self, table: OrderedDict[Hashable, Sized], pinned: bool) -> None:
         _, data = table.popitem(last=False)
         self._bytes -= data.nbytes
         if pinned:

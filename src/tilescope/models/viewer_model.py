@@ -36,6 +36,7 @@ from tilescope.models.dims_state import (
     RangeTuple,
     changed_state,
     default_dims_state,
+    nsteps_of,
     reset_state,
     resize_dims_state,
 )
@@ -145,10 +146,16 @@ class ViewerModel:
         return layer
 
     def _on_layer_inserted(self, index: int, layer: object) -> None:
-        self._on_layers_change()
-        if len(self.layers) == 1:
-            self.reset_view()
-            self.dims.current_step = tuple((n - 1) // 2 for n in self.dims.nsteps)
+        if len(self.layers) != 1:
+            self._on_layers_change()
+            return
+        # the first layer: its ranges and the middle slider positions in one update, so
+        # nothing is sliced at position 0 first (one wasted read of a whole volume in 3D)
+        ranges = self.layers.ranges()
+        self._layer_ranges = ranges
+        middle = tuple((nsteps_of(r) - 1) // 2 for r in ranges)
+        self.dims.update(ndim=len(ranges), range=ranges, current_step=middle)
+        self.reset_view()
 
     def _on_layer_changed(self, layer: object) -> None:
         if self.layers.ranges() != self._layer_ranges:

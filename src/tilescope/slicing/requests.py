@@ -123,6 +123,16 @@ class ImageSliceResponse:
         """The layer's data version when the request was built."""
         return self.request.data_version
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays this response holds, so a cache can bound what it keeps
+        (``texture`` is often ``data`` or a view of it: counted once)."""
+        total = int(self.data.nbytes)
+        for arr in (self.texture, self.table):
+            if arr is not None and not np.may_share_memory(arr, self.data):
+                total += int(arr.nbytes)
+        return total
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ImageSliceRequest:

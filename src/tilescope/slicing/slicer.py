@@ -132,6 +132,11 @@ class LayerSlicer:
         """Keys whose latest task has not reported yet."""
         return tuple(self._tasks)
 
+    def waiting(self) -> bool:
+        """Whether a task waits for a busy worker (every worker, or its key's share of them,
+        is taken); a task an idle worker is about to take does not count."""
+        return self._workers is not None and self._workers.blocked()
+
     def submit(
         self,
         key: Hashable,

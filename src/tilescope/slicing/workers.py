@@ -94,6 +94,18 @@ class KeyedWorkers:
             job.abandoned = True
         self._spawn(None)
 
+    def blocked(self) -> bool:
+        """Whether a waiting job cannot start now: its key's share of the workers is busy,
+        or more jobs could start than threads are idle (one just submitted, with a thread
+        idle to take it, is not blocked)."""
+        with self._cond:
+            startable = 0
+            for key in self._waiting:
+                if self._running.get(key, 0) >= self._per_key:
+                    return True
+                startable += 1
+            return startable > len(self._idle)
+
     def running(self, key: Hashable) -> int:
         """How many of ``key``'s jobs run now (abandoned ones included)."""
         with self._cond:

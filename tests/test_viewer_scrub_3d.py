@@ -1,0 +1,381 @@
+"""Scrubbing a time series of 3D volumes: the neighbourhood and the slices ahead prefetched,
+never ahead of a visible read, shown at once, cancelled when no longer wanted, bounded.
+
+The series is a gated fake: every read records its time point and may block on an Event the
+test controls. The slider's motion uses a fake clock. No sleeps: waits are on conditions
+with a timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tilescope.hop import MainThreadQueue
+from tilescope.loading.cache import ChunkCache
+from tilescope.loading.config import OctreeConfig, PrefetchSettings, set_config
+from tilescope.loading.delay_queue import FakeClock
+from tilescope.models.dims import Dims
+from tilescope.models.layers import Image
+from tilescope.slicing.prefetch import VolumeKey, VolumePrefetcher
+from tilescope.slicing.requests import (
+    ImageSliceRequest,
+    build_slice_request,
+    request_signature,
+)
+from tilescope.viewer import Viewer
+
+WAIT = 20.0
+NT = 12
+VOLUME = (4, 16, 16)  # z, y, x of one time point
+VOLUME_BYTES = int(np.prod(VOLUME)) * 4
+
+
+class GatedSeries:
+    """A (t, z, y, x) float32 series, time point ``t`` constant ``t / (NT - 1)``; reads
+    block on ``gate`` (set by default) and can be made to fail."""
+
+    def __init__(self) -> None:
+        self._data = np.stack([np.full(VOLUME, t / (NT - 1), np.float32) for t in range(NT)])
+        self.gate = threading.Event()
+        self.gate.set()
+        self.cond = threading.Condition()
+        self.started: list[int] = []
+        self.fail: set[int] = set()
+
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        t = int(key[0])
+        with self.cond:
+            self.started.append(t)
+            self.cond.notify_all()
+        assert self.gate.wait(WAIT)
+        if t in self.fail:
+            raise OSError(f"time point {t} is unreadable")
+        return self._data[key]
+
+    def reads_of(self, t: int) -> int:
+        with self.cond:
+            return self.started.count(t)
+
+    def wait_for(self, predicate: Callable[[], bool]) -> None:
+        with self.cond:
+            assert self.cond.wait_for(predicate, WAIT)
+
+
+def _settings(**over: Any) -> dict[str, Any]:
+    # at rest as soon as a step is shown: the neighbourhood is both sides
+    return {"idle_after_s": 0, "radius": 2, "direction_steps": 2, "num_workers": 1, **over}
+
+
+def _viewer(**prefetch: Any) -> Viewer:
+    previous = set_config(OctreeConfig.from_dict({"prefetch": _settings(**prefetch)}))
+    try:
+        return Viewer(show=False, size=(64, 64), ndisplay=3)
+    finally:
+        set_config(previous)
+
+
+@pytest.fixture
+def viewer() -> Iterator[Viewer]:
+    v = _viewer()
+    yield v
+    v.close()
+
+
+def _settle(viewer: Viewer) -> None:
+    """Visible reads and every prefetch done (bounded waits)."""
+    assert viewer.wait_until_idle(WAIT)
+    assert viewer.volume_prefetch.slicer.wait_until_idle(WAIT)
+    assert viewer.wait_until_idle(WAIT)
+
+
+def _cached_times(viewer: Viewer, layer: Image) -> set[int]:
+    """The time points of the layer's volumes in the RAM cache."""
+    dims = viewer.model.dims.state
+    out = set()
+    for t in range(NT):
+        point = (float(t), *dims.point[1:])
+        request = build_slice_request(layer, replace(dims, point=point))
+        assert isinstance(request, ImageSliceRequest)
+        if VolumeKey(layer.layer_id, request_signature(request)) in viewer.loader.cache:
+            out.add(t)
+    return out
+
+
+@pytest.mark.gl
+def test_the_neighbourhood_is_prefetched_and_a_step_shows_at_once_without_a_read(
+    viewer: Viewer,
+) -> None:
+    series = GatedSeries()
+    layer = viewer.add_image(series, contrast_limits=(0, 1))
+    viewer.dims.set_current_step(0, 5)
+    _settle(viewer)
+    assert _cached_times(viewer, layer) >= {3, 4, 5, 6, 7}
+    viewer.dims.set_current_step(0, 6)  # a prefetched neighbour: shown within this call
+    assert viewer.layer_status(layer).state == "ready"
+    response = viewer._responses[layer.layer_id]
+    assert np.allclose(np.asarray(response.data), 6 / (NT - 1))
+    assert series.reads_of(6) == 1  # prefetched once, never read again
+    assert viewer.volume_prefetch.hits >= 1
+    img = viewer.screenshot()
+    assert img[..., :3].max() > 0  # the volume is drawn
+
+
+@pytest.mark.gl
+def test_scrubbing_back_shows_a_slice_already_shown_without_a_read(viewer: Viewer) -> None:
+    series = GatedSeries()
+    layer = viewer.add_image(series, contrast_limits=(0, 1))
+    for t in (0, 6):  # 6 is beyond the neighbourhood of 0
+        viewer.dims.set_current_step(0, t)
+        _settle(viewer)
+    assert series.reads_of(0) == 1
+    viewer.dims.set_current_step(0, 0)
+    assert viewer.layer_status(layer).state == "ready"
+    assert series.reads_of(0) == 1
+
+
+@pytest.mark.gl
+def test_a_prefetch_never_starts_while_a_visible_read_waits() -> None:
+    previous = set_config(OctreeConfig.from_dict({"prefetch": _settings()}))
+    try:  # one slice worker: a superseded read that is still running holds it
+        viewer = Viewer(show=False, size=(64, 64), ndisplay=3, slice_workers=1)
+    finally:
+        set_config(previous)
+    try:
+        series = GatedSeries()
+        layer = viewer.add_image(series, contrast_limits=(0, 1))
+        _settle(viewer)  # the first slice (t = 5, mid-range) and its neighbours 3-7
+        series.gate.clear()
+        before = len(series.started)
+        viewer.dims.set_current_step(0, 0)  # cold: its read starts and blocks (and maybe
+        series.wait_for(lambda: 0 in series.started[before:])  # the prefetch of 1: allowed)
+        viewer.dims.set_current_step(0, 10)  # its read waits for the worker
+        assert viewer.slicer.waiting()
+        assert viewer.volume_prefetch.planned(layer.layer_id)  # 8, 9, 11 wait too...
+        viewer.hop.drain()
+        assert viewer.volume_prefetch.slicer.pending() == ()  # ...none has started
+        assert set(series.started[before:]) <= {0, 1}
+        series.gate.set()
+        _settle(viewer)
+        after = series.started[before:]
+        assert sorted(t for t in after if t not in (0, 1)) == [8, 9, 10, 11]
+        assert all(after.index(10) < after.index(t) for t in (8, 9, 11))  # visible first
+        assert viewer.layer_status(layer).state == "ready"
+    finally:
+        viewer.close()
+
+
+@pytest.mark.gl
+def test_a_step_onto_a_running_prefetch_waits_for_it_instead_of_reading_again(
+    viewer: Viewer,
+) -> None:
+    series = GatedSeries()
+    layer = viewer.add_image(series, contrast_limits=(0, 1))
+    _settle(viewer)  # t = 5 shown, 3-7 prefetched
+    series.gate.clear()
+    viewer.dims.set_current_step(0, 7)  # from the cache; its neighbour 8 is prefetched
+    series.wait_for(lambda: 8 in series.started)
+    viewer.dims.set_current_step(0, 8)  # onto the running prefetch
+    assert viewer.layer_status(layer).state == "loading"
+    assert viewer.volume_prefetch.adopted == 1
+    series.gate.set()
+    _settle(viewer)
+    assert series.reads_of(8) == 1
+    assert viewer.layer_status(layer).state == "ready"
+    assert np.allclose(np.asarray(viewer._responses[layer.layer_id].data), 8 / (NT - 1))
+
+
+@pytest.mark.gl
+def test_a_jump_cancels_the_old_neighbourhood(viewer: Viewer) -> None:
+    series = GatedSeries()
+    layer = viewer.add_image(series, contrast_limits=(0, 1))
+    _settle(viewer)  # t = 5 and 3-7
+    series.gate.clear()
+    viewer.dims.set_current_step(0, 0)  # its visible read blocks: 1 and 2 wait in the queue
+    series.wait_for(lambda: 0 in series.started)
+    old = {r.windows for r in viewer.volume_prefetch.planned(layer.layer_id)}
+    assert old == {((t, t + 1),) for t in (1, 2)}  # 1 may be running (a visible read runs)
+    viewer.dims.set_current_step(0, 10)  # the old neighbourhood is no longer wanted
+    new = {r.windows for r in viewer.volume_prefetch.planned(layer.layer_id)}
+    assert new == {((t, t + 1),) for t in (8, 9, 11)}
+    series.gate.set()
+    _settle(viewer)
+    assert series.reads_of(2) == 0  # dropped from the queue
+    assert series.reads_of(1) <= 1  # told to stop, if it had started
+
+
+@pytest.mark.gl
+def test_a_failed_prefetch_is_not_an_error_until_the_slider_gets_there(viewer: Viewer) -> None:
+    series = GatedSeries()
+    series.fail = {6}
+    layer = viewer.add_image(series, contrast_limits=(0, 1))
+    _settle(viewer)  # t = 5, its neighbour 6 prefetched and failed quietly
+    assert series.reads_of(6) == 1
+    assert viewer.layer_status(layer).state == "ready"
+    viewer.dims.set_current_step(0, 6)  # its own read: fails visibly
+    _settle(viewer)
+    status = viewer.layer_status(layer)
+    assert status.state == "error"
+    assert "time point 6 is unreadable" in status.message
+    series.fail.clear()
+    viewer.dims.set_current_step(0, 5)
+    viewer.dims.set_current_step(0, 6)  # retried
+    _settle(viewer)
+    assert viewer.layer_status(layer).state == "ready"
+
+
+@pytest.mark.gl
+def test_a_long_scrub_stays_within_the_cache_budget() -> None:
+    budget = 3 * VOLUME_BYTES + VOLUME_BYTES // 2
+    previous = set_config(
+        OctreeConfig.from_dict({"prefetch": _settings(), "cache": {"budget_bytes": budget}})
+    )
+    try:
+        viewer = Viewer(show=False, size=(64, 64), ndisplay=3)
+    finally:
+        set_config(previous)
+    try:
+        series = GatedSeries()
+        layer = viewer.add_image(series, contrast_limits=(0, 1))
+        for t in list(range(NT)) + list(range(NT - 1, -1, -1)):
+            viewer.dims.set_current_step(0, t)
+            _settle(viewer)
+            assert viewer.loader.cache.stats.bytes <= budget
+            assert np.allclose(np.asarray(viewer._responses[layer.layer_id].data), t / (NT - 1))
+        assert viewer.loader.cache.stats.evictions > 0
+    finally:
+        viewer.close()
+
+
+@pytest.mark.gl
+def test_prefetch_switched_off_reads_only_what_is_shown() -> None:
+    viewer = _viewer(enabled=False)
+    try:
+        series = GatedSeries()
+        viewer.add_image(series, contrast_limits=(0, 1))
+        viewer.dims.set_current_step(0, 4)
+        _settle(viewer)
+        assert 4 in series.started  # and the first slice, 5, unless its read was dropped
+        assert set(series.started) <= {4, 5}
+    finally:
+        viewer.close()
+
+
+# ---- the plan, with a fake clock and no reads -------------------------------------------
+def _plan_fixture(
+    clock: FakeClock, **over: Any
+) -> tuple[VolumePrefetcher, Image, Dims, list[ImageSliceRequest]]:
+    started: list[ImageSliceRequest] = []
+    busy = [True]  # a visible read pending: nothing starts, the queue is the plan
+
+    def read_task(request: ImageSliceRequest) -> Callable[[Any], Any]:
+        started.append(request)
+        return lambda token: request(token)
+
+    prefetcher = VolumePrefetcher(
+        MainThreadQueue(),
+        ChunkCache(1 << 30),
+        PrefetchSettings(**(_settings(idle_after_s=0.5) | over)),
+        visible_busy=lambda: busy[0],
+        read_task=read_task,
+        timeout_s=10.0,
+        clock=clock,
+    )
+    layer = Image(np.zeros((NT, *VOLUME), np.float32), contrast_limits=(0, 1))
+    dims = Dims(4, ndisplay=3, range=[(0, NT - 1, 1), (0, 3, 1), (0, 15, 1), (0, 15, 1)])
+    return prefetcher, layer, dims, started
+
+
+def _times(prefetcher: VolumePrefetcher, layer: Image) -> list[int]:
+    return [r.windows[0][0] for r in prefetcher.planned(layer.layer_id) if r.windows]
+
+
+def test_a_moving_slider_prefetches_the_slices_ahead_first_and_none_behind() -> None:
+    clock = FakeClock()
+    prefetcher, layer, dims, _ = _plan_fixture(clock, direction_steps=3, radius=1)
+    try:
+        for t in (4, 5, 6):
+            dims.set_current_step(0, t)
+            prefetcher.plan(layer, dims.state)
+            clock.advance(0.05)
+        assert _times(prefetcher, layer) == [7, 8, 9]  # ahead, nearest first; 5 is behind
+        clock.advance(1.0)  # at rest: both sides
+        prefetcher.plan(layer, dims.state)
+        assert _times(prefetcher, layer) == [7, 5]
+        dims.set_current_step(0, 5)  # moving down now
+        prefetcher.plan(layer, dims.state)
+        assert _times(prefetcher, layer) == [4, 3, 2]
+    finally:
+        prefetcher.close()
+
+
+def test_a_playing_slider_wraps_the_slices_ahead() -> None:
+    clock = FakeClock()
+    prefetcher, layer, dims, _ = _plan_fixture(clock, direction_steps=3, radius=1)
+    prefetcher.playing = lambda: True
+    try:
+        for t in (NT - 3, NT - 2):
+            dims.set_current_step(0, t)
+            prefetcher.plan(layer, dims.state)
+            clock.advance(0.05)
+        assert _times(prefetcher, layer) == [NT - 1, 0, 1]
+    finally:
+        prefetcher.close()
+
+
+def test_the_neighbourhood_is_trimmed_to_the_byte_budget_but_keeps_one_each_side() -> None:
+    clock = FakeClock()
+    prefetcher, layer, dims, _ = _plan_fixture(
+        clock, radius=3, budget_bytes=2 * VOLUME_BYTES, idle_after_s=0
+    )
+    try:
+        dims.set_current_step(0, 6)
+        prefetcher.plan(layer, dims.state)
+        assert sorted(_times(prefetcher, layer)) == [5, 7]
+        prefetcher2, layer2, dims2, _ = _plan_fixture(
+            clock, radius=3, budget_bytes=6 * VOLUME_BYTES, idle_after_s=0
+        )
+        try:
+            dims2.set_current_step(0, 6)
+            prefetcher2.plan(layer2, dims2.state)
+            assert _times(prefetcher2, layer2) == [7, 5, 8, 4, 9, 3]
+        finally:
+            prefetcher2.close()
+    finally:
+        prefetcher.close()
+
+
+def test_nothing_is_prefetched_without_a_sliced_axis() -> None:
+    clock = FakeClock()
+    prefetcher, _, _, _ = _plan_fixture(clock)
+    try:
+        volume = Image(np.zeros(VOLUME, np.float32))
+        dims = Dims(3, ndisplay=3)
+        prefetcher.plan(volume, dims.state)
+        assert prefetcher.planned(volume.layer_id) == ()
+    finally:
+        prefetcher.close()
+
+
+@pytest.mark.gl
+def test_the_first_layer_is_sliced_once_at_the_middle_slice() -> None:
+    """Its ranges and the middle slider position arrive as one dims update: slicing at
+    position 0 first read a whole volume for nothing."""
+    viewer = _viewer(enabled=False)
+    try:
+        series = GatedSeries()
+        viewer.add_image(series, contrast_limits=(0, 1))
+        assert viewer.slicer.stats.submitted == 1
+        _settle(viewer)
+        assert series.started == [(NT - 1) // 2]
+    finally:
+        viewer.close()
