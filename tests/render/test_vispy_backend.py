@@ -413,3 +413,38 @@ def test_window_canvas_reports_resizes_and_keeps_zoom() -> None:
         assert shot.shape == (50, 80, 4)
     finally:
         backend.close()
+
+
+def test_the_camera_is_set_once_per_change_and_headless_at_the_next_render(
+    make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting a vispy camera updates every visual's transforms (about 1 ms for nine
+    layers): frames with an unchanged camera skip it, and headless it waits for a render."""
+    import tilescope.render.vispy.backend as vispy_backend
+
+    calls: list[CameraView] = []
+    real = vispy_backend.apply_camera
+
+    def counting(cam2d: object, cam3d: object, view: CameraView, size: object) -> None:
+        calls.append(view)
+        real(cam2d, cam3d, view, size)
+
+    monkeypatch.setattr(vispy_backend, "apply_camera", counting)
+    data = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    backend = make_backend((8 * K, 8 * K))
+    plan = plan_2d((ImageDraw(1, data, np.eye(3), (0.0, 1.0)),), data.shape, K)
+    first = render(backend, plan)
+    n = len(calls)
+    for _ in range(3):  # frames for arrived tiles: same camera
+        backend.apply(plan)
+    assert len(calls) == n
+    moved = dataclasses.replace(plan, camera=CameraView((1.5, 1.5), float(K)))
+    for _ in range(3):
+        backend.apply(moved)
+    assert len(calls) == n  # nothing drawn yet: nothing set
+    assert backend.camera == pytest.approx(moved.camera)  # asked for: set now
+    assert len(calls) == n + 1
+    shifted = render(backend, moved)
+    assert len(calls) == n + 1
+    assert not np.array_equal(first, shifted)
+    np.testing.assert_array_equal(render(backend, plan), first)  # and back

@@ -94,6 +94,9 @@ class VispyBackend(RenderBackend):
         self._ndisplay = 2
         self._plan: RenderPlan | None = None
         self._camera_view: CameraView | None = None
+        #: (camera, canvas size, ndisplay) last set on the vispy camera
+        self._applied_camera: tuple[CameraView, tuple[float, float], int] | None = None
+        self._camera_stale = False  # headless: the plan's camera is set at the next render
         self._layers: dict[int, LayerVisual] = {}
         self._order: tuple[int, ...] = ()
         self._on_camera: CameraCallback | None = None
@@ -111,7 +114,9 @@ class VispyBackend(RenderBackend):
         # After vispy's own "last" handler, which flushes the GL commands (uploads).
         self._canvas.events.draw.connect(self._handle_draw, position="last")
         for name in _INPUT_EVENTS:
-            getattr(self._canvas.events, name).connect(self._sync_camera, position="last")
+            emitter = getattr(self._canvas.events, name)
+            emitter.connect(self._fresh_camera, position="first")  # input moves what is set
+            emitter.connect(self._sync_camera, position="last")
 
     # -- RenderBackend -------------------------------------------------------------
 
@@ -162,6 +167,7 @@ class VispyBackend(RenderBackend):
 
     def canvas_to_world(self, xy: Sequence[float]) -> tuple[float, ...]:
         self._check_open()
+        self._fresh_camera()
         x, y = float(xy[0]), float(xy[1])
         tr = self._canvas.scene.node_transform(self._view.scene)
         p0 = np.asarray(tr.map([x, y, 0.0, 1.0]), dtype=np.float64)
@@ -184,6 +190,7 @@ class VispyBackend(RenderBackend):
             raise ValueError(
                 f"expected {self._ndisplay} world coordinates (displayed axes), got {len(coords)}"
             )
+        self._fresh_camera()
         xyz = [float(c) for c in coords][::-1] + [0.0] * (3 - self._ndisplay)
         tr = self._canvas.scene.node_transform(self._view.scene)
         p = np.asarray(tr.imap([*xyz, 1.0]), dtype=np.float64)
@@ -215,6 +222,7 @@ class VispyBackend(RenderBackend):
 
     @property
     def camera(self) -> CameraView | None:
+        self._fresh_camera()
         return self._current_camera() if self._camera_view is not None else None
 
     @property
@@ -247,6 +255,7 @@ class VispyBackend(RenderBackend):
 
     def _render(self, w: int, h: int) -> Any:
         """Draw the scene at ``w`` x ``h`` and read it back; the canvas keeps its size."""
+        self._fresh_camera()
         old = tuple(self._canvas.size)
         old_physical = tuple(self._canvas.physical_size)
         try:
@@ -311,7 +320,14 @@ class VispyBackend(RenderBackend):
             self._ndisplay = plan.ndisplay
         self._sync_layers(plan)
         self._camera_view = plan.camera
-        self._reapply_camera()
+        # A camera set is dear in vispy (every visual's transform chain and shaders are
+        # updated, about 1 ms for nine layers): a frame for arrived tiles, camera unchanged,
+        # skips it, and headless it waits for the next render (no frame is drawn until then).
+        if self._applied_camera != (plan.camera, self._size_wh(), self._ndisplay):
+            if self._show:
+                self._reapply_camera()
+            else:
+                self._camera_stale = True
 
     def _sync_layers(self, plan: RenderPlan) -> None:
         wanted = {d.key: d for d in plan.layers}
@@ -352,9 +368,17 @@ class VispyBackend(RenderBackend):
             self._canvas.central_widget.size = (w, h)
         self._reapply_camera()
 
+    def _fresh_camera(self, event: Any = None) -> None:
+        """Headless: set the camera the last plan asked for, before anything uses it."""
+        if self._camera_stale:
+            self._reapply_camera()
+
     def _reapply_camera(self) -> None:
+        self._camera_stale = False
         if self._camera_view is not None:
-            apply_camera(self._cam2d, self._cam3d, self._camera_view, self._size_wh())
+            size = self._size_wh()
+            apply_camera(self._cam2d, self._cam3d, self._camera_view, size)
+            self._applied_camera = (self._camera_view, size, self._ndisplay)
 
     def _current_camera(self) -> CameraView:
         return read_camera(self._view.camera, self._ndisplay, self._size_wh())
@@ -382,5 +406,6 @@ class VispyBackend(RenderBackend):
         if _close(now, self._camera_view):
             return
         self._camera_view = now
+        self._applied_camera = (now, self._size_wh(), self._ndisplay)  # vispy shows it now
         if self._on_camera is not None:
             self._on_camera(now)
