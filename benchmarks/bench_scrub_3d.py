@@ -19,7 +19,9 @@ Printed per run:
 - prefetched volumes never shown (waste; the warm neighbourhood around the resting slice is
   counted apart: it is for the next move);
 - after the last step: the time until it is shown;
-- RSS and the RAM cache's peak against its budget; main-thread task max and p99.
+- RSS and the RAM cache's peak against its budget; main-thread task max and p99;
+- then play (``viewer.play(0, fps=20)``, ticked by the script's loop) for 2 s from the resting
+  slice: steps taken, ticks that held a volume not yet shown, steps skipped.
 
 Run: ``./run bench --legacy -k scrub_3d`` or ``python benchmarks/bench_scrub_3d.py [--quick]``
 (``--quick``: 16 time points, 10 steps).
@@ -28,6 +30,7 @@ Run: ``./run bench --legacy -k scrub_3d`` or ``python benchmarks/bench_scrub_3d.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -44,6 +47,8 @@ import pytest
 LATENCY_MS = 50.0
 RATE_HZ = 20.0
 START = 4
+PLAY_FPS = 20.0
+PLAY_S = 2.0
 SHAPE = (32, 512, 512)  # z, y, x of one time point
 CHUNKS = (1, 16, 128, 128)
 
@@ -66,6 +71,9 @@ class Result:
     cache_budget_mb: float
     perf_max_ms: float
     perf_p99_ms: float
+    play_steps: int
+    play_held: int
+    play_skipped: int
 
 
 def _rss_mb() -> float:
@@ -175,25 +183,42 @@ def run(times: int, steps: int, prefetch: bool) -> Result:
             volumes.slicer.wait_until_idle(60)
             perf = viewer.perf.stats()
             lat = [(ready_at[t] - changed_at[t]) * 1e3 if t in ready_at else np.nan for t in planes]
-            within = sum(1 for t, v in zip(planes, lat, strict=True) if v <= 50.0 and t in ready_at)
             run_fetched = fetched[n_fetched0:fetched_before_rest]
+            scrub = {
+                "shown_ms": [round(float(v), 1) for v in lat],
+                "within_50ms": sum(1 for v in lat if v <= 50.0),
+                "from_cache": volumes.hits - hits0,
+                "adopted": volumes.adopted - adopted0,
+                "visible_reads": viewer.slicer.stats.submitted - submitted0,
+                "prefetched": len(run_fetched),
+                "prefetched_never_shown": sum(1 for k in run_fetched if k not in shown),
+                "prefetched_around_rest": len(fetched) - fetched_before_rest,
+                "rest_ms": (ready_at[last] - changed_at[last]) * 1e3
+                if last in ready_at
+                else np.nan,
+                "rss_mb": (rss0, _rss_mb()),
+            }
+            # play from the resting slice (headless: the script's loop ticks the player)
+            played: list[int] = []
+            viewer.dims.events.current_step.connect(lambda s: played.append(int(s[0])))
+            player = viewer.play(0, fps=PLAY_FPS)
+            end = time.perf_counter() + PLAY_S
+            while (left := end - time.perf_counter()) > 0:
+                viewer.hop.wait_posted(min(left, 0.002))
+                viewer.hop.drain()
+                player.tick()
+            viewer.stop()
             return Result(
                 prefetch=prefetch,
                 steps=steps,
-                shown_ms=[round(float(v), 1) for v in lat],
-                within_50ms=within,
-                from_cache=volumes.hits - hits0,
-                adopted=volumes.adopted - adopted0,
-                visible_reads=viewer.slicer.stats.submitted - submitted0,
-                prefetched=len(run_fetched),
-                prefetched_never_shown=sum(1 for k in run_fetched if k not in shown),
-                prefetched_around_rest=len(fetched) - fetched_before_rest,
-                rest_ms=(ready_at[last] - changed_at[last]) * 1e3 if last in ready_at else np.nan,
-                rss_mb=(rss0, _rss_mb()),
+                **scrub,
                 cache_peak_mb=cache_peak / 2**20,
                 cache_budget_mb=viewer.loader.cache.budget_bytes / 2**20,
                 perf_max_ms=perf.max_ms,
                 perf_p99_ms=perf.p99_ms,
+                play_steps=len(played),
+                play_held=player.held,
+                play_skipped=sum(b != (a + 1) % times for a, b in itertools.pairwise(played)),
             )
     finally:
         viewer.close()
@@ -219,6 +244,9 @@ def report(r: Result) -> str:
             f"{r.rss_mb[1]:.0f} MB; RAM cache peak {r.cache_peak_mb:.1f} MB of "
             f"{r.cache_budget_mb:.0f} MB; main thread max {r.perf_max_ms:.1f} ms, "
             f"p99 {r.perf_p99_ms:.1f} ms",
+            f"  play at {PLAY_FPS:g} fps for {PLAY_S:g} s: {r.play_steps} steps "
+            f"({r.play_steps / PLAY_S:g} fps), {r.play_held} ticks held a late volume, "
+            f"{r.play_skipped} steps skipped",
         ]
     )
 
