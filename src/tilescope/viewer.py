@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -1071,6 +1072,22 @@ def _play_status(status: LayerStatus, frame: LayerFrame, player: Player) -> Laye
 
 def _record_view(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
     """napari's ``data_level``/``corner_pixels`` from the frame (stored levels only)."""
+    assert frame.corner_pixels is not None
+    seen = (frame.ideal_level, frame.corner_pixels.tobytes(), layer.data_level)
+    last = _recorded.get(layer)
+    if last is not None and last[0] == seen and last[1] is layer.corner_pixels:
+        return  # what this frame would record is recorded already (every frame asks)
+    _record(layer, frame, dims)
+    _recorded[layer] = (seen, layer.corner_pixels)
+
+
+#: layer -> (what the last recorded frame said, the corner array it left on the layer)
+_recorded: weakref.WeakKeyDictionary[Layer, tuple[tuple[Any, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _record(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
     level = frame.ideal_level
     n = layer.level_shapes.shape[0]
     if level >= n or frame.corner_pixels is None:

@@ -482,4 +482,6 @@ def test_random_operations_follow_the_rules(budget_bytes: int, ops: list[Op]) ->
             model.last_used.clear()
             assert atlas.used_bytes == 0
         assert set(atlas.keys) == set(model.last_used)
+        # `pages` is kept between changes: it must always be the pages there are now
+        assert atlas.pages == tuple(atlas._pages[p].spec for p in sorted(atlas._pages))
         check_invariants(budget, atlases)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
+from cmap import Colormap
 from render_helpers import BackendFactory, plan_2d, render
 
 from tilescope.render.plan import TiledDraw, TilePage, TileQuad, TileUpload
@@ -56,3 +58,24 @@ def test_headless_applies_leave_no_gl_commands_queued(make_backend: BackendFacto
     buffer = pages._visuals[0]._buffer
     assert buffer.glir._shared is backend._canvas.context.glir._shared  # type: ignore[attr-defined]
     assert len(buffer.glir._shared._commands) == 0  # all run at the last apply
+
+
+def test_gl_objects_made_after_the_first_apply_join_the_canvas_queue(
+    make_backend: BackendFactory,
+) -> None:
+    """A frame joins only what is new (joining everything every frame was 40 us a layer):
+    a grown vertex buffer, a new page and its visual, a new lookup texture must still join."""
+    backend = make_backend((16, 32))
+    backend.apply(plan_2d((_draw((_quad(0),)),), (16, 32), 1))
+    shared = backend._canvas.context.glir._shared  # type: ignore[attr-defined]
+    many = tuple(_quad(i % 2) for i in range(40))  # past the first buffer's capacity
+    pages = tuple(TilePage(p, (16, 32)) for p in range(9))  # a second visual
+    grown = dataclasses.replace(_draw(many), pages=pages, colormap=Colormap("viridis"))
+    backend.apply(plan_2d((grown,), (16, 32), 1))
+    layer: Any = backend._layers[1]._pages  # type: ignore[attr-defined]
+    assert len(layer._visuals) == 2
+    objects = [*layer._textures.values(), layer._lut]
+    objects += [v._buffer for v in layer._visuals if v._buffer is not None]
+    for obj in objects:
+        assert obj.glir._shared is shared
+    assert len(shared._commands) == 0

@@ -19,6 +19,7 @@ Pure functions over :class:`~tilescope.models.dims.DimsState`; any thread.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,12 +95,18 @@ class LayerAxes:
 
 def layer_axes(dims: DimsState, ndim_layer: int) -> LayerAxes:
     """Map ``dims``' displayed / not-displayed world axes onto a ``ndim_layer``-D layer."""
-    displayed_world = tuple(int(a) for a in dims.displayed)
-    displayed = tuple(world_axis_to_layer(a, dims.ndim, ndim_layer) for a in displayed_world)
+    # memoized: every frame asks this for every layer, and it depends on three small values
+    return _layer_axes(dims.order[len(dims.order) - dims.ndisplay :], dims.ndim, ndim_layer)
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_axes(shown_world: tuple[int, ...], ndim_world: int, ndim_layer: int) -> LayerAxes:
+    displayed_world = tuple(int(a) for a in shown_world)
+    displayed = tuple(world_axis_to_layer(a, ndim_world, ndim_layer) for a in displayed_world)
     shown = {a for a in displayed if a is not None}
     not_displayed = tuple(a for a in range(ndim_layer) if a not in shown)
     return LayerAxes(
-        ndim_world=dims.ndim,
+        ndim_world=ndim_world,
         ndim_layer=ndim_layer,
         displayed_world=displayed_world,
         displayed=displayed,

@@ -195,6 +195,7 @@ class TextureAtlas(Generic[K]):
         self._page_shape = (ph, pw)
         self._max_texture = int(max_texture)
         self._pages: dict[int, _Page] = {}
+        self._page_specs: tuple[PageSpec, ...] | None = None  # `pages`, until a page changes
         self._next_page = 0
         self._free_slots: list[tuple[int, int]] = []  # heap of (page, index), lazily pruned
         self._entries: dict[K, _Entry] = {}
@@ -221,7 +222,9 @@ class TextureAtlas(Generic[K]):
     @property
     def pages(self) -> tuple[PageSpec, ...]:
         """Every backing texture now, by page id (the backend diffs this against its own)."""
-        return tuple(self._pages[p].spec for p in sorted(self._pages))
+        if self._page_specs is None:  # the same tuple every frame until a page comes or goes
+            self._page_specs = tuple(self._pages[p].spec for p in sorted(self._pages))
+        return self._page_specs
 
     @property
     def keys(self) -> KeysView[K]:
@@ -384,11 +387,13 @@ class TextureAtlas(Generic[K]):
     ) -> _Page:
         page = _Page(PageSpec(self._next_page, shape, slot_shape, single), nbytes)
         self._pages[self._next_page] = page
+        self._page_specs = None
         self._next_page += 1
         return page
 
     def _free_page(self, page_id: int) -> None:
         page = self._pages.pop(page_id)
+        self._page_specs = None
         assert not page.occupied
         self._budget.release(page.nbytes)  # its free slots are pruned lazily from the heap
 
@@ -439,6 +444,7 @@ class TextureAtlas(Generic[K]):
         for page in self._pages.values():
             self._budget.release(page.nbytes)
         self._pages.clear()
+        self._page_specs = None
         self._free_slots.clear()
         self._entries.clear()
         self._lru_shared.clear()

@@ -25,6 +25,8 @@ from tilescope.render.plan import (
     PointsDraw,
     RenderPlan,
     TiledDraw,
+    TilePage,
+    TileQuad,
 )
 from tilescope.slicing.requests import PointsSliceResponse, SliceResponse
 from tilescope.tiles.convert import stride_transform
@@ -84,6 +86,8 @@ def plan_key(plan: RenderPlan) -> tuple[Any, ...]:
 
 
 _ONE_SHOT = frozenset({"uploads"})
+#: Item types of tuples a key keeps as they are: their equality is plain value equality.
+_PLAIN = frozenset({TileQuad, TilePage, int, float, str, bool})
 
 
 def _identity_key(value: Any) -> Any:
@@ -92,6 +96,8 @@ def _identity_key(value: Any) -> Any:
     Large arrays (slices, point sets) are left out: every draw carries ``data_version``, the
     id of the slice response it came from, which changes whenever they do.
     """
+    if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+        return value  # quads and pages: compared as they are (hashing them is dear)
     if isinstance(value, LabelColormap):  # rebuilt each plan; equal when its content is
         return ("labels", value.version, value.background, value.default, *value.colors.items())
     if isinstance(value, np.ndarray):

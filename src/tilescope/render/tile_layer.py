@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from tilescope.errors import ChunkLoadError
 from tilescope.render.atlas import TextureAtlas
-from tilescope.render.plan import TiledDraw, TileQuad, TileUpload
+from tilescope.render.plan import TiledDraw, TilePage, TileQuad, TileUpload
 from tilescope.tiles.convert import LabelIndex, TileKind
 from tilescope.tiles.coverage import CoveragePlan
 from tilescope.tiles.grid import TileKey, TileSlice
@@ -108,6 +108,10 @@ class LayerTiles:
     """The last slice placement: ``(key, layer transform, placement)`` (see ``Placement``)."""
     plane_map: tuple[Any, Any, Any] | None = None
     """``(transform, axes, what of the placement depends on them only)`` (``render.tiled``)."""
+    pages_from: tuple[Any, ...] | None = None
+    pages: tuple[TilePage, ...] = ()
+    """The draw's pages, made from the atlas's page tuple ``pages_from`` (rebuilt only when
+    that changes, so the backend sees the same tuple frame after frame)."""
 
     def prefetch_ahead(self, view: ViewTiles) -> ViewTiles:
         """Keep only the prefetch ring tiles ahead of a pan (all of them at rest or after a

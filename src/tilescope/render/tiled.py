@@ -596,7 +596,11 @@ class TiledFrames:
         transform: npt.NDArray[np.float64],
     ) -> TiledDraw:
         uploads = tuple(state.uploads)
-        pages = tuple(TilePage(p.page, p.shape) for p in state.atlas.pages)
+        specs = state.atlas.pages
+        if state.pages_from is not specs:  # the same tuple until a page comes or goes
+            state.pages_from = specs
+            state.pages = tuple(TilePage(p.page, p.shape) for p in specs)
+        pages = state.pages
         common: dict[str, Any] = {
             "key": layer.layer_id,
             "transform": transform,

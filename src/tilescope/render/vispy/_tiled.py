@@ -212,6 +212,7 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         self._draw_mode = "triangles"
         self._count = 0
         self._buffer: Any = None  # one interleaved buffer, capacity a power of two
+        self._buffers_made = 0
         self._vertices = np.zeros(0, _VERTEX_DTYPE)  # what it holds
         self.set_gl_state("translucent", cull_face=False)
 
@@ -235,6 +236,7 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         if self._buffer is None or self._buffer.size < capacity:
             self._vertices = np.zeros(capacity, _VERTEX_DTYPE)
             self._buffer = gloo.VertexBuffer(self._vertices)
+            self._buffers_made += 1
             for name in _VERTEX_DTYPE.names or ():
                 self.shared_program[name] = self._buffer[name]
         vertices = self._vertices
@@ -253,6 +255,11 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         self._count = n * 6
         self._buffer.set_data(vertices)
         self.update()
+
+    @property
+    def buffers_made(self) -> int:
+        """Vertex buffers made so far (a new one each time the capacity grows)."""
+        return self._buffers_made
 
     def join(self, queue: Any) -> None:
         """Merge the vertex buffer's GL command queue into ``queue``."""
@@ -295,6 +302,10 @@ class TiledPages:
         self._gl_state: dict[str, Any] = {}
         self._dummy: Any = None
         self._bound: dict[int, Any] = {}  # page -> the texture its sampler is bound to
+        self._synced: tuple[tuple[TilePage, ...] | None, int] = (None, 0)
+        self._gl_made = 0
+        self._joined: tuple[int, ...] = ()
+        self._interp = ""
 
     @property
     def visual_count(self) -> int:
@@ -338,9 +349,11 @@ class TiledPages:
             "u_lut_shape": self._lut_shape,
         }
         interp = "linear" if draw.interpolation != "nearest" and draw.kind == "image" else "nearest"
-        for tex in self._textures.values():
-            if tex.interpolation != interp:
-                tex.interpolation = interp
+        if regrouped or interp != self._interp:  # new pages start "nearest"
+            self._interp = interp
+            for tex in self._textures.values():
+                if tex.interpolation != interp:
+                    tex.interpolation = interp
         if regrouped or uniforms != self._uniforms or gl_state != self._gl_state:
             self._uniforms = uniforms
             self._gl_state = gl_state
@@ -371,9 +384,11 @@ class TiledPages:
             colors = np.round(rgba * 255.0).astype(np.uint8)
             arr = lut_texture_array(colors)
             self._lut = gloo.Texture2D(arr, interpolation="nearest")
+            self._gl_made += 1
             self._lut_shape = (float(arr.shape[1]), float(arr.shape[0]))
         elif draw.channels == 1:
             self._lut = gloo.Texture2D(cmap_lut(draw.colormap), interpolation="linear")
+            self._gl_made += 1
             self._lut_shape = (float(CMAP_LUT_SIZE), 1.0)
         else:
             return
@@ -381,6 +396,13 @@ class TiledPages:
 
     def _sync_pages(self, pages: tuple[TilePage, ...], channels: int) -> bool:
         """Textures for ``pages``; True when pages moved between visuals or samplers."""
+        if pages is self._synced[0] and channels == self._synced[1]:
+            return False  # the draw reuses its page tuple until a page comes or goes
+        regrouped = self._regroup(pages, channels)
+        self._synced = (pages, channels)
+        return regrouped
+
+    def _regroup(self, pages: tuple[TilePage, ...], channels: int) -> bool:
         wanted = {p.page: p for p in pages}
         for page in list(self._textures):
             if page not in wanted or self._textures[page].shape[:2] != wanted[page].shape:
@@ -388,6 +410,7 @@ class TiledPages:
         fmt = ("luminance", "r32f") if channels == 1 else ("rgba", "rgba32f")
         for page, spec in wanted.items():
             if page not in self._textures:
+                self._gl_made += 1
                 self._textures[page] = gloo.Texture2D(
                     shape=(*spec.shape, channels),
                     format=fmt[0],
@@ -412,6 +435,7 @@ class TiledPages:
             if g < len(self._visuals) and self._visuals[g].samplers >= samplers:
                 continue
             visual = TiledPagesNode(*self._kind, samplers, parent=self.node)
+            self._gl_made += 1  # textures, lookups, visuals: what join must associate
             if g < len(self._visuals):  # outgrown (the atlas gained pages): rare
                 self._visuals[g].parent = None
                 self._visuals[g] = visual
@@ -446,10 +470,15 @@ class TiledPages:
         """Merge the pages', lookup texture's and vertex buffers' GL command queues into the
         canvas's ``queue`` (idempotent): until a visual is first drawn its uploads wait in
         queues of their own, and headless nothing draws until a screenshot."""
+        # associating is idempotent: only GL objects made since the last join need it
+        made = (id(queue), self._gl_made, *(v.buffers_made for v in self._visuals))
+        if made == self._joined:
+            return
         for tex in (*self._textures.values(), self._lut):
             queue.associate(tex.glir)
         for visual in self._visuals:
             visual.join(queue)
+        self._joined = made
 
     def clear(self) -> None:
         """Drop every page (textures and visuals)."""
@@ -461,6 +490,8 @@ class TiledPages:
         self._bound = {}
         self._textures.clear()
         self._uniforms = {}
+        self._synced = (None, 0)
+        self._interp = ""
 
     def remove(self) -> None:
         """Detach from the scene."""
