@@ -76,18 +76,26 @@ def plan_key(plan: RenderPlan) -> tuple[Any, ...]:
     one-shot copies into the atlas, not part of what the frame looks like).
     """
     layers = tuple(
-        (
-            type(d).__name__,
-            *(_identity_key(getattr(d, f.name)) for f in fields(d) if f.name not in _ONE_SHOT),
-        )
+        (type(d).__name__, *(_identity_key(getattr(d, name)) for name in _key_fields(type(d))))
         for d in plan.layers
     )
     return (plan.ndisplay, plan.camera, plan.canvas_size, plan.background, layers)
 
 
+def _key_fields(kind: type[Any]) -> tuple[str, ...]:
+    """The fields of a draw type that its key compares (every field but one-shot ones)."""
+    names = _KEY_FIELDS.get(kind)
+    if names is None:
+        names = _KEY_FIELDS[kind] = tuple(f.name for f in fields(kind) if f.name not in _ONE_SHOT)
+    return names
+
+
+_KEY_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
 _ONE_SHOT = frozenset({"uploads"})
 #: Item types of tuples a key keeps as they are: their equality is plain value equality.
-_PLAIN = frozenset({TileQuad, TilePage, int, float, str, bool})
+_PLAIN = frozenset({TileQuad, TilePage, int, float, str, bool, type(None)})
 
 
 def _identity_key(value: Any) -> Any:
@@ -96,7 +104,10 @@ def _identity_key(value: Any) -> Any:
     Large arrays (slices, point sets) are left out: every draw carries ``data_version``, the
     id of the slice response it came from, which changes whenever they do.
     """
-    if type(value) is tuple and all(type(v) in _PLAIN for v in value):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple and all(type(v) in _PLAIN for v in value):
         return value  # quads and pages: compared as they are (hashing them is dear)
     if isinstance(value, LabelColormap):  # rebuilt each plan; equal when its content is
         return ("labels", value.version, value.background, value.default, *value.colors.items())

@@ -108,6 +108,9 @@ class LayerTiles:
     """The last slice placement: ``(key, layer transform, placement)`` (see ``Placement``)."""
     plane_map: tuple[Any, Any, Any] | None = None
     """``(transform, axes, what of the placement depends on them only)`` (``render.tiled``)."""
+    view_memo: tuple[tuple[Any, ...], ViewTiles] | None = None
+    """The last view's tiles and what they were computed from (the box, canvas, margin,
+    locked level and grid)."""
     pages_from: tuple[Any, ...] | None = None
     pages: tuple[TilePage, ...] = ()
     """The draw's pages, made from the atlas's page tuple ``pages_from`` (rebuilt only when

@@ -303,14 +303,16 @@ class TiledFrames:
             if found is None:
                 return LayerFrame(None, 0, 0)
             box = found[0]
-        view = visible_tiles(
-            source.grid,
-            box[0],
-            box[1],
-            canvas,
-            margin=self._loader.config.octree.margin_tiles,
-            locked_level=layer.locked_data_level,
-        )
+        margin, locked = self._loader.config.octree.margin_tiles, layer.locked_data_level
+        asked = (box.tobytes(), canvas, margin, locked, source.grid)
+        memo = state.view_memo
+        if memo is not None and memo[0] == asked:  # a frame for arrived tiles: same view
+            view = memo[1]
+        else:
+            view = visible_tiles(
+                source.grid, box[0], box[1], canvas, margin=margin, locked_level=locked
+            )
+            state.view_memo = (asked, view)
         view = state.prefetch_ahead(view)
         quads, plan, over = self._plan(state, tiles, view)
         estimate = self._estimate_contrast(layer, state, tiles)
