@@ -379,3 +379,18 @@ def test_the_first_layer_is_sliced_once_at_the_middle_slice() -> None:
         assert series.started == [(NT - 1) // 2]
     finally:
         viewer.close()
+
+
+@pytest.mark.gl
+def test_a_dask_series_is_prefetched_on_the_shared_dask_pool(viewer: Viewer) -> None:
+    import dask.array as da
+
+    series = da.stack([da.full(VOLUME, t / (NT - 1), dtype=np.float32) for t in range(NT)])
+    layer = viewer.add_image(series, contrast_limits=(0, 1))
+    _settle(viewer)
+    hits = viewer.volume_prefetch.hits
+    viewer.dims.set_current_step(0, 6)  # a neighbour of the first slice (5): prefetched
+    assert viewer.layer_status(layer).state == "ready"
+    assert viewer.volume_prefetch.hits == hits + 1
+    response = viewer._responses[layer.layer_id]
+    assert np.allclose(np.asarray(response.data), 6 / (NT - 1))
