@@ -185,7 +185,9 @@ def test_a_step_onto_a_running_prefetch_waits_for_it_instead_of_reading_again(
     viewer.dims.set_current_step(0, 7)  # from the cache; its neighbour 8 is prefetched
     series.wait_for(lambda: 8 in series.started)
     viewer.dims.set_current_step(0, 8)  # onto the running prefetch
-    assert viewer.layer_status(layer).state == "loading"
+    status = viewer.layer_status(layer)
+    assert status.state == "loading"
+    assert "the slice shown before stands in" in status.message  # 7 is still on screen
     assert viewer.volume_prefetch.adopted == 1
     series.gate.set()
     _settle(viewer)

@@ -794,7 +794,11 @@ class Viewer:
                 self._on_slice_done(layer, cached)
                 return
             task = self._volumes.adopt(request)
-        self._set_status(layer, LayerStatus("loading"))
+        shown = self._responses.get(layer.layer_id)
+        # the slice on screen stays there until this one arrives: say it is not this slice
+        stands_in = isinstance(shown, ImageSliceResponse) and not shown.empty
+        note = "the slice shown before stands in" if stands_in else ""
+        self._set_status(layer, LayerStatus("loading", note))
         self._slicer.submit(
             layer.layer_id,
             task or _as_task(request, self._slicer.dask),
