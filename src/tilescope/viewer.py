@@ -26,7 +26,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -184,6 +183,7 @@ class Viewer:
         )
         self._volumes.playing = lambda: self._play_speed() is not None
         self._frames: dict[int, LayerFrame] = {}
+        self._recorded: dict[int, tuple[tuple[Any, ...], Any]] = {}  # see _record_view
         self._more_tiles = False
         self._last_view_change = -math.inf
         self._awaiting_tiles: dict[int, LayerFrame] = {}
@@ -678,6 +678,7 @@ class Viewer:
         self._volumes.forget(key)
         self._tiles.drop(key)
         self._frames.pop(key, None)
+        self._recorded.pop(key, None)
         self._responses.pop(key, None)
         self._signatures.pop(key, None)
         self._set_status(layer, LayerStatus("removed"))
@@ -954,7 +955,7 @@ class Viewer:
             layer.loading_progress = frame.progress
             self._set_status(layer, _play_status(_tile_status(layer, frame), frame, self.player))
             if frame.corner_pixels is not None:
-                _record_view(layer, frame, dims)
+                _record_view(layer, frame, dims, self._recorded)
         return draws
 
     def _on_frame(self, start: float, duration_ms: float) -> None:
@@ -1074,21 +1075,23 @@ def _play_status(status: LayerStatus, frame: LayerFrame, player: Player) -> Laye
     return LayerStatus(state, f"{status.message}; {note}" if status.message else note)
 
 
-def _record_view(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
-    """napari's ``data_level``/``corner_pixels`` from the frame (stored levels only)."""
+def _record_view(
+    layer: Image | Labels,
+    frame: LayerFrame,
+    dims: Any,
+    recorded: dict[int, tuple[tuple[Any, ...], Any]],
+) -> None:
+    """napari's ``data_level``/``corner_pixels`` from the frame (stored levels only), unless
+    ``recorded`` (layer id -> what the last recorded frame said, the corner array it left on
+    the layer) says this is recorded already: every frame asks."""
     assert frame.corner_pixels is not None
-    seen = (frame.ideal_level, frame.corner_pixels.tobytes(), layer.data_level)
-    last = _recorded.get(layer)
+    axes = layer_axes(dims, layer.ndim).displayed_layer
+    seen = (frame.ideal_level, frame.corner_pixels.tobytes(), axes, layer.data_level)
+    last = recorded.get(layer.layer_id)
     if last is not None and last[0] == seen and last[1] is layer.corner_pixels:
-        return  # what this frame would record is recorded already (every frame asks)
+        return
     _record(layer, frame, dims)
-    _recorded[layer] = (seen, layer.corner_pixels)
-
-
-#: layer -> (what the last recorded frame said, the corner array it left on the layer)
-_recorded: weakref.WeakKeyDictionary[Layer, tuple[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
+    recorded[layer.layer_id] = (seen, layer.corner_pixels)
 
 
 def _record(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
