@@ -616,3 +616,30 @@ def _render_config(**render: Any) -> Iterator[None]:
         yield
     finally:
         set_config(previous)
+
+
+def test_data_level_and_corner_pixels_follow_the_view_of_a_tiled_layer() -> None:
+    """napari's ``data_level``/``corner_pixels``, recorded from each frame (and not redone
+    when a frame would record the same): zooming in picks a finer level, corners follow."""
+    viewer = Viewer(show=False, size=(64, 64))
+    try:
+        levels = _pyramid(256, 3)
+        layer = viewer.add_image(levels, multiscale=True, contrast_limits=(0, 1000))
+        assert viewer.wait_until_idle(WAIT)
+        start = viewer.camera.center, viewer.camera.zoom
+        first = layer.data_level, layer.corner_pixels.copy()
+        assert first[0] > 0  # the whole image in 64²: a coarse level
+        viewer.camera.update(center=(96.0, 96.0), zoom=2.0)  # [80, 112)²: within tile (1, 1)
+        assert viewer.wait_until_idle(WAIT)
+        assert layer.data_level == 0
+        np.testing.assert_array_equal(layer.corner_pixels, [[64, 64], [127, 127]])
+        viewer.camera.update(center=(160.0, 32.0))  # a pan at the same level: tile (2, 0)
+        assert viewer.wait_until_idle(WAIT)
+        assert layer.data_level == 0
+        np.testing.assert_array_equal(layer.corner_pixels, [[128, 0], [191, 63]])
+        viewer.camera.update(center=start[0], zoom=start[1])  # back out
+        assert viewer.wait_until_idle(WAIT)
+        assert layer.data_level == first[0]
+        np.testing.assert_array_equal(layer.corner_pixels, first[1])
+    finally:
+        viewer.close()
