@@ -396,3 +396,38 @@ def test_a_dask_series_is_prefetched_on_the_shared_dask_pool(viewer: Viewer) -> 
     assert viewer.volume_prefetch.hits == hits + 1
     response = viewer._responses[layer.layer_id]
     assert np.allclose(np.asarray(response.data), 6 / (NT - 1))
+
+
+@pytest.mark.gl
+def test_a_hung_prefetch_never_holds_a_visible_read_nor_the_prefetch_workers() -> None:
+    previous = set_config(OctreeConfig.from_dict({"prefetch": _settings()}))
+    try:
+        viewer = Viewer(show=False, size=(64, 64), ndisplay=3, slice_timeout_s=0.5)
+    finally:
+        set_config(previous)
+    release = threading.Event()
+    try:
+
+        class HangsAtSix(GatedSeries):
+            def __getitem__(self, key: Any) -> np.ndarray:
+                out = super().__getitem__(key)
+                if int(key[0]) == 6:
+                    assert release.wait(WAIT)  # the prefetch of 6 hangs until the end
+                return out
+
+        series = HangsAtSix()
+        layer = viewer.add_image(series, contrast_limits=(0, 1))
+        series.wait_for(lambda: 6 in series.started)  # the first prefetch: it hangs
+        viewer.dims.set_current_step(0, 9)  # a visible read beside it, on its own workers
+        assert viewer.wait_until_idle(WAIT)
+        assert viewer.layer_status(layer).state == "ready"
+        assert np.allclose(np.asarray(viewer._responses[layer.layer_id].data), 9 / (NT - 1))
+        # 6 is no longer wanted (told to stop, it hangs on): past the read timeout a fresh
+        # thread takes its worker's place, and the neighbours of 9 are prefetched
+        assert viewer.volume_prefetch.slicer.wait_until_idle(WAIT)
+        assert viewer.volume_prefetch.slicer.stats.abandoned == 1
+        assert {7, 8, 10, 11} <= set(series.started)
+        assert viewer.layer_status(layer).state == "ready"  # a prefetch's trouble is quiet
+    finally:
+        release.set()
+        viewer.close()

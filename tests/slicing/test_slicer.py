@@ -389,3 +389,32 @@ def test_waiting_is_a_task_held_back_by_busy_workers_not_one_about_to_start(
         for g in (a, b, c):
             g.release.set()
         slicer.shutdown()
+
+
+def test_a_superseded_read_that_hangs_gives_its_worker_back_after_the_timeout(
+    hop: MainThreadQueue,
+) -> None:
+    """Told to stop, it keeps running (it ignores its token); past the timeout a fresh
+    thread takes its worker's place, so another key's read starts."""
+    now = [0.0]
+    slicer = LayerSlicer(hop, max_workers=1, timeout_s=5.0, clock=lambda: now[0])
+    hung, other = Gate("hung"), Gate("other")
+    other.release.set()
+    sink = Sink()
+    try:
+        slicer.submit("a", hung, sink.on_done, sink.on_error)
+        assert hung.started.wait(WAIT)
+        slicer.cancel("a")  # superseded while running: it hangs on
+        slicer.submit("b", other, sink.on_done, sink.on_error)
+        slicer.poll()
+        assert not other.started.is_set()  # the only worker is still in the hung read
+        now[0] = 5.0
+        slicer.poll()  # past the timeout: its worker is replaced
+        assert other.started.wait(WAIT)
+        assert slicer.wait_until_idle(WAIT)
+        assert sink.done == ["other"]
+        assert sink.errors == []
+        assert slicer.stats.abandoned == 1
+    finally:
+        hung.release.set()
+        slicer.shutdown()

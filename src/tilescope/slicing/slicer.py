@@ -8,7 +8,9 @@ stale. Results and errors reach the main thread only through
 
 A task that runs longer than ``timeout_s`` is reported as failed, naming its ``label`` (its
 worker is abandoned, a fresh one takes its place, and its late result is dropped); the next
-submit for that key retries. Nothing is left pending forever.
+submit for that key retries. Nothing is left pending forever. A superseded read that ignores
+its token and keeps running is abandoned the same way once it has run ``timeout_s``, so hung
+reads nobody wants any more cannot hold the workers other keys wait for.
 
 One key never takes every worker: at most ``per_layer_limit`` of its tasks run at once
 (superseded tasks that ignore their token and keep running count), and a key past its limit
@@ -66,6 +68,7 @@ class SliceStats:
     cancelled_queued: int = 0
     cancelled_running: int = 0
     stale_dropped: int = 0
+    abandoned: int = 0  # superseded reads past the timeout whose worker was replaced
     sync: int = 0
     by_key: dict[Hashable, int] = field(default_factory=dict)
 
@@ -108,6 +111,8 @@ class LayerSlicer:
         self._timeout_s = timeout_s
         self._clock = clock
         self._tasks: dict[Hashable, _Task[Any]] = {}
+        #: superseded tasks still running: past the timeout their worker is replaced too
+        self._orphans: list[_Task[Any]] = []
         self._watchdog = Alarm(lambda: hop.post(self.poll), "tilescope-slice-watchdog")
         self._generation = 0
         self._sync_depth = 0
@@ -190,6 +195,7 @@ class LayerSlicer:
         """
         now = self._clock()
         workers = self._workers
+        self._replace_hung_orphans(now)
         for key, entry in list(self._tasks.items()):
             job = entry.job
             if job is None or workers is None:
@@ -260,6 +266,26 @@ class LayerSlicer:
             self.stats.cancelled_queued += 1
         else:
             self.stats.cancelled_running += 1
+            if entry.job is not None:
+                self._orphans.append(entry)  # told to stop; if it hangs, poll() frees its worker
+
+    def _replace_hung_orphans(self, now: float) -> None:
+        """A superseded read still running ``timeout_s`` after it started is abandoned: a
+        fresh thread takes its worker's place, so reads that ignore their token and hang
+        cannot hold workers that other keys are waiting for. (It still counts toward its
+        own key's share until it returns.) Nobody is told: nobody wants its result."""
+        workers = self._workers
+        kept: list[_Task[Any]] = []
+        for entry in self._orphans:
+            job = entry.job
+            if job is None or workers is None or job.state != "running" or job.abandoned:
+                continue  # finished, never started, or already replaced
+            if entry.started is not None and now - entry.started >= self._timeout_s:
+                workers.abandon(job)
+                self.stats.abandoned += 1
+            else:
+                kept.append(entry)
+        self._orphans = kept
 
     def _finish(self, key: Hashable, gen: int, ok: bool, value: Any) -> None:
         entry = self._tasks.get(key)
