@@ -431,3 +431,45 @@ def test_a_hung_prefetch_never_holds_a_visible_read_nor_the_prefetch_workers() -
     finally:
         release.set()
         viewer.close()
+
+
+@pytest.mark.gl
+def test_play_holds_a_late_volume_and_the_status_says_at_what_rate() -> None:
+    from tilescope.models.playback import Player
+
+    viewer = _viewer(enabled=False)  # every step reads its volume
+    try:
+        series = GatedSeries()
+        layer = viewer.add_image(series, contrast_limits=(0, 1))
+        _settle(viewer)
+        clock = FakeClock()
+        player = Player(viewer.dims, viewer.step_shown, clock)
+        viewer.player = player
+        player.play(0, fps=10)
+        for _ in range(2):  # reads are quick: one step per 0.1 s
+            clock.advance(0.1)
+            assert player.tick()
+            _settle(viewer)
+        series.gate.clear()
+        clock.advance(0.1)
+        assert player.tick()  # its read blocks
+        step = viewer.dims.current_step[0]
+        for _ in range(5):
+            clock.advance(0.1)
+            assert not player.tick()  # held, never skipped
+        assert player.held == 5
+        viewer.screenshot(wait=False)
+        status = viewer.layer_status(layer)
+        assert status.state == "loading"
+        assert "of 10 fps" in status.message
+        assert "the slice shown before stands in" in status.message
+        series.gate.set()
+        _settle(viewer)
+        clock.advance(0.1)
+        assert player.tick()
+        assert viewer.dims.current_step[0] == step + 1
+        player.stop()
+        viewer.screenshot(wait=False)
+        assert "fps" not in viewer.layer_status(layer).message
+    finally:
+        viewer.close()

@@ -184,6 +184,8 @@ class Viewer:
         self._volumes.playing = lambda: self._play_speed() is not None
         self._frames: dict[int, LayerFrame] = {}
         self._recorded: dict[int, tuple[tuple[Any, ...], Any]] = {}  # see _record_view
+        #: sliced layers' statuses as their reads left them (the player's note is added)
+        self._slice_status: dict[int, tuple[Layer, LayerStatus]] = {}
         self._more_tiles = False
         self._last_view_change = -math.inf
         self._awaiting_tiles: dict[int, LayerFrame] = {}
@@ -679,6 +681,7 @@ class Viewer:
         self._tiles.drop(key)
         self._frames.pop(key, None)
         self._recorded.pop(key, None)
+        self._slice_status.pop(key, None)
         self._responses.pop(key, None)
         self._signatures.pop(key, None)
         self._set_status(layer, LayerStatus("removed"))
@@ -799,7 +802,7 @@ class Viewer:
         # the slice on screen stays there until this one arrives: say it is not this slice
         stands_in = isinstance(shown, ImageSliceResponse) and not shown.empty
         note = "the slice shown before stands in" if stands_in else ""
-        self._set_status(layer, LayerStatus("loading", note))
+        self._set_slice_status(layer, LayerStatus("loading", note))
         self._slicer.submit(
             layer.layer_id,
             task or _as_task(request, self._slicer.dask),
@@ -819,7 +822,7 @@ class Viewer:
                     layer.apply_contrast_limits_estimate(
                         limits, limits_range, response.data_version
                     )
-            self._set_status(layer, LayerStatus("ready"))
+            self._set_slice_status(layer, LayerStatus("ready"))
             self._fresh[layer.layer_id] = response
             self._volumes.keep(response)  # scrubbing back shows it at once
             self._volumes.pump()  # no visible read may be left: prefetch can go on
@@ -831,6 +834,25 @@ class Viewer:
         self._set_status(layer, LayerStatus("error", str(exc) or type(exc).__name__))
         self._volumes.pump()
         self._schedule_flush()
+
+    def _set_slice_status(self, layer: Layer, status: LayerStatus) -> None:
+        """A sliced layer's status; while a player runs below its rate, with that said."""
+        self._slice_status[layer.layer_id] = (layer, status)
+        note = self.player.note()
+        if note is not None:
+            status = LayerStatus(
+                status.state, f"{status.message}; {note}" if status.message else note
+            )
+        self._set_status(layer, status)
+
+    def _refresh_play_notes(self) -> None:
+        """Each frame: a player's rate changes while a slice is held (no slice event comes)."""
+        dims = self.model.dims.state
+        for layer_id, (layer, status) in list(self._slice_status.items()):
+            if is_tiled(layer, dims):  # tiled now: its frames say its status
+                del self._slice_status[layer_id]
+            elif self._status.get(layer_id, status).state in ("loading", "ready"):
+                self._set_slice_status(layer, status)
 
     def _set_status(self, layer: Layer, status: LayerStatus) -> None:
         if self._status.get(layer.layer_id) == status:
@@ -889,6 +911,8 @@ class Viewer:
                 self._backend.apply(plan)
                 self._awaiting_tiles.update((k, f) for k, f in self._frames.items() if k in tiled)
             self._tiles.applied()  # the uploads are in the backend's hands now
+        if self._slice_status:
+            self._refresh_play_notes()
         self._awaiting_frame.update(self._fresh)
         self._fresh.clear()
         if self._tiles.prefetcher.pending and not self._prefetch_posted:
