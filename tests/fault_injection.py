@@ -257,18 +257,19 @@ class RemoteFaultServer:
 
 
 class FaultySource:
-    """A (z, y, x) float32 array whose reads fail by ``plan`` (``raise``, ``hang``,
-    ``shape``, ``dtype``); a hung read waits for :meth:`release`."""
+    """A float32 array (``(z, y, x)``, or any shape: its value is the index along the first
+    axis over ``shape[0] - 1``) whose reads fail by ``plan`` (``raise``, ``hang``, ``shape``,
+    ``dtype``); a hung read waits for :meth:`release`."""
 
-    def __init__(self, shape: tuple[int, int, int], plan: FaultPlan) -> None:
-        z = np.arange(shape[0], dtype=np.float32)[:, None, None]
+    def __init__(self, shape: tuple[int, ...], plan: FaultPlan) -> None:
+        z = np.arange(shape[0], dtype=np.float32).reshape((-1,) + (1,) * (len(shape) - 1))
         self._data = np.broadcast_to(z / max(1, shape[0] - 1), shape)
         self.plan = plan
         self.released = threading.Event()
 
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: np.dtype(np.float32))
-    ndim = property(lambda self: 3)
+    ndim = property(lambda self: self._data.ndim)
 
     def __getitem__(self, key: Any) -> Any:
         kind = self.plan.draw()
