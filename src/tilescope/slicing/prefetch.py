@@ -333,7 +333,10 @@ class VolumePrefetcher:
     def _error(self, key: VolumeKey, flight: _Flight, exc: BaseException) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
-        self._failed[key] = self._clock()
+        now = self._clock()
+        if len(self._failed) >= 256:  # a long faulty session: forget back-offs that ended
+            self._failed = {k: t for k, t in self._failed.items() if now - t < FAILED_BACKOFF_S}
+        self._failed[key] = now
         if not flight.future.done():
             flight.future.set_exception(exc)
         self.pump()
