@@ -530,3 +530,50 @@ def test_scrubbing_faulty_volumes_recovers_everything() -> None:
         for src in sources.values():
             src.release()
         viewer.close()
+
+
+def test_a_slider_coming_to_rest_is_re_planned_with_both_sides() -> None:
+    clock = FakeClock()
+    prefetcher, layer, dims, _ = _plan_fixture(clock, direction_steps=2, radius=2)
+    try:
+        assert prefetcher.idle_in() is None
+        for t in (3, 5, 7):  # a fast drag: every other slice
+            dims.set_current_step(0, t)
+            prefetcher.plan(layer, dims.state)
+            clock.advance(0.05)
+        assert _times(prefetcher, layer) == [8, 9]  # ahead only: 6 and 5 are behind
+        wait = prefetcher.idle_in()
+        assert wait == pytest.approx(0.5 - 0.05)
+        prefetcher.replan_rested([layer], dims.state)  # still moving: nothing changes
+        assert _times(prefetcher, layer) == [8, 9]
+        clock.advance(wait + 0.01)
+        prefetcher.replan_rested([layer], dims.state)
+        assert _times(prefetcher, layer) == [8, 6, 9, 5]  # both sides, nearest first
+        assert prefetcher.idle_in() is None  # planned at rest: no wake needed
+    finally:
+        prefetcher.close()
+
+
+@pytest.mark.gl
+def test_at_rest_the_viewer_fetches_the_side_a_fast_drag_skipped() -> None:
+    import time
+
+    viewer = _viewer(idle_after_s=0.1, direction_steps=1, radius=1)
+    try:
+        series = GatedSeries()
+        viewer.add_image(series, contrast_limits=(0, 1))
+        _settle(viewer)  # t = 5 and its neighbours 4, 6
+        layer_id = viewer.layers[0].layer_id
+        for t in (7, 10):  # skipping slices, quicker than idle_after_s
+            viewer.dims.set_current_step(0, t)
+        planned = {r.windows for r in viewer.volume_prefetch.planned(layer_id)}
+        assert ((9, 10),) not in planned  # behind the motion: not while it moves
+        assert series.reads_of(9) == 0
+        deadline = time.monotonic() + WAIT
+        while series.reads_of(9) == 0:  # the rest alarm's frame re-plans both sides
+            assert time.monotonic() < deadline, series.started
+            viewer.hop.wait_posted(0.05)
+            viewer.hop.drain()
+        assert series.reads_of(9) == 1
+    finally:
+        viewer.close()

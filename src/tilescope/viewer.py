@@ -913,6 +913,7 @@ class Viewer:
             self._tiles.applied()  # the uploads are in the backend's hands now
         if self._slice_status:
             self._refresh_play_notes()
+            self._volumes.replan_rested(self._layer_models(), self.model.dims.state)
         self._awaiting_frame.update(self._fresh)
         self._fresh.clear()
         if self._tiles.prefetcher.pending and not self._prefetch_posted:
@@ -934,7 +935,8 @@ class Viewer:
     def _wake_at_rest(self) -> None:
         """A frame when the slider comes to rest (prefetch then fetches both sides of it)
         or the view settles (prefetch then fetches around it)."""
-        wait = self._tiles.prefetcher.idle_in()
+        waits = (self._tiles.prefetcher.idle_in(), self._volumes.idle_in())
+        wait = min((w for w in waits if w is not None), default=None)
         if wait is None:
             return
         due = time.monotonic() + wait + 0.01

@@ -10,6 +10,9 @@ requests instead. Each time the viewer slices such a layer (main thread, no data
    slider (``prefetch.direction_steps``, wrapping while a player loops) and the warm
    neighbourhood (``prefetch.radius`` on each side) with
    :func:`~tilescope.tiles.prefetch.prefetch_slices`;
+   When a slider that moved comes to rest (``prefetch.idle_after_s``), the viewer's rest
+   alarm re-plans (:meth:`VolumePrefetcher.replan_rested`): the neighbourhood then covers
+   the side a fast drag skipped too;
 2. builds each slice's request exactly as the viewer would at that slider position, so a
    prefetched response is the one the viewer asks for when the slider gets there;
 3. keeps the ones already cached (marked recently used), cancels prefetches no longer
@@ -39,7 +42,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -92,6 +95,7 @@ class _Flight:
 class _Layer:
     motion: SliderMotion
     axes: tuple[int, ...] = ()  # the sliced world axes followed
+    moving: bool = False  # the slider moved when this layer was last planned
     queue: list[tuple[VolumeKey, ImageSliceRequest]] = field(default_factory=list)
 
 
@@ -211,6 +215,7 @@ class VolumePrefetcher:
         current = tuple(dims.current_step[a] for a in axes)
         state.motion.update(current)
         motion = state.motion.motion()
+        state.moving = motion.moving
         ahead, near = prefetch_slices(
             current,
             [dims.nsteps[a] for a in axes],
@@ -249,6 +254,24 @@ class VolumePrefetcher:
             wanted.append((key, request))
         self._replace(lid, state, wanted, keep=here_key)
         self.pump()
+
+    def idle_in(self) -> float | None:
+        """Seconds until a layer planned while its slider moved comes to rest (None: none
+        did): the owner calls :meth:`replan_rested` then."""
+        waits = [
+            w
+            for st in self._layers.values()
+            if st.moving and (w := st.motion.idle_in()) is not None
+        ]
+        return min(waits, default=None)
+
+    def replan_rested(self, layers: Sequence[Layer], dims: DimsState) -> None:
+        """Re-plan the layers planned while their slider moved that are at rest now: the
+        neighbourhood then covers both sides (while moving, not the side just passed)."""
+        for layer in layers:
+            state = self._layers.get(layer.layer_id)
+            if state is not None and state.moving and not state.motion.motion().moving:
+                self.plan(layer, dims)
 
     def _request(
         self, layer: Layer, dims: DimsState, axes: tuple[int, ...], steps: Slice
