@@ -577,3 +577,13 @@ def test_at_rest_the_viewer_fetches_the_side_a_fast_drag_skipped() -> None:
         assert series.reads_of(9) == 1
     finally:
         viewer.close()
+
+
+@pytest.mark.gl
+def test_a_removed_layer_leaves_nothing_in_the_ram_cache(viewer: Viewer) -> None:
+    series = GatedSeries()
+    layer = viewer.add_image(series, contrast_limits=(0, 1))
+    _settle(viewer)
+    assert viewer.loader.cache.stats.entries >= 5  # the slice shown and its neighbours
+    viewer.layers.remove(layer)
+    assert viewer.loader.cache.stats.entries == 0

@@ -679,6 +679,9 @@ class Viewer:
         self._slicer.cancel(key)
         self._volumes.forget(key)
         self._tiles.drop(key)
+        # its cached tiles and volumes are of no use to any other layer (a volume of numpy
+        # data is a view: it would keep the whole array alive until evicted)
+        self._loader.cache.clear(key)
         self._frames.pop(key, None)
         self._recorded.pop(key, None)
         self._slice_status.pop(key, None)
