@@ -787,7 +787,7 @@ class Viewer:
             self._signatures[key] = sig
             self._submit_slice(layer, request)
             if isinstance(request, ImageSliceRequest):
-                self._volumes.plan(layer, self.model.dims.state)
+                self._volumes.plan(layer, self.model.dims.state, request)
         self._schedule_flush()
 
     def _submit_slice(self, layer: Layer, request: SliceRequest) -> None:

@@ -155,7 +155,7 @@ class VolumePrefetcher:
         """The cached response for ``request``, rebound to it, or None."""
         if not self._settings.enabled:
             return None
-        cached = self._cache.lookup(VolumeKey(request.layer_id, request_signature(request)))
+        cached = self._cache.lookup(_key(request))
         if not isinstance(cached, ImageSliceResponse):
             return None
         self.hits += 1
@@ -170,11 +170,11 @@ class VolumePrefetcher:
             and response.layer_id in self._layers
         ):
             request = response.request
-            self._cache.put(VolumeKey(request.layer_id, request_signature(request)), response)
+            self._cache.put(_key(request), response)
 
     def adopt(self, request: ImageSliceRequest) -> ReadTask | None:
         """A visible task that waits for the running prefetch of ``request``, or None."""
-        flight = self._flights.get(VolumeKey(request.layer_id, request_signature(request)))
+        flight = self._flights.get(_key(request))
         if flight is None:
             return None
         flight.adopted = True
@@ -195,20 +195,17 @@ class VolumePrefetcher:
         return wait
 
     # ---- planning (main thread) -------------------------------------------------------
-    def plan(self, layer: Layer, dims: DimsState) -> None:
-        """Re-plan ``layer``'s prefetch around the slice ``dims`` shows (module doc)."""
+    def plan(self, layer: Layer, dims: DimsState, here: ImageSliceRequest | None = None) -> None:
+        """Re-plan ``layer``'s prefetch around the slice ``dims`` shows (module doc);
+        ``here`` is that slice's request when the caller has built it already."""
         if not self._settings.enabled:
             return
         lid = layer.layer_id
         axes = tuple(a for a in dims.not_displayed if dims.nsteps[a] > 1)
         state = self._layers.get(lid)
-        if state is None:
-            state = self._layers[lid] = _Layer(
-                SliderMotion(self._clock, idle_after_s=self._settings.idle_after_s)
-            )
-        if state.axes != axes:
-            state.motion = SliderMotion(self._clock, idle_after_s=self._settings.idle_after_s)
-            state.axes = axes
+        if state is None or state.axes != axes:  # a new layer, or other sliced axes
+            tracker = SliderMotion(self._clock, idle_after_s=self._settings.idle_after_s)
+            state = self._layers[lid] = _Layer(tracker, axes)
         if not axes:
             self._replace(lid, state, [])
             return
@@ -224,10 +221,11 @@ class VolumePrefetcher:
             self._settings.direction_steps,
             wrap=self.playing(),
         )
-        here = self._request(layer, dims, axes, current)
         if here is None:
+            here = self._request(layer, dims, axes, current)
+        if here is None or here.empty:  # outside the data: nothing around it to read
             return
-        here_key = VolumeKey(lid, request_signature(here))
+        here_key = _key(here)
         per_slice = max(_estimated_bytes(here), 1)
         wanted: list[tuple[VolumeKey, ImageSliceRequest]] = []
         resident = 0  # slices kept: cached or wanted
@@ -241,7 +239,7 @@ class VolumePrefetcher:
             request = self._request(layer, dims, axes, steps)
             if request is None:
                 continue
-            key = VolumeKey(lid, request_signature(request))
+            key = _key(request)
             if key == here_key or any(k == key for k, _ in wanted):
                 continue
             resident += 1
@@ -372,6 +370,11 @@ class VolumePrefetcher:
             flight.future.cancel()
         self._flights.clear()
         self._slicer.shutdown()
+
+
+def _key(request: ImageSliceRequest) -> VolumeKey:
+    """The cache key of the slice ``request`` reads."""
+    return VolumeKey(request.layer_id, request_signature(request))
 
 
 def _side(steps: Slice, current: Slice) -> tuple[int, int]:
