@@ -76,10 +76,17 @@ def _settings(**over: Any) -> dict[str, Any]:
     return {"idle_after_s": 0, "radius": 2, "direction_steps": 2, "num_workers": 1, **over}
 
 
-def _viewer(**prefetch: Any) -> Viewer:
-    previous = set_config(OctreeConfig.from_dict({"prefetch": _settings(**prefetch)}))
+def _viewer(
+    prefetch: dict[str, Any] | None = None, cache: dict[str, Any] | None = None, **kwargs: Any
+) -> Viewer:
+    """A headless 3D viewer made with these ``prefetch`` settings (over :func:`_settings`),
+    ``cache`` settings and Viewer keywords."""
+    config: dict[str, Any] = {"prefetch": _settings(**(prefetch or {}))}
+    if cache is not None:
+        config["cache"] = cache
+    previous = set_config(OctreeConfig.from_dict(config))
     try:
-        return Viewer(show=False, size=(64, 64), ndisplay=3)
+        return Viewer(show=False, size=(64, 64), ndisplay=3, **kwargs)
     finally:
         set_config(previous)
 
@@ -145,11 +152,7 @@ def test_scrubbing_back_shows_a_slice_already_shown_without_a_read(viewer: Viewe
 
 @pytest.mark.gl
 def test_a_prefetch_never_starts_while_a_visible_read_waits() -> None:
-    previous = set_config(OctreeConfig.from_dict({"prefetch": _settings()}))
-    try:  # one slice worker: a superseded read that is still running holds it
-        viewer = Viewer(show=False, size=(64, 64), ndisplay=3, slice_workers=1)
-    finally:
-        set_config(previous)
+    viewer = _viewer(slice_workers=1)  # one: a superseded read still running holds it
     try:
         series = GatedSeries()
         layer = viewer.add_image(series, contrast_limits=(0, 1))
@@ -238,13 +241,7 @@ def test_a_failed_prefetch_is_not_an_error_until_the_slider_gets_there(viewer: V
 @pytest.mark.gl
 def test_a_long_scrub_stays_within_the_cache_budget() -> None:
     budget = 3 * VOLUME_BYTES + VOLUME_BYTES // 2
-    previous = set_config(
-        OctreeConfig.from_dict({"prefetch": _settings(), "cache": {"budget_bytes": budget}})
-    )
-    try:
-        viewer = Viewer(show=False, size=(64, 64), ndisplay=3)
-    finally:
-        set_config(previous)
+    viewer = _viewer(cache={"budget_bytes": budget})
     try:
         series = GatedSeries()
         layer = viewer.add_image(series, contrast_limits=(0, 1))
@@ -260,7 +257,7 @@ def test_a_long_scrub_stays_within_the_cache_budget() -> None:
 
 @pytest.mark.gl
 def test_prefetch_switched_off_reads_only_what_is_shown() -> None:
-    viewer = _viewer(enabled=False)
+    viewer = _viewer({"enabled": False})
     try:
         series = GatedSeries()
         viewer.add_image(series, contrast_limits=(0, 1))
@@ -372,7 +369,7 @@ def test_nothing_is_prefetched_without_a_sliced_axis() -> None:
 def test_the_first_layer_is_sliced_once_at_the_middle_slice() -> None:
     """Its ranges and the middle slider position arrive as one dims update: slicing at
     position 0 first read a whole volume for nothing."""
-    viewer = _viewer(enabled=False)
+    viewer = _viewer({"enabled": False})
     try:
         series = GatedSeries()
         viewer.add_image(series, contrast_limits=(0, 1))
@@ -400,11 +397,7 @@ def test_a_dask_series_is_prefetched_on_the_shared_dask_pool(viewer: Viewer) -> 
 
 @pytest.mark.gl
 def test_a_hung_prefetch_never_holds_a_visible_read_nor_the_prefetch_workers() -> None:
-    previous = set_config(OctreeConfig.from_dict({"prefetch": _settings()}))
-    try:
-        viewer = Viewer(show=False, size=(64, 64), ndisplay=3, slice_timeout_s=0.5)
-    finally:
-        set_config(previous)
+    viewer = _viewer(slice_timeout_s=0.5)
     release = threading.Event()
     try:
 
@@ -437,7 +430,7 @@ def test_a_hung_prefetch_never_holds_a_visible_read_nor_the_prefetch_workers() -
 def test_play_holds_a_late_volume_and_the_status_says_at_what_rate() -> None:
     from tilescope.models.playback import Player
 
-    viewer = _viewer(enabled=False)  # every step reads its volume
+    viewer = _viewer({"enabled": False})  # every step reads its volume
     try:
         series = GatedSeries()
         layer = viewer.add_image(series, contrast_limits=(0, 1))
@@ -483,11 +476,7 @@ def test_scrubbing_faulty_volumes_recovers_everything() -> None:
     once the faults stop every layer shows its own slice."""
     from fault_injection import SOURCE_FAULTS, FaultPlan, FaultySource
 
-    previous = set_config(OctreeConfig.from_dict({"prefetch": _settings(num_workers=2)}))
-    try:
-        viewer = Viewer(show=False, size=(64, 64), ndisplay=3, slice_timeout_s=0.3)
-    finally:
-        set_config(previous)
+    viewer = _viewer({"num_workers": 2}, slice_timeout_s=0.3)
     sources = {
         name: FaultySource((NT, *VOLUME), FaultPlan(dict(rates), seed))
         for seed, (name, rates) in enumerate(SOURCE_FAULTS.items())
@@ -558,7 +547,7 @@ def test_a_slider_coming_to_rest_is_re_planned_with_both_sides() -> None:
 def test_at_rest_the_viewer_fetches_the_side_a_fast_drag_skipped() -> None:
     import time
 
-    viewer = _viewer(idle_after_s=0.1, direction_steps=1, radius=1)
+    viewer = _viewer({"idle_after_s": 0.1, "direction_steps": 1, "radius": 1})
     try:
         series = GatedSeries()
         viewer.add_image(series, contrast_limits=(0, 1))
