@@ -19,6 +19,7 @@ import pytest
 
 from tilescope.data.protocol import MultiScaleData
 from tilescope.loading.config import OctreeConfig, set_config
+from tilescope.render.tiled import LayerFrame
 from tilescope.viewer import Viewer
 
 pytestmark = pytest.mark.gl
@@ -106,6 +107,14 @@ def _reference(
     return np.round(t * 255).astype(np.int16), mask
 
 
+def _shot_and_frame(viewer: Viewer, layer: Any) -> tuple[np.ndarray, LayerFrame]:
+    """A screenshot (waiting for the ideal level) as int16, and the frame it drew."""
+    shot = viewer.screenshot().astype(np.int16)
+    frame = viewer.layer_frame(layer)
+    assert frame is not None
+    return shot, frame
+
+
 def _pyramid(n: int = 256, levels: int = 3, seed: int = 0) -> list[np.ndarray]:
     """Independent random levels of multiples of 40 (gray steps of 10 at limits 0..1000): a
     pixel from the wrong place or the wrong level differs by far more than rounding."""
@@ -129,9 +138,7 @@ def test_loaded_multiscale_equals_numpy_reference_of_the_ideal_level(zoom: float
     with Viewer(show=False, size=(96, 128)) as viewer:
         layer = viewer.add_image(levels, multiscale=True, contrast_limits=(0, 1000))
         viewer.camera.update(center=(100.37, 90.61), zoom=zoom)
-        shot = viewer.screenshot().astype(np.int16)
-        frame = viewer.layer_frame(layer)
-        assert frame is not None
+        shot, frame = _shot_and_frame(viewer, layer)
         assert frame.settled
         assert frame.progress == 1.0
         assert str(viewer.layer_status(layer)) == "ready"
@@ -149,9 +156,7 @@ def test_single_scale_16384_array_streams_through_level_zero_views() -> None:
     with Viewer(show=False, size=(80, 100)) as viewer:
         layer = viewer.add_image(data, contrast_limits=(0, 255))
         viewer.camera.update(center=(9100.3, 12100.7), zoom=3.1)
-        shot = viewer.screenshot().astype(np.int16)
-        frame = viewer.layer_frame(layer)
-        assert frame is not None
+        shot, frame = _shot_and_frame(viewer, layer)
         assert frame.ideal_level == 0
         assert frame.settled
         ref, mask = _reference(viewer, [data], 0, (80, 100), (0, 255))
@@ -527,9 +532,7 @@ def test_pages_beyond_one_visual_sample_their_own_textures() -> None:
     with _render_config(page_size=64), Viewer(show=False, size=(320, 352)) as viewer:
         layer = viewer.add_image(levels[0], contrast_limits=(0, 1000))
         viewer.camera.update(center=(200.3, 260.6), zoom=1.0)
-        shot = viewer.screenshot().astype(np.int16)
-        frame = viewer.layer_frame(layer)
-        assert frame is not None
+        shot, frame = _shot_and_frame(viewer, layer)
         assert frame.ideal_level == 0
         ref, mask = _reference(viewer, levels, 0, (320, 352), (0, 1000))
         _assert_pixels(shot[..., 0], ref, mask)
@@ -569,9 +572,7 @@ def test_zooming_in_after_zooming_out_shows_exactly_the_finer_level() -> None:
         viewer.camera.update(center=(127.5, 127.5), zoom=0.4)
         viewer.screenshot()
         viewer.camera.update(center=(40.3, 50.6), zoom=2.3)
-        shot = viewer.screenshot().astype(np.int16)
-        frame = viewer.layer_frame(layer)
-        assert frame is not None
+        shot, frame = _shot_and_frame(viewer, layer)
         assert frame.ideal_level == 0
         ref, mask = _reference(viewer, levels, 0, (96, 128), (0, 1000))
         assert mask.all()
