@@ -41,6 +41,10 @@ class ManualExecutor(Executor):
             result = fn(*args)
         except BaseException as exc:
             future.set_exception(exc)
+            # the traceback holds this frame: without its future, no future -> exception ->
+            # traceback -> frame cycle (as concurrent.futures' own worker does)
+            del future
+            return True
         else:
             future.set_result(result)
         return True

@@ -7,6 +7,7 @@ cases, synchronised with Events and joins — never sleeps).
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from concurrent.futures import Executor
@@ -586,3 +587,40 @@ def test_close_never_waits_for_a_hung_load() -> None:
     for t in [t for t in threading.enumerate() if t.name in names]:
         t.join(10)  # the abandoned worker exits once its read returns
     assert [t.name for t in threading.enumerate() if t.name.startswith("tilescope-loader")] == []
+
+
+def test_finished_loads_leave_no_reference_cycle_behind(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """A load's bookkeeping, future and pixels go with their last reference: cyclic garbage
+    waits for a full collection, which the viewer defers while the user interacts."""
+
+    def fails(token: CancelToken) -> npt.NDArray[Any]:
+        raise OSError("HTTP 500")
+
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with make_loader(
+            clock, executors, one_pool_config(num_workers=4, delay_queue_ms=0)
+        ) as loader:
+            gated = GatedRead()
+            reqs = [LoadRequest(key(0), const()), LoadRequest(key(1), fails)]
+            reqs.append(LoadRequest(key(2), gated))  # cancelled before it runs
+            loader.set_wanted(1, reqs)
+            executors[0].run_next()
+            executors[0].run_next()
+            loader.set_wanted(1, reqs[:2])
+            assert executors[0].run_next() is False
+            assert {r.outcome for r in loader.drain()} == {"loaded", "failed"}
+        del reqs, gated
+        gc.collect()
+        kinds = {f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    ours = {"tilescope.loading.pool.Pending", "tilescope.loading.pool.LoadRequest"}
+    ours |= {"concurrent.futures._base.Future", "tilescope.cancel.CancelToken"}
+    assert not kinds & ours

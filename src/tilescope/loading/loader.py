@@ -743,6 +743,11 @@ class ChunkLoader:
                 if not self._closed:
                     self._fail(pending, exc, None, synchronous=False)
         finally:  # a worker is free: start the next due load, wake the dispatch thread
+            # pending -> future -> this callback -> pending is a reference cycle: broken here,
+            # the future (and the pixels or the traceback it holds) goes with its last
+            # reference instead of waiting for a full garbage collection. Nothing looks at
+            # a finished pending's future: it has left every queue, set and dict.
+            pending.future = None
             with self._lock:
                 if not self._closed:
                     self._pump_locked(self._clock())
