@@ -79,3 +79,18 @@ def test_cpu_time_shows_when_a_task_was_waiting_rather_than_working() -> None:
     assert stats.cpu_by_name["starved"].max_ms == pytest.approx(2.0)
     assert stats.cpu_by_name["busy"].max_ms == pytest.approx(10.0)
     assert stats.cpu.max_ms == pytest.approx(10.0)
+
+
+def test_idle_tasks_are_reported_apart_from_the_interaction() -> None:
+    clock = FakeClock()
+    perf = PerfMonitor(clock=clock)
+    with perf.task("view_changed"):
+        clock.t += 0.003
+    perf.record("collect_at_rest", clock.t, 40.0)  # a deferred full collection, at rest
+    s = perf.stats()
+    assert s.max_ms == pytest.approx(3.0)
+    assert s.count == 1
+    assert s.idle.count == 1
+    assert s.idle.max_ms == pytest.approx(40.0)
+    assert s.by_name["collect_at_rest"].max_ms == pytest.approx(40.0)
+    assert "1 idle tasks, run after the user rested: max 40.00 ms" in str(s)

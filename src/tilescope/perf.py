@@ -9,6 +9,10 @@ Tasks timed with :meth:`PerfMonitor.task` also record the main thread's own CPU 
 (``time.thread_time``): a task whose wall time is long but whose CPU time is short was waiting
 (for the GIL held by a worker, a lock, or a busy machine), not working. ``PerfStats.cpu`` and
 ``cpu_by_name`` give those figures.
+
+Tasks named in :data:`IDLE_TASKS` run only after the user has rested (a deferred full garbage
+collection, see ``collector.py``): they are in ``by_name`` and in ``PerfStats.idle``, and
+left out of ``all``, whose figures are those of the interaction.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from typing import IO
 
 import numpy as np
 
-__all__ = ["PerfMonitor", "PerfStats", "TaskStats"]
+__all__ = ["IDLE_TASKS", "PerfMonitor", "PerfStats", "TaskStats"]
+
+#: Main-thread tasks that run only once the user rested (see the module doc).
+IDLE_TASKS = frozenset({"collect_at_rest"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +61,16 @@ class TaskStats:
 
 @dataclass(frozen=True, slots=True)
 class PerfStats:
-    """A snapshot: all main-thread tasks together and per task name."""
+    """A snapshot: the interaction's main-thread tasks together (``all``: every task but the
+    idle ones), and every task per name."""
 
     all: TaskStats
     by_name: dict[str, TaskStats]
     #: The main thread's own CPU time per task (tasks timed by ``task()`` only).
     cpu: TaskStats = TaskStats(0, 0.0, 0.0, 0.0, 0.0)
     cpu_by_name: dict[str, TaskStats] = field(default_factory=dict)
+    #: Tasks that ran only after the user rested (:data:`IDLE_TASKS`), together.
+    idle: TaskStats = TaskStats(0, 0.0, 0.0, 0.0, 0.0)
 
     @property
     def max_ms(self) -> float:
@@ -79,6 +89,11 @@ class PerfStats:
             f"main thread: {self.all.count} tasks, max {self.all.max_ms:.2f} ms, "
             f"p99 {self.all.p99_ms:.2f} ms"
         ]
+        if self.idle.count:
+            lines.append(
+                f"  (and {self.idle.count} idle tasks, run after the user rested: max "
+                f"{self.idle.max_ms:.2f} ms)"
+            )
         for name, s in sorted(self.by_name.items()):
             lines.append(
                 f"  {name:<16} n={s.count:<6} max {s.max_ms:8.2f} ms  p99 {s.p99_ms:8.2f} ms"
@@ -144,12 +159,13 @@ class PerfMonitor:
         with self._lock:
             per = {k: list(v) for k, v in self._durations.items()}
             cpu = {k: list(v) for k, v in self._cpu.items()}
-        everything = [d for v in per.values() for d in v]
+        busy = [d for k, v in per.items() if k not in IDLE_TASKS for d in v]
         return PerfStats(
-            TaskStats.of(everything),
+            TaskStats.of(busy),
             {k: TaskStats.of(v) for k, v in per.items()},
-            TaskStats.of([d for v in cpu.values() for d in v]),
+            TaskStats.of([d for k, v in cpu.items() if k not in IDLE_TASKS for d in v]),
             {k: TaskStats.of(v) for k, v in cpu.items()},
+            TaskStats.of([d for k, v in per.items() if k in IDLE_TASKS for d in v]),
         )
 
     def reset(self) -> None:

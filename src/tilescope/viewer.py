@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from tilescope.alarm import Alarm
 from tilescope.cancel import CancelToken
+from tilescope.collector import RestCollector
 from tilescope.data.dask_support import DaskReads
 from tilescope.data.io import read_path
 from tilescope.data.layer_input import image_specs
@@ -213,6 +214,9 @@ class Viewer:
         # a frame when the slider or the view comes to rest (see _wake_at_rest)
         self._rest_alarm = Alarm(self._on_rest, "tilescope-rest")
         self._rest_due: float | None = None
+        # full garbage collections wait until the user rests (see collector.py)
+        self._gc_alarm = Alarm(lambda: self._hop.post(self._collect_at_rest), "tilescope-gc")
+        self._collector = RestCollector(self._gc_alarm.arm)
         self._tiles.prefetcher.target_speed = self._play_speed
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
@@ -570,6 +574,8 @@ class Viewer:
             return
         self._closed = True
         self._rest_alarm.close()
+        self._gc_alarm.close()
+        self._collector.close()
         self._slicer.shutdown()  # never waits for a running read
         self._volumes.close()  # nor for a running prefetch
         self._tiles.close()
@@ -661,6 +667,7 @@ class Viewer:
 
     def _on_layer_inserted(self, index: int, layer: Layer) -> None:
         with self.perf.task("layer_added"):
+            self._collector.activity()
             changed = layer.events.changed
 
             def on_changed(*_: Any) -> None:
@@ -718,6 +725,7 @@ class Viewer:
         rest_s = 2 * max(p.settings.delay_queue_ms for p in self._loader.pools) / 1000.0
         self._loader.no_delay = now - self._last_view_change >= rest_s
         self._last_view_change = now
+        self._collector.activity()
 
     def _update_views(self) -> None:
         """Tell multiscale layers what is in view so they pick their level (napari 2D)."""
@@ -926,6 +934,16 @@ class Viewer:
         # painted (a window); headless, wait_until_idle() resolves frames until none is left.
         self._more_tiles = bool(self._tiles.backlog)
         self._wake_at_rest()
+        self._collector.poke()
+
+    def _collect_at_rest(self) -> None:
+        """The collector's alarm (posted): a deferred full garbage collection if the user
+        rested; timed as an idle task (``perf.IDLE_TASKS``) only when one ran."""
+        if self._closed:
+            return
+        start = time.perf_counter()
+        if self._collector.rest():
+            self.perf.record("collect_at_rest", start, (time.perf_counter() - start) * 1000.0)
 
     def _prefetch(self) -> None:
         """The slice prefetch the last frames noted (see ``render/prefetch.py``)."""

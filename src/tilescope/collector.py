@@ -1,0 +1,154 @@
+"""Full garbage collections when the viewer rests, not in the middle of an interaction.
+
+CPython's cyclic collector runs a full (generation 2) collection once enough objects have
+survived the younger ones, on whichever thread allocates at that moment, with the GIL held
+throughout, visiting every tracked object. With a viewer's heap (vispy visuals, zarr, aiohttp
+and dask objects, the tile cache) one took 20-70 ms on a 2-core machine, in the middle of a
+drag: the fault soak's longest main-thread tasks, traced with ``gc.callbacks``. Young
+collections (generations 0 and 1) take a few milliseconds and stay as they are.
+
+- While a viewer is open, CPython waits :data:`DEFER_FACTOR` times as many young collections
+  as it normally would before a full one of its own (threshold 2 is raised; 0 and 1 keep
+  their values). That is the safety net: an interaction that never rests still collects,
+  and so does a process that never closes its viewers.
+- Each viewer's :class:`RestCollector` hears of the user's activity (camera, slider and
+  canvas changes, layers added). Once ``quiet_s`` has passed without any and a full
+  collection is due (as many young collections since the last full one as CPython itself
+  would have waited for), the viewer runs one on its main thread, timed as the
+  ``collect_at_rest`` task.
+- The last viewer to close puts the thresholds back. If the collector is off
+  (``gc.disable()``) or threshold 2 is 0, nothing is changed.
+
+Threads: everything here runs on the viewer's main thread except ``arm``'s callback, which
+the owner makes post to it.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["DEFER_FACTOR", "GcControl", "RestCollector"]
+
+#: How many times CPython's own wait for a full collection it waits while a viewer is open.
+DEFER_FACTOR = 10
+
+
+class GcControl(Protocol):
+    """What is used of the :mod:`gc` module (a fake in tests)."""
+
+    def isenabled(self) -> bool: ...
+    def get_threshold(self) -> tuple[int, int, int]: ...
+    def set_threshold(self, t0: int, t1: int = ..., t2: int = ..., /) -> None: ...
+    def get_count(self) -> tuple[int, int, int]: ...
+    def collect(self, generation: int = 2) -> int: ...
+
+
+class _Deferral:
+    """Threshold 2 raised while any :class:`RestCollector` holds it (process-wide, per
+    :class:`GcControl`: the real module, or a test's fake)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: control -> (holders, the thresholds before the first)
+        self._held: dict[GcControl, tuple[int, tuple[int, int, int]]] = {}
+
+    def hold(self, control: GcControl) -> int | None:
+        """Raise threshold 2 (first holder); return the young-collection count at which a
+        full collection is due, or None if the collector is left alone."""
+        with self._lock:
+            held = self._held.get(control)
+            if held is not None:
+                self._held[control] = (held[0] + 1, held[1])
+                return held[1][2]
+            saved = control.get_threshold()
+            if not control.isenabled() or saved[2] <= 0:
+                return None
+            self._held[control] = (1, saved)
+            control.set_threshold(saved[0], saved[1], saved[2] * DEFER_FACTOR)
+            return saved[2]
+
+    def release(self, control: GcControl) -> None:
+        """Put the thresholds back once the last holder lets go (unless changed meanwhile)."""
+        with self._lock:
+            holders, saved = self._held.pop(control)
+            if holders > 1:
+                self._held[control] = (holders - 1, saved)
+            elif control.get_threshold() == (saved[0], saved[1], saved[2] * DEFER_FACTOR):
+                control.set_threshold(*saved)
+
+
+_DEFERRAL = _Deferral()
+
+
+class RestCollector:
+    """Runs the full garbage collections a viewer defers once its user rests (see the
+    module doc). ``arm(delay_s)`` must call :meth:`rest` on the main thread after
+    ``delay_s`` seconds."""
+
+    def __init__(
+        self,
+        arm: Callable[[float], None],
+        *,
+        quiet_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        control: GcControl = gc,
+    ) -> None:
+        self._arm = arm
+        self._quiet_s = quiet_s
+        self._clock = clock
+        self._control = control
+        self._due_at = _DEFERRAL.hold(control)
+        self._last_activity = -float("inf")
+        self._armed = False
+        #: Full collections this collector ran at rest.
+        self.collections = 0
+
+    @property
+    def active(self) -> bool:
+        """False when the collector was left alone (disabled, or closed)."""
+        return self._due_at is not None
+
+    def due(self) -> bool:
+        """A full collection is due: as many young ones since the last as CPython waits for."""
+        return self._due_at is not None and self._control.get_count()[2] >= self._due_at
+
+    def activity(self) -> None:
+        """The user did something (a camera, slider or layer change): rest starts over."""
+        self._last_activity = self._clock()
+        if not self._armed and self._due_at is not None:
+            self._armed = True
+            self._arm(self._quiet_s)
+
+    def poke(self) -> None:
+        """Work the user did not ask for just now happened (a frame of arrived tiles): if a
+        full collection is due, check for rest soon. Cheap enough to call every frame."""
+        if not self._armed and self.due():
+            self._armed = True
+            self._arm(max(self._last_activity + self._quiet_s - self._clock(), 0.0))
+
+    def rest(self) -> bool:
+        """The armed delay passed (main thread): collect if the user rested ``quiet_s`` and a
+        collection is due; otherwise wait for the rest of the quiet time. True if it ran."""
+        self._armed = False
+        if self._due_at is None:
+            return False
+        left = self._last_activity + self._quiet_s - self._clock()
+        if left > 0:
+            self._armed = True
+            self._arm(left)
+            return False
+        if not self.due():
+            return False
+        self._control.collect()
+        self.collections += 1
+        return True
+
+    def close(self) -> None:
+        """Let go of the deferral (the last collector puts CPython's thresholds back)."""
+        if self._due_at is not None:
+            self._due_at = None
+            _DEFERRAL.release(self._control)
