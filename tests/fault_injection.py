@@ -22,6 +22,7 @@ reorder requests, which changes which read gets which fault, never the kinds or 
 from __future__ import annotations
 
 import contextlib
+import gc
 import http.server
 import json
 import os
@@ -360,6 +361,12 @@ class SoakResult:
     rss_end_mb: float
     rss_budget_mb: float
     recovery_s: float
+    #: Full garbage collections the viewer ran once the user rested (idle tasks), longest.
+    rest_collections: int = 0
+    rest_collection_max_ms: float = 0.0
+    #: Full collections CPython ran itself (any thread, during the interaction), longest.
+    auto_collections: int = 0
+    auto_collection_max_ms: float = 0.0
 
     def problems(self) -> list[str]:
         out = []
@@ -399,8 +406,39 @@ class SoakResult:
             f"{self.rss_start_mb:.0f} -> {self.rss_end_mb:.0f} MB (growth allowed: "
             f"{self.rss_budget_mb:.0f} MB); "
             f"close {self.close_s * 1e3:.0f} ms; all ready {self.recovery_s:.1f} s after the "
-            "faults stopped"
+            f"faults stopped; full garbage collections: {self.rest_collections} at rest (max "
+            f"{self.rest_collection_max_ms:.1f} ms, not in the figures above), "
+            f"{self.auto_collections} by CPython itself (max "
+            f"{self.auto_collection_max_ms:.1f} ms)"
         )
+
+
+class FullCollections:
+    """Times the full garbage collections CPython runs itself (``gc.callbacks``), on any
+    thread; those the viewer runs at rest (``RestCollector.rest``) are left out."""
+
+    def __init__(self) -> None:
+        self.durations_ms: list[float] = []
+        self._start: float | None = None
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):  # stopped already
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_name != "rest":
+                frame = frame.f_back
+            self._start = time.perf_counter() if frame is None else None
+        elif self._start is not None:
+            self.durations_ms.append((time.perf_counter() - self._start) * 1000.0)
+            self._start = None
 
 
 def _memory_budget_mb() -> float:
@@ -448,6 +486,7 @@ def run_soak(
             zarr.open_array(f"{server.url}/{n}", mode="r", storage_options=options) for n in names
         ]
         viewer = Viewer(show=False, size=(256, 256), slice_timeout_s=slice_timeout_s)
+        full_gcs = FullCollections()
         try:
             viewer.status_changed.append(
                 lambda layer, st: errors.update([layer.name]) if st.state == "error" else None
@@ -457,6 +496,7 @@ def run_soak(
                 viewer.add_image(src, name=name, contrast_limits=(0, 1), opacity=0.3)
             viewer.wait_until_idle(10 * slice_timeout_s)
             viewer.perf.reset()
+            full_gcs.start()
             rss0 = rss_bytes()
             camera = viewer.camera
             c0, z0 = camera.center, camera.zoom
@@ -504,10 +544,12 @@ def run_soak(
             wall = time.perf_counter() - t0
             final = {layer.name: layer.status for layer in viewer.layers}
             stats = viewer.perf.stats()
+            full_gcs.stop()
             rss1 = rss_bytes()
             slicer_stats = viewer.slicer.stats
             http_faults = server.counts()
         finally:
+            full_gcs.stop()
             c = time.perf_counter()
             viewer.close()
             close_s = time.perf_counter() - c
@@ -526,6 +568,10 @@ def run_soak(
         task_p99_ms={k: t.p99_ms for k, t in stats.by_name.items()},
         task_cpu_max_ms={k: t.max_ms for k, t in stats.cpu_by_name.items()},
         task_cpu_p99_ms={k: t.p99_ms for k, t in stats.cpu_by_name.items()},
+        rest_collections=stats.idle.count,
+        rest_collection_max_ms=stats.idle.max_ms,
+        auto_collections=len(full_gcs.durations_ms),
+        auto_collection_max_ms=max(full_gcs.durations_ms, default=0.0),
         final_status=final,
         errors_shown=dict(errors),
         failed_reads=slicer_stats.failed,
