@@ -391,8 +391,12 @@ class SoakResult:
 
     def report(self) -> str:
         tasks = ", ".join(
-            f"{k} {self.task_max_ms[k]:.1f}/{self.task_p99_ms[k]:.1f} (cpu "
-            f"{self.task_cpu_max_ms.get(k, 0.0):.1f}/{self.task_cpu_p99_ms.get(k, 0.0):.1f})"
+            f"{k} {self.task_max_ms[k]:.1f}/{self.task_p99_ms[k]:.1f}"
+            + (
+                f" (cpu {self.task_cpu_max_ms[k]:.1f}/{self.task_cpu_p99_ms[k]:.1f})"
+                if k in self.task_cpu_max_ms
+                else ""
+            )
             for k in self.task_max_ms
         )
         return (
