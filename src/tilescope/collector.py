@@ -12,10 +12,11 @@ collections (generations 0 and 1) take a few milliseconds and stay as they are.
   their values). That is the safety net: an interaction that never rests still collects,
   and so does a process that never closes its viewers.
 - Each viewer's :class:`RestCollector` hears of the user's activity (camera, slider and
-  canvas changes, layers added). Once ``quiet_s`` has passed without any and a full
-  collection is due (as many young collections since the last full one as CPython itself
-  would have waited for), the viewer runs one on its main thread, timed as the
-  ``collect_at_rest`` task.
+  canvas changes, layer changes and additions). Once ``quiet_s`` has passed without any
+  and a full collection is due (as many young collections since the last full one as
+  CPython's threshold 2 asks for; CPython also waits for the long-lived objects to grow by a
+  quarter, which the module cannot see, so this collects somewhat more often), the viewer
+  runs one on its main thread, timed as the ``collect_at_rest`` task.
 - The last viewer to close puts the thresholds back. If the collector is off
   (``gc.disable()``) or threshold 2 is 0, nothing is changed.
 
@@ -117,7 +118,8 @@ class RestCollector:
         return self._due_at is not None and self._control.get_count()[2] >= self._due_at
 
     def activity(self) -> None:
-        """The user did something (a camera, slider or layer change): rest starts over."""
+        """The user did something (a camera, slider or layer change): rest starts over.
+        Called for every such event: one attribute store unless an alarm must be armed."""
         self._last_activity = self._clock()
         if not self._armed and self._due_at is not None:
             self._armed = True

@@ -671,6 +671,7 @@ class Viewer:
             changed = layer.events.changed
 
             def on_changed(*_: Any) -> None:
+                self._collector.activity()  # a contrast drag is the user's too
                 self._refresh_layer(layer)
 
             changed.connect(on_changed)
