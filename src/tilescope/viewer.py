@@ -217,6 +217,9 @@ class Viewer:
         # full garbage collections wait until the user rests (see collector.py)
         self._gc_alarm = Alarm(lambda: self._hop.post(self._collect_at_rest), "tilescope-gc")
         self._collector = RestCollector(self._gc_alarm.arm)
+        # a window may draw moving frames at a lower resolution (see render/vispy/_motion.py)
+        self._motion_alarm = Alarm(lambda: self._hop.post(self._motion_settled), "tilescope-motion")
+        self._motion_armed = False
         self._tiles.prefetcher.target_speed = self._play_speed
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
@@ -576,6 +579,7 @@ class Viewer:
         self._rest_alarm.close()
         self._gc_alarm.close()
         self._collector.close()
+        self._motion_alarm.close()
         self._slicer.shutdown()  # never waits for a running read
         self._volumes.close()  # nor for a running prefetch
         self._tiles.close()
@@ -727,6 +731,23 @@ class Viewer:
         self._loader.no_delay = now - self._last_view_change >= rest_s
         self._last_view_change = now
         self._collector.activity()
+        if self._backend.motion_frames:
+            self._backend.set_motion(True)
+            if not self._motion_armed:
+                self._motion_armed = True
+                self._motion_alarm.arm(MOTION_SETTLE_S)
+
+    def _motion_settled(self) -> None:
+        """The motion alarm (posted): once no view change came for ``MOTION_SETTLE_S``, the
+        window draws at full resolution again."""
+        if self._closed:
+            return
+        left = self._last_view_change + MOTION_SETTLE_S - time.monotonic()
+        if left > 0:
+            self._motion_alarm.arm(left)
+            return
+        self._motion_armed = False
+        self._backend.set_motion(False)
 
     def _update_views(self) -> None:
         """Tell multiscale layers what is in view so they pick their level (napari 2D)."""
@@ -1028,6 +1049,9 @@ class Viewer:
 
 
 _tuned = False
+
+#: A view with no camera or slider change for this long has settled (full-resolution frames).
+MOTION_SETTLE_S = 0.15
 
 
 def _tune_interpreter(interactive: bool) -> None:

@@ -14,7 +14,10 @@ import numpy.typing as npt
 import pytest
 from pytestqt.qtbot import QtBot
 from qtpy.QtCore import QPoint, Qt
+from qtpy.QtGui import QImage
 
+from checker_picture import CENTER, ZOOM, alternation, picture
+from tilescope.loading.config import OctreeConfig, set_config
 from tilescope.viewer import Viewer
 from tilescope.views.window import ViewerWindow
 
@@ -273,3 +276,38 @@ def test_keyboard_shortcuts(qtbot: QtBot, viewer: Viewer) -> None:
     assert viewer.dims.ndisplay == 3
     qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert viewer.dims.ndisplay == 2
+
+
+def test_a_moving_view_draws_at_lower_resolution_and_the_settled_view_at_full(
+    qtbot: QtBot, display: None
+) -> None:
+    """With ``render.motion_paint_ms`` 0 every moving frame is a motion frame: a 1-pixel
+    checkerboard, resolved at rest, is not while the camera moves, and is again once the
+    view settles (the window redraws it at full resolution by itself)."""
+    previous = set_config(OctreeConfig.from_dict({"render": {"motion_paint_ms": 0}}))
+    try:
+        viewer = Viewer(show=True, size=(64, 96), title="tilescope test")
+    finally:
+        set_config(previous)
+    window = window_of(viewer)
+    try:
+        viewer.add_image(picture(), contrast_limits=(0, 255))
+        viewer.camera.update(center=CENTER, zoom=ZOOM)
+        viewer.wait_until_idle()
+        canvas = window.canvas
+
+        def on_screen() -> npt.NDArray[np.uint8]:
+            image = canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+            h, w = image.height(), image.width()
+            rgba = np.frombuffer(image.constBits(), np.uint8, h * image.bytesPerLine())
+            return rgba.reshape(h, image.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
+
+        assert viewer.backend.motion_frames
+        qtbot.waitUntil(lambda: alternation(on_screen()) > 100, timeout=5000)  # resolved
+        viewer.camera.update(center=CENTER, zoom=ZOOM * 1.0001)  # a move the eye cannot see
+        moving = on_screen()
+        assert alternation(moving) < 40
+        qtbot.waitUntil(lambda: alternation(on_screen()) > 100, timeout=5000)
+    finally:
+        viewer.close()
+        window.deleteLater()

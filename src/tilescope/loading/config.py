@@ -28,7 +28,10 @@ tilescope additions (all optional): ``loader_defaults.executor`` (``"threads"``,
 (``upload_budget_ms`` per frame, ``vram_budget_bytes`` for every layer's texture atlas
 together, ``page_size`` of an atlas page, ``show_placeholders`` to mark tiles drawn coarser
 than ideal, ``debug_tiles`` to outline tiles by level; ``TILESCOPE_DEBUG_TILES=1`` turns the
-outlines on too) and a ``prefetch`` section for scrubbing non-displayed axes (``enabled``;
+outlines on too; ``motion_scale``: in a window, frames drawn while the view moves render at
+this fraction of the resolution, scaled up, if a full-resolution frame took longer than
+``motion_paint_ms`` (software OpenGL); 1 turns it off) and a ``prefetch`` section for
+scrubbing non-displayed axes (``enabled``;
 ``radius``: slices on each side of the current one whose coarse tiles are kept warm;
 ``budget_bytes``: the neighbourhood is prefetched at the finest level whose tiles of the view
 fit this budget, the coarsest level if none does; ``direction_steps``: slices ahead in the
@@ -178,6 +181,11 @@ class RenderSettings:
     page_size: int = 2048
     show_placeholders: bool = True
     debug_tiles: bool = False
+    motion_scale: float = 0.5
+    """Frames drawn while the view moves render at this fraction of the window's resolution
+    (per side), when full-resolution frames are slow; 1 turns it off."""
+    motion_paint_ms: float = 8.0
+    """Full-resolution frames slower than this make moving frames use ``motion_scale``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +341,14 @@ def _number(value: object, name: str, minimum: float) -> float:
     return float(value)
 
 
+def _fraction(value: object, name: str) -> float:
+    """A number in (0, 1]."""
+    number = _number(value, name, 0)
+    if not 0 < number <= 1:
+        raise ConfigError(f"config key {name!r} must be > 0 and <= 1, got {value}")
+    return number
+
+
 def _bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"config key {name!r} must be true or false, got {value!r}")
@@ -464,6 +480,10 @@ def _parse_render(raw: object) -> RenderSettings:
             sec.get("show_placeholders", d.show_placeholders), p + "show_placeholders"
         ),
         debug_tiles=_bool(sec.get("debug_tiles", d.debug_tiles), p + "debug_tiles"),
+        motion_scale=_fraction(sec.get("motion_scale", d.motion_scale), p + "motion_scale"),
+        motion_paint_ms=_number(
+            sec.get("motion_paint_ms", d.motion_paint_ms), p + "motion_paint_ms", 0
+        ),
     )
 
 

@@ -65,6 +65,16 @@ class RenderBackend(ABC):
         draws it.
         """
 
+    @property
+    def motion_frames(self) -> bool:
+        """Whether frames drawn while the view moves differ (see :meth:`set_motion`)."""
+        return False
+
+    def set_motion(self, moving: bool) -> None:  # noqa: B027 - optional, a no-op by default
+        """The view is moving (camera, slider, play) or has settled. A window whose
+        full-resolution frames are slow draws moving frames at a lower resolution, and the
+        settled view again at full resolution; elsewhere nothing changes."""
+
     @abstractmethod
     def screenshot(self, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
         """Render the current plan offscreen; return ``(height, width, 4)`` RGBA uint8.

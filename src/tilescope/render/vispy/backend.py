@@ -69,14 +69,22 @@ class VispyBackend(RenderBackend):
         self._show = show
         from vispy import scene
 
+        from tilescope.loading.config import get_config
+        from tilescope.render.vispy._motion import MotionCanvas
+
+        render = get_config().render
+        # motion frames (see _motion.py): only a window's draws, and only if not switched off
+        self._motion_scale = render.motion_scale if show else 1.0
+        self._motion_paint_ms = render.motion_paint_ms
+        self._moving = False
+        self._full_paint_ms = 0.0  # the last full-resolution frame's paint
+
         h, w = size
         if self._app != "egl":
             leave_egl()  # a headless canvas may have left its EGL context current
         try:
             with egl_current() if self._app == "egl" else nullcontext():
-                self._canvas: Any = scene.SceneCanvas(
-                    app=app, size=(w, h), show=False, bgcolor="black"
-                )
+                self._canvas: Any = MotionCanvas(app=app, size=(w, h), show=False, bgcolor="black")
                 if self._app != "egl" and not show:
                     make_offscreen(self._canvas.native)
                 self._limits = self._query_limits()
@@ -165,6 +173,21 @@ class VispyBackend(RenderBackend):
             self._busy = False
         return np.ascontiguousarray(img, dtype=np.uint8)
 
+    def motion_frame(self, scale: float) -> npt.NDArray[np.uint8]:
+        """What a frame drawn while the view moves shows at ``scale`` of the resolution
+        (``render.motion_scale``), read back at the canvas size: RGBA uint8 (tests, tools)."""
+        self._check_open()
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be > 0 and <= 1, got {scale}")
+        self._busy = True
+        try:
+            with self._gl():
+                self._fresh_camera()
+                img = self._canvas.render_reduced(scale)
+        finally:
+            self._busy = False
+        return np.ascontiguousarray(img, dtype=np.uint8)
+
     def canvas_to_world(self, xy: Sequence[float]) -> tuple[float, ...]:
         self._check_open()
         self._fresh_camera()
@@ -204,6 +227,17 @@ class VispyBackend(RenderBackend):
 
     def on_frame(self, callback: FrameCallback | None) -> None:
         self._on_frame = callback
+
+    @property
+    def motion_frames(self) -> bool:
+        return self._motion_scale < 1.0
+
+    def set_motion(self, moving: bool) -> None:
+        if moving == self._moving or self._closed:
+            return
+        self._moving = moving
+        if not moving and self._canvas.motion_scale < 1.0:
+            self._canvas.update()  # the settled view, at full resolution
 
     @property
     def canvas_size(self) -> tuple[int, int]:
@@ -392,11 +426,16 @@ class VispyBackend(RenderBackend):
 
     def _handle_draw_start(self, event: Any) -> None:
         self._frame_start = time.perf_counter()
+        slow = self._full_paint_ms > self._motion_paint_ms
+        self._canvas.motion_scale = self._motion_scale if self._moving and slow else 1.0
 
     def _handle_draw(self, event: Any) -> None:
         self._frames += 1
+        ms = (time.perf_counter() - self._frame_start) * 1e3
+        if self._canvas.motion_scale >= 1.0:
+            self._full_paint_ms = ms
         if self._on_frame is not None:
-            self._on_frame(self._frame_start, (time.perf_counter() - self._frame_start) * 1e3)
+            self._on_frame(self._frame_start, ms)
 
     def _sync_camera(self, event: Any) -> None:
         """After user input: report the camera if the user moved it."""
