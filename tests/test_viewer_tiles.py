@@ -538,6 +538,10 @@ def test_pages_beyond_one_visual_sample_their_own_textures() -> None:
         _assert_pixels(shot[..., 0], ref, mask)
         pages = viewer._backend._layers[layer.layer_id]._pages  # type: ignore[attr-defined]
         assert pages.visual_count >= 4  # 30+ pages, eight per visual
+        viewer.wait_until_idle()
+        # the visual a next page would need was made after the frame, as a task of its own
+        assert viewer.perf.stats().by_name["prepare"].count >= 1
+        assert not viewer.backend.wants_prepare
 
 
 def test_the_upload_budget_is_one_for_the_whole_frame() -> None:

@@ -200,6 +200,7 @@ class Viewer:
         self._closers: dict[int, Callable[[], None]] = {}
         self._flush_posted = False
         self._prefetch_posted = False
+        self._prepare_posted = False
         self._closed = False
         self._window: Any = None
         self.status_changed: list[Callable[[Layer, LayerStatus], None]] = []
@@ -949,6 +950,9 @@ class Viewer:
             self._volumes.replan_rested(self._layer_models(), self.model.dims.state)
         self._awaiting_frame.update(self._fresh)
         self._fresh.clear()
+        if self._backend.wants_prepare and not self._prepare_posted:
+            self._prepare_posted = True  # its own task, after this frame
+            self._hop.post(self._prepare_render)
         if self._tiles.prefetcher.pending and not self._prefetch_posted:
             self._prefetch_posted = True  # its own task: the frame never waits for it
             self._hop.post(self._prefetch)
@@ -966,6 +970,18 @@ class Viewer:
         start = time.perf_counter()
         if self._collector.rest():
             self.perf.record("collect_at_rest", start, (time.perf_counter() - start) * 1000.0)
+
+    def _prepare_render(self) -> None:
+        """What the renderer makes ahead of the next frames (a tiled layer's next visual),
+        one piece per task."""
+        self._prepare_posted = False
+        if self._closed:
+            return
+        with self.perf.task("prepare"):
+            more = self._backend.prepare()
+        if more:
+            self._prepare_posted = True
+            self._hop.post(self._prepare_render)
 
     def _prefetch(self) -> None:
         """The slice prefetch the last frames noted (see ``render/prefetch.py``)."""

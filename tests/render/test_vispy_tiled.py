@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import pytest
 from cmap import Colormap
 from render_helpers import BackendFactory, plan_2d, render
 
@@ -79,3 +80,40 @@ def test_gl_objects_made_after_the_first_apply_join_the_canvas_queue(
     for obj in objects:
         assert obj.glir._shared is shared
     assert len(shared._commands) == 0
+
+
+def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
+    make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page past a visual's samplers needs a bigger visual, and every 8 pages a new
+    one: ``prepare`` makes it between frames, so the frame that adds the page makes none,
+    and the pages still draw (each page's tile at its place, by pixels)."""
+    from tilescope.render.vispy import _tiled
+
+    made: list[int] = []
+    real = _tiled.TiledPagesNode
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_tiled, "TiledPagesNode", counted)
+    backend = make_backend((16, 32))
+    assert not backend.wants_prepare  # nothing drawn yet
+    for n in range(1, 11):  # one more page a frame; page p holds a tile of value p
+        pages = tuple(TilePage(p, (16, 32)) for p in range(n))
+        quad = TileQuad(
+            n - 1, (0.0, 16.0, 0.0, 16.0), (0.0, 16.0, 0.0, 16.0), (0.0, 16.0, 0.0, 16.0), 0
+        )
+        upload = TileUpload(n - 1, 0, 0, np.full((16, 16), n / 10, np.float32))
+        draw = dataclasses.replace(_draw((quad,), (upload,)), pages=pages)
+        before = len(made)
+        shot = render(backend, plan_2d((draw,), (16, 32), 1))
+        assert abs(int(shot[8, 8, 0]) - 255 * n / 10) <= 1
+        if n > 1:
+            assert len(made) == before, f"page {n} made a visual in its frame"
+        while backend.wants_prepare:
+            backend.prepare()
+    # the first frame makes the 1-sampler visual; the rest are made ahead, the last (4) for
+    # an eleventh page
+    assert made == [1, 2, 4, 8, 1, 2, 4]

@@ -75,6 +75,16 @@ class RenderBackend(ABC):
         full-resolution frames are slow draws moving frames at a lower resolution, and the
         settled view again at full resolution; elsewhere nothing changes."""
 
+    @property
+    def wants_prepare(self) -> bool:
+        """Whether :meth:`prepare` has something to make ahead (cheap: asked every frame)."""
+        return False
+
+    def prepare(self) -> bool:
+        """Make one thing the next frames will likely need (a tiled layer's next visual),
+        as a main-thread task of its own instead of inside a frame; True if more is left."""
+        return False
+
     @abstractmethod
     def screenshot(self, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
         """Render the current plan offscreen; return ``(height, width, 4)`` RGBA uint8.

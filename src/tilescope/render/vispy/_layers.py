@@ -195,6 +195,15 @@ class LayerVisual(ABC):
         """Detach the node from the scene."""
         self.node.parent = None
 
+    def wants_prepare(self) -> bool:
+        """Whether :meth:`prepare` has something to make ahead."""
+        return False
+
+    def prepare(self) -> bool:
+        """Make ahead, outside a frame, what this layer's next frames will likely need;
+        whether something was made."""
+        return False
+
 
 class _TextureVisual(LayerVisual):
     """A layer drawn from one texture of its slice (strided down to ``limit`` if needed)."""
@@ -411,6 +420,12 @@ class TiledLayerVisual(LayerVisual):
 
     def join(self, queue: Any) -> None:
         self._pages.join(queue)
+
+    def wants_prepare(self) -> bool:
+        return self._pages.spare_wanted() > 0
+
+    def prepare(self) -> bool:
+        return self._pages.prepare()
 
 
 _FACTORIES: dict[tuple[str, int, bool], Callable[[Any, Counter, GLLimits], LayerVisual]] = {

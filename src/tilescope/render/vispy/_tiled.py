@@ -306,6 +306,47 @@ class TiledPages:
         self._gl_made = 0
         self._joined: tuple[int, ...] = ()
         self._interp = ""
+        self._spare: Any = None  # a visual made ahead, for the next page (see prepare)
+
+    def spare_wanted(self) -> int:
+        """Samplers of the visual this layer's next page will need, if that visual is not
+        made yet (0: nothing to make). Pages come in id order, so the next one joins the
+        last visual's pages, or starts a new visual once that one holds
+        :data:`PAGES_PER_VISUAL`."""
+        if self._kind is None or not self._groups:
+            return 0
+        last = self._groups[-1]
+        if len(last) >= PAGES_PER_VISUAL:
+            need = 1
+        else:
+            need = _samplers_for(len(last) + 1)
+            if self._visuals[-1].samplers >= need:
+                return 0
+        if self._spare is not None and self._spare.samplers >= need:
+            return 0
+        return need
+
+    def prepare(self) -> bool:
+        """Make the visual the next page will need now (:meth:`spare_wanted`), outside any
+        frame: a visual takes 1.5-2.5 ms to make (its shaders are parsed), and an atlas
+        grows while tiles arrive, in the frames that are already the busiest. It is
+        attached when a page needs it. Returns whether one was made."""
+        need = self.spare_wanted()
+        if not need:
+            return False
+        assert self._kind is not None
+        self._spare = TiledPagesNode(*self._kind, need)
+        return True
+
+    def _visual(self, samplers: int) -> Any:
+        """A visual with at least ``samplers`` page samplers, attached: the spare if it
+        serves, else a new one."""
+        assert self._kind is not None
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.samplers >= samplers:
+            spare.parent = self.node
+            return spare
+        return TiledPagesNode(*self._kind, samplers, parent=self.node)
 
     @property
     def visual_count(self) -> int:
@@ -434,7 +475,7 @@ class TiledPages:
             samplers = _samplers_for(len(group))
             if g < len(self._visuals) and self._visuals[g].samplers >= samplers:
                 continue
-            visual = TiledPagesNode(*self._kind, samplers, parent=self.node)
+            visual = self._visual(samplers)
             self._gl_made += 1  # textures, lookups, visuals: what join must associate
             if g < len(self._visuals):  # outgrown (the atlas gained pages): rare
                 self._visuals[g].parent = None
@@ -485,6 +526,7 @@ class TiledPages:
         for visual in self._visuals:
             visual.parent = None
         self._visuals.clear()
+        self._spare = None
         self._groups.clear()
         self._quads.clear()
         self._bound = {}

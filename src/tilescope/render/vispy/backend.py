@@ -229,6 +229,18 @@ class VispyBackend(RenderBackend):
         self._on_frame = callback
 
     @property
+    def wants_prepare(self) -> bool:
+        return not self._closed and any(lv.wants_prepare() for lv in self._layers.values())
+
+    def prepare(self) -> bool:
+        self._check_open()
+        with self._gl():
+            for layer in self._layers.values():
+                if layer.prepare():
+                    break
+        return self.wants_prepare
+
+    @property
     def motion_frames(self) -> bool:
         return self._motion_scale < 1.0
 
