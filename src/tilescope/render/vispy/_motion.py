@@ -58,9 +58,9 @@ class MotionCanvas(SceneCanvas):  # type: ignore[misc]
         if self.motion_scale >= 1.0 or self._scene is None:
             super().on_draw(event)
             return
-        # Pushing and popping the render target changes the canvas transforms, which asks
-        # for another draw: swallowed (no frame loop); it is set False, as SceneCanvas.on_draw
-        # does, once this frame is drawn, so later changes schedule the next one.
+        # A draw asked for while this frame draws is swallowed (switching render targets
+        # with push_fbo asked for one every frame: a frame loop); it is cleared, as
+        # SceneCanvas.on_draw does before drawing, once this frame is drawn.
         self._update_pending = True
         try:
             self.draw_reduced(self.motion_scale)
