@@ -278,36 +278,57 @@ def test_keyboard_shortcuts(qtbot: QtBot, viewer: Viewer) -> None:
     assert viewer.dims.ndisplay == 2
 
 
-def test_a_moving_view_draws_at_lower_resolution_and_the_settled_view_at_full(
-    qtbot: QtBot, display: None
-) -> None:
-    """With ``render.motion_paint_ms`` 0 every moving frame is a motion frame: a 1-pixel
-    checkerboard, resolved at rest, is not while the camera moves, and is again once the
-    view settles (the window redraws it at full resolution by itself)."""
+def _motion_viewer() -> Viewer:
+    """A window whose every moving frame is a motion frame (``render.motion_paint_ms`` 0),
+    showing :func:`checker_picture.picture` 1:1."""
     previous = set_config(OctreeConfig.from_dict({"render": {"motion_paint_ms": 0}}))
     try:
         viewer = Viewer(show=True, size=(64, 96), title="tilescope test")
     finally:
         set_config(previous)
+    viewer.add_image(picture(), contrast_limits=(0, 255))
+    viewer.camera.update(center=CENTER, zoom=ZOOM)
+    viewer.wait_until_idle()
+    return viewer
+
+
+def _on_screen(viewer: Viewer) -> npt.NDArray[np.uint8]:
+    """The canvas as the user sees it, RGBA (grabbing draws a frame)."""
+    image = window_of(viewer).canvas.grab().toImage()
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    h, w, line = image.height(), image.width(), image.bytesPerLine()
+    rgba = np.frombuffer(image.constBits(), np.uint8, h * line).reshape(h, line)
+    return rgba[:, : 4 * w].reshape(h, w, 4).copy()
+
+
+def test_a_moving_view_draws_at_lower_resolution_and_the_settled_view_at_full(
+    qtbot: QtBot, display: None
+) -> None:
+    """A 1-pixel checkerboard, resolved at rest, is not while the camera moves, and is again
+    once the view settles (the window redraws it at full resolution by itself)."""
+    viewer = _motion_viewer()
     window = window_of(viewer)
     try:
-        viewer.add_image(picture(), contrast_limits=(0, 255))
-        viewer.camera.update(center=CENTER, zoom=ZOOM)
-        viewer.wait_until_idle()
-        canvas = window.canvas
-
-        def on_screen() -> npt.NDArray[np.uint8]:
-            image = canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
-            h, w = image.height(), image.width()
-            rgba = np.frombuffer(image.constBits(), np.uint8, h * image.bytesPerLine())
-            return rgba.reshape(h, image.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
-
         assert viewer.backend.motion_frames
-        qtbot.waitUntil(lambda: alternation(on_screen()) > 100, timeout=5000)  # resolved
+        qtbot.waitUntil(lambda: alternation(_on_screen(viewer)) > 100, timeout=5000)
         viewer.camera.update(center=CENTER, zoom=ZOOM * 1.0001)  # a move the eye cannot see
-        moving = on_screen()
-        assert alternation(moving) < 40
-        qtbot.waitUntil(lambda: alternation(on_screen()) > 100, timeout=5000)
+        assert alternation(_on_screen(viewer)) < 40
+        qtbot.waitUntil(lambda: alternation(_on_screen(viewer)) > 100, timeout=5000)
+    finally:
+        viewer.close()
+        window.deleteLater()
+
+
+def test_a_scene_with_points_moves_at_full_resolution(qtbot: QtBot, display: None) -> None:
+    """Points are sized in screen pixels: a motion frame would draw them larger, so a scene
+    with points never uses one."""
+    viewer = _motion_viewer()
+    window = window_of(viewer)
+    try:
+        viewer.add_points(np.array([[60.0, 90.0]]), size=2)  # away from the checkerboard
+        qtbot.waitUntil(lambda: alternation(_on_screen(viewer)) > 100, timeout=5000)
+        viewer.camera.update(center=CENTER, zoom=ZOOM * 1.0001)
+        assert alternation(_on_screen(viewer)) > 100
     finally:
         viewer.close()
         window.deleteLater()

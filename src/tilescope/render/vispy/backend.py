@@ -439,7 +439,11 @@ class VispyBackend(RenderBackend):
     def _handle_draw_start(self, event: Any) -> None:
         self._frame_start = time.perf_counter()
         slow = self._full_paint_ms > self._motion_paint_ms
-        self._canvas.motion_scale = self._motion_scale if self._moving and slow else 1.0
+        # points are sized in screen pixels: in a smaller target they would grow for the
+        # frames of a move, so a scene with points stays at full resolution
+        points = any(layer.kind[0] == "PointsDraw" for layer in self._layers.values())
+        reduce = self._moving and slow and not points
+        self._canvas.motion_scale = self._motion_scale if reduce else 1.0
 
     def _handle_draw(self, event: Any) -> None:
         self._frames += 1
