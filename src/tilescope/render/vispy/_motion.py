@@ -8,7 +8,8 @@ moves go to a smaller render target that is scaled up (linear filtering) into th
 first frame after the view settles is drawn at full resolution.
 
 The backend chooses the scale per frame, and only when full-resolution frames are slow
-(``render.motion_paint_ms``). With a GPU every frame stays at full resolution. Screenshots
+(``render.motion_paint_ms``) and the scene has no points (their markers are sized in screen
+pixels). With a GPU every frame stays at full resolution. Screenshots
 always draw at full resolution, because ``render()`` draws the scene without a draw event.
 """
 
