@@ -539,8 +539,9 @@ def test_pages_beyond_one_visual_sample_their_own_textures() -> None:
         pages = viewer._backend._layers[layer.layer_id]._pages  # type: ignore[attr-defined]
         assert pages.visual_count >= 4  # 30+ pages, eight per visual
         viewer.wait_until_idle()
-        # the visual a next page would need was made after the frame, as a task of its own
-        assert viewer.perf.stats().by_name["prepare"].count >= 1
+        # whatever visual a next page would need has been made by the viewer's prepare tasks
+        # (whether one is needed depends on how many pages the frames made: 3 pages of a
+        # 4-sampler visual need none; tests/render/test_vispy_tiled.py checks the making)
         assert not viewer.backend.wants_prepare
 
 
