@@ -176,7 +176,7 @@ def test_a_viewer_defers_full_collections_to_its_users_rest() -> None:
         stats = viewer.perf.stats()
         assert stats.idle.count == 1
         assert stats.by_name["collect_at_rest"].count == 1
-        assert gc.get_count()[2] == 0
+        assert gc.get_count()[2] < gc.get_threshold()[2] // DEFER_FACTOR  # no longer due
     finally:
         viewer.close()
     assert gc.get_threshold() == before
