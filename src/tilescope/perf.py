@@ -133,14 +133,17 @@ class PerfMonitor:
         finally:
             self._depth -= 1
             cpu_ms = (self._cpu_clock() - cpu_start) * 1000.0
-            self.record(name, start, (self._clock() - start) * 1000.0)
-            with self._lock:
-                self._cpu[name].append(cpu_ms)
+            self.record(name, start, (self._clock() - start) * 1000.0, cpu_ms)
 
-    def record(self, name: str, start: float, duration_ms: float) -> None:
-        """Record one task measured elsewhere."""
+    def record(
+        self, name: str, start: float, duration_ms: float, cpu_ms: float | None = None
+    ) -> None:
+        """Record one task measured elsewhere (``cpu_ms``: the main thread's own CPU time in
+        it, where the caller measured that)."""
         with self._lock:
             self._durations[name].append(duration_ms)
+            if cpu_ms is not None:
+                self._cpu[name].append(cpu_ms)
             if self._log is not None:
                 self._log.write(
                     json.dumps(

@@ -967,9 +967,10 @@ class Viewer:
         rested; timed as an idle task (``perf.IDLE_TASKS``) only when one ran."""
         if self._closed:
             return
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         if self._collector.rest():
-            self.perf.record("collect_at_rest", start, (time.perf_counter() - start) * 1000.0)
+            ms, cpu_ms = (time.perf_counter() - start) * 1e3, (time.thread_time() - cpu) * 1e3
+            self.perf.record("collect_at_rest", start, ms, cpu_ms)
 
     def _prepare_render(self) -> None:
         """What the renderer makes ahead of the next frames (a tiled layer's next visual),
