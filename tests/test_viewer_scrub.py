@@ -8,14 +8,14 @@ clock. No sleeps: waits are on Events and conditions with a timeout.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
+from gated_array import WAIT, GatedArray
 from tilescope.loading.config import OctreeConfig, set_config
 from tilescope.loading.delay_queue import FakeClock
 from tilescope.models.playback import Player
@@ -25,44 +25,16 @@ from tilescope.viewer import Viewer
 
 pytestmark = pytest.mark.gl
 
-WAIT = 20.0
 NZ = 16
 
 
-class GatedStack:
+class GatedStack(GatedArray):
     """A (z, 128, 128) stack of constant planes ``z / (NZ - 1)``; reads block on ``gate``."""
 
     def __init__(self, nz: int = NZ) -> None:
-        self._data = np.stack([np.full((128, 128), z / (nz - 1), np.float32) for z in range(nz)])
-        self.gate = threading.Event()
-        self.gate.set()
-        self.cond = threading.Condition()
-        self.started: list[int] = []
-        self.finished = 0
-
-    shape = property(lambda self: self._data.shape)
-    dtype = property(lambda self: self._data.dtype)
-    ndim = property(lambda self: self._data.ndim)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        z = key[0] if isinstance(key, tuple) else key
-        with self.cond:
-            self.started.append(int(z) if isinstance(z, int | np.integer) else -1)
-            self.cond.notify_all()
-        assert self.gate.wait(WAIT)
-        out = self._data[key]
-        with self.cond:
-            self.finished += 1
-            self.cond.notify_all()
-        return out
-
-    def reads_of(self, z: int) -> int:
-        with self.cond:
-            return self.started.count(z)
-
-    def wait_for(self, predicate: Callable[[], bool]) -> None:
-        with self.cond:
-            assert self.cond.wait_for(predicate, WAIT)
+        super().__init__(
+            np.stack([np.full((128, 128), z / (nz - 1), np.float32) for z in range(nz)])
+        )
 
 
 def _config(**prefetch: Any) -> OctreeConfig:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gated_array import WAIT, GatedArray
 from tilescope.hop import MainThreadQueue
 from tilescope.loading.cache import ChunkCache
 from tilescope.loading.config import OctreeConfig, PrefetchSettings, set_config
@@ -30,45 +31,18 @@ from tilescope.slicing.requests import (
 )
 from tilescope.viewer import Viewer
 
-WAIT = 20.0
 NT = 12
 VOLUME = (4, 16, 16)  # z, y, x of one time point
 VOLUME_BYTES = int(np.prod(VOLUME)) * 4
 
 
-class GatedSeries:
+class GatedSeries(GatedArray):
     """A (t, z, y, x) float32 series, time point ``t`` constant ``t / (NT - 1)``; reads
-    block on ``gate`` (set by default) and can be made to fail."""
+    block on ``gate`` (set by default) and can be made to fail (``fail``)."""
 
     def __init__(self) -> None:
-        self._data = np.stack([np.full(VOLUME, t / (NT - 1), np.float32) for t in range(NT)])
-        self.gate = threading.Event()
-        self.gate.set()
-        self.cond = threading.Condition()
-        self.started: list[int] = []
-        self.fail: set[int] = set()
-
-    shape = property(lambda self: self._data.shape)
-    dtype = property(lambda self: self._data.dtype)
-    ndim = property(lambda self: self._data.ndim)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        t = int(key[0])
-        with self.cond:
-            self.started.append(t)
-            self.cond.notify_all()
-        assert self.gate.wait(WAIT)
-        if t in self.fail:
-            raise OSError(f"time point {t} is unreadable")
-        return self._data[key]
-
-    def reads_of(self, t: int) -> int:
-        with self.cond:
-            return self.started.count(t)
-
-    def wait_for(self, predicate: Callable[[], bool]) -> None:
-        with self.cond:
-            assert self.cond.wait_for(predicate, WAIT)
+        data = np.stack([np.full(VOLUME, t / (NT - 1), np.float32) for t in range(NT)])
+        super().__init__(data, "time point")
 
 
 def _settings(**over: Any) -> dict[str, Any]:
