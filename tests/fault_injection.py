@@ -436,8 +436,11 @@ class FullCollections:
         if info["generation"] != 2:
             return
         if phase == "start":
+            from tilescope.collector import RestCollector
+
+            ours = RestCollector.rest.__code__
             frame = sys._getframe(1)
-            while frame is not None and frame.f_code.co_name != "rest":
+            while frame is not None and frame.f_code is not ours:
                 frame = frame.f_back
             self._start = time.perf_counter() if frame is None else None
         elif self._start is not None:
