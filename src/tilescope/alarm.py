@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Alarm"]
+__all__ = ["Alarm", "QuietTimer"]
 
 
 class Alarm:
@@ -55,3 +55,45 @@ class Alarm:
                     continue
                 heapq.heappop(self._deadlines)
                 self._fire()
+
+
+class QuietTimer:
+    """Tells when nothing has happened for ``quiet_s``, with one armed delay per quiet
+    period however often things happen. ``arm(delay_s)`` must call :meth:`expired` after
+    ``delay_s`` (an :class:`Alarm` posting to the owner's thread). Not thread-safe: the
+    owner calls everything from one thread."""
+
+    def __init__(
+        self,
+        arm: Callable[[float], object],
+        quiet_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._arm = arm
+        self._quiet_s = quiet_s
+        self._clock = clock
+        self._last = -float("inf")
+        self._armed = False
+
+    def touch(self) -> None:
+        """Something happened: the quiet period starts over."""
+        self._last = self._clock()
+        self.arm_soon()
+
+    def arm_soon(self) -> None:
+        """Have :meth:`expired` called once the quiet period ends (at once if it has),
+        unless a call is already coming."""
+        if not self._armed:
+            self._armed = True
+            self._arm(max(self._last + self._quiet_s - self._clock(), 0.0))
+
+    def expired(self) -> bool:
+        """The armed delay passed: True if the quiet period is over; if something happened
+        meanwhile, False and armed again for the rest of the period."""
+        self._armed = False
+        left = self._last + self._quiet_s - self._clock()
+        if left > 0:
+            self._armed = True
+            self._arm(left)
+            return False
+        return True

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from tilescope.alarm import QuietTimer
+
 __all__ = ["DEFER_FACTOR", "GcControl", "RestCollector"]
 
 #: How many times CPython's own wait for a full collection it waits while a viewer is open.
@@ -98,13 +100,9 @@ class RestCollector:
         clock: Callable[[], float] = time.monotonic,
         control: GcControl = gc,
     ) -> None:
-        self._arm = arm
-        self._quiet_s = quiet_s
-        self._clock = clock
         self._control = control
         self._due_at = _DEFERRAL.hold(control)
-        self._last_activity = -float("inf")
-        self._armed = False
+        self._quiet = QuietTimer(arm, quiet_s, clock)
         #: Full collections this collector ran at rest.
         self.collections = 0
 
@@ -120,28 +118,19 @@ class RestCollector:
     def activity(self) -> None:
         """The user did something (a camera, slider or layer change): rest starts over.
         Called for every such event: one attribute store unless an alarm must be armed."""
-        self._last_activity = self._clock()
-        if not self._armed and self._due_at is not None:
-            self._armed = True
-            self._arm(self._quiet_s)
+        if self._due_at is not None:
+            self._quiet.touch()
 
     def poke(self) -> None:
         """Work the user did not ask for just now happened (a frame of arrived tiles): if a
         full collection is due, check for rest soon. Cheap enough to call every frame."""
-        if not self._armed and self.due():
-            self._armed = True
-            self._arm(max(self._last_activity + self._quiet_s - self._clock(), 0.0))
+        if self.due():
+            self._quiet.arm_soon()
 
     def rest(self) -> bool:
         """The armed delay passed (main thread): collect if the user rested ``quiet_s`` and a
         collection is due; otherwise wait for the rest of the quiet time. True if it ran."""
-        self._armed = False
-        if self._due_at is None:
-            return False
-        left = self._last_activity + self._quiet_s - self._clock()
-        if left > 0:
-            self._armed = True
-            self._arm(left)
+        if self._due_at is None or not self._quiet.expired():
             return False
         if not self.due():
             return False

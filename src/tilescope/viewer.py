@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast, overload
 import numpy as np
 import numpy.typing as npt
 
-from tilescope.alarm import Alarm
+from tilescope.alarm import Alarm, QuietTimer
 from tilescope.cancel import CancelToken
 from tilescope.collector import RestCollector
 from tilescope.data.dask_support import DaskReads
@@ -220,7 +220,7 @@ class Viewer:
         self._collector = RestCollector(self._gc_alarm.arm)
         # a window may draw moving frames at a lower resolution (see render/vispy/_motion.py)
         self._motion_alarm = Alarm(lambda: self._hop.post(self._motion_settled), "tilescope-motion")
-        self._motion_armed = False
+        self._motion = QuietTimer(self._motion_alarm.arm, MOTION_SETTLE_S)
         self._tiles.prefetcher.target_speed = self._play_speed
         self._backend.on_camera_changed(self._on_backend_camera)
         self._backend.on_resized(self._on_backend_resized)
@@ -734,21 +734,13 @@ class Viewer:
         self._collector.activity()
         if self._backend.motion_frames:
             self._backend.set_motion(True)
-            if not self._motion_armed:
-                self._motion_armed = True
-                self._motion_alarm.arm(MOTION_SETTLE_S)
+            self._motion.touch()
 
     def _motion_settled(self) -> None:
         """The motion alarm (posted): once no view change came for ``MOTION_SETTLE_S``, the
         window draws at full resolution again."""
-        if self._closed:
-            return
-        left = self._last_view_change + MOTION_SETTLE_S - time.monotonic()
-        if left > 0:
-            self._motion_alarm.arm(left)
-            return
-        self._motion_armed = False
-        self._backend.set_motion(False)
+        if not self._closed and self._motion.expired():
+            self._backend.set_motion(False)
 
     def _update_views(self) -> None:
         """Tell multiscale layers what is in view so they pick their level (napari 2D)."""
