@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.error
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import zarr
 
+from tilescope.data import serve
 from tilescope.data.serve import (
     LISTEN_BACKLOG,
     Fault,
@@ -139,6 +141,27 @@ def test_every_request_waits_the_latency(tmp_path: Path) -> None:
     assert status == 200
     assert one >= latency_ms / 1000
     assert metadata_then_chunk >= 2 * latency_ms / 1000  # zarr.json, then a chunk
+
+
+def test_responses_are_sent_without_waiting_for_the_clients_acks(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TCP_NODELAY on every connection: headers and body are separate writes, and with
+    Nagle's algorithm the body would wait for the client's delayed ACK of the headers
+    (~40 ms on Linux), adding that to every response's injected latency."""
+    seen: list[int] = []
+    setup = serve._Handler.setup
+
+    def recording_setup(handler: serve._Handler) -> None:
+        setup(handler)
+        seen.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(serve._Handler, "setup", recording_setup)
+    with serve_directory(root) as url:
+        status, _, body = _get(url + "blob.bin")
+    assert (status, body) == (200, BLOB)
+    assert seen
+    assert all(seen)
 
 
 def test_a_response_is_paced_to_the_bandwidth_cap(tmp_path: Path) -> None:
