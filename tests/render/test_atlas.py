@@ -47,6 +47,26 @@ def test_slots_fill_a_page_row_major_then_a_new_page() -> None:
     assert atlas.lookup("z") is None
 
 
+def test_the_next_page_is_announced_when_a_quarter_of_a_page_is_left_and_it_fits() -> None:
+    """``upcoming_page``: what the renderer makes ahead of need, so it must be the page the
+    next allocations will make, and only once it is near (its texture costs memory)."""
+    budget = VramBudget(2 * PAGE + PAGE // 2)
+    atlas = TextureAtlas[str](
+        budget, bytes_per_texel=1, slot_shape=(128, 128), page_shape=(512, 512)
+    )
+    assert atlas.upcoming_page() == (512, 512)  # nothing free: the first page is next
+    for i, key in enumerate("abcdefghijkl"):  # 16 slots a page: announced at 3 free
+        atlas.allocate(key, (128, 128), NONE)
+        assert atlas.upcoming_page() == ((512, 512) if i >= 12 else None), i
+    for key in "mnopq":
+        atlas.allocate(key, (128, 128), NONE)
+    assert atlas.pages[-1] == PageSpec(1, (512, 512), (128, 128), single=False)
+    for key in "rstuvwxyz0123":
+        atlas.allocate(key, (128, 128), NONE)
+    # 2 slots left, but only half a page of budget: the next page would be partial
+    assert atlas.upcoming_page() is None
+
+
 def test_partial_edge_tiles_take_a_shared_slot() -> None:
     atlas = small_atlas(VramBudget(PAGE))
     assert atlas.allocate("edge", (100, 256), NONE) == Slot(0, 0, 0, (256, 256))
@@ -453,7 +473,12 @@ def test_random_operations_follow_the_rules(budget_bytes: int, ops: list[Op]) ->
                 for p in before_pages
                 if not any(s.page == p.page for s in before.values())
             )
+            hint = atlas.upcoming_page()
             result = atlas.allocate(key, key_shape(key), protected)
+            made = [p for p in atlas.pages if p not in before_pages and not p.single]
+            if hint is not None and made:  # what was announced came, evicting nothing
+                assert [p.shape for p in made] == [hint]
+                assert not set(before) - set(atlas.keys)
             check_allocation(
                 atlas, budget, model, key, protected, before, before_pages, before_room, result
             )

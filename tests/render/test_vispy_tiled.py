@@ -117,3 +117,51 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
     # the first frame makes the 1-sampler visual; the rest are made ahead, the last (4) for
     # an eleventh page
     assert made == [1, 2, 4, 8, 1, 2, 4]
+
+
+def test_the_texture_of_the_page_an_atlas_is_about_to_add_is_allocated_outside_the_frame(
+    make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With software OpenGL allocating a 2048² page takes 10-13 ms: a draw's ``next_page``
+    has it allocated in a prepare task, and the frame that gets the page finds it made.
+    A spare the atlas no longer announces is deleted on the GPU too, not leaked."""
+    from vispy.gloo import glir
+
+    sized: list[str] = []
+    phase = ["frame"]
+    real = glir.GlirParser._parse
+
+    def parse(self: Any, command: tuple[Any, ...]) -> Any:
+        if command[0] == "SIZE" and command[2] == (16, 32, 1):  # a page texture
+            sized.append(phase[0])
+        return real(self, command)
+
+    monkeypatch.setattr(glir.GlirParser, "_parse", parse)
+    backend = make_backend((16, 32))
+    for n in range(1, 6):  # one more page a frame; page p holds a tile of value p
+        pages = tuple(TilePage(p, (16, 32)) for p in range(n))
+        quad = TileQuad(
+            n - 1, (0.0, 16.0, 0.0, 16.0), (0.0, 16.0, 0.0, 16.0), (0.0, 16.0, 0.0, 16.0), 0
+        )
+        upload = TileUpload(n - 1, 0, 0, np.full((16, 16), n / 10, np.float32))
+        draw = dataclasses.replace(_draw((quad,), (upload,)), pages=pages, next_page=(16, 32))
+        phase[0] = "frame"
+        shot = render(backend, plan_2d((draw,), (16, 32), 1))
+        assert abs(int(shot[8, 8, 0]) - 255 * n / 10) <= 1  # drawn from the spare texture
+        phase[0] = "prepare"
+        while backend.wants_prepare:
+            backend.prepare()
+    # the first page in its frame (nothing was announced before it), every later one ahead
+    assert sized == ["frame"] + ["prepare"] * 5
+    parser = backend._canvas.context.shared.parser  # type: ignore[attr-defined]
+
+    def page_textures() -> int:
+        return sum(
+            isinstance(ob, glir.GlirTexture2D) and ob._shape_formats[0] == (16, 32, 1)
+            for ob in parser._objects.values()
+        )
+
+    assert page_textures() == 6  # five pages and the spare
+    render(backend, plan_2d((dataclasses.replace(draw, uploads=(), next_page=None),), (16, 32), 1))
+    assert page_textures() == 5
+    assert not backend.wants_prepare

@@ -251,6 +251,23 @@ class TextureAtlas(Generic[K]):
         """Whether a tile of this shape gets a page of its own (it exceeds ``slot_shape``)."""
         return not _fits(tile_shape, self._slot_shape)
 
+    def upcoming_page(self) -> tuple[int, int] | None:
+        """The shape of the shared page this atlas is about to add, or None.
+
+        "About to": fewer than a quarter of a full page's slots are free, and the budget has
+        room for a full page now, so the next page will be made at full size without
+        evicting anything. The renderer makes that page's texture ahead of need, outside a
+        frame: with software OpenGL allocating one takes ~10 ms.
+        """
+        ph, pw = self._page_shape
+        sh, sw = self._slot_shape
+        free = sum(p.spec.nslots - p.occupied for p in self._pages.values() if not p.spec.single)
+        if free >= max(1, (ph // sh) * (pw // sw) // 4):
+            return None
+        if self._budget.available < ph * pw * self._bpt:
+            return None
+        return (ph, pw)
+
     # -- recency -----------------------------------------------------------------
     def touch(self, keys: Iterable[K]) -> None:
         """Mark ``keys`` drawn this frame: most recently used, in order; absent keys are ignored."""

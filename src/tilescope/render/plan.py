@@ -421,7 +421,9 @@ class TiledDraw:
     (labels: ``lut`` gives the label of each colour-table index) apply in the shader, so
     changing them never re-uploads a tile. ``show_placeholders`` marks tiles that are not
     final; ``debug`` outlines every tile in a colour per level. The backend compares
-    ``quads`` and ``pages`` with the previous draw's to know what to redo.
+    ``quads`` and ``pages`` with the previous draw's to know what to redo. ``next_page`` is
+    the shape of the page the atlas is about to add (see ``TextureAtlas.upcoming_page``),
+    for the backend to make its texture ahead of need; None when no page is coming soon.
     """
 
     key: int
@@ -444,6 +446,7 @@ class TiledDraw:
     show_placeholders: bool = True
     debug: bool = False
     data_version: int = 0
+    next_page: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         _check_common(self.kind, self.key, self.opacity, self.blending)

@@ -615,6 +615,7 @@ class TiledFrames:
             "show_placeholders": self.show_placeholders,
             "debug": self.debug,
             "data_version": layer.data_version,
+            "next_page": state.atlas.upcoming_page(),
         }
         if isinstance(layer, Labels):
             if state.labels is not None:

@@ -199,9 +199,10 @@ class LayerVisual(ABC):
         """Whether :meth:`prepare` has something to make ahead."""
         return False
 
-    def prepare(self) -> bool:
-        """Make ahead, outside a frame, what this layer's next frames will likely need;
-        whether something was made."""
+    def prepare(self, run_gl: Callable[[Any], None]) -> bool:
+        """Make ahead, outside a frame, one thing this layer's next frames will likely need;
+        whether something was made. ``run_gl(queue)`` runs a new GL object's queued
+        commands now and joins its queue to the canvas's."""
         return False
 
 
@@ -422,10 +423,10 @@ class TiledLayerVisual(LayerVisual):
         self._pages.join(queue)
 
     def wants_prepare(self) -> bool:
-        return self._pages.spare_wanted() > 0
+        return self._pages.wants_prepare()
 
-    def prepare(self) -> bool:
-        return self._pages.prepare()
+    def prepare(self, run_gl: Callable[[Any], None]) -> bool:
+        return self._pages.prepare(run_gl)
 
 
 _FACTORIES: dict[tuple[str, int, bool], Callable[[Any, Counter, GLLimits], LayerVisual]] = {

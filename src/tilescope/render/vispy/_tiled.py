@@ -307,6 +307,8 @@ class TiledPages:
         self._joined: tuple[int, ...] = ()
         self._interp = ""
         self._spare: Any = None  # a visual made ahead, for the next page (see prepare)
+        self._next_page: tuple[int, int, int] | None = None  # the atlas's next page, channels
+        self._spare_page: Any = None  # its texture, made ahead (see prepare)
 
     def spare_wanted(self) -> int:
         """Samplers of the visual this layer's next page will need, if that visual is not
@@ -326,17 +328,49 @@ class TiledPages:
             return 0
         return need
 
-    def prepare(self) -> bool:
-        """Make the visual the next page will need now (:meth:`spare_wanted`), outside any
-        frame: a visual takes 1.5-2.5 ms to make (its shaders are parsed), and an atlas
-        grows while tiles arrive, in the frames that are already the busiest. It is
-        attached when a page needs it. Returns whether one was made."""
+    def page_wanted(self) -> bool:
+        """Whether the texture of the page the atlas is about to add (the draw's
+        ``next_page``) is still to be made."""
+        return self._next_page is not None and self._spare_page is None
+
+    def wants_prepare(self) -> bool:
+        """Whether :meth:`prepare` has something to make."""
+        return self.spare_wanted() > 0 or self.page_wanted()
+
+    def prepare(self, run_gl: Callable[[Any], None]) -> bool:
+        """Make one thing the next page will need now, outside any frame; whether one was
+        made. An atlas grows while tiles arrive, in the frames that are already the
+        busiest, and each part of a new page is dear to make then:
+
+        - its visual (:meth:`spare_wanted`): 1.5-2.5 ms, its shaders are parsed; it is
+          attached when a page needs it;
+        - its texture (:meth:`page_wanted`): with software OpenGL, allocating a 2048² float
+          texture takes 10-13 ms. ``run_gl`` runs the texture's queued GL commands now (its
+          allocation) and joins its command queue to the canvas's, so its uploads and its
+          deletion go with the frames.
+        """
         need = self.spare_wanted()
-        if not need:
+        if need:
+            assert self._kind is not None
+            self._spare = TiledPagesNode(*self._kind, need)
+            return True
+        if not self.page_wanted():
             return False
-        assert self._kind is not None
-        self._spare = TiledPagesNode(*self._kind, need)
+        assert self._next_page is not None
+        self._spare_page = self._page_texture(self._next_page)
+        run_gl(self._spare_page.glir)
         return True
+
+    @staticmethod
+    def _page_texture(shape: tuple[int, int, int]) -> Any:
+        fmt = ("luminance", "r32f") if shape[2] == 1 else ("rgba", "rgba32f")
+        return gloo.Texture2D(
+            shape=shape,
+            format=fmt[0],
+            internalformat=fmt[1],
+            interpolation="nearest",
+            wrapping="clamp_to_edge",
+        )
 
     def _visual(self, samplers: int) -> Any:
         """A visual with at least ``samplers`` page samplers, attached: the spare if it
@@ -365,6 +399,13 @@ class TiledPages:
             self.clear()
             self._kind = kind
         regrouped = self._sync_pages(draw.pages, draw.channels)
+        nxt = None if draw.next_page is None else (*draw.next_page, draw.channels)
+        if nxt != self._next_page:
+            self._next_page = nxt
+            # not kept for a page the atlas is no longer about to add: a texture outside the
+            # budget's count must not outlive the budget's room for it
+            if self._spare_page is not None and self._spare_page.shape != nxt:
+                self._spare_page = None
         for up in draw.uploads:
             tex = self._textures.get(up.page)
             if tex is None:
@@ -448,17 +489,15 @@ class TiledPages:
         for page in list(self._textures):
             if page not in wanted or self._textures[page].shape[:2] != wanted[page].shape:
                 del self._textures[page]
-        fmt = ("luminance", "r32f") if channels == 1 else ("rgba", "rgba32f")
         for page, spec in wanted.items():
             if page not in self._textures:
                 self._gl_made += 1
-                self._textures[page] = gloo.Texture2D(
-                    shape=(*spec.shape, channels),
-                    format=fmt[0],
-                    internalformat=fmt[1],
-                    interpolation="nearest",
-                    wrapping="clamp_to_edge",
-                )
+                shape = (*spec.shape, channels)
+                spare = self._spare_page
+                if spare is not None and spare.shape == shape:  # made ahead (see prepare)
+                    self._textures[page], self._spare_page = spare, None
+                else:
+                    self._textures[page] = self._page_texture(shape)
         order = sorted(wanted)
         groups = [
             tuple(order[i : i + PAGES_PER_VISUAL]) for i in range(0, len(order), PAGES_PER_VISUAL)
@@ -527,6 +566,8 @@ class TiledPages:
             visual.parent = None
         self._visuals.clear()
         self._spare = None
+        self._spare_page = None
+        self._next_page = None
         self._groups.clear()
         self._quads.clear()
         self._bound = {}

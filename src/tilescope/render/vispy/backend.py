@@ -236,9 +236,20 @@ class VispyBackend(RenderBackend):
         self._check_open()
         with self._gl():
             for layer in self._layers.values():
-                if layer.prepare():
+                if layer.prepare(self._run_gl):
                     break
         return self.wants_prepare
+
+    def _run_gl(self, queue: Any) -> None:
+        """Run a new GL object's queued commands (its creation) now, outside a frame, then
+        join its queue to the canvas's so its later commands go with the frames. A window
+        not shown yet has no context: its commands then wait for the first frame."""
+        context = self._canvas.context
+        if self._app == "egl" or has_gl_context(self._canvas.native):
+            if self._app != "egl":
+                self._canvas.set_current()  # a window's context is current only in paints
+            queue.flush(context.shared.parser)
+        context.glir.associate(queue)
 
     @property
     def motion_frames(self) -> bool:
