@@ -67,6 +67,22 @@ def test_the_next_page_is_announced_when_a_quarter_of_a_page_is_left_and_it_fits
     assert atlas.upcoming_page() is None
 
 
+def test_atlases_sharing_a_budget_never_announce_more_pages_than_it_has_room_for() -> None:
+    budget = VramBudget(3 * PAGE)  # room for one more page once each atlas has one
+    atlases = [small_atlas(budget), small_atlas(budget)]
+    for atlas, name in zip(atlases, "ab", strict=True):
+        for i in range(4):  # a full page each: nothing free, the next page is near
+            atlas.allocate(f"{name}{i}", (256, 256), NONE)
+    assert atlases[0].upcoming_page() == (512, 512)
+    assert atlases[1].upcoming_page() is None  # the one page of room is announced
+    assert atlases[0].upcoming_page() == (512, 512)  # announcing again is not counted twice
+    atlases[0].clear()
+    assert atlases[1].upcoming_page() == (512, 512)
+    atlases[1].allocate("b4", (256, 256), NONE)  # the announced page comes
+    assert atlases[1].upcoming_page() is None  # 3 of 4 slots free: nothing near
+    assert atlases[0].upcoming_page() == (512, 512)  # its room is free again
+
+
 def test_partial_edge_tiles_take_a_shared_slot() -> None:
     atlas = small_atlas(VramBudget(PAGE))
     assert atlas.allocate("edge", (100, 256), NONE) == Slot(0, 0, 0, (256, 256))

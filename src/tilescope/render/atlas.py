@@ -29,6 +29,7 @@ no clock.  Not thread-safe: used by the render thread only.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, KeysView, Set
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from tilescope.errors import ConfigError
 __all__ = ["PageSpec", "Slot", "TextureAtlas", "VramBudget"]
 
 K = TypeVar("K", bound=Hashable)
+_OWNERS = itertools.count()  # atlas ids for VramBudget.announce
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +83,14 @@ class Slot:
 class VramBudget:
     """Bytes of GPU memory the atlases of one canvas may use together."""
 
-    __slots__ = ("_budget", "_used")
+    __slots__ = ("_ahead", "_budget", "_used")
 
     def __init__(self, budget_bytes: int) -> None:
         if budget_bytes < 0:
             raise ConfigError(f"the VRAM budget must be >= 0 bytes, got {budget_bytes}")
         self._budget = int(budget_bytes)
         self._used = 0
+        self._ahead: dict[int, int] = {}  # owner -> bytes announced ahead of need
 
     @property
     def budget(self) -> int:
@@ -118,6 +121,23 @@ class VramBudget:
         if not 0 <= nbytes <= self._used:
             raise ValueError(f"cannot release {nbytes} bytes: {self._used} are reserved")
         self._used -= nbytes
+
+    def announce(self, owner: int, nbytes: int) -> bool:
+        """Announce that ``owner`` is about to reserve ``nbytes`` (a page whose texture the
+        renderer makes ahead of need), if they fit beside what is reserved and what the
+        other owners announced; whether they did. An owner has one announcement: this
+        replaces it, or withdraws it when the bytes do not fit. Announcing reserves
+        nothing: it only keeps the textures made ahead within the budget together."""
+        others = sum(b for o, b in self._ahead.items() if o != owner)
+        if self._used + others + nbytes > self._budget:
+            self._ahead.pop(owner, None)
+            return False
+        self._ahead[owner] = nbytes
+        return True
+
+    def withdraw(self, owner: int) -> None:
+        """Drop ``owner``'s announcement, if any."""
+        self._ahead.pop(owner, None)
 
     def __repr__(self) -> str:
         return f"VramBudget(used={self._used}, budget={self._budget})"
@@ -190,6 +210,7 @@ class TextureAtlas(Generic[K]):
                 f"max_texture {max_texture}; use smaller tiles or a larger page"
             )
         self._budget = budget
+        self._owner = next(_OWNERS)  # this atlas in the budget's announcements
         self._bpt = int(bytes_per_texel)
         self._slot_shape = (int(sh), int(sw))
         self._page_shape = (ph, pw)
@@ -257,14 +278,17 @@ class TextureAtlas(Generic[K]):
         "About to": fewer than a quarter of a full page's slots are free, and the budget has
         room for a full page now, so the next page will be made at full size without
         evicting anything. The renderer makes that page's texture ahead of need, outside a
-        frame: with software OpenGL allocating one takes ~10 ms.
+        frame: with software OpenGL allocating one takes ~10 ms. The page is announced to
+        the budget (:meth:`VramBudget.announce`), so the atlases sharing it never announce
+        more pages together than it has room for.
         """
         ph, pw = self._page_shape
         sh, sw = self._slot_shape
         free = sum(p.spec.nslots - p.occupied for p in self._pages.values() if not p.spec.single)
         if free >= max(1, (ph // sh) * (pw // sw) // 4):
+            self._budget.withdraw(self._owner)
             return None
-        if self._budget.available < ph * pw * self._bpt:
+        if not self._budget.announce(self._owner, ph * pw * self._bpt):
             return None
         return (ph, pw)
 
@@ -458,6 +482,7 @@ class TextureAtlas(Generic[K]):
 
     def clear(self) -> None:
         """Drop every key and page, giving their bytes back to the budget (ids are not reused)."""
+        self._budget.withdraw(self._owner)
         for page in self._pages.values():
             self._budget.release(page.nbytes)
         self._pages.clear()
