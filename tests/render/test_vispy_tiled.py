@@ -119,12 +119,9 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
     assert made == [1, 2, 4, 8, 1, 2, 4]
 
 
-def test_the_texture_of_the_page_an_atlas_is_about_to_add_is_allocated_outside_the_frame(
-    make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With software OpenGL allocating a 2048² page takes 10-13 ms: a draw's ``next_page``
-    has it allocated in a prepare task, and the frame that gets the page finds it made.
-    A spare the atlas no longer announces is deleted on the GPU too, not leaked."""
+def _pages_made_ahead(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five frames each add a page, announced by the draw before (``next_page``): every
+    page after the first is allocated in a prepare task, and its tile draws (by pixels)."""
     from vispy.gloo import glir
 
     sized: list[str] = []
@@ -137,7 +134,6 @@ def test_the_texture_of_the_page_an_atlas_is_about_to_add_is_allocated_outside_t
         return real(self, command)
 
     monkeypatch.setattr(glir.GlirParser, "_parse", parse)
-    backend = make_backend((16, 32))
     for n in range(1, 6):  # one more page a frame; page p holds a tile of value p
         pages = tuple(TilePage(p, (16, 32)) for p in range(n))
         quad = TileQuad(
@@ -153,7 +149,7 @@ def test_the_texture_of_the_page_an_atlas_is_about_to_add_is_allocated_outside_t
             backend.prepare()
     # the first page in its frame (nothing was announced before it), every later one ahead
     assert sized == ["frame"] + ["prepare"] * 5
-    parser = backend._canvas.context.shared.parser  # type: ignore[attr-defined]
+    parser = backend._canvas.context.shared.parser
 
     def page_textures() -> int:
         return sum(
@@ -165,3 +161,39 @@ def test_the_texture_of_the_page_an_atlas_is_about_to_add_is_allocated_outside_t
     render(backend, plan_2d((dataclasses.replace(draw, uploads=(), next_page=None),), (16, 32), 1))
     assert page_textures() == 5
     assert not backend.wants_prepare
+
+
+def test_the_texture_of_the_page_an_atlas_is_about_to_add_is_allocated_outside_the_frame(
+    make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With software OpenGL allocating a 2048² page takes 10-13 ms: a draw's ``next_page``
+    has it allocated in a prepare task, and the frame that gets the page finds it made.
+    A spare the atlas no longer announces is deleted on the GPU too, not leaked."""
+    _pages_made_ahead(make_backend((16, 32)), monkeypatch)
+
+
+@pytest.mark.qt
+def test_a_window_allocates_the_announced_page_in_the_prepare_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A window's GL context is current only while it paints: the prepare task makes it
+    current to allocate the page there, not in the next paint."""
+    from tilescope.render import create_backend
+    from tilescope.render.vispy._app import _has_display, has_gl_context
+
+    if not _has_display():
+        pytest.skip("needs a display (run under xvfb-run -a)")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    backend: Any = create_backend(show=True, size=(16, 32))
+    try:
+        backend.native.show()
+        for _ in range(20):
+            app.processEvents()
+            if has_gl_context(backend.native):
+                break
+        assert has_gl_context(backend.native)
+        _pages_made_ahead(backend, monkeypatch)
+    finally:
+        backend.close()
