@@ -8,7 +8,8 @@ detaching a vispy visual, and each visual's transform on a camera change, cost t
 thread about a millisecond apiece, which one visual per page paid every frame. A new tile is
 one sub-image upload into its page (``Texture2D.set_data(tile, offset=...)``, i.e.
 ``glTexSubImage2D``): a page is allocated once and never re-uploaded whole, and adding a tile
-never rebuilds a shader.
+never rebuilds a shader. The visual and the texture a layer's next page will need are made
+ahead, in prepare tasks between frames (:meth:`TiledPages.prepare`).
 
 Everything display-related is a uniform: contrast limits, gamma, the colormap (a small lookup
 texture), the label colours (a lookup texture indexed by the tile's label indices), opacity,
