@@ -385,6 +385,19 @@ def check_invariants(budget: VramBudget, atlases: list[TextureAtlas[int]]) -> No
             taken.setdefault(slot.page, []).append(slot)
 
 
+def check_announcement(atlas: TextureAtlas[int]) -> None:
+    """The next page is announced only once fewer than a quarter of a page's slots are free
+    (counted from the public view: shared pages' slots minus resident shared keys), and
+    then whenever the budget has room for it."""
+    shared = sum(p.nslots for p in atlas.pages if not p.single)
+    free = shared - sum(not atlas.is_single(key_shape(k)) for k in atlas.keys)
+    (ph, pw), (sh, sw) = atlas.page_shape, atlas.slot_shape
+    if free >= max(1, (ph // sh) * (pw // sw) // 4):
+        assert atlas.upcoming_page() is None
+    elif atlas.budget.available >= 2 * ph * pw:  # room beside the other atlas's announcement
+        assert atlas.upcoming_page() == (ph, pw)
+
+
 def check_allocation(
     atlas: TextureAtlas[int],
     budget: VramBudget,
@@ -526,3 +539,5 @@ def test_random_operations_follow_the_rules(budget_bytes: int, ops: list[Op]) ->
         # `pages` is kept between changes: it must always be the pages there are now
         assert atlas.pages == tuple(atlas._pages[p].spec for p in sorted(atlas._pages))
         check_invariants(budget, atlases)
+        for a in atlases:
+            check_announcement(a)

@@ -217,6 +217,7 @@ class TextureAtlas(Generic[K]):
         self._max_texture = int(max_texture)
         self._pages: dict[int, _Page] = {}
         self._page_specs: tuple[PageSpec, ...] | None = None  # `pages`, until a page changes
+        self._shared_slots = -1  # slots of the shared pages, until a page changes (-1: unknown)
         self._next_page = 0
         self._free_slots: list[tuple[int, int]] = []  # heap of (page, index), lazily pruned
         self._entries: dict[K, _Entry] = {}
@@ -284,7 +285,11 @@ class TextureAtlas(Generic[K]):
         """
         ph, pw = self._page_shape
         sh, sw = self._slot_shape
-        free = sum(p.spec.nslots - p.occupied for p in self._pages.values() if not p.spec.single)
+        if self._shared_slots < 0:
+            self._shared_slots = sum(
+                p.spec.nslots for p in self._pages.values() if not p.spec.single
+            )
+        free = self._shared_slots - len(self._lru_shared)  # one slot per resident shared key
         if free >= max(1, (ph // sh) * (pw // sw) // 4):
             self._budget.withdraw(self._owner)
             return None
@@ -429,12 +434,14 @@ class TextureAtlas(Generic[K]):
         page = _Page(PageSpec(self._next_page, shape, slot_shape, single), nbytes)
         self._pages[self._next_page] = page
         self._page_specs = None
+        self._shared_slots = -1
         self._next_page += 1
         return page
 
     def _free_page(self, page_id: int) -> None:
         page = self._pages.pop(page_id)
         self._page_specs = None
+        self._shared_slots = -1
         assert not page.occupied
         self._budget.release(page.nbytes)  # its free slots are pruned lazily from the heap
 
@@ -487,6 +494,7 @@ class TextureAtlas(Generic[K]):
             self._budget.release(page.nbytes)
         self._pages.clear()
         self._page_specs = None
+        self._shared_slots = -1
         self._free_slots.clear()
         self._entries.clear()
         self._lru_shared.clear()
