@@ -649,3 +649,49 @@ def test_data_level_and_corner_pixels_follow_the_view_of_a_tiled_layer() -> None
         np.testing.assert_array_equal(layer.corner_pixels, first[1])
     finally:
         viewer.close()
+
+
+def test_uint16_tiles_take_half_the_page_bytes_of_float_and_draw_the_same() -> None:
+    """A uint16 image keeps its dtype in tiles and pages (r16): the same picture as its
+    float32 copy (checked against the numpy reference), in half the atlas bytes."""
+    levels = _pyramid(256, 2, seed=3)
+    used: dict[str, int] = {}
+    for data in (levels, [lvl.astype(np.float32) for lvl in levels]):
+        with Viewer(show=False, size=(96, 128)) as viewer:
+            layer = viewer.add_image(data, multiscale=True, contrast_limits=(0, 1000))
+            viewer.camera.update(center=(100.37, 90.61), zoom=2.3)
+            shot, frame = _shot_and_frame(viewer, layer)
+            ref, mask = _reference(viewer, levels, frame.ideal_level, (96, 128), (0, 1000))
+            _assert_pixels(shot[..., 0], ref, mask)
+            state = viewer._tiles._layers[layer.layer_id]  # type: ignore[attr-defined]
+            pages = state.atlas.pages
+            used[str(data[0].dtype)] = state.atlas.used_bytes
+            assert state.atlas.used_bytes == sum(
+                p.shape[0] * p.shape[1] * data[0].dtype.itemsize for p in pages
+            )
+            assert state.texel == str(data[0].dtype)
+    assert used["uint16"] * 2 == used["float32"]
+
+
+class _FloatReads(CountingArray):
+    """Says uint16, reads float64 (a source whose dtype is declared wrong)."""
+
+    dtype = property(lambda self: np.dtype(np.uint16))
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return super().__getitem__(key).astype(np.float64) + 0.5
+
+
+def test_a_read_of_another_dtype_than_declared_fails_the_tile_and_says_why() -> None:
+    """Its values would wrap or truncate in a uint16 page: a failed tile, never a picture."""
+    data = _FloatReads(_pyramid(128, 1)[0])
+    with Viewer(show=False, size=(64, 64)) as viewer:
+        layer = viewer.add_image(data, contrast_limits=(0, 1000), name="declared")
+        viewer.screenshot()
+        status = str(viewer.layer_status(layer))
+        assert status.startswith("error: layer 'declared'")
+        assert "returned float64 pixels where the layer's data is uint16" in status
+        frame = viewer.layer_frame(layer)
+        assert frame is not None
+        assert frame.failed
+        assert frame.resident == 0

@@ -197,3 +197,47 @@ def test_a_window_allocates_the_announced_page_in_the_prepare_task(
         _pages_made_ahead(backend, monkeypatch)
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize(("texel", "top"), [("uint16", 65535), ("uint8", 255)])
+def test_integer_pages_draw_the_values_they_hold(
+    make_backend: BackendFactory, texel: str, top: int
+) -> None:
+    """uint16 / uint8 tiles go into r16 / r8 pages (sampled normalised); with the limits
+    scaled alike the picture is the float32 one: grey (v - lo) / (hi - lo), by pixels."""
+    backend = make_backend((16, 32))
+    lo, hi = 0.1 * top, 0.9 * top
+    values = np.round(np.linspace(0, top, 32)).astype(np.dtype(texel))
+    tile = np.ascontiguousarray(np.broadcast_to(values[:16], (16, 16)))
+    right = np.ascontiguousarray(np.broadcast_to(values[16:], (16, 16)))
+    expected = np.clip((values.astype(np.float64) - lo) / (hi - lo), 0, 1) * 255
+    uploads = (TileUpload(0, 0, 0, tile), TileUpload(0, 0, 16, right))
+    draw = dataclasses.replace(
+        _draw((_quad(0), _quad(1)), uploads), texel=texel, contrast_limits=(lo, hi)
+    )
+    shot = render(backend, plan_2d((draw,), (16, 32), 1))
+    assert np.abs(shot[8, :, 0] - expected).max() <= 1.5
+    as_float = dataclasses.replace(
+        draw,
+        texel="float32",
+        uploads=tuple(dataclasses.replace(u, data=u.data.astype(np.float32)) for u in uploads),
+    )
+    fresh = make_backend((16, 32))
+    assert np.abs(render(fresh, plan_2d((as_float,), (16, 32), 1)) - shot).max() <= 1
+    parser = backend._canvas.context.shared.parser  # type: ignore[attr-defined]
+    from vispy.gloo import glir
+
+    formats = {
+        ob._shape_formats[2]
+        for ob in parser._objects.values()
+        if isinstance(ob, glir.GlirTexture2D) and ob._shape_formats[0] == (16, 32, 1)
+    }
+    assert len(formats) == 1
+    assert formats != {glir.as_enum("r32f")}  # an integer texture, half or a quarter the bytes
+
+
+def test_integer_texels_are_for_one_channel_images_only() -> None:
+    with pytest.raises(ValueError, match="texel"):
+        dataclasses.replace(_draw(()), texel="float16")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="texel"):
+        dataclasses.replace(_draw(()), channels=4, texel="uint8")

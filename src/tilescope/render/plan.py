@@ -42,9 +42,11 @@ __all__ = [
     "PointsDraw",
     "RenderPlan",
     "Rendering",
+    "TEXEL_SCALE",
     "TILE_FAILED",
     "TILE_FINAL",
     "TILE_PLACEHOLDER",
+    "TexelName",
     "TilePage",
     "TileQuad",
     "TileUpload",
@@ -378,11 +380,20 @@ class TilePage:
     shape: tuple[int, int]
 
 
+TexelName: TypeAlias = Literal["float32", "uint16", "uint8"]
+"""The dtype of a tiled layer's tiles and page textures; integer texels are sampled
+normalised (value / 65535 or / 255), so the backend scales the contrast limits alike."""
+
+#: What a texel of each dtype samples as, over the data value (normalised integer textures).
+TEXEL_SCALE: dict[str, float] = {"float32": 1.0, "uint16": 1.0 / 65535.0, "uint8": 1.0 / 255.0}
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TileUpload:
     """Tile pixels to copy into a page at texel offset ``(y, x)`` (one sub-image upload).
 
-    ``data`` is float32, ``(h, w)`` or ``(h, w, 4)``, C-contiguous: workers converted it.
+    ``data`` is of the draw's ``texel`` dtype, ``(h, w)`` or ``(h, w, 4)``, C-contiguous:
+    workers converted it.
     """
 
     page: int
@@ -424,6 +435,7 @@ class TiledDraw:
     ``quads`` and ``pages`` with the previous draw's to know what to redo. ``next_page`` is
     the shape of the page the atlas is about to add (see ``TextureAtlas.upcoming_page``),
     for the backend to make its texture ahead of need; None when no page is coming soon.
+    ``texel`` is the dtype of the tiles and pages (uint8 and uint16 only for 1-channel images).
     """
 
     key: int
@@ -447,12 +459,20 @@ class TiledDraw:
     debug: bool = False
     data_version: int = 0
     next_page: tuple[int, int] | None = None
+    texel: TexelName = "float32"
 
     def __post_init__(self) -> None:
         _check_common(self.kind, self.key, self.opacity, self.blending)
         object.__setattr__(self, "transform", _as_transform(self.transform, 2, self.kind, self.key))
         if self.channels not in (1, 4):
             raise ValueError(f"{self.kind} {self.key}: tiles have 1 or 4 channels")
+        if self.texel not in TEXEL_SCALE or (
+            self.texel != "float32" and (self.kind != "image" or self.channels != 1)
+        ):
+            raise ValueError(
+                f"{self.kind} {self.key}: texel {self.texel!r} is not one of float32, or "
+                "uint16 / uint8 for a 1-channel image"
+            )
         limits = _check_display(self.kind, self.key, self.contrast_limits, self.gamma)
         object.__setattr__(self, "contrast_limits", limits)
         if self.kind == "labels" and (self.label_colormap is None or self.lut is None):

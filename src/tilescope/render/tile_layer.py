@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from tilescope.errors import ChunkLoadError
 from tilescope.render.atlas import TextureAtlas
-from tilescope.render.plan import TiledDraw, TilePage, TileQuad, TileUpload
+from tilescope.render.plan import TexelName, TiledDraw, TilePage, TileQuad, TileUpload
 from tilescope.tiles.convert import LabelIndex, TileKind
 from tilescope.tiles.coverage import CoveragePlan
 from tilescope.tiles.grid import TileKey, TileSlice
@@ -77,6 +77,8 @@ class LayerTiles:
     kind: TileKind
     atlas: TextureAtlas[TileKey]
     labels: LabelIndex | None
+    texel: TexelName = "float32"
+    """The dtype of the layer's tiles and page textures (``tiles.convert.texel_dtype``)."""
     arrived: dict[TileKey, np.ndarray] = field(default_factory=dict)
     failed: dict[TileKey, ChunkLoadError] = field(default_factory=dict)
     version: int = 0

@@ -56,6 +56,7 @@ from tilescope.render.plan import (
     TILE_FINAL,
     TILE_PLACEHOLDER,
     LabelColormap,
+    TexelName,
     TiledDraw,
     TilePage,
     TileQuad,
@@ -71,6 +72,7 @@ from tilescope.tiles.convert import (
     ConvertedArray,
     LabelIndex,
     TileKind,
+    texel_dtype,
 )
 from tilescope.tiles.coverage import CoveragePlan, TileLoad, plan_coverage
 from tilescope.tiles.grid import TileKey, TileSlice
@@ -195,8 +197,9 @@ class TiledFrames:
         max_root = octree.max_root_size
         if len(levels) == 1 and not in_ram:
             max_root = min(max_root, max(tile))
+        texel = texel_dtype(kind, [a.dtype for a in levels])
         source = TileSource.create(
-            [ConvertedArray(a, kind, labels) for a in levels],
+            [ConvertedArray(a, kind, labels, texel) for a in levels],
             axes,
             layer_id=layer.layer_id,
             data_version=layer.data_version,
@@ -215,12 +218,12 @@ class TiledFrames:
         )
         atlas: TextureAtlas[TileKey] = TextureAtlas(
             self._budget,
-            bytes_per_texel=4 * channels,
+            bytes_per_texel=texel.itemsize * channels,
             slot_shape=tile,
             page_shape=page_shape,
             max_texture=self._max_texture,
         )
-        state = LayerTiles(source, signature, kind, atlas, labels)
+        state = LayerTiles(source, signature, kind, atlas, labels, cast(TexelName, texel.name))
         self._layers[layer.layer_id] = state
         self._loader.allow_auto_sync(
             layer.layer_id, in_ram and source.grid.n_stored == source.grid.nlevels
@@ -616,6 +619,7 @@ class TiledFrames:
             "debug": self.debug,
             "data_version": layer.data_version,
             "next_page": state.atlas.upcoming_page(),
+            "texel": state.texel,
         }
         if isinstance(layer, Labels):
             if state.labels is not None:

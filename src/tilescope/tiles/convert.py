@@ -3,8 +3,10 @@
 The renderer only copies tiles into texture pages; every conversion happens where the
 pixels are read, in loader workers:
 
-- scalar images become float32 (exact for every integer up to 2**24, so uint8/uint16
-  values, and the mean pyramids built from them, stay what they were);
+- scalar images stay uint8 or uint16 when every level is of that one dtype (a texture
+  holds them as they are, at a quarter or half the bytes of float32: the page memory, the
+  uploads and the RAM cache shrink alike; computed mean levels round to the dtype); any
+  other scalar image becomes float32 (exact for every integer up to 2**24);
 - RGB(A) becomes float32 RGBA (a missing alpha channel is "opaque at any contrast
   limits": the largest float32, which the shader clamps to 1);
 - labels become float32 *indices* into the layer's colour table: small unsigned labels
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,12 +38,14 @@ from tilescope.tiles.source import materialize
 __all__ = [
     "DIRECT_LABEL_DTYPES",
     "GPU_DTYPES",
+    "INTEGER_TEXELS",
     "MAX_LABEL_INDICES",
     "ConvertedArray",
     "LabelIndex",
     "TileKind",
     "convert_tile",
     "for_texture",
+    "texel_dtype",
     "label_indices",
     "stride_transform",
 ]
@@ -144,10 +149,31 @@ class LabelIndex:
         )
 
 
+#: scalar-image dtypes tiles keep as they are (:func:`texel_dtype`).
+INTEGER_TEXELS = (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+def texel_dtype(kind: TileKind, level_dtypes: Sequence[Any]) -> np.dtype[Any]:
+    """The dtype a layer's tiles are converted to: its own for a scalar image whose levels
+    are all uint8 or all uint16, float32 otherwise."""
+    dtypes = {np.dtype(d) for d in level_dtypes}
+    if kind == "image" and len(dtypes) == 1 and next(iter(dtypes)) in INTEGER_TEXELS:
+        return next(iter(dtypes))
+    return np.dtype(np.float32)
+
+
 def convert_tile(
-    pixels: npt.NDArray[Any], kind: TileKind, labels: LabelIndex | None = None
-) -> npt.NDArray[np.float32]:
-    """Convert raw pixels ``(h, w)`` / ``(h, w, c)`` for upload (see the module docstring)."""
+    pixels: npt.NDArray[Any],
+    kind: TileKind,
+    labels: LabelIndex | None = None,
+    texel: npt.DTypeLike = np.float32,
+) -> npt.NDArray[Any]:
+    """Convert raw pixels ``(h, w)`` / ``(h, w, c)`` for upload (see the module docstring).
+
+    A scalar image's tile becomes ``texel`` (:func:`texel_dtype`). An integer texel is
+    kept only from pixels of that same dtype: a read of another dtype raises
+    ``ValueError`` (converting would wrap or truncate its values: a wrong picture).
+    """
     if kind == "labels":
         if pixels.dtype in DIRECT_LABEL_DTYPES or labels is None:
             return np.ascontiguousarray(pixels, dtype=np.float32)
@@ -159,7 +185,13 @@ def convert_tile(
         if c == 3:
             out[..., 3] = _OPAQUE
         return out
-    return np.ascontiguousarray(pixels, dtype=np.float32)
+    target = np.dtype(texel)
+    if target in INTEGER_TEXELS and pixels.dtype != target:
+        raise ValueError(
+            f"the read returned {pixels.dtype} pixels where the layer's data is {target}; "
+            "return the array's own dtype"
+        )
+    return np.ascontiguousarray(pixels, dtype=target)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -174,6 +206,8 @@ class ConvertedArray:
     array: ArrayLike
     kind: TileKind
     labels: LabelIndex | None = field(default=None)
+    texel: np.dtype[Any] = field(default=np.dtype(np.float32))
+    """What scalar-image tiles become (:func:`texel_dtype`)."""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -182,13 +216,13 @@ class ConvertedArray:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return np.dtype(np.float32)
+        return self.texel if self.kind == "image" else np.dtype(np.float32)
 
     @property
     def ndim(self) -> int:
         return len(self.array.shape)
 
-    def __getitem__(self, index: Any) -> npt.NDArray[np.float32]:
+    def __getitem__(self, index: Any) -> npt.NDArray[Any]:
         """Read, validate and convert a region.  Worker threads only.
 
         What the source returned is checked first (the shape asked for, a numeric or bool
@@ -201,7 +235,7 @@ class ConvertedArray:
             indexed_shape(shape_of(self.array), key),
             what="a tile region",
         )
-        return convert_tile(raw, self.kind, self.labels)
+        return convert_tile(raw, self.kind, self.labels, self.texel)
 
 
 def stride_transform(

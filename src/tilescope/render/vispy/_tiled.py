@@ -32,6 +32,8 @@ from vispy.scene.visuals import create_visual_node
 from vispy.visuals import Visual
 
 from tilescope.render.plan import (
+    TEXEL_SCALE,
+    TexelName,
     TiledDraw,
     TilePage,
     TileQuad,
@@ -171,6 +173,12 @@ _VERTEX_DTYPE = np.dtype(
 _VERTEX_FLOATS = 13
 _F32_MAX = float(np.finfo(np.float32).max)
 _NO_PAGE = (0, 1, 1)  # a failed tile without pixels samples nothing
+#: (format, internal format) of a 1-channel page texture per texel dtype
+_PAGE_FORMATS = {
+    "float32": ("luminance", "r32f"),
+    "uint16": ("luminance", "r16"),
+    "uint8": ("luminance", "r8"),
+}
 
 
 def _sampler_code(samplers: int) -> dict[str, str]:
@@ -310,6 +318,7 @@ class TiledPages:
         self._spare: Any = None  # a visual made ahead, for the next page (see prepare)
         self._next_page: tuple[int, int, int] | None = None  # the atlas's next page, channels
         self._spare_page: Any = None  # its texture, made ahead (see prepare)
+        self._texel: TexelName = "float32"  # the dtype of the tiles and pages
 
     def spare_wanted(self) -> int:
         """Samplers of the visual this layer's next page will need, if that visual is not
@@ -362,9 +371,10 @@ class TiledPages:
         run_gl(self._spare_page.glir)
         return True
 
-    @staticmethod
-    def _page_texture(shape: tuple[int, int, int]) -> Any:
-        fmt = ("luminance", "r32f") if shape[2] == 1 else ("rgba", "rgba32f")
+    def _page_texture(self, shape: tuple[int, int, int]) -> Any:
+        """A page texture of ``shape`` (h, w, channels) for this layer's texel dtype:
+        uint8 and uint16 tiles are stored as they are (sampled normalised)."""
+        fmt = _PAGE_FORMATS[self._texel] if shape[2] == 1 else ("rgba", "rgba32f")
         return gloo.Texture2D(
             shape=shape,
             format=fmt[0],
@@ -396,9 +406,10 @@ class TiledPages:
         ``recolor``: the colours changed (a new colormap, or new label colours).
         """
         kind = (draw.kind, draw.channels)
-        if kind != self._kind:
+        if kind != self._kind or draw.texel != self._texel:
             self.clear()
             self._kind = kind
+            self._texel = draw.texel
         regrouped = self._sync_pages(draw.pages, draw.channels)
         nxt = None if draw.next_page is None else (*draw.next_page, draw.channels)
         if nxt != self._next_page:
@@ -421,6 +432,9 @@ class TiledPages:
         lo, hi = draw.contrast_limits
         if draw.kind == "labels":
             lo, hi = 0.0, 1.0
+        # an integer page samples value / 65535 (or / 255): the limits are scaled alike
+        scale = TEXEL_SCALE[draw.texel]
+        lo, hi = lo * scale, hi * scale
         # uniforms are float32: limits beyond its range (any finite float is allowed) clamp
         lo, hi = (min(max(v, -_F32_MAX), _F32_MAX) for v in (lo, hi))
         uniforms = {
@@ -569,6 +583,7 @@ class TiledPages:
         self._spare = None
         self._spare_page = None
         self._next_page = None
+        self._texel = "float32"
         self._groups.clear()
         self._quads.clear()
         self._bound = {}
