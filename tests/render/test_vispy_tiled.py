@@ -199,13 +199,9 @@ def test_a_window_allocates_the_announced_page_in_the_prepare_task(
         backend.close()
 
 
-@pytest.mark.parametrize(("texel", "top"), [("uint16", 65535), ("uint8", 255)])
-def test_integer_pages_draw_the_values_they_hold(
-    make_backend: BackendFactory, texel: str, top: int
-) -> None:
-    """uint16 / uint8 tiles go into r16 / r8 pages (sampled normalised); with the limits
-    scaled alike the picture is the float32 one: grey (v - lo) / (hi - lo), by pixels."""
-    backend = make_backend((16, 32))
+def _integer_draw(texel: str, top: int) -> tuple[TiledDraw, np.ndarray]:
+    """A 16x32 ramp of ``texel`` values in two tiles, at limits 10 %..90 % of ``top``, and
+    the grey each column must show: (v - lo) / (hi - lo) x 255."""
     lo, hi = 0.1 * top, 0.9 * top
     values = np.round(np.linspace(0, top, 32)).astype(np.dtype(texel))
     tile = np.ascontiguousarray(np.broadcast_to(values[:16], (16, 16)))
@@ -215,25 +211,64 @@ def test_integer_pages_draw_the_values_they_hold(
     draw = dataclasses.replace(
         _draw((_quad(0), _quad(1)), uploads), texel=texel, contrast_limits=(lo, hi)
     )
+    return draw, expected
+
+
+def _page_formats(backend: Any) -> set[Any]:
+    from vispy.gloo import glir
+
+    parser = backend._canvas.context.shared.parser
+    return {
+        ob._shape_formats[2]
+        for ob in parser._objects.values()
+        if isinstance(ob, glir.GlirTexture2D) and ob._shape_formats[0] == (16, 32, 1)
+    }
+
+
+@pytest.mark.parametrize(("texel", "top"), [("uint16", 65535), ("uint8", 255)])
+def test_integer_pages_draw_the_values_they_hold(
+    make_backend: BackendFactory, texel: str, top: int
+) -> None:
+    """uint16 / uint8 tiles go into r16 / r8 pages (sampled normalised); with the limits
+    scaled alike the picture is the float32 one: grey (v - lo) / (hi - lo), by pixels."""
+    from vispy.gloo import glir
+
+    backend = make_backend((16, 32))
+    draw, expected = _integer_draw(texel, top)
     shot = render(backend, plan_2d((draw,), (16, 32), 1))
     assert np.abs(shot[8, :, 0] - expected).max() <= 1.5
     as_float = dataclasses.replace(
         draw,
         texel="float32",
-        uploads=tuple(dataclasses.replace(u, data=u.data.astype(np.float32)) for u in uploads),
+        uploads=tuple(dataclasses.replace(u, data=u.data.astype(np.float32)) for u in draw.uploads),
     )
     fresh = make_backend((16, 32))
     assert np.abs(render(fresh, plan_2d((as_float,), (16, 32), 1)) - shot).max() <= 1
-    parser = backend._canvas.context.shared.parser  # type: ignore[attr-defined]
-    from vispy.gloo import glir
-
-    formats = {
-        ob._shape_formats[2]
-        for ob in parser._objects.values()
-        if isinstance(ob, glir.GlirTexture2D) and ob._shape_formats[0] == (16, 32, 1)
-    }
+    formats = _page_formats(backend)
     assert len(formats) == 1
     assert formats != {glir.as_enum("r32f")}  # an integer texture, half or a quarter the bytes
+
+
+@pytest.mark.qt
+def test_a_window_draws_uint16_pages_by_their_values() -> None:
+    """The same r16 page through a Qt window's (GLX) context."""
+    from tilescope.render import create_backend
+    from tilescope.render.vispy._app import _has_display
+
+    if not _has_display():
+        pytest.skip("needs a display (run under xvfb-run -a)")
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.instance() or QApplication([])
+    backend: Any = create_backend(show=True, size=(16, 32))
+    try:
+        backend.native.show()
+        draw, expected = _integer_draw("uint16", 65535)
+        shot = render(backend, plan_2d((draw,), (16, 32), 1))
+        assert np.abs(shot[8, :, 0] - expected).max() <= 1.5
+        assert len(_page_formats(backend)) == 1
+    finally:
+        backend.close()
 
 
 def test_integer_texels_are_for_one_channel_images_only() -> None:
