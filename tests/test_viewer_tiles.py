@@ -695,3 +695,31 @@ def test_a_read_of_another_dtype_than_declared_fails_the_tile_and_says_why() -> 
         assert frame is not None
         assert frame.failed
         assert frame.resident == 0
+
+
+def test_a_hidden_layer_lets_go_of_the_page_made_ahead_for_it() -> None:
+    """A hidden layer adds no page: its announcement leaves the shared budget and the page
+    texture made ahead is deleted; shown again, both come back."""
+    levels = _pyramid(256, 1, seed=4)
+    # one 64² tile a page: every page is full, so the next one is always announced
+    with _render_config(page_size=64), Viewer(show=False, size=(256, 256)) as viewer:
+        layer = viewer.add_image(levels[0], contrast_limits=(0, 1000))
+        viewer.camera.update(center=(127.5, 127.5), zoom=1.0)
+        viewer.screenshot()
+        viewer.wait_until_idle()
+        state = viewer._tiles._layers[layer.layer_id]  # type: ignore[attr-defined]
+        pages = viewer._backend._layers[layer.layer_id]._pages  # type: ignore[attr-defined]
+        budget = viewer._tiles._budget  # type: ignore[attr-defined]
+        assert state.atlas.upcoming_page() == (64, 64)
+        assert pages._spare_page is not None
+        assert budget._ahead
+        layer.visible = False
+        viewer.screenshot()
+        viewer.wait_until_idle()
+        assert pages._spare_page is None
+        assert not budget._ahead
+        layer.visible = True
+        viewer.screenshot()
+        viewer.wait_until_idle()
+        assert pages._spare_page is not None
+        assert budget._ahead

@@ -965,8 +965,8 @@ class Viewer:
             self.perf.record("collect_at_rest", start, ms, cpu_ms)
 
     def _prepare_render(self) -> None:
-        """What the renderer makes ahead of the next frames (a tiled layer's next visual),
-        one piece per task."""
+        """What the renderer makes ahead of the next frames (a tiled layer's next visual or
+        page texture), one piece per task."""
         self._prepare_posted = False
         if self._closed:
             return

@@ -297,6 +297,11 @@ class TextureAtlas(Generic[K]):
             return None
         return (ph, pw)
 
+    def withdraw_upcoming(self) -> None:
+        """No page is coming after all (the layer is hidden): drop the announcement that
+        :meth:`upcoming_page` made, so the budget's room goes to other atlases."""
+        self._budget.withdraw(self._owner)
+
     # -- recency -----------------------------------------------------------------
     def touch(self, keys: Iterable[K]) -> None:
         """Mark ``keys`` drawn this frame: most recently used, in order; absent keys are ignored."""

@@ -81,8 +81,9 @@ class RenderBackend(ABC):
         return False
 
     def prepare(self) -> bool:
-        """Make one thing the next frames will likely need (a tiled layer's next visual),
-        as a main-thread task of its own instead of inside a frame; True if more is left."""
+        """Make one thing the next frames will likely need (a tiled layer's next visual or
+        next page texture), as a main-thread task of its own instead of inside a frame; True
+        if more is left."""
         return False
 
     @abstractmethod

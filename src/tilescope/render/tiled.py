@@ -655,11 +655,13 @@ class TiledFrames:
 
     def hidden(self, layer: Layer) -> TiledDraw | None:
         """A hidden layer's last draw, invisible: the backend keeps its atlas pages (they hold
-        the resident tiles), so showing the layer again is instant."""
+        the resident tiles), so showing the layer again is instant. A hidden layer adds no
+        page: nothing is announced, and a page texture made ahead is let go."""
         state = self._layers.get(layer.layer_id)
         if state is None or state.last_tiled is None:
             return None
-        return dataclasses.replace(state.last_tiled, visible=False, uploads=())
+        state.atlas.withdraw_upcoming()
+        return dataclasses.replace(state.last_tiled, visible=False, uploads=(), next_page=None)
 
     def forget_failures(self) -> None:
         """Failed tiles are wanted again like any other (``ChunkLoader.retry`` clears their
