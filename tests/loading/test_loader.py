@@ -476,6 +476,44 @@ def test_unexpected_error_after_the_load_becomes_a_failed_result(
         assert "RuntimeError: cache backend exploded" in str(result.error)
 
 
+class ProbingCache(ChunkCache):
+    """Runs ``probe`` on another thread from inside the first ``put`` (the worker caching
+    a finished load), waiting at most ``wait_s`` for it."""
+
+    def __init__(self, budget: int, wait_s: float) -> None:
+        super().__init__(budget)
+        self.probe: Any = None
+        self.wait_s = wait_s
+        self.thread: threading.Thread | None = None
+
+    def put(self, key: Any, data: Any, pinned: bool = False) -> bool:
+        probe, self.probe = self.probe, None
+        if probe is not None:
+            self.thread = threading.Thread(target=probe)
+            self.thread.start()
+            self.thread.join(self.wait_s)
+        return super().put(key, data, pinned)
+
+
+def test_a_tile_being_cached_as_its_load_finishes_is_not_read_again(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """A frame that asks for a tile while the worker moves it from "loading" to the cache
+    finds it in one place or the other, never in neither (which read it again)."""
+    cache = ProbingCache(10**6, wait_s=0.5)
+    with make_loader(clock, executors, one_pool_config(delay_queue_ms=0), cache=cache) as loader:
+        req = LoadRequest(key(0), const())
+        loader.set_wanted(1, [req])
+        cache.probe = lambda: loader.set_wanted(1, [req])  # the next frame, on another thread
+        executors[0].run_next()  # the load finishes; its put runs the frame meanwhile
+        assert cache.thread is not None
+        cache.thread.join(10)
+        # the frame waited for the worker and found the tile's result waiting to be drawn:
+        # no second read was queued
+        assert executors[0].submitted == 1
+        assert [r.outcome for r in loader.drain()] == ["loaded"]
+
+
 def test_load_cancelled_by_its_executor_is_a_failure_not_lost(
     clock: FakeClock, executors: Executors
 ) -> None:

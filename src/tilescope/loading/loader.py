@@ -756,6 +756,9 @@ class ChunkLoader:
     def _finish(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
+        """Account for a finished load and cache, post, log or fail it, in one hold of the
+        lock: a tile is never between ``_pending`` and the cache or the undrained results,
+        where a frame would find it nowhere and read it again."""
         with self._lock:
             pool = pending.pool
             pool.running.discard(pending)
@@ -765,29 +768,26 @@ class ChunkLoader:
                 count(self._hung_layers, pending.layer_id, -1)
             if self._pending.get(pending.request.key) is pending:
                 del self._pending[pending.request.key]
-            closed = self._closed
-        if not closed:
-            self._record_outcome(pending, future)
+            if not self._closed:
+                self._record_outcome_locked(pending, future)
 
-    def _record_outcome(
+    def _record_outcome_locked(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
-        """Cache, post, log or fail a finished future (worker thread, lock not held)."""
+        """Cache, post, log or fail a finished future (worker thread, lock held)."""
         key = pending.request.key
         pool = pending.pool
         exc = None if future.cancelled() else future.exception()
         if exc is None and not future.cancelled():
             data, started, finished = future.result()
-            with self._lock:
-                self._record_duration(pending.layer_id, finished - started)
-                self._failed.pop(key, None)  # a retry that worked: back to a clean slate
-                self._retry_told.discard(key)
-                posts = self._posts_locked(pending)
+            self._record_duration(pending.layer_id, finished - started)
+            self._failed.pop(key, None)  # a retry that worked: back to a clean slate
+            self._retry_told.discard(key)
             self.cache.put(key, data, pinned=pending.request.pinned)
             if pending.token.cancelled:  # finished after it stopped being wanted: cached only
                 self._log(pool, key, pending.queued_at, started, finished, data.nbytes, "discarded")
                 return
-            if not posts:  # prefetched: cached for when the slider gets there
+            if not self._posts_locked(pending):  # prefetched: cached for when the slider gets there
                 self._log(
                     pool, key, pending.queued_at, started, finished, data.nbytes, "prefetched"
                 )
@@ -800,22 +800,20 @@ class ChunkLoader:
         elif pending.token.cancelled:  # we cancelled it: dropped before it ran, or it stopped
             stopped_at = None if future.cancelled() else self._clock()
             self._log(pool, key, pending.queued_at, None, stopped_at, 0, "cancelled")
+        elif pending.pool is self._prefetch_pool:
+            # A failed prefetch is dropped quietly; a tile that became visibly wanted while
+            # it ran gets a read of its own now (it may have started before its source was
+            # fixed), whose failure, if any, is shown.
+            self._log(pool, key, pending.queued_at, None, self._clock(), 0, "failed")
+            if self._posts_locked(pending) and key not in self._pending:
+                self._queue_visible_locked(pending)
         else:  # failed, or cancelled by someone else (a dask client shut down by its owner)
-            with self._lock:
-                if pending.pool is self._prefetch_pool:
-                    # A failed prefetch is dropped quietly; a tile that became visibly wanted
-                    # while it ran gets a read of its own now (it may have started before
-                    # its source was fixed), whose failure, if any, is shown.
-                    self._log(pool, key, pending.queued_at, None, self._clock(), 0, "failed")
-                    if self._posts_locked(pending) and key not in self._pending:
-                        self._queue_visible_locked(pending)
-                    return
-                self._fail(
-                    pending,
-                    exc if exc is not None else Cancelled("the executor cancelled the load"),
-                    None,
-                    synchronous=False,
-                )
+            self._fail(
+                pending,
+                exc if exc is not None else Cancelled("the executor cancelled the load"),
+                None,
+                synchronous=False,
+            )
 
     def _queue_visible_locked(self, pending: Pending) -> None:
         """Queue ``pending``'s request as a visible load, due now (a failed prefetch whose
