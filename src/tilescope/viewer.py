@@ -1180,11 +1180,15 @@ def _record(layer: Image | Labels, frame: LayerFrame, dims: Any) -> None:
     n = layer.level_shapes.shape[0]
     if level >= n or frame.corner_pixels is None:
         return
-    axes = list(layer_axes(dims, layer.ndim).displayed_layer)
-    corners = np.zeros((2, layer.ndim), dtype=np.int64)
-    corners[:, axes] = frame.corner_pixels
-    if level == layer.data_level and np.array_equal(corners, layer.corner_pixels):
+    axes = layer_axes(dims, layer.ndim).displayed_layer
+    # plain lists: numpy's fancy indexing lets the GIL go, a wait behind busy workers
+    rows = [[0] * layer.ndim, [0] * layer.ndim]
+    for row, values in zip(rows, frame.corner_pixels.tolist(), strict=True):
+        for axis, value in zip(axes, values, strict=True):
+            row[axis] = value
+    if level == layer.data_level and rows == layer.corner_pixels.tolist():
         return
+    corners = np.array(rows, dtype=np.int64)
     layer.set_view(level, corners, axes, redraw=False)  # the frame is drawn already
 
 

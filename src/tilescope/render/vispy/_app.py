@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from tilescope.errors import NoDisplayError, RenderError
 from tilescope.render.display import HEADLESS_QT_PLATFORMS, display_problem
+from tilescope.render.vispy._gl import keep_gil_in_gl_calls
 
 __all__ = [
     "EGL_PACKAGES",
@@ -73,6 +74,8 @@ def _vispy_app(name: AppName) -> Any:
     app = _apps.get(name)
     if app is None:
         import vispy.app
+
+        keep_gil_in_gl_calls()  # before any GL call (see _gl.py)
 
         if name == "egl":
             # Read by Mesa's libEGL when the display is opened (on backend import).

@@ -21,6 +21,7 @@ tiles around finer ones), so opacity and every blending mode look the same while
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -170,7 +171,8 @@ _VERTEX_DTYPE = np.dtype(
         ("a_page", np.float32, 3),
     ]
 )
-_VERTEX_FLOATS = 13
+#: One quad's six vertices, packed in native float32 (as the buffer holds them).
+_QUAD = struct.Struct(f"{6 * (_VERTEX_DTYPE.itemsize // 4)}f")
 _F32_MAX = float(np.finfo(np.float32).max)
 _NO_PAGE = (0, 1, 1)  # a failed tile without pixels samples nothing
 #: (format, internal format) of a 1-channel page texture per texel dtype
@@ -197,11 +199,6 @@ def _samplers_for(pages: int) -> int:
     return min(PAGES_PER_VISUAL, 1 << max(pages - 1, 0).bit_length())
 
 
-# The six corners of a rectangle's two triangles, as column indices into (y0, y1, x0, x1).
-_CORNER_Y = np.array([0, 0, 1, 0, 1, 1])
-_CORNER_X = np.array([2, 3, 3, 2, 3, 2])
-
-
 def cmap_lut(colormap: Any) -> npt.NDArray[np.float32]:
     """A ``(1, CMAP_LUT_SIZE, 4)`` float32 lookup texture of a :class:`cmap.Colormap`."""
     lut = np.asarray(colormap.lut(CMAP_LUT_SIZE), dtype=np.float32)
@@ -223,6 +220,7 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         self._buffer: Any = None  # one interleaved buffer, capacity a power of two
         self._buffers_made = 0
         self._vertices = np.zeros(0, _VERTEX_DTYPE)  # what it holds
+        self._bytes = self._vertices.view(np.uint8).data  # the same, as bytes
         self.set_gl_state("translucent", cull_face=False)
 
     def set_quads(self, quads: list[TileQuad], units: dict[int, tuple[int, int, int]]) -> None:
@@ -232,37 +230,42 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         One buffer upload: the vertices are interleaved, and the buffer keeps a power-of-two
         capacity whose unused end is zeros (degenerate triangles, nothing drawn), so a
         changed quad count neither resizes it nor rebinds the attributes.
+
+        The vertices are built in Python and copied in as bytes, without numpy: numpy's
+        indexing and arithmetic let the GIL go even on small arrays, and getting it back
+        from busy worker threads costs the main thread milliseconds each time (see
+        ``_gl.py``).
         """
         n = len(quads)
-        rows = np.array(
-            [
-                (*q.rect, *q.tex, *q.slot, q.state, q.level, *units.get(q.page, _NO_PAGE))
-                for q in quads
-            ],
-            np.float32,
-        ).reshape(n, 17)
         capacity = max(64, 1 << max(n * 6 - 1, 1).bit_length())
         if self._buffer is None or self._buffer.size < capacity:
             self._vertices = np.zeros(capacity, _VERTEX_DTYPE)
+            self._bytes = self._vertices.view(np.uint8).data
             self._buffer = gloo.VertexBuffer(self._vertices)
             self._buffers_made += 1
+            self._count = 0
             for name in _VERTEX_DTYPE.names or ():
                 self.shared_program[name] = self._buffer[name]
-        vertices = self._vertices
-        flat = vertices.view(np.float32).reshape(len(vertices), _VERTEX_FLOATS)
-        flat[n * 6 :] = 0.0  # what the last call drew beyond this one's quads
-        if n:
-            rect = rows[:, 0:4] - 0.5  # edge -> data coords; columns (y0, y1, x0, x1)
-            tex = rows[:, 4:8]
-            v = flat[: n * 6].reshape(n, 6, _VERTEX_FLOATS)
-            v[:, :, 0] = rect[:, _CORNER_X]  # vispy wants (x, y)
-            v[:, :, 1] = rect[:, _CORNER_Y]
-            v[:, :, 2] = tex[:, _CORNER_X]
-            v[:, :, 3] = tex[:, _CORNER_Y]
-            v[:, :, 4:8] = rows[:, None, [10, 8, 11, 9]]  # slot as (x0, y0, x1, y1)
-            v[:, :, 8:13] = rows[:, None, 12:17]  # state, level, page (sampler, w, h)
+        view = self._bytes
+        offset = 0
+        for q in quads:
+            y0, y1, x0, x1 = q.rect
+            y0, y1, x0, x1 = y0 - 0.5, y1 - 0.5, x0 - 0.5, x1 - 0.5  # edge -> data coords
+            ty0, ty1, tx0, tx1 = q.tex
+            sy0, sy1, sx0, sx1 = q.slot
+            # the slot as (x0, y0, x1, y1); state, level, page (sampler, w, h)
+            rest = (sx0, sy0, sx1, sy1, q.state, q.level, *units.get(q.page, _NO_PAGE))
+            a = (x0, y0, tx0, ty0, *rest)  # the corners in vispy's (x, y) order
+            b = (x1, y0, tx1, ty0, *rest)
+            c = (x1, y1, tx1, ty1, *rest)
+            d = (x0, y1, tx0, ty1, *rest)
+            _QUAD.pack_into(view, offset, *a, *b, *c, *a, *c, *d)  # two triangles
+            offset += _QUAD.size
+        drawn = self._count * _VERTEX_DTYPE.itemsize
+        if drawn > offset:
+            view[offset:drawn] = bytes(drawn - offset)  # what the last call drew beyond
         self._count = n * 6
-        self._buffer.set_data(vertices)
+        self._buffer.set_data(self._vertices)
         self.update()
 
     @property
