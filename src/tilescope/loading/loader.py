@@ -742,23 +742,27 @@ class ChunkLoader:
             with self._lock:
                 if not self._closed:
                     self._fail(pending, exc, None, synchronous=False)
-        finally:  # a worker is free: start the next due load, wake the dispatch thread
+                    self._next_locked()
+        finally:
             # pending -> future -> this callback -> pending is a reference cycle: broken here,
             # the future (and the pixels or the traceback it holds) goes with its last
             # reference instead of waiting for a full garbage collection. Nothing looks at
             # a finished pending's future: it has left every queue, set and dict.
             pending.future = None
-            with self._lock:
-                if not self._closed:
-                    self._pump_locked(self._clock())
-                    self._wakeup.notify_all()
+
+    def _next_locked(self) -> None:
+        """A worker is free: start the next due load, wake the dispatch thread."""
+        self._pump_locked(self._clock())
+        self._wakeup.notify_all()
 
     def _finish(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> None:
-        """Account for a finished load and cache, post, log or fail it, in one hold of the
-        lock: a tile is never between ``_pending`` and the cache or the undrained results,
-        where a frame would find it nowhere and read it again."""
+        """Account for a finished load, cache, post, log or fail it and start the next, in
+        one hold of the lock: a tile is never between ``_pending`` and the cache or the
+        undrained results, where a frame would find it nowhere and read it again (and the
+        main thread, which takes the same lock every frame, finds it taken once, not twice,
+        per load)."""
         with self._lock:
             pool = pending.pool
             pool.running.discard(pending)
@@ -768,13 +772,18 @@ class ChunkLoader:
                 count(self._hung_layers, pending.layer_id, -1)
             if self._pending.get(pending.request.key) is pending:
                 del self._pending[pending.request.key]
+            posted = not self._closed and self._record_outcome_locked(pending, future)
             if not self._closed:
-                self._record_outcome_locked(pending, future)
+                self._next_locked()
+        if posted and self._notify is not None:
+            self._notify()  # outside the lock: waking the main thread may let the GIL go
 
     def _record_outcome_locked(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
-    ) -> None:
-        """Cache, post, log or fail a finished future (worker thread, lock held)."""
+    ) -> bool:
+        """Cache, post, log or fail a finished future (worker thread, lock held); whether a
+        result was posted (the caller wakes the main thread for it, once the lock is let
+        go)."""
         key = pending.request.key
         pool = pending.pool
         exc = None if future.cancelled() else future.exception()
@@ -786,34 +795,39 @@ class ChunkLoader:
             self.cache.put(key, data, pinned=pending.request.pinned)
             if pending.token.cancelled:  # finished after it stopped being wanted: cached only
                 self._log(pool, key, pending.queued_at, started, finished, data.nbytes, "discarded")
-                return
+                return False
             if not self._posts_locked(pending):  # prefetched: cached for when the slider gets there
                 self._log(
                     pool, key, pending.queued_at, started, finished, data.nbytes, "prefetched"
                 )
-                return
+                return False
             result = LoadResult(
                 key, "loaded", data, None, False, pending.queued_at, started, finished, data.nbytes
             )
             self._log_result(pool, result)
-            self._post(result)
-        elif pending.token.cancelled:  # we cancelled it: dropped before it ran, or it stopped
+            self._post(result, notify=False)
+            return True
+        if pending.token.cancelled:  # we cancelled it: dropped before it ran, or it stopped
             stopped_at = None if future.cancelled() else self._clock()
             self._log(pool, key, pending.queued_at, None, stopped_at, 0, "cancelled")
-        elif pending.pool is self._prefetch_pool:
+            return False
+        if pending.pool is self._prefetch_pool:
             # A failed prefetch is dropped quietly; a tile that became visibly wanted while
             # it ran gets a read of its own now (it may have started before its source was
             # fixed), whose failure, if any, is shown.
             self._log(pool, key, pending.queued_at, None, self._clock(), 0, "failed")
             if self._posts_locked(pending) and key not in self._pending:
                 self._queue_visible_locked(pending)
-        else:  # failed, or cancelled by someone else (a dask client shut down by its owner)
-            self._fail(
-                pending,
-                exc if exc is not None else Cancelled("the executor cancelled the load"),
-                None,
-                synchronous=False,
-            )
+            return False
+        # failed, or cancelled by someone else (a dask client shut down by its owner)
+        self._fail(
+            pending,
+            exc if exc is not None else Cancelled("the executor cancelled the load"),
+            None,
+            synchronous=False,
+            notify=False,
+        )
+        return True
 
     def _queue_visible_locked(self, pending: Pending) -> None:
         """Queue ``pending``'s request as a visible load, due now (a failed prefetch whose
@@ -828,7 +842,12 @@ class ChunkLoader:
         self._wakeup.notify_all()
 
     def _fail(
-        self, pending: Pending, exc: BaseException, started: float | None, synchronous: bool
+        self,
+        pending: Pending,
+        exc: BaseException,
+        started: float | None,
+        synchronous: bool,
+        notify: bool = True,
     ) -> None:
         """Post a failed result and set the tile's back-off (lock held); a broken executor goes."""
         if isinstance(exc, BrokenExecutor) and pending.executor is not None:
@@ -849,13 +868,15 @@ class ChunkLoader:
             key, "failed", None, error, synchronous, pending.queued_at, started, now, 0
         )
         self._log_result(pending.pool, result)
-        self._post(result)
+        self._post(result, notify)
 
-    def _post(self, result: LoadResult) -> None:
+    def _post(self, result: LoadResult, notify: bool = True) -> None:
+        """Queue ``result`` for :meth:`drain`; ``notify``: wake the main thread for it now
+        (False: the caller does, after letting the lock go)."""
         with self._undrained_lock:
             self._undrained.add(result.key)
         self._results.put(result)
-        if self._notify is not None:
+        if notify and self._notify is not None:
             self._notify()
 
     def _undrained_count(self) -> int:
