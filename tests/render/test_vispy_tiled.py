@@ -119,6 +119,64 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
     assert made == [1, 2, 4, 8, 1, 2, 4]
 
 
+def test_a_new_page_redoes_only_the_visual_it_joins(
+    make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine pages need two visuals (8 + 1); a tenth joins the second. The first keeps its
+    bindings and its vertex buffer (redoing every visual of a layer for each new page was
+    a third of the longest soak tasks), and every page's tile still draws at its place."""
+    from tilescope.render.vispy import _tiled
+
+    configured: list[int] = []
+    real_configure = _tiled.TiledPages._configure
+    monkeypatch.setattr(
+        _tiled.TiledPages,
+        "_configure",
+        lambda self, g: (configured.append(g), real_configure(self, g))[1],
+    )
+    quads_set: list[int] = []
+    real_set_quads = _tiled._TiledPagesVisual.set_quads
+    monkeypatch.setattr(
+        _tiled._TiledPagesVisual,
+        "set_quads",
+        lambda self, *a: (quads_set.append(id(self)), real_set_quads(self, *a))[1],
+    )
+    backend = make_backend((16, 160))
+
+    def draw(n: int, new: range) -> TiledDraw:
+        """Pages 0..n-1, page p holding the tile at column p (value (p + 1) / 10)."""
+        quads = tuple(
+            TileQuad(
+                p,
+                (0.0, 16.0, 16.0 * p, 16.0 * p + 16),
+                (0.0, 16.0, 0.0, 16.0),
+                (0.0, 16.0, 0.0, 16.0),
+                0,
+            )
+            for p in range(n)
+        )
+        uploads = tuple(
+            TileUpload(p, 0, 0, np.full((16, 16), (p + 1) / 10, np.float32)) for p in new
+        )
+        pages = tuple(TilePage(p, (16, 32)) for p in range(n))
+        return dataclasses.replace(_draw(quads, uploads), pages=pages)
+
+    def check(shot: np.ndarray, n: int) -> None:
+        for p in range(n):
+            assert abs(int(shot[8, 16 * p + 8, 0]) - 255 * (p + 1) / 10) <= 1, p
+
+    check(render(backend, plan_2d((draw(9, range(9)),), (16, 160), 1)), 9)
+    layer: Any = backend._layers[1]._pages  # type: ignore[attr-defined]
+    first, second = layer._visuals
+    configured.clear()
+    quads_set.clear()
+    check(render(backend, plan_2d((draw(10, range(9, 10)),), (16, 160), 1)), 10)
+    assert layer._visuals[0] is first
+    assert layer._visuals[1] is not second  # outgrown: 2 samplers now
+    assert configured == [1]
+    assert quads_set == [id(layer._visuals[1])]
+
+
 def _pages_made_ahead(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Five frames each add a page, announced by the draw before (``next_page``): every
     page after the first is allocated in a prepare task, and its tile draws (by pixels)."""

@@ -413,7 +413,7 @@ class TiledPages:
             self.clear()
             self._kind = kind
             self._texel = draw.texel
-        regrouped = self._sync_pages(draw.pages, draw.channels)
+        changed = self._sync_pages(draw.pages, draw.channels)
         nxt = None if draw.next_page is None else (*draw.next_page, draw.channels)
         if nxt != self._next_page:
             self._next_page = nxt
@@ -428,7 +428,7 @@ class TiledPages:
             data = up.data if up.data.ndim == 3 else up.data[:, :, None]
             tex.set_data(data, offset=(up.y, up.x))
             self._count_upload()
-        if regrouped or prev is None or prev.quads != draw.quads:
+        if changed or prev is None or prev.quads != draw.quads:
             self._set_quads(draw)
         if recolor or prev is None or prev.lut_version != draw.lut_version:
             self._set_lut(draw)
@@ -449,16 +449,17 @@ class TiledPages:
             "u_lut_shape": self._lut_shape,
         }
         interp = "linear" if draw.interpolation != "nearest" and draw.kind == "image" else "nearest"
-        if regrouped or interp != self._interp:  # new pages start "nearest"
+        if changed or interp != self._interp:  # new pages start "nearest"
             self._interp = interp
             for tex in self._textures.values():
                 if tex.interpolation != interp:
                     tex.interpolation = interp
-        if regrouped or uniforms != self._uniforms or gl_state != self._gl_state:
+        if uniforms != self._uniforms or gl_state != self._gl_state:
             self._uniforms = uniforms
             self._gl_state = gl_state
-            for i in range(len(self._visuals)):
-                self._configure(i)
+            changed = set(range(len(self._visuals)))
+        for g in sorted(changed):
+            self._configure(g)
 
     def _set_quads(self, draw: TiledDraw) -> None:
         """Deal ``draw.quads`` to the visuals of their pages; only changed ones are redone."""
@@ -494,15 +495,16 @@ class TiledPages:
             return
         self._uniforms = {}  # rebind the new lookup texture
 
-    def _sync_pages(self, pages: tuple[TilePage, ...], channels: int) -> bool:
-        """Textures for ``pages``; True when pages moved between visuals or samplers."""
+    def _sync_pages(self, pages: tuple[TilePage, ...], channels: int) -> set[int]:
+        """Textures for ``pages``; the visuals whose pages, textures or samplers changed
+        (to be configured and given their quads again)."""
         if pages is self._synced[0] and channels == self._synced[1]:
-            return False  # the draw reuses its page tuple until a page comes or goes
-        regrouped = self._regroup(pages, channels)
+            return set()  # the draw reuses its page tuple until a page comes or goes
+        changed = self._regroup(pages, channels)
         self._synced = (pages, channels)
-        return regrouped
+        return changed
 
-    def _regroup(self, pages: tuple[TilePage, ...], channels: int) -> bool:
+    def _regroup(self, pages: tuple[TilePage, ...], channels: int) -> set[int]:
         wanted = {p.page: p for p in pages}
         for page in list(self._textures):
             if page not in wanted or self._textures[page].shape[:2] != wanted[page].shape:
@@ -520,29 +522,39 @@ class TiledPages:
         groups = [
             tuple(order[i : i + PAGES_PER_VISUAL]) for i in range(0, len(order), PAGES_PER_VISUAL)
         ] or [()]  # one visual even without pages: failed tiles with no pixels
-        regrouped = groups != self._groups or any(
-            self._bound.get(page) is not self._textures[page] for page in order
-        )
-        if not regrouped:
-            return False
+        # a visual is redone when its pages, their textures or the visual itself change;
+        # pages come in id order, so a new page usually changes the last visual only
+        changed = {
+            g
+            for g, group in enumerate(groups)
+            if g >= len(self._groups)
+            or group != self._groups[g]
+            or any(self._bound.get(page) is not self._textures[page] for page in group)
+        }
+        if not changed and len(groups) == len(self._groups):
+            return set()
         assert self._kind is not None
         while len(self._visuals) > len(groups):  # the atlas shrank: rare
             self._visuals.pop().parent = None
+            self._quads.pop()
         for g, group in enumerate(groups):
             samplers = _samplers_for(len(group))
             if g < len(self._visuals) and self._visuals[g].samplers >= samplers:
                 continue
             visual = self._visual(samplers)
             self._gl_made += 1  # textures, lookups, visuals: what join must associate
-            if g < len(self._visuals):  # outgrown (the atlas gained pages): rare
+            changed.add(g)
+            if g < len(self._visuals):  # outgrown (the atlas gained pages)
                 self._visuals[g].parent = None
                 self._visuals[g] = visual
             else:
                 self._visuals.append(visual)
+                self._quads.append([])
         self._groups = groups
-        self._quads = [[] for _ in groups]  # samplers may have moved: redo every visual
+        for g in changed:
+            self._quads[g] = []  # its samplers may have moved: its quads are redone
         self._bound = {page: self._textures[page] for page in order}
-        return True
+        return changed
 
     def _configure(self, g: int) -> None:
         """Bind visual ``g``'s page textures, the lookup texture and the uniforms."""
