@@ -723,3 +723,34 @@ def test_a_hidden_layer_lets_go_of_the_page_made_ahead_for_it() -> None:
         viewer.wait_until_idle()
         assert pages._spare_page is not None
         assert budget._ahead
+
+
+def test_a_stack_of_small_planes_gets_pages_of_four_planes_a_single_plane_none_larger() -> None:
+    """A 300² image's pages never exceed its level 0 (in whole slots); the same planes in a
+    stack get pages twice as wide and high, so a scrub adds a page per four planes, not one
+    per plane. Every plane still draws its own values."""
+    plane = np.full((300, 300), 500, np.uint16)
+    stack = np.stack([np.full((300, 300), 100 * (z + 1), np.uint16) for z in range(6)])
+    with Viewer(show=False, size=(64, 64)) as viewer:
+        layer = viewer.add_image(plane, contrast_limits=(0, 1000))
+        viewer.screenshot()
+        state = viewer._tiles._layers[layer.layer_id]  # type: ignore[attr-defined]
+        sh, sw = state.atlas.slot_shape
+        assert state.atlas.page_shape == (-(-300 // sh) * sh, -(-300 // sw) * sw)
+    with Viewer(show=False, size=(320, 320)) as viewer:  # every tile of a plane in view
+        layer = viewer.add_image(stack, contrast_limits=(0, 1000))
+        viewer.camera.update(center=(149.5, 149.5), zoom=1.0)
+        for z in range(6):
+            viewer.dims.set_current_step(0, z)
+            shot = viewer.screenshot()
+            grey = shot[10:-10, 10:-10, 0].astype(int)
+            assert (abs(grey - round(255 * (z + 1) / 10)) <= 1).all(), z
+        state = viewer._tiles._layers[layer.layer_id]  # type: ignore[attr-defined]
+        sh, sw = state.atlas.slot_shape
+        assert state.atlas.page_shape == (-(-300 // sh) * sh * 2, -(-300 // sw) * sw * 2)
+        # every plane's tiles (and those of coarser levels, if any) resident, four planes'
+        # worth a page: a quarter of the pages plane-sized ones would take
+        per_plane = -(-300 // sh) * -(-300 // sw)
+        tiles = len(state.atlas)
+        assert tiles >= 6 * per_plane
+        assert len(state.atlas.pages) == -(-tiles // (4 * per_plane)) < -(-tiles // per_plane)

@@ -210,11 +210,14 @@ class TiledFrames:
         )
         channels = 4 if kind == "rgb" else 1
         page = min(self._settings.page_size, self._max_texture)
-        # a small image needs no big page: pages never exceed its level 0 (in whole slots)
+        # a small image needs no big page: pages never exceed its level 0 (in whole slots);
+        # a stack of small planes gets pages of four planes, so scrubbing adds few pages
         h0, w0 = source.grid.shape0
+        shape = levels[0].shape
+        stack = 2 if math.prod(n for a, n in enumerate(shape) if a not in axes) > 1 else 1
         page_shape = (
-            max(min(page, -(-h0 // tile[0]) * tile[0]), tile[0]),
-            max(min(page, -(-w0 // tile[1]) * tile[1]), tile[1]),
+            max(min(page, -(-h0 // tile[0]) * tile[0] * stack), tile[0]),
+            max(min(page, -(-w0 // tile[1]) * tile[1] * stack), tile[1]),
         )
         atlas: TextureAtlas[TileKey] = TextureAtlas(
             self._budget,
