@@ -772,8 +772,9 @@ class ChunkLoader:
                 count(self._hung_layers, pending.layer_id, -1)
             if self._pending.get(pending.request.key) is pending:
                 del self._pending[pending.request.key]
-            posted = not self._closed and self._record_outcome_locked(pending, future)
+            posted = False
             if not self._closed:
+                posted = self._record_outcome_locked(pending, future)
                 self._next_locked()
         if posted and self._notify is not None:
             self._notify()  # outside the lock: waking the main thread may let the GIL go
