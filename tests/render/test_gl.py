@@ -57,9 +57,10 @@ def test_no_other_thread_runs_while_the_main_thread_makes_a_gl_call(drawn: Viewe
     interval = sys.getswitchinterval()
     sys.setswitchinterval(60.0)
     try:
-        thread.start()  # returns once the waiter blocks in go.wait() and lets the GIL go
-        go.set()  # the waiter wakes and waits for the GIL
+        # (made current first: releasing a Qt context on the way is a Qt call, not GL)
         with egl_current(drawn.backend._canvas):
+            thread.start()  # returns once the waiter blocks in go.wait() and lets the GIL go
+            go.set()  # the waiter wakes and waits for the GIL
             texture = gl.glCreateTexture()
             gl.glBindTexture(gl.GL_TEXTURE_2D, texture)
             for _ in range(5):

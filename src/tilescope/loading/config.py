@@ -30,8 +30,9 @@ together, ``page_size`` of an atlas page, ``show_placeholders`` to mark tiles dr
 than ideal, ``debug_tiles`` to outline tiles by level; ``TILESCOPE_DEBUG_TILES=1`` turns the
 outlines on too; ``motion_scale``: in a window, frames drawn while the view moves render at
 this fraction of the resolution, scaled up, if a full-resolution frame took longer than
-``motion_paint_ms`` (software OpenGL); 1 turns it off) and a ``prefetch`` section for
-scrubbing non-displayed axes (``enabled``;
+``motion_paint_ms`` (software OpenGL); 1 turns it off; ``native_window``: a window's
+canvas draws into a native OpenGL window rather than a composited ``QOpenGLWidget``) and
+a ``prefetch`` section for scrubbing non-displayed axes (``enabled``;
 ``radius``: slices on each side of the current one whose coarse tiles are kept warm;
 ``budget_bytes``: the neighbourhood is prefetched at the finest level whose tiles of the view
 fit this budget, the coarsest level if none does; ``direction_steps``: slices ahead in the
@@ -186,6 +187,9 @@ class RenderSettings:
     (per side), when full-resolution frames are slow; 1 turns it off."""
     motion_paint_ms: float = 8.0
     """Full-resolution frames slower than this make moving frames use ``motion_scale``."""
+    native_window: bool = True
+    """A window's canvas draws into a native OpenGL window; false: vispy's QOpenGLWidget,
+    which Qt composites into the window every frame (9-10 ms a frame on software OpenGL)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,6 +488,7 @@ def _parse_render(raw: object) -> RenderSettings:
         motion_paint_ms=_number(
             sec.get("motion_paint_ms", d.motion_paint_ms), p + "motion_paint_ms", 0
         ),
+        native_window=_bool(sec.get("native_window", d.native_window), p + "native_window"),
     )
 
 

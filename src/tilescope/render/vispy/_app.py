@@ -46,8 +46,9 @@ EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri libgl1"
 """Debian/Ubuntu packages that provide headless OpenGL through EGL on Mesa."""
 
 AppName = Literal["egl", "pyside6"]
+_AppKey = Literal["egl", "pyside6", "pyside6-window"]
 
-_apps: dict[AppName, Any] = {}  # one vispy Application per backend, created on first use
+_apps: dict[_AppKey, Any] = {}  # one vispy Application per backend, created on first use
 
 
 def _qt_gui_platform() -> str | None:
@@ -69,14 +70,26 @@ def _has_display() -> bool:
     return display_problem() is None
 
 
-def _vispy_app(name: AppName) -> Any:
-    """vispy's ``Application`` for backend ``name`` (never vispy's process-wide default)."""
+def _vispy_app(name: _AppKey) -> Any:
+    """vispy's ``Application`` for backend ``name`` (never vispy's process-wide default).
+
+    ``"pyside6-window"`` is vispy's PySide6 backend whose canvases draw into a native window
+    (see ``_window.py``), for canvases shown in a window.
+    """
     app = _apps.get(name)
     if app is None:
         import vispy.app
 
         keep_gil_in_gl_calls()  # before any GL call (see _gl.py)
 
+        if name == "pyside6-window":
+            qt = _vispy_app("pyside6")  # imports vispy's Qt backend with PySide6
+            from tilescope.render.vispy._window import window_backend_module
+
+            app = vispy.app.Application("pyside6")
+            app._backend_module = window_backend_module(qt.backend_module)
+            _apps[name] = app
+            return app
         if name == "egl":
             # Read by Mesa's libEGL when the display is opened (on backend import).
             os.environ.setdefault("EGL_PLATFORM", "surfaceless")
@@ -84,11 +97,13 @@ def _vispy_app(name: AppName) -> Any:
     return app
 
 
-def select_app(show: bool) -> tuple[AppName, Any]:
+def select_app(show: bool, native_window: bool = True) -> tuple[AppName, Any]:
     """The vispy app for a new canvas: ``(name, vispy.app.Application)``.
 
-    ``show=True`` needs a display and uses Qt; ``show=False`` uses EGL, or a hidden Qt
-    canvas when EGL is unavailable but a Qt GUI application with a display runs. Raises
+    ``show=True`` needs a display and uses Qt, drawing into a native window unless
+    ``native_window`` is false (then vispy's ``QOpenGLWidget``); ``show=False`` uses EGL, or
+    a hidden Qt canvas when EGL is unavailable but a Qt GUI application with a display runs.
+    Raises
     :class:`NoDisplayError` when a window is asked for without a display, and
     :class:`RenderError` when no OpenGL context can be had (naming the packages).
     """
@@ -100,7 +115,7 @@ def select_app(show: bool) -> tuple[AppName, Any]:
                 "rendering and screenshots, or run under `xvfb-run -a`"
             )
         try:
-            return "pyside6", _vispy_app("pyside6")
+            return "pyside6", _vispy_app("pyside6-window" if native_window else "pyside6")
         except Exception as exc:  # vispy wraps import failures in several types
             raise RenderError(f"cannot start vispy's Qt backend (PySide6): {exc}") from exc
     try:

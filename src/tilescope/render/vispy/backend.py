@@ -65,14 +65,15 @@ class VispyBackend(RenderBackend):
     """
 
     def __init__(self, *, show: bool = False, size: tuple[int, int] = (512, 512)) -> None:
-        self._app, app = select_app(show)
+        from tilescope.loading.config import get_config
+
+        render = get_config().render
+        self._app, app = select_app(show, render.native_window)
         self._show = show
         from vispy import scene
 
-        from tilescope.loading.config import get_config
         from tilescope.render.vispy._motion import MotionCanvas
 
-        render = get_config().render
         # motion frames (see _motion.py): only a window's draws, and only if not switched off
         self._motion_scale = render.motion_scale if show else 1.0
         self._motion_paint_ms = render.motion_paint_ms
