@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from pytestqt.qtbot import QtBot
-from qtpy.QtCore import QEvent, QPoint, QPointF, Qt
+from qtpy.QtCore import QEvent, QPoint, QPointF, QRect, Qt
 from qtpy.QtGui import QImage, QKeyEvent, QMouseEvent, QWheelEvent
 from qtpy.QtOpenGLWidgets import QOpenGLWidget
 from qtpy.QtWidgets import QApplication
@@ -113,6 +113,8 @@ def test_the_window_draws_the_scene_into_a_native_window_and_the_screen_shows_it
     qtbot.waitUntil(shown, timeout=5000)
     canvas = window.canvas
     assert _on_screen(viewer).shape[:2] == (canvas.height(), canvas.width())
+    part = canvas.grab(QRect(2, 3, 10, 8))
+    assert (part.width(), part.height()) == (10, 8)
 
 
 def test_mouse_input_at_the_native_window_pans_zooms_and_follows_the_cursor(

@@ -138,6 +138,7 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
     def _vispy_close(self) -> None:
         self.close()
         self._context.doneCurrent()
+        self._offscreen.destroy()
 
     def resizeEvent(self, ev: Any) -> None:
         self._container.setGeometry(self.rect())
@@ -153,11 +154,12 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
         self._vispy_canvas.events.resize(size=(w, h), physical_size=physical)
         self._gl_window.requestUpdate()
 
-    def grab(self, *args: Any) -> Any:
-        """The canvas as it is on screen, after drawing a frame (a ``QPixmap``)."""
+    def grab(self, rect: Any = None) -> Any:
+        """The canvas (or ``rect`` of it) as it is on screen, after drawing a frame: a
+        ``QPixmap``, as ``QWidget.grab`` gives (which cannot see a native child window)."""
         self._paint()
-        screen = self._gl_window.screen()
-        return screen.grabWindow(self._gl_window.winId(), *args)
+        area = () if rect is None else (rect.x(), rect.y(), rect.width(), rect.height())
+        return self._gl_window.screen().grabWindow(self._gl_window.winId(), *area)
 
     # -- internals ----------------------------------------------------------------------
 
