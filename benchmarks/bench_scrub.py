@@ -20,7 +20,8 @@ Printed:
 - the time from the last step to full detail, against a bound (the level-0 pool's delay
   plus the ideal tiles' reads, ``ceil(tiles / workers) x 50 ms``);
 - the process's RSS (start, peak, end) and the RAM cache's peak bytes against its budget;
-- the main thread: tilescope's task max and p99, and a 2 ms heartbeat timer's gaps;
+- the main thread: tilescope's task max and p99, and a 2 ms heartbeat timer's gaps; the
+  paints apart, at full resolution and as motion frames (``render.motion_scale``);
 - then play (``viewer.play(0, fps=20)``, ticked by the window's play timer) for 2 s from the
   resting plane: steps taken, the rate achieved, ticks that held a late frame, steps skipped.
 
@@ -98,6 +99,8 @@ class Result:
     play_held: int = 0
     play_skipped: int = 0
     by_task: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: paints by kind: "full" (full resolution) and "motion" (``render.motion_scale``)
+    paints: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _rss_mb() -> float:
@@ -279,6 +282,16 @@ def _measure(
     heartbeat.timeout.connect(beat)
     sampler = QTimer()
     sampler.timeout.connect(sample)
+    # each paint's kind and time (benchmark only: the vispy canvas's motion scale)
+    paints: dict[str, list[float]] = {"full": [], "motion": []}
+    backend = viewer.backend
+
+    def on_frame(start: float, ms: float) -> None:
+        scale = getattr(getattr(backend, "canvas", None), "motion_scale", 1.0)
+        paints["full" if scale >= 1.0 else "motion"].append(ms)
+        viewer._on_frame(start, ms)
+
+    backend.on_frame(on_frame)
     viewer.perf.reset()
     log_start = log_path.stat().st_size if log_path.exists() else 0
     heartbeat.start(2)
@@ -289,6 +302,7 @@ def _measure(
     heartbeat.stop()
     sampler.stop()
     viewer.frame_shown.remove(on_shown)  # the play phase below is measured on its own
+    backend.on_frame(viewer._on_frame)
     sample()
     perf = viewer.perf.stats()
     frame = viewer.layer_frame(layer)
@@ -365,6 +379,15 @@ def _measure(
             name: {"n": s.count, "max_ms": round(s.max_ms, 2), "p99_ms": round(s.p99_ms, 2)}
             for name, s in perf.by_name.items()
         },
+        paints={
+            kind: {
+                "n": len(ms),
+                "median_ms": round(float(np.median(ms)), 2),
+                "max_ms": round(max(ms), 2),
+            }
+            for kind, ms in paints.items()
+            if ms
+        },
     )
 
 
@@ -398,6 +421,11 @@ def report(r: Result) -> str:
             f"  play at {PLAY_FPS:g} fps for {PLAY_S:g} s: {r.play_steps} steps "
             f"({r.play_fps:g} fps), {r.play_held} timer ticks held a late frame, "
             f"{r.play_skipped} steps skipped",
+            "  paints: "
+            + ", ".join(
+                f"{k} resolution n={v['n']:.0f} median {v['median_ms']} / max {v['max_ms']} ms"
+                for k, v in r.paints.items()
+            ),
             "  per task: "
             + ", ".join(
                 f"{k} max {v['max_ms']} / p99 {v['p99_ms']} ms (n={v['n']:.0f})"
