@@ -334,3 +334,46 @@ def test_integer_texels_are_for_one_channel_images_only() -> None:
         dataclasses.replace(_draw(()), texel="float16")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="texel"):
         dataclasses.replace(_draw(()), channels=4, texel="uint8")
+
+
+def _variants(backend: Any) -> list[tuple[bool, bool]]:
+    (layer,) = backend._layers.values()
+    return [visual.variant for visual in layer._pages._visuals]
+
+
+def test_a_grey_layer_at_gamma_1_is_drawn_without_pow_or_lookup_and_the_same(
+    make_backend: BackendFactory,
+) -> None:
+    """A one-channel image in cmap's "gray" at gamma 1 gets a shader without ``pow`` and
+    without the lookup texture (software OpenGL pays every instruction per pixel); the
+    pixels are those of the full shader: (v - lo) / (hi - lo), then ^ gamma, by the colormap."""
+    backend = make_backend((16, 32))
+    draw, expected = _integer_draw("uint16", 65535)
+    shot = render(backend, plan_2d((draw,), (16, 32), 1))
+    assert _variants(backend) == [(False, True)]
+    assert np.abs(shot[8, :, 0] - expected).max() <= 1.5
+    assert np.abs(shot[8, :, 1] - expected).max() <= 1.5
+
+    bent = dataclasses.replace(draw, gamma=0.5)
+    shot = render(backend, plan_2d((bent,), (16, 32), 1))
+    assert _variants(backend) == [(True, True)]
+    assert np.abs(shot[8, :, 0] - 255 * (expected / 255) ** 0.5).max() <= 1.5
+
+    viridis = Colormap("viridis")
+    coloured = dataclasses.replace(draw, colormap=viridis)
+    shot = render(backend, plan_2d((coloured,), (16, 32), 1))
+    assert _variants(backend) == [(False, False)]
+    reference = viridis(expected / 255)[:, :3] * 255  # cmap's own mapping, not the shader's
+    assert np.abs(shot[8, :, :3] - reference).max() <= 2.5
+
+    back = render(backend, plan_2d((draw,), (16, 32), 1))  # and back to the cheap shader
+    assert _variants(backend) == [(False, True)]
+    assert np.abs(back[8, :, 0] - expected).max() <= 1.5
+
+
+def test_is_grey_knows_cmaps_gray_from_other_ramps() -> None:
+    from tilescope.render.vispy._tiled import cmap_lut, is_grey
+
+    assert is_grey(cmap_lut(Colormap("gray")))
+    for name in ("gray_r", "viridis", "magma", "green"):
+        assert not is_grey(cmap_lut(Colormap(name))), name

@@ -136,19 +136,25 @@ void main() {
 }
 """
 
+# With software OpenGL both sides of a branch run for every pixel, so what a layer does not
+# need is left out of its shader instead: ``pow`` when gamma is 1, and the lookup texture when
+# the colormap is plain grey (t -> (t, t, t, 1), which is what its lookup holds).
+_GAMMA = "    t = pow(t, u_gamma);\n"
+_LUT = """    float n = u_lut_shape.x;
+    return texture2D(u_lut, vec2((t * (n - 1.0) + 0.5) / n, 0.5));
+"""
+_GREY = "    return vec4(t, t, t, 1.0);\n"
 _IMAGE_COLOR = """
     float span = max(u_clim.y - u_clim.x, 1e-30);
     float t = clamp((texel.r - u_clim.x) / span, 0.0, 1.0);
-    t = pow(t, u_gamma);
-    float n = u_lut_shape.x;
-    return texture2D(u_lut, vec2((t * (n - 1.0) + 0.5) / n, 0.5));
-"""
+%(gamma)s%(lookup)s"""
 
 _RGBA_COLOR = """
     float span = max(u_clim.y - u_clim.x, 1e-30);
     vec4 t = clamp((texel - u_clim.x) / span, 0.0, 1.0);
-    return vec4(pow(t.rgb, vec3(u_gamma)), t.a);
+%(gamma)s    return t;
 """
+_RGBA_GAMMA = "    t = vec4(pow(t.rgb, vec3(u_gamma)), t.a);\n"
 
 # Index -> colour, exact: the index is an integer stored in an r32f texel; the lookup
 # texture is read at texel centres with nearest sampling.
@@ -194,6 +200,26 @@ def _sampler_code(samplers: int) -> dict[str, str]:
     return {"samplers": decl, "page_texel": lookup}
 
 
+def _fragment(kind: str, channels: int, samplers: int, gamma: bool, grey: bool) -> str:
+    """The fragment shader of a visual: ``gamma`` applies ``u_gamma`` (else it is 1);
+    ``grey`` colours a one-channel image grey without its lookup texture."""
+    if kind == "labels":
+        color = _LABELS_COLOR
+    elif channels == 4:
+        color = _RGBA_COLOR % {"gamma": _RGBA_GAMMA if gamma else ""}
+    else:
+        lookup = _GREY if grey else _LUT
+        color = _IMAGE_COLOR % {"gamma": _GAMMA if gamma else "", "lookup": lookup}
+    return _FRAGMENT % {"color": color, **_sampler_code(samplers)}
+
+
+def is_grey(lut: npt.NDArray[np.float32]) -> bool:
+    """Whether a ``(1, n, 4)`` colormap lookup maps t to opaque (t, t, t) (cmap's "gray")."""
+    ramp = np.linspace(0.0, 1.0, lut.shape[1], dtype=np.float64)
+    rgb, alpha = lut[0, :, :3].astype(np.float64), lut[0, :, 3]
+    return bool(np.abs(rgb - ramp[:, None]).max() <= 1e-6 and np.all(alpha == 1.0))
+
+
 def _samplers_for(pages: int) -> int:
     """Samplers of a visual for ``pages`` pages: 1, 2, 4 or 8 (few shader variants)."""
     return min(PAGES_PER_VISUAL, 1 << max(pages - 1, 0).bit_length())
@@ -211,9 +237,10 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
     llvmpipe, so a visual has only as many as its pages need."""
 
     def __init__(self, kind: str, channels: int, samplers: int) -> None:
-        color = {"labels": _LABELS_COLOR}.get(kind, _RGBA_COLOR if channels == 4 else _IMAGE_COLOR)
-        fragment = _FRAGMENT % {"color": color, **_sampler_code(samplers)}
-        super().__init__(vcode=_VERTEX, fcode=fragment)
+        self._shader_key = (kind, channels, samplers)
+        #: (gamma applied, grey without a lookup): what the fragment shader does
+        self.variant = (True, False)
+        super().__init__(vcode=_VERTEX, fcode=_fragment(*self._shader_key, *self.variant))
         self.samplers = samplers
         self._draw_mode = "triangles"
         self._count = 0
@@ -222,6 +249,15 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         self._vertices = np.zeros(0, _VERTEX_DTYPE)  # what it holds
         self._bytes = self._vertices.view(np.uint8).data  # the same, as bytes
         self.set_gl_state("translucent", cull_face=False)
+
+    def set_variant(self, gamma: bool, grey: bool) -> bool:
+        """Use the fragment shader for ``(gamma, grey)``; whether it changed (then every
+        uniform and texture is to be bound again)."""
+        if (gamma, grey) == self.variant:
+            return False
+        self.variant = (gamma, grey)
+        self.shared_program.frag = _fragment(*self._shader_key, gamma, grey)
+        return True
 
     def set_quads(self, quads: list[TileQuad], units: dict[int, tuple[int, int, int]]) -> None:
         """Replace the quads drawn (two triangles each); ``units[page]`` is ``(sampler,
@@ -310,6 +346,7 @@ class TiledPages:
         self._kind: tuple[str, int] | None = None
         self._lut: Any = gloo.Texture2D(np.zeros((1, 1, 4), np.float32), interpolation="linear")
         self._lut_shape = (1.0, 1.0)
+        self._grey = False  # a one-channel image with cmap's "gray": no lookup texture
         self._uniforms: dict[str, Any] = {}
         self._gl_state: dict[str, Any] = {}
         self._dummy: Any = None
@@ -487,10 +524,13 @@ class TiledPages:
             self._lut = gloo.Texture2D(arr, interpolation="nearest")
             self._gl_made += 1
             self._lut_shape = (float(arr.shape[1]), float(arr.shape[0]))
+            self._grey = False
         elif draw.channels == 1:
-            self._lut = gloo.Texture2D(cmap_lut(draw.colormap), interpolation="linear")
+            lut = cmap_lut(draw.colormap)
+            self._lut = gloo.Texture2D(lut, interpolation="linear")
             self._gl_made += 1
             self._lut_shape = (float(CMAP_LUT_SIZE), 1.0)
+            self._grey = draw.kind == "image" and is_grey(lut)
         else:
             return
         self._uniforms = {}  # rebind the new lookup texture
@@ -559,6 +599,8 @@ class TiledPages:
     def _configure(self, g: int) -> None:
         """Bind visual ``g``'s page textures, the lookup texture and the uniforms."""
         visual = self._visuals[g]
+        gamma = self._uniforms.get("u_gamma", 1.0) != 1.0
+        visual.set_variant(gamma, self._grey)
         program = visual.shared_program
         pages = self._groups[g]
         for i in range(visual.samplers):
