@@ -190,9 +190,12 @@ def test_tiles_in_edge_rect_equals_brute_force(
     rows, cols = grid.tiles_in_edge_rect(level, y0, y1, x0, x1)
     h0, w0 = grid.shape0
     hits = set()
+    # exact: a tile that starts where the rectangle ends does not overlap it (in floats,
+    # 60/88 * 88 < 60.0 said it did)
+    ey0, ey1, ex0, ex1 = (Fraction(v) for v in (y0, y1, x0, x1))
     for pos in grid.positions(level):
-        fy0, fy1, fx0, fx1 = (float(v) for v in footprint(grid, pos))
-        if fy0 * h0 < y1 and y0 < fy1 * h0 and fx0 * w0 < x1 and x0 < fx1 * w0:
+        fy0, fy1, fx0, fx1 = footprint(grid, pos)
+        if fy0 * h0 < ey1 and ey0 < fy1 * h0 and fx0 * w0 < ex1 and ex0 < fx1 * w0:
             hits.add(pos)
     got = {(level, r, c) for r in rows for c in cols}
     assert got == hits
