@@ -739,10 +739,14 @@ class ChunkLoader:
         try:
             self._finish(pending, future)
         except Exception as exc:
+            failed = False
             with self._lock:
                 if not self._closed:
-                    self._fail(pending, exc, None, synchronous=False)
+                    self._fail(pending, exc, None, synchronous=False, notify=False)
                     self._next_locked()
+                    failed = True
+            if failed:
+                self._wake_main()  # outside the lock, as _finish does
         finally:
             # pending -> future -> this callback -> pending is a reference cycle: broken here,
             # the future (and the pixels or the traceback it holds) goes with its last
@@ -776,8 +780,8 @@ class ChunkLoader:
             if not self._closed:
                 posted = self._record_outcome_locked(pending, future)
                 self._next_locked()
-        if posted and self._notify is not None:
-            self._notify()  # outside the lock: waking the main thread may let the GIL go
+        if posted:
+            self._wake_main()  # outside the lock: waking the main thread may let the GIL go
 
     def _record_outcome_locked(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
@@ -877,7 +881,13 @@ class ChunkLoader:
         with self._undrained_lock:
             self._undrained.add(result.key)
         self._results.put(result)
-        if notify and self._notify is not None:
+        if notify:
+            self._wake_main()
+
+    def _wake_main(self) -> None:
+        """Wake the main thread (the owner's ``notify``, if it gave one). Best with the lock
+        let go: in a window the waker is a Qt call, which may let the GIL go."""
+        if self._notify is not None:
             self._notify()
 
     def _undrained_count(self) -> int:
@@ -912,8 +922,8 @@ class ChunkLoader:
                 woke = True
             elif nearest is None or retry_at < nearest:
                 nearest = retry_at
-        if woke and self._notify is not None:
-            self._notify()
+        if woke:
+            self._wake_main()
         return nearest
 
     # -- log ----------------------------------------------------------------------

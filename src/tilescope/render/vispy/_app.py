@@ -88,12 +88,12 @@ def _vispy_app(name: _AppKey) -> Any:
 
             app = vispy.app.Application("pyside6")
             app._backend_module = window_backend_module(qt.backend_module)
-            _apps[name] = app
-            return app
-        if name == "egl":
-            # Read by Mesa's libEGL when the display is opened (on backend import).
-            os.environ.setdefault("EGL_PLATFORM", "surfaceless")
-        app = _apps[name] = vispy.app.Application(name)
+        else:
+            if name == "egl":
+                # Read by Mesa's libEGL when the display is opened (on backend import).
+                os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+            app = vispy.app.Application(name)
+        _apps[name] = app
     return app
 
 

@@ -250,14 +250,12 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         self._bytes = self._vertices.view(np.uint8).data  # the same, as bytes
         self.set_gl_state("translucent", cull_face=False)
 
-    def set_variant(self, gamma: bool, grey: bool) -> bool:
-        """Use the fragment shader for ``(gamma, grey)``; whether it changed (then every
-        uniform and texture is to be bound again)."""
-        if (gamma, grey) == self.variant:
-            return False
-        self.variant = (gamma, grey)
-        self.shared_program.frag = _fragment(*self._shader_key, gamma, grey)
-        return True
+    def set_variant(self, gamma: bool, grey: bool) -> None:
+        """Use the fragment shader for ``(gamma, grey)`` (a new one is compiled at the next
+        draw; the values already set on the program carry over)."""
+        if (gamma, grey) != self.variant:
+            self.variant = (gamma, grey)
+            self.shared_program.frag = _fragment(*self._shader_key, gamma, grey)
 
     def set_quads(self, quads: list[TileQuad], units: dict[int, tuple[int, int, int]]) -> None:
         """Replace the quads drawn (two triangles each); ``units[page]`` is ``(sampler,
