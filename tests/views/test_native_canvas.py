@@ -1,7 +1,9 @@
 """A window's canvas draws into a native OpenGL window (render/vispy/_window.py): what is on
 screen is the scene, input reaching the native window drives the viewer as the widget's own
 input did, keyboard focus stays with the widgets, and the composited QOpenGLWidget is still
-there when the config asks for it.
+there when the config asks for it. A frame is swapped once its fence says the rasteriser has
+finished it (a gated fake fence makes that deterministic), a motion frame is scaled up only
+after its scene is finished, and a draw asked for meanwhile waits for the frame before it.
 
 Needs a display with OpenGL: run under ``xvfb-run -a``; skipped (with the reason) otherwise.
 """
@@ -36,8 +38,9 @@ def halves() -> npt.NDArray[np.uint8]:
     return data
 
 
-def _viewer(native_window: bool) -> Viewer:
-    previous = set_config(OctreeConfig.from_dict({"render": {"native_window": native_window}}))
+def _viewer(native_window: bool, **render: Any) -> Viewer:
+    render["native_window"] = native_window
+    previous = set_config(OctreeConfig.from_dict({"render": render}))
     try:
         viewer = Viewer(show=True, size=(96, 128), title="tilescope test")
     finally:
@@ -50,6 +53,18 @@ def _viewer(native_window: bool) -> Viewer:
 @pytest.fixture
 def viewer(display: None, qtbot: QtBot) -> Iterator[Viewer]:
     v = _viewer(native_window=True)
+    window = v.window
+    try:
+        yield v
+    finally:
+        v.close()
+        window.deleteLater()
+
+
+@pytest.fixture
+def still_viewer(display: None, qtbot: QtBot) -> Iterator[Viewer]:
+    """A viewer whose frames are all at full resolution (no motion frames, however slow)."""
+    v = _viewer(native_window=True, motion_scale=1.0)
     window = v.window
     try:
         yield v
@@ -192,6 +207,187 @@ def test_the_config_can_ask_for_the_composited_widget(qtbot: QtBot, display: Non
             assert max(abs(g - v) for g, v in zip(got, (LEFT, RIGHT), strict=True)) <= 2, got
 
         qtbot.waitUntil(shown, timeout=5000)
+    finally:
+        viewer.close()
+        window.deleteLater()
+
+
+class GatedFences:
+    """A fake ``FenceSource``: a fence signals only once the test releases it."""
+
+    def __init__(self) -> None:
+        self.inserted: list[int] = []
+        self.released: set[int] = set()
+        self.deleted: list[int] = []
+
+    def insert(self) -> object:
+        self.inserted.append(len(self.inserted))
+        return self.inserted[-1]
+
+    def signaled(self, fence: object) -> bool:
+        return fence in self.released
+
+    def delete(self, fence: object) -> None:
+        assert isinstance(fence, int)
+        self.deleted.append(fence)
+
+    def release(self) -> None:
+        self.released.update(self.inserted)
+
+
+def _canvas(viewer: Viewer) -> Any:
+    from tilescope.render.vispy._window import WindowCanvasBackend
+
+    canvas = _window(viewer).canvas
+    assert isinstance(canvas, WindowCanvasBackend)
+    return canvas
+
+
+def _gated(qtbot: QtBot, viewer: Viewer) -> tuple[Any, GatedFences, list[float]]:
+    """The viewer's native canvas with gated fences (any frame in flight shown first), and
+    the list its presentations are appended to."""
+    canvas = _canvas(viewer)
+    qtbot.waitUntil(_gl_window(viewer).isExposed, timeout=5000)
+    while canvas.present_pending:  # showing a frame draws the one asked for meanwhile
+        canvas.present()
+    fences = GatedFences()
+    canvas.fences = fences
+    shown: list[float] = []
+    told = canvas.on_presented
+
+    def presented(ms: float) -> None:
+        shown.append(ms)
+        told(ms)
+
+    canvas.on_presented = presented
+    return canvas, fences, shown
+
+
+def _screen(viewer: Viewer) -> npt.NDArray[np.uint8]:
+    """What the screen shows of the canvas now, RGB (nothing is drawn or swapped first)."""
+    gl_window = _gl_window(viewer)
+    pixmap = gl_window.screen().grabWindow(gl_window.winId())
+    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGB888)
+    h, w, line = image.height(), image.width(), image.bytesPerLine()
+    rgb = np.frombuffer(image.constBits(), np.uint8, h * line).reshape(h, line)
+    return rgb[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def test_a_frame_is_swapped_once_its_fence_signals_and_a_draw_meanwhile_waits_for_it(
+    qtbot: QtBot, still_viewer: Viewer
+) -> None:
+    viewer = still_viewer
+    canvas, fences, shown = _gated(qtbot, viewer)
+    backend = viewer.backend
+    frames = backend.stats.frames
+    paints = viewer.perf.stats().by_name.get("paint")
+    painted = paints.count if paints is not None else 0
+    viewer.layers[0].contrast_limits = (0, 510)  # a new picture: both halves darker
+    viewer.wait_until_idle()
+    qtbot.waitUntil(lambda: backend.stats.frames > frames, timeout=5000)
+    assert canvas.present_pending
+    assert fences.inserted == [0]
+    qtbot.wait(40)  # 40 polls of the fence: not signalled, so nothing is swapped
+    assert shown == []
+    assert canvas.present_pending
+    before = _sides(_screen(viewer))
+    assert max(abs(g - v) for g, v in zip(before, (LEFT, RIGHT), strict=True)) <= 2, before
+    # the frame is on screen only once shown: the viewer's paint task is recorded then
+    still = viewer.perf.stats().by_name.get("paint")
+    assert (still.count if still is not None else 0) == painted
+
+    backend.canvas.update()  # asked for while the frame waits: drawn after it is shown
+    qtbot.wait(20)
+    assert backend.stats.frames == frames + 1
+    fences.release()
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
+    assert viewer.perf.stats().by_name["paint"].count == painted + 1
+    after = _sides(_screen(viewer))
+    expected = (LEFT // 2, RIGHT // 2)
+    assert max(abs(g - v) for g, v in zip(after, expected, strict=True)) <= 2, after
+    # the draw asked for meanwhile came right after, and waits for its own fence
+    assert backend.stats.frames == frames + 2
+    assert canvas.present_pending
+    assert fences.inserted == [0, 1]
+    assert fences.deleted == [0]
+    fences.release()
+    qtbot.waitUntil(lambda: not canvas.present_pending, timeout=5000)
+    assert len(shown) == 2
+    assert fences.deleted == [0, 1]
+
+
+def test_a_motion_frame_is_scaled_up_only_once_its_scene_is_finished(
+    qtbot: QtBot, display: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tilescope.viewer
+
+    monkeypatch.setattr(tilescope.viewer, "MOTION_SETTLE_S", 60.0)  # moving for the test
+    viewer = _viewer(native_window=True, motion_paint_ms=0.0)  # every frame counts as slow
+    window = _window(viewer)
+    try:
+        canvas, fences, shown = _gated(qtbot, viewer)
+        backend = viewer.backend
+        backend.set_motion(True)
+        viewer.layers[0].contrast_limits = (0, 510)
+        viewer.wait_until_idle()
+        qtbot.waitUntil(lambda: fences.inserted == [0], timeout=5000)
+        assert backend.canvas.motion_scale < 1.0
+        qtbot.wait(20)
+        assert fences.inserted == [0]
+        assert shown == []
+        fences.release()
+        qtbot.waitUntil(lambda: fences.inserted == [0, 1], timeout=5000)  # scaled up, fenced
+        assert shown == []
+        assert canvas.present_pending
+        fences.release()
+        qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
+        reference = backend.motion_frame(backend.canvas.motion_scale)[..., :3]
+        screen = _screen(viewer)
+        assert screen.shape == reference.shape
+        diff = np.abs(screen.astype(int) - reference.astype(int))
+        assert int(diff.max()) <= 2
+        got = _sides(screen)
+        assert max(abs(g - v) for g, v in zip(got, (LEFT // 2, RIGHT // 2), strict=True)) <= 2
+    finally:
+        viewer.close()
+        window.deleteLater()
+
+
+def test_grab_shows_a_waiting_frame_at_once_and_real_fences_are_used(
+    qtbot: QtBot, still_viewer: Viewer
+) -> None:
+    viewer = still_viewer
+    from tilescope.render.vispy._gl import FrameFences
+
+    canvas = _canvas(viewer)
+    qtbot.waitUntil(_gl_window(viewer).isExposed, timeout=5000)
+    qtbot.waitUntil(lambda: canvas.fences is not None, timeout=5000)
+    assert isinstance(canvas.fences, FrameFences)  # llvmpipe has GL sync objects
+    _, fences, shown = _gated(qtbot, viewer)
+    viewer.layers[0].contrast_limits = (0, 510)
+    viewer.wait_until_idle()
+    qtbot.waitUntil(lambda: canvas.present_pending, timeout=5000)
+    got = _sides(_on_screen(viewer))  # grab: shows the frame, draws one, shows it
+    assert max(abs(g - v) for g, v in zip(got, (LEFT // 2, RIGHT // 2), strict=True)) <= 2
+    assert not canvas.present_pending
+    assert len(shown) == 2
+    assert sorted(fences.deleted) == fences.inserted
+
+
+def test_the_config_can_ask_for_frames_swapped_at_once(qtbot: QtBot, display: None) -> None:
+    viewer = _viewer(native_window=True, defer_present=False)
+    window = _window(viewer)
+    try:
+        canvas = _canvas(viewer)
+        qtbot.waitUntil(_gl_window(viewer).isExposed, timeout=5000)
+        frames = viewer.backend.stats.frames
+        viewer.layers[0].contrast_limits = (0, 510)
+        viewer.wait_until_idle()
+        qtbot.waitUntil(lambda: viewer.backend.stats.frames > frames, timeout=5000)
+        assert not canvas.present_pending
+        assert canvas.fences is None
+        got = _sides(_screen(viewer))
+        assert max(abs(g - v) for g, v in zip(got, (LEFT // 2, RIGHT // 2), strict=True)) <= 2
     finally:
         viewer.close()
         window.deleteLater()

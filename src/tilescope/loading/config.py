@@ -31,7 +31,9 @@ than ideal, ``debug_tiles`` to outline tiles by level; ``TILESCOPE_DEBUG_TILES=1
 outlines on too; ``motion_scale``: in a window, frames drawn while the view moves render at
 this fraction of the resolution, scaled up, if a full-resolution frame took longer than
 ``motion_paint_ms`` (software OpenGL); 1 turns it off; ``native_window``: a window's
-canvas draws into a native OpenGL window rather than a composited ``QOpenGLWidget``) and
+canvas draws into a native OpenGL window rather than a composited ``QOpenGLWidget``;
+``defer_present``: that window shows a frame when the rasteriser has finished it, and the
+main thread does not wait for it) and
 a ``prefetch`` section for scrubbing non-displayed axes (``enabled``;
 ``radius``: slices on each side of the current one whose coarse tiles are kept warm;
 ``budget_bytes``: the neighbourhood is prefetched at the finest level whose tiles of the view
@@ -190,6 +192,10 @@ class RenderSettings:
     native_window: bool = True
     """A window's canvas draws into a native OpenGL window; false: vispy's QOpenGLWidget,
     which Qt composites into the window every frame (9-10 ms a frame on software OpenGL)."""
+    defer_present: bool = True
+    """A native window's frame is shown (swapped) once the GPU or software rasteriser has
+    finished it, polled through a GL fence: the main thread goes on meanwhile instead of
+    waiting in the swap. False: every frame swaps at once, waiting for the raster."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +495,7 @@ def _parse_render(raw: object) -> RenderSettings:
             sec.get("motion_paint_ms", d.motion_paint_ms), p + "motion_paint_ms", 0
         ),
         native_window=_bool(sec.get("native_window", d.native_window), p + "native_window"),
+        defer_present=_bool(sec.get("defer_present", d.defer_present), p + "defer_present"),
     )
 
 

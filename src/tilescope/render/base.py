@@ -28,7 +28,8 @@ CameraCallback = Callable[[CameraView], None]
 ResizeCallback = Callable[[tuple[int, int]], None]
 """Called with the new ``(height, width)`` after the canvas widget was resized."""
 FrameCallback = Callable[[float, float], None]
-"""Called after each frame is drawn with its start (``time.perf_counter()`` s) and duration (ms)."""
+"""Called once each frame is on screen with its start (``time.perf_counter()`` s) and the
+main thread's time on it (ms: the draw, and the swap where that comes later)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class RenderBackend(ABC):
 
     @abstractmethod
     def on_frame(self, callback: FrameCallback | None) -> None:
-        """Register the one callback told after each frame is drawn (uploads included).
+        """Register the one callback told once each frame is on screen (uploads included).
 
         This is how main-thread instrumentation times drawing, and how a viewer knows
         that what it applied is now on screen.

@@ -18,9 +18,16 @@ rasteriser such as llvmpipe does the frame's work), and shader compilation and l
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+import re
+from typing import Any, Protocol
 
-__all__ = ["GIL_RELEASING_CALLS", "keep_gil_in_gl_calls", "keeps_gil"]
+__all__ = [
+    "GIL_RELEASING_CALLS",
+    "FenceSource",
+    "FrameFences",
+    "keep_gil_in_gl_calls",
+    "keeps_gil",
+]
 
 GIL_RELEASING_CALLS = frozenset(
     {
@@ -81,3 +88,81 @@ def keeps_gil(func: Any) -> bool:
     if native is None:
         raise ValueError(f"{getattr(func, '__name__', func)!r} has not been called yet")
     return bool(native._flags_ & ctypes._FUNCFLAG_PYTHONAPI)  # type: ignore[attr-defined]
+
+
+_GL_SYNC_GPU_COMMANDS_COMPLETE = 0x9117
+_GL_ALREADY_SIGNALED = 0x911A
+_GL_CONDITION_SATISFIED = 0x911C
+_GL_WAIT_FAILED = 0x911D
+
+
+class FenceSource(Protocol):
+    """Marks the end of a frame's GL commands and tells, without waiting, when they are done."""
+
+    def insert(self) -> object:
+        """Flush the commands issued so far and return a fence after them."""
+        ...
+
+    def signaled(self, fence: object) -> bool:
+        """Whether everything before ``fence`` has finished (never blocks)."""
+        ...
+
+    def delete(self, fence: object) -> None: ...
+
+
+class FrameFences:
+    """GL sync objects (GL 3.2 or ``ARB_sync``) from the library vispy draws with.
+
+    A software rasteriser (llvmpipe) does a frame's work on its own threads once the
+    commands are flushed; a swap right after the draw waits for all of it (10 ms for a 768²
+    image on 2 cores). With a fence after the frame, the caller can go on and swap once the
+    fence has signalled. The calls keep the GIL: they are bookkeeping, never a wait.
+    """
+
+    def __init__(self, library: str) -> None:
+        lib = ctypes.PyDLL(library)
+        self._fence_sync = lib.glFenceSync
+        self._fence_sync.restype = ctypes.c_void_p
+        self._fence_sync.argtypes = [ctypes.c_uint, ctypes.c_uint]
+        self._client_wait = lib.glClientWaitSync
+        self._client_wait.restype = ctypes.c_uint
+        self._client_wait.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint64]
+        self._delete_sync = lib.glDeleteSync
+        self._delete_sync.restype = None
+        self._delete_sync.argtypes = [ctypes.c_void_p]
+
+    @classmethod
+    def for_current_context(cls) -> FrameFences | None:
+        """Fences for the GL context current now, or None where it has none (before GL 3.2
+        without ``ARB_sync``, or a library that does not export them, as on Windows)."""
+        from vispy.gloo import gl
+        from vispy.gloo.gl import gl2
+
+        lib = gl2._lib
+        name = getattr(lib, "_name", None)
+        if not isinstance(name, str):
+            return None
+        try:
+            version = str(gl.glGetParameter(gl.GL_VERSION))
+            found = re.match(r"\s*(\d+)\.(\d+)", version)
+            modern = found is not None and (int(found[1]), int(found[2])) >= (3, 2)
+            if not modern and "GL_ARB_sync" not in str(gl.glGetParameter(gl.GL_EXTENSIONS)):
+                return None
+            return cls(name)
+        except (AttributeError, OSError, RuntimeError):
+            return None
+
+    def insert(self) -> object:
+        from vispy.gloo import gl
+
+        fence = self._fence_sync(_GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
+        gl.glFlush()  # the rasteriser starts on the frame now (a fence alone may not flush)
+        return fence
+
+    def signaled(self, fence: object) -> bool:
+        status = self._client_wait(fence, 0, 0)
+        # a failed wait (a lost context) counts as done: the swap then shows what there is
+        return bool(status in (_GL_ALREADY_SIGNALED, _GL_CONDITION_SATISFIED, _GL_WAIT_FAILED))
+
+    def delete(self, fence: object) -> None:
+        self._delete_sync(fence)

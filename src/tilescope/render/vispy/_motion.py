@@ -64,13 +64,17 @@ class MotionCanvas(SceneCanvas):  # type: ignore[misc]
         # SceneCanvas.on_draw does before drawing, once this frame is drawn.
         self._update_pending = True
         try:
-            self.draw_reduced(self.motion_scale)
+            self.draw_reduced(self.motion_scale, later=True)
         finally:
             self._update_pending = False
 
-    def draw_reduced(self, scale: float) -> None:
+    def draw_reduced(self, scale: float, later: bool = False) -> None:
         """Draw the scene into a render target ``scale`` times the framebuffer's size, then
-        that target, scaled up, over the whole current framebuffer."""
+        that target, scaled up, over the whole current framebuffer.
+
+        ``later``: a window that shows frames once finished scales up once the scene is
+        finished (sampling the target before that would wait for the rasteriser here).
+        """
         w, h = (int(v) for v in self.physical_size)
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         if self._low is None or self._low[2] != size:
@@ -88,6 +92,12 @@ class MotionCanvas(SceneCanvas):  # type: ignore[misc]
         finally:
             fbo.deactivate()
             self.context.set_viewport(*self._viewport())
+        finish_later = getattr(self._backend, "finish_later", None)
+        if later and finish_later is not None and finish_later(self._scale_up_later):
+            return
+        self._scale_up(texture)
+
+    def _scale_up(self, texture: Any) -> None:
         if self._blit is None:
             self._blit = gloo.Program(_BLIT_VERTEX, _BLIT_FRAGMENT)
             corners = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], np.float32)
@@ -95,6 +105,15 @@ class MotionCanvas(SceneCanvas):  # type: ignore[misc]
         self._blit["u_frame"] = texture
         self.context.set_state(blend=False, depth_test=False, cull_face=False)
         self._blit.draw("triangle_strip")
+
+    def _scale_up_later(self) -> None:
+        """The window's last step of a motion frame, after its draw event (see draw_reduced):
+        outside a draw, the viewport is set and the commands run here."""
+        if self._low is None:
+            return
+        self.context.set_viewport(*self._viewport())
+        self._scale_up(self._low[1])
+        self.context.flush_commands()
 
     def _viewport(self) -> tuple[int, int, int, int]:
         """The viewport drawn to now: the last pushed (``render`` pushes its target's), else

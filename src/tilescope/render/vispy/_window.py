@@ -16,16 +16,32 @@ the native window never takes keyboard focus, so shortcuts and key handling stay
 widgets. ``grab()`` draws a frame and reads the window back from the screen (what the user
 sees). Hidden Qt canvases (no window to show) keep vispy's ``QOpenGLWidget``.
 
+A frame is shown when it is finished, not waited for (``render.defer_present``): after the
+draw, a GL fence goes after the frame's commands and the main thread returns to the event
+loop; a 1 ms timer asks the fence whether the rasteriser is done, and only then swaps. With
+software OpenGL the rasteriser's threads take 10 ms for a 768² image, which the swap used to
+wait through on the main thread (its frame: 9-10 ms, deferred: 2 ms). A frame may finish in
+two steps (:meth:`WindowCanvasBackend.finish_later`): a motion frame's scene is drawn into a
+small render target, and scaling that up into the window must wait for that scene, so it is
+done once the fence says the scene is finished, with a second fence before the swap. A draw
+asked for while a frame waits to be shown comes right after that frame is shown, so no frame
+is lost and frames never queue. Where the context has no fences (before GL 3.2 without
+``ARB_sync``), every frame swaps at once, as before.
+
 Qt is reached through vispy's Qt backend module (the PySide6 vispy already imported): the
 render layer imports no Qt binding itself.
 """
 
 from __future__ import annotations
 
+import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 from vispy.app.backends import _qt as _vispy_qt
+
+from tilescope.render.vispy._gl import FenceSource, FrameFences
 
 __all__ = ["WindowCanvasBackend", "window_backend_module"]
 
@@ -49,6 +65,10 @@ _FORWARDED = frozenset(
         _EventType.KeyRelease,
     }
 )
+
+#: A frame the rasteriser has not finished after this long is swapped anyway (the swap then
+#: waits for it): a fence that never signals cannot keep a frame off the screen.
+_PRESENT_WAIT_S = 0.5
 
 
 class _GLWindow(QtGui.QWindow):  # type: ignore[misc]
@@ -110,6 +130,24 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
         self._offscreen.create()
         self._context.makeCurrent(self._offscreen)
         self._gl_initialized = False
+        #: Whether frames are shown when finished (see the module doc); set before the first.
+        self.defer_present = True
+        #: The fences that tell when a frame is finished: made at the first deferred frame
+        #: (None where the context has none); tests put a fake here before it.
+        self.fences: FenceSource | None = None
+        self._fences_made = False
+        #: Told after each frame deferred is shown, with the main thread's milliseconds on
+        #: it since its draw (its last step, if any, and the swap).
+        self.on_presented: Callable[[float], None] | None = None
+        self._pending: object | None = None  # the fence of the frame waiting to be shown
+        self._finish: Callable[[], None] | None = None  # its last step (finish_later)
+        self._after_ms = 0.0
+        self._pending_since = 0.0
+        self._paint_wanted = False
+        self._poll = QtCore.QTimer(self)
+        self._poll.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._poll.setInterval(1)
+        self._poll.timeout.connect(self._check_present)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.WheelFocus)
         self._initialized = True
 
@@ -119,23 +157,62 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
         """Whether the canvas has a GL context (always, once made: see the class doc)."""
         return bool(self._context.isValid())
 
+    @property
+    def present_pending(self) -> bool:
+        """Whether a frame has been drawn and waits for the rasteriser to be shown."""
+        return self._pending is not None
+
     def _vispy_set_current(self) -> None:
         if self._vispy_canvas is None:
             return
+        self._make_current()
+
+    def _make_current(self) -> None:
         if self._gl_window.isExposed():
             self._context.makeCurrent(self._gl_window)
         else:
             self._context.makeCurrent(self._offscreen)
 
     def _vispy_swap_buffers(self) -> None:
-        if self._vispy_canvas is not None and self._gl_window.isExposed():
+        if self._vispy_canvas is None or not self._gl_window.isExposed():
+            return
+        fences = self._frame_fences()
+        if fences is None:
             self._context.swapBuffers(self._gl_window)
+            return
+        self._pending = fences.insert()
+        self._pending_since = time.perf_counter()
+        self._after_ms = 0.0
+        self._poll.start()
+
+    def finish_later(self, finish: Callable[[], None]) -> bool:
+        """In a draw: run ``finish`` (the frame's last drawing, which needs what was drawn so
+        far finished) once the rasteriser has finished the frame so far, then show the frame
+        when that is done too. False where frames are not deferred: the caller runs it now."""
+        if not self._gl_window.isExposed() or self._frame_fences() is None:
+            return False
+        self._finish = finish
+        return True
+
+    def _frame_fences(self) -> FenceSource | None:
+        if not self.defer_present:
+            return None
+        if not self._fences_made:
+            self._fences_made = True
+            if self.fences is None:
+                self.fences = FrameFences.for_current_context()
+        return self.fences
 
     def _vispy_update(self) -> None:
         if self._vispy_canvas is not None:
             self._gl_window.requestUpdate()
 
     def _vispy_close(self) -> None:
+        self._poll.stop()
+        if self._pending is not None and self.fences is not None:
+            self._make_current()
+            self.fences.delete(self._pending)
+        self._pending = self._finish = None
         self.close()
         self._context.doneCurrent()
         self._offscreen.destroy()
@@ -157,14 +234,66 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
     def grab(self, rect: Any = None) -> Any:
         """The canvas (or ``rect`` of it) as it is on screen, after drawing a frame: a
         ``QPixmap``, as ``QWidget.grab`` gives (which cannot see a native child window)."""
+        self._paint_wanted = False  # the frame drawn here is the one asked for
+        self.present()
         self._paint()
+        self.present()
         area = () if rect is None else (rect.x(), rect.y(), rect.width(), rect.height())
         return self._gl_window.screen().grabWindow(self._gl_window.winId(), *area)
 
     # -- internals ----------------------------------------------------------------------
 
+    def present(self) -> None:
+        """Show the frame waiting to be shown, if any, now (its last step, then the swap,
+        wait for the rasteriser), then draw the frame asked for meanwhile, if any."""
+        fence, self._pending = self._pending, None
+        self._poll.stop()
+        if fence is None:
+            return
+        start = time.perf_counter()
+        self._make_current()
+        if self.fences is not None:
+            self.fences.delete(fence)
+        self._run_finish()
+        if self._gl_window.isExposed():
+            self._context.swapBuffers(self._gl_window)
+        self._after_ms += (time.perf_counter() - start) * 1e3
+        if self.on_presented is not None:
+            self.on_presented(self._after_ms)
+        if self._paint_wanted:
+            self._paint_wanted = False
+            self._paint()
+
+    def _run_finish(self) -> None:
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            finish()
+
+    def _check_present(self) -> None:
+        """The poll timer: once the rasteriser has finished the waiting frame, run its last
+        step if it has one (and wait for that in turn), else show it."""
+        fences = self.fences
+        if self._pending is None or fences is None:
+            self._poll.stop()
+            return
+        start = time.perf_counter()
+        self._make_current()
+        late = start - self._pending_since > _PRESENT_WAIT_S
+        if not late and not fences.signaled(self._pending):
+            return
+        if self._finish is None or late:
+            self.present()
+            return
+        fences.delete(self._pending)
+        self._run_finish()
+        self._pending = fences.insert()
+        self._after_ms += (time.perf_counter() - start) * 1e3
+
     def _paint(self) -> None:
         if self._vispy_canvas is None or not self._gl_window.isExposed():
+            return
+        if self._pending is not None:  # drawn once the frame before is shown
+            self._paint_wanted = True
             return
         self._context.makeCurrent(self._gl_window)
         if not self._gl_initialized:

@@ -79,6 +79,9 @@ class VispyBackend(RenderBackend):
         self._motion_paint_ms = render.motion_paint_ms
         self._moving = False
         self._full_paint_ms = 0.0  # the last full-resolution frame's paint
+        # a frame drawn and waiting to be shown (a native window, render.defer_present):
+        # (its start, the main thread's milliseconds on it, whether at full resolution)
+        self._drawn: tuple[float, float, bool] | None = None
 
         h, w = size
         if self._app != "egl":
@@ -96,6 +99,10 @@ class VispyBackend(RenderBackend):
                 f"cannot create an OpenGL canvas ({exc}); for headless rendering install "
                 f"`{EGL_PACKAGES}`"
             ) from exc
+        native = self._canvas.native
+        if self._app != "egl" and hasattr(native, "on_presented"):  # the native window canvas
+            native.defer_present = render.defer_present
+            native.on_presented = self._handle_presented
         self._view: Any = self._canvas.central_widget.add_view(border_width=0)
         self._cam2d: Any = scene.PanZoomCamera(aspect=1, flip=(False, True, False))
         self._cam3d: Any = scene.TurntableCamera(fov=0.0, flip=TURNTABLE_FLIP)
@@ -460,10 +467,27 @@ class VispyBackend(RenderBackend):
     def _handle_draw(self, event: Any) -> None:
         self._frames += 1
         ms = (time.perf_counter() - self._frame_start) * 1e3
-        if self._canvas.motion_scale >= 1.0:
-            self._full_paint_ms = ms
+        full = self._canvas.motion_scale >= 1.0
+        if getattr(self._canvas.native, "present_pending", False):
+            self._drawn = (self._frame_start, ms, full)  # finished in _handle_presented
+            return
+        self._frame_done(self._frame_start, ms, ms, full)
+
+    def _handle_presented(self, swap_ms: float) -> None:
+        """The native window showed the frame drawn last (once the rasteriser finished it)."""
+        drawn, self._drawn = self._drawn, None
+        if drawn is None or self._closed:
+            return
+        start, draw_ms, full = drawn
+        self._frame_done(start, draw_ms + swap_ms, (time.perf_counter() - start) * 1e3, full)
+
+    def _frame_done(self, start: float, main_ms: float, total_ms: float, full: bool) -> None:
+        """A frame is on screen: ``main_ms`` of the main thread's time went into it (the
+        draw, and the swap if deferred), ``total_ms`` from its start to being shown."""
+        if full:
+            self._full_paint_ms = total_ms  # how slow frames are: motion frames if slow
         if self._on_frame is not None:
-            self._on_frame(self._frame_start, ms)
+            self._on_frame(start, main_ms)
 
     def _sync_camera(self, event: Any) -> None:
         """After user input: report the camera if the user moved it."""
