@@ -4,6 +4,7 @@ a real HTTP server and a real dask.distributed scheduler."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -182,6 +183,7 @@ def served(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -215,7 +217,12 @@ def test_serve_serves_a_pyramid_that_zarr_reads_with_the_latency_applied(
     failed.value.close()
 
     proc.send_signal(signal.SIGINT)  # Ctrl-C
-    out, err = proc.communicate(timeout=10)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:  # seen once in a full run: say where it was stuck
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=10)
+        pytest.fail(f"tilescope serve did not stop within 10 s of Ctrl-C; its threads:\n{err}")
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
