@@ -391,3 +391,49 @@ def test_the_config_can_ask_for_frames_swapped_at_once(qtbot: QtBot, display: No
     finally:
         viewer.close()
         window.deleteLater()
+
+
+def test_a_fence_that_never_signals_cannot_keep_a_frame_off_the_screen(
+    qtbot: QtBot, still_viewer: Viewer
+) -> None:
+    from tilescope.render.vispy import _window
+
+    viewer = still_viewer
+    canvas, fences, shown = _gated(qtbot, viewer)
+    viewer.layers[0].contrast_limits = (0, 510)
+    viewer.wait_until_idle()
+    qtbot.waitUntil(lambda: canvas.present_pending, timeout=5000)
+    # never released: swapped anyway after _PRESENT_WAIT_S (the swap then waits itself)
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=int(_window._PRESENT_WAIT_S * 1000) + 3000)
+    assert fences.released == set()
+    assert fences.deleted == [0]
+    got = _sides(_screen(viewer))
+    assert max(abs(g - v) for g, v in zip(got, (LEFT // 2, RIGHT // 2), strict=True)) <= 2
+
+
+def test_closing_or_resizing_with_a_frame_in_flight_loses_nothing(
+    qtbot: QtBot, display: None
+) -> None:
+    viewer = _viewer(native_window=True, motion_scale=1.0)
+    window = _window(viewer)
+    try:
+        canvas, fences, shown = _gated(qtbot, viewer)
+        viewer.layers[0].contrast_limits = (0, 510)
+        viewer.wait_until_idle()
+        qtbot.waitUntil(lambda: canvas.present_pending, timeout=5000)
+        width = canvas.width()
+        window.resize(window.width() + 40, window.height())  # a new size asks for a frame
+        qtbot.waitUntil(lambda: canvas.width() > width, timeout=5000)
+        qtbot.wait(20)
+        assert shown == []  # the frame at the old size still waits
+        fences.release()
+        qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
+        # the frame asked for by the resize comes next, at the new size
+        qtbot.waitUntil(lambda: fences.inserted == [0, 1], timeout=5000)
+        assert canvas.present_pending
+        viewer.close()  # with that frame in flight: its fence is let go, nothing raises
+        assert not canvas.present_pending
+        assert sorted(fences.deleted) == [0, 1]
+    finally:
+        viewer.close()
+        window.deleteLater()
