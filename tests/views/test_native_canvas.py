@@ -11,6 +11,7 @@ Needs a display with OpenGL: run under ``xvfb-run -a``; skipped (with the reason
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -50,27 +51,29 @@ def _viewer(native_window: bool, **render: Any) -> Viewer:
     return viewer
 
 
-@pytest.fixture
-def viewer(display: None, qtbot: QtBot) -> Iterator[Viewer]:
-    v = _viewer(native_window=True)
+@contextmanager
+def _opened(native_window: bool = True, **render: Any) -> Iterator[Viewer]:
+    """A shown viewer of ``halves()`` with these render settings, closed afterwards."""
+    v = _viewer(native_window, **render)
     window = v.window
     try:
         yield v
     finally:
         v.close()
         window.deleteLater()
+
+
+@pytest.fixture
+def viewer(display: None, qtbot: QtBot) -> Iterator[Viewer]:
+    with _opened() as v:
+        yield v
 
 
 @pytest.fixture
 def still_viewer(display: None, qtbot: QtBot) -> Iterator[Viewer]:
     """A viewer whose frames are all at full resolution (no motion frames, however slow)."""
-    v = _viewer(native_window=True, motion_scale=1.0)
-    window = v.window
-    try:
+    with _opened(motion_scale=1.0) as v:
         yield v
-    finally:
-        v.close()
-        window.deleteLater()
 
 
 def _window(viewer: Viewer) -> ViewerWindow:
@@ -81,7 +84,11 @@ def _window(viewer: Viewer) -> ViewerWindow:
 
 def _on_screen(viewer: Viewer) -> npt.NDArray[np.uint8]:
     """The canvas as the screen shows it, RGB (the canvas's ``grab`` draws a frame first)."""
-    image = _window(viewer).canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    return _rgb(_window(viewer).canvas.grab())
+
+
+def _rgb(pixmap: Any) -> npt.NDArray[np.uint8]:
+    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGB888)
     h, w, line = image.height(), image.width(), image.bytesPerLine()
     rgb = np.frombuffer(image.constBits(), np.uint8, h * line).reshape(h, line)
     return rgb[:, : 3 * w].reshape(h, w, 3).copy()
@@ -92,12 +99,16 @@ def _sides(rgb: npt.NDArray[np.uint8]) -> tuple[int, int]:
     return (int(rgb[h // 2, w // 4, 0]), int(rgb[h // 2, 3 * w // 4, 0]))
 
 
-def _gl_window(viewer: Viewer) -> Any:
+def _canvas(viewer: Viewer) -> Any:
     from tilescope.render.vispy._window import WindowCanvasBackend
 
     canvas = _window(viewer).canvas
     assert isinstance(canvas, WindowCanvasBackend)
-    return canvas._gl_window
+    return canvas
+
+
+def _gl_window(viewer: Viewer) -> Any:
+    return _canvas(viewer)._gl_window
 
 
 def _send(target: Any, event: QEvent) -> None:
@@ -197,9 +208,8 @@ def test_the_native_window_never_takes_keyboard_focus_and_passes_keys_on(
 
 
 def test_the_config_can_ask_for_the_composited_widget(qtbot: QtBot, display: None) -> None:
-    viewer = _viewer(native_window=False)
-    window = _window(viewer)
-    try:
+    with _opened(False) as viewer:
+        window = _window(viewer)
         assert isinstance(window.canvas, QOpenGLWidget)
 
         def shown() -> None:
@@ -207,9 +217,6 @@ def test_the_config_can_ask_for_the_composited_widget(qtbot: QtBot, display: Non
             assert max(abs(g - v) for g, v in zip(got, (LEFT, RIGHT), strict=True)) <= 2, got
 
         qtbot.waitUntil(shown, timeout=5000)
-    finally:
-        viewer.close()
-        window.deleteLater()
 
 
 class GatedFences:
@@ -235,14 +242,6 @@ class GatedFences:
         self.released.update(self.inserted)
 
 
-def _canvas(viewer: Viewer) -> Any:
-    from tilescope.render.vispy._window import WindowCanvasBackend
-
-    canvas = _window(viewer).canvas
-    assert isinstance(canvas, WindowCanvasBackend)
-    return canvas
-
-
 def _gated(qtbot: QtBot, viewer: Viewer) -> tuple[Any, GatedFences, list[float]]:
     """The viewer's native canvas with gated fences (any frame in flight shown first), and
     the list its presentations are appended to."""
@@ -266,11 +265,7 @@ def _gated(qtbot: QtBot, viewer: Viewer) -> tuple[Any, GatedFences, list[float]]
 def _screen(viewer: Viewer) -> npt.NDArray[np.uint8]:
     """What the screen shows of the canvas now, RGB (nothing is drawn or swapped first)."""
     gl_window = _gl_window(viewer)
-    pixmap = gl_window.screen().grabWindow(gl_window.winId())
-    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGB888)
-    h, w, line = image.height(), image.width(), image.bytesPerLine()
-    rgb = np.frombuffer(image.constBits(), np.uint8, h * line).reshape(h, line)
-    return rgb[:, : 3 * w].reshape(h, w, 3).copy()
+    return _rgb(gl_window.screen().grabWindow(gl_window.winId()))
 
 
 def test_a_frame_is_swapped_once_its_fence_signals_and_a_draw_meanwhile_waits_for_it(
@@ -322,9 +317,7 @@ def test_a_motion_frame_is_scaled_up_only_once_its_scene_is_finished(
     import tilescope.viewer
 
     monkeypatch.setattr(tilescope.viewer, "MOTION_SETTLE_S", 60.0)  # moving for the test
-    viewer = _viewer(native_window=True, motion_paint_ms=0.0)  # every frame counts as slow
-    window = _window(viewer)
-    try:
+    with _opened(motion_paint_ms=0.0) as viewer:  # every frame counts as slow
         canvas, fences, shown = _gated(qtbot, viewer)
         backend = viewer.backend
         backend.set_motion(True)
@@ -348,9 +341,6 @@ def test_a_motion_frame_is_scaled_up_only_once_its_scene_is_finished(
         assert int(diff.max()) <= 2
         got = _sides(screen)
         assert max(abs(g - v) for g, v in zip(got, (LEFT // 2, RIGHT // 2), strict=True)) <= 2
-    finally:
-        viewer.close()
-        window.deleteLater()
 
 
 def test_grab_shows_a_waiting_frame_at_once_and_real_fences_are_used(
@@ -375,9 +365,7 @@ def test_grab_shows_a_waiting_frame_at_once_and_real_fences_are_used(
 
 
 def test_the_config_can_ask_for_frames_swapped_at_once(qtbot: QtBot, display: None) -> None:
-    viewer = _viewer(native_window=True, defer_present=False)
-    window = _window(viewer)
-    try:
+    with _opened(defer_present=False) as viewer:
         canvas = _canvas(viewer)
         qtbot.waitUntil(_gl_window(viewer).isExposed, timeout=5000)
         frames = viewer.backend.stats.frames
@@ -388,9 +376,6 @@ def test_the_config_can_ask_for_frames_swapped_at_once(qtbot: QtBot, display: No
         assert canvas.fences is None
         got = _sides(_screen(viewer))
         assert max(abs(g - v) for g, v in zip(got, (LEFT // 2, RIGHT // 2), strict=True)) <= 2
-    finally:
-        viewer.close()
-        window.deleteLater()
 
 
 def test_a_fence_that_never_signals_cannot_keep_a_frame_off_the_screen(
@@ -414,9 +399,8 @@ def test_a_fence_that_never_signals_cannot_keep_a_frame_off_the_screen(
 def test_closing_or_resizing_with_a_frame_in_flight_loses_nothing(
     qtbot: QtBot, display: None
 ) -> None:
-    viewer = _viewer(native_window=True, motion_scale=1.0)
-    window = _window(viewer)
-    try:
+    with _opened(motion_scale=1.0) as viewer:
+        window = _window(viewer)
         canvas, fences, shown = _gated(qtbot, viewer)
         viewer.layers[0].contrast_limits = (0, 510)
         viewer.wait_until_idle()
@@ -434,6 +418,3 @@ def test_closing_or_resizing_with_a_frame_in_flight_loses_nothing(
         viewer.close()  # with that frame in flight: its fence is let go, nothing raises
         assert not canvas.present_pending
         assert sorted(fences.deleted) == [0, 1]
-    finally:
-        viewer.close()
-        window.deleteLater()
