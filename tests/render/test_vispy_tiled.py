@@ -86,8 +86,12 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
     make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each page past a visual's samplers needs a bigger visual, and every 8 pages a new
-    one: ``prepare`` makes it between frames, so the frame that adds the page makes none,
+    one: ``prepare`` makes it between frames, its shader program built by vispy and
+    compiled and linked too, so the frame that adds the page makes, builds and links none,
     and the pages still draw (each page's tile at its place, by pixels)."""
+    from vispy.gloo import glir
+    from vispy.visuals.shaders import program
+
     from tilescope.render.vispy import _tiled
 
     made: list[int] = []
@@ -98,6 +102,17 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(_tiled, "TiledPagesNode", counted)
+    built: list[str] = []
+    real_build = program.ModularProgram._build
+    monkeypatch.setattr(
+        program.ModularProgram, "_build", lambda p: (built.append("build"), real_build(p))[1]
+    )
+    real_link = glir.GlirProgram.set_shaders
+    monkeypatch.setattr(
+        glir.GlirProgram,
+        "set_shaders",
+        lambda p, v, f: (built.append("link"), real_link(p, v, f))[1],
+    )
     backend = make_backend((16, 32))
     assert not backend.wants_prepare  # nothing drawn yet
     for n in range(1, 11):  # one more page a frame; page p holds a tile of value p
@@ -108,10 +123,12 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
         upload = TileUpload(n - 1, 0, 0, np.full((16, 16), n / 10, np.float32))
         draw = dataclasses.replace(_draw((quad,), (upload,)), pages=pages)
         before = len(made)
+        built.clear()
         shot = render(backend, plan_2d((draw,), (16, 32), 1))
         assert abs(int(shot[8, 8, 0]) - 255 * n / 10) <= 1
         if n > 1:
             assert len(made) == before, f"page {n} made a visual in its frame"
+            assert built == [], f"page {n}'s frame built or linked a program: {built}"
         while backend.wants_prepare:
             backend.prepare()
     # the first frame makes the 1-sampler visual; the rest are made ahead, the last (4) for

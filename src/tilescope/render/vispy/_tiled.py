@@ -307,6 +307,15 @@ class _TiledPagesVisual(Visual):  # type: ignore[misc]
         """Vertex buffers made so far (a new one each time the capacity grows)."""
         return self._buffers_made
 
+    def build(self) -> None:
+        """Build the shader program's code now (vispy does it at the first draw)."""
+        self._program.build_if_needed()
+
+    @property
+    def program_glir(self) -> Any:
+        """The GL command queue of the program (its creation, compilation and linking)."""
+        return self._program.glir
+
     def join(self, queue: Any) -> None:
         """Merge the vertex buffer's GL command queue into ``queue``."""
         if self._buffer is not None:
@@ -354,6 +363,7 @@ class TiledPages:
         self._joined: tuple[int, ...] = ()
         self._interp = ""
         self._spare: Any = None  # a visual made ahead, for the next page (see prepare)
+        self._spare_linked = False  # its program compiled and linked (see prepare)
         self._next_page: tuple[int, int, int] | None = None  # the atlas's next page, channels
         self._spare_page: Any = None  # its texture, made ahead (see prepare)
         self._texel: TexelName = "float32"  # the dtype of the tiles and pages
@@ -383,15 +393,18 @@ class TiledPages:
 
     def wants_prepare(self) -> bool:
         """Whether :meth:`prepare` has something to make."""
-        return self.spare_wanted() > 0 or self.page_wanted()
+        unlinked = self._spare is not None and not self._spare_linked
+        return self.spare_wanted() > 0 or unlinked or self.page_wanted()
 
     def prepare(self, run_gl: Callable[[Any], None]) -> bool:
         """Make one thing the next page will need now, outside any frame; whether one was
         made. An atlas grows while tiles arrive, in the frames that are already the
         busiest, and each part of a new page is dear to make then:
 
-        - its visual (:meth:`spare_wanted`): 1.5-2.5 ms, its shaders are parsed; it is
-          attached when a page needs it;
+        - its visual (:meth:`spare_wanted`): made, attached (not drawn until a page needs
+          it) and its shader program built by vispy, 4-6 ms; then, in a task of its own,
+          compiled and linked (``run_gl``). Its first draw in a frame built all of that
+          and took 10-33 ms with software OpenGL;
         - its texture (:meth:`page_wanted`): with software OpenGL, allocating a 2048² float
           texture takes 10-13 ms. ``run_gl`` runs the texture's queued GL commands now (its
           allocation) and joins its command queue to the canvas's, so its uploads and its
@@ -400,7 +413,19 @@ class TiledPages:
         need = self.spare_wanted()
         if need:
             assert self._kind is not None
-            self._spare = TiledPagesNode(*self._kind, need)
+            self._drop_spare()
+            spare = TiledPagesNode(*self._kind, need)
+            spare.set_variant(self._uniforms.get("u_gamma", 1.0) != 1.0, self._grey)
+            # attached now: the transforms it builds with are those it will draw with (an
+            # attached visual with nothing to draw costs a camera change ~0.05 ms)
+            spare.parent = self.node
+            spare.build()
+            self._spare = spare
+            self._spare_linked = False
+            return True
+        if self._spare is not None and not self._spare_linked:
+            self._spare_linked = True
+            run_gl(self._spare.program_glir)
             return True
         if not self.page_wanted():
             return False
@@ -425,11 +450,18 @@ class TiledPages:
         """A visual with at least ``samplers`` page samplers, attached: the spare if it
         serves, else a new one."""
         assert self._kind is not None
-        spare, self._spare = self._spare, None
+        spare = self._spare
         if spare is not None and spare.samplers >= samplers:
+            self._spare = None
             spare.parent = self.node
             return spare
+        self._drop_spare()
         return TiledPagesNode(*self._kind, samplers, parent=self.node)
+
+    def _drop_spare(self) -> None:
+        if self._spare is not None:
+            self._spare.parent = None
+            self._spare = None
 
     @property
     def visual_count(self) -> int:
@@ -635,7 +667,7 @@ class TiledPages:
         for visual in self._visuals:
             visual.parent = None
         self._visuals.clear()
-        self._spare = None
+        self._drop_spare()
         self._spare_page = None
         self._next_page = None
         self._texel = "float32"
