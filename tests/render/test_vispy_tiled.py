@@ -114,6 +114,8 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
         lambda p, v, f: (built.append("link"), real_link(p, v, f))[1],
     )
     backend = make_backend((16, 32))
+    assert not backend.programs_ahead  # headless: a screenshot builds them, nothing else
+    backend.programs_ahead = True  # as in a window
     assert not backend.wants_prepare  # nothing drawn yet
     for n in range(1, 11):  # one more page a frame; page p holds a tile of value p
         pages = tuple(TilePage(p, (16, 32)) for p in range(n))

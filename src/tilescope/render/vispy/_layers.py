@@ -195,14 +195,15 @@ class LayerVisual(ABC):
         """Detach the node from the scene."""
         self.node.parent = None
 
-    def wants_prepare(self) -> bool:
+    def wants_prepare(self, programs: bool = False) -> bool:
         """Whether :meth:`prepare` has something to make ahead."""
         return False
 
-    def prepare(self, run_gl: Callable[[Any], None]) -> bool:
+    def prepare(self, run_gl: Callable[[Any], None], programs: bool = False) -> bool:
         """Make ahead, outside a frame, one thing this layer's next frames will likely need;
         whether something was made. ``run_gl(queue)`` runs a new GL object's queued
-        commands now and joins its queue to the canvas's."""
+        commands now and joins its queue to the canvas's; ``programs``: shader programs
+        are built and linked ahead too (a window; headless, a screenshot would)."""
         return False
 
 
@@ -422,11 +423,11 @@ class TiledLayerVisual(LayerVisual):
     def join(self, queue: Any) -> None:
         self._pages.join(queue)
 
-    def wants_prepare(self) -> bool:
-        return self._pages.wants_prepare()
+    def wants_prepare(self, programs: bool = False) -> bool:
+        return self._pages.wants_prepare(programs)
 
-    def prepare(self, run_gl: Callable[[Any], None]) -> bool:
-        return self._pages.prepare(run_gl)
+    def prepare(self, run_gl: Callable[[Any], None], programs: bool = False) -> bool:
+        return self._pages.prepare(run_gl, programs)
 
 
 _FACTORIES: dict[tuple[str, int, bool], Callable[[Any, Counter, GLLimits], LayerVisual]] = {

@@ -363,7 +363,7 @@ class TiledPages:
         self._joined: tuple[int, ...] = ()
         self._interp = ""
         self._spare: Any = None  # a visual made ahead, for the next page (see prepare)
-        self._spare_linked = False  # its program compiled and linked (see prepare)
+        self._spare_stage = "made"  # then "built" and "linked" (see prepare)
         self._next_page: tuple[int, int, int] | None = None  # the atlas's next page, channels
         self._spare_page: Any = None  # its texture, made ahead (see prepare)
         self._texel: TexelName = "float32"  # the dtype of the tiles and pages
@@ -391,41 +391,45 @@ class TiledPages:
         ``next_page``) is still to be made."""
         return self._next_page is not None and self._spare_page is None
 
-    def wants_prepare(self) -> bool:
+    def wants_prepare(self, programs: bool = True) -> bool:
         """Whether :meth:`prepare` has something to make."""
-        unlinked = self._spare is not None and not self._spare_linked
-        return self.spare_wanted() > 0 or unlinked or self.page_wanted()
+        unready = programs and self._spare is not None and self._spare_stage != "linked"
+        return self.spare_wanted() > 0 or unready or self.page_wanted()
 
-    def prepare(self, run_gl: Callable[[Any], None]) -> bool:
+    def prepare(self, run_gl: Callable[[Any], None], programs: bool = True) -> bool:
         """Make one thing the next page will need now, outside any frame; whether one was
         made. An atlas grows while tiles arrive, in the frames that are already the
         busiest, and each part of a new page is dear to make then:
 
-        - its visual (:meth:`spare_wanted`): made, attached (not drawn until a page needs
-          it) and its shader program built by vispy, 4-6 ms; then, in a task of its own,
-          compiled and linked (``run_gl``). Its first draw in a frame built all of that
-          and took 10-33 ms with software OpenGL;
+        - its visual (:meth:`spare_wanted`): made, 1.5-3 ms; with ``programs`` (a window,
+          whose frames come on their own), then attached (not drawn until a page needs it)
+          and its shader program built by vispy, 3.5-6 ms, then compiled and linked
+          (``run_gl``), 1.3-10 ms, each step a task of its own. A first draw in a frame did
+          all of that: 10-33 ms with software OpenGL;
         - its texture (:meth:`page_wanted`): with software OpenGL, allocating a 2048² float
           texture takes 10-13 ms. ``run_gl`` runs the texture's queued GL commands now (its
           allocation) and joins its command queue to the canvas's, so its uploads and its
           deletion go with the frames.
         """
         need = self.spare_wanted()
+        spare = self._spare
         if need:
             assert self._kind is not None
             self._drop_spare()
-            spare = TiledPagesNode(*self._kind, need)
+            self._spare = TiledPagesNode(*self._kind, need)
+            self._spare_stage = "made"
+            return True
+        if programs and spare is not None and self._spare_stage == "made":
             spare.set_variant(self._uniforms.get("u_gamma", 1.0) != 1.0, self._grey)
             # attached now: the transforms it builds with are those it will draw with (an
             # attached visual with nothing to draw costs a camera change ~0.05 ms)
             spare.parent = self.node
             spare.build()
-            self._spare = spare
-            self._spare_linked = False
+            self._spare_stage = "built"
             return True
-        if self._spare is not None and not self._spare_linked:
-            self._spare_linked = True
-            run_gl(self._spare.program_glir)
+        if programs and spare is not None and self._spare_stage == "built":
+            run_gl(spare.program_glir)
+            self._spare_stage = "linked"
             return True
         if not self.page_wanted():
             return False

@@ -99,6 +99,9 @@ class VispyBackend(RenderBackend):
                 f"cannot create an OpenGL canvas ({exc}); for headless rendering install "
                 f"`{EGL_PACKAGES}`"
             ) from exc
+        #: Whether ``prepare`` builds and links the shader programs of visuals made ahead
+        #: (a window: its frames would; headless, nothing draws until a screenshot).
+        self.programs_ahead = self._app != "egl"
         native = self._canvas.native
         if self._app != "egl" and hasattr(native, "on_presented"):  # the native window canvas
             native.defer_present = render.defer_present
@@ -238,13 +241,14 @@ class VispyBackend(RenderBackend):
 
     @property
     def wants_prepare(self) -> bool:
-        return not self._closed and any(lv.wants_prepare() for lv in self._layers.values())
+        programs = self.programs_ahead
+        return not self._closed and any(lv.wants_prepare(programs) for lv in self._layers.values())
 
     def prepare(self) -> bool:
         self._check_open()
         with self._gl():
             for layer in self._layers.values():
-                if layer.prepare(self._run_gl):
+                if layer.prepare(self._run_gl, self.programs_ahead):
                     break
         return self.wants_prepare
 
@@ -473,17 +477,18 @@ class VispyBackend(RenderBackend):
             return
         self._frame_done(self._frame_start, ms, ms, full)
 
-    def _handle_presented(self, swap_ms: float) -> None:
-        """The native window showed the frame drawn last (once the rasteriser finished it)."""
+    def _handle_presented(self, after_ms: float) -> None:
+        """The native window showed the frame drawn last (once the rasteriser finished it);
+        ``after_ms``: the main thread's time on it since the draw (last step and swap)."""
         drawn, self._drawn = self._drawn, None
         if drawn is None or self._closed:
             return
         start, draw_ms, full = drawn
-        self._frame_done(start, draw_ms + swap_ms, (time.perf_counter() - start) * 1e3, full)
+        self._frame_done(start, draw_ms + after_ms, (time.perf_counter() - start) * 1e3, full)
 
     def _frame_done(self, start: float, main_ms: float, total_ms: float, full: bool) -> None:
         """A frame is on screen: ``main_ms`` of the main thread's time went into it (the
-        draw, and the swap if deferred), ``total_ms`` from its start to being shown."""
+        draw, and the rest if deferred), ``total_ms`` from its start to being shown."""
         if full:
             self._full_paint_ms = total_ms  # how slow frames are: motion frames if slow
         if self._on_frame is not None:
