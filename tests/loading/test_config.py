@@ -153,6 +153,9 @@ def test_use_processes_and_executor() -> None:
         pytest.param({"octree": {"loaders": []}}, "octree.loaders", id="loaders-list"),
         pytest.param({"octree": {"enabled": False}}, "octree.enabled", id="disabled"),
         pytest.param({"cache": {"budget_fraction": 2}}, "cache.budget_fraction", id="fraction"),
+        pytest.param(
+            {"render": {"defer_present": "yes"}}, "render.defer_present", id="str-for-bool"
+        ),
         pytest.param([], "config", id="not-a-mapping"),
     ],
 )
@@ -191,3 +194,12 @@ def test_get_and_set_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         assert get_config().loader_defaults.num_workers == 5  # unchanged after an error
     finally:
         set_config(previous)
+
+
+def test_render_switches_read_from_json() -> None:
+    default = OctreeConfig().render
+    assert default.native_window
+    assert default.defer_present
+    got = OctreeConfig.from_dict({"render": {"native_window": True, "defer_present": False}})
+    assert got.render.native_window
+    assert not got.render.defer_present
