@@ -120,6 +120,9 @@ class FrameFences:
     """
 
     def __init__(self, library: str) -> None:
+        from vispy.gloo import gl
+
+        self._flush = gl.glFlush  # vispy's: it lets the GIL go (see GIL_RELEASING_CALLS)
         lib = ctypes.PyDLL(library)
         self._fence_sync = lib.glFenceSync
         self._fence_sync.restype = ctypes.c_void_p
@@ -153,10 +156,8 @@ class FrameFences:
             return None
 
     def insert(self) -> object:
-        from vispy.gloo import gl
-
         fence = self._fence_sync(_GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
-        gl.glFlush()  # the rasteriser starts on the frame now (a fence alone may not flush)
+        self._flush()  # the rasteriser starts on the frame now (a fence alone may not flush)
         return fence
 
     def signaled(self, fence: object) -> bool:

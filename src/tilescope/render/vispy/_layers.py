@@ -195,11 +195,11 @@ class LayerVisual(ABC):
         """Detach the node from the scene."""
         self.node.parent = None
 
-    def wants_prepare(self, programs: bool = False) -> bool:
+    def wants_prepare(self, programs: bool) -> bool:
         """Whether :meth:`prepare` has something to make ahead."""
         return False
 
-    def prepare(self, run_gl: Callable[[Any], None], programs: bool = False) -> bool:
+    def prepare(self, run_gl: Callable[[Any], None], programs: bool) -> bool:
         """Make ahead, outside a frame, one thing this layer's next frames will likely need;
         whether something was made. ``run_gl(queue)`` runs a new GL object's queued
         commands now and joins its queue to the canvas's; ``programs``: shader programs
@@ -423,10 +423,10 @@ class TiledLayerVisual(LayerVisual):
     def join(self, queue: Any) -> None:
         self._pages.join(queue)
 
-    def wants_prepare(self, programs: bool = False) -> bool:
+    def wants_prepare(self, programs: bool) -> bool:
         return self._pages.wants_prepare(programs)
 
-    def prepare(self, run_gl: Callable[[Any], None], programs: bool = False) -> bool:
+    def prepare(self, run_gl: Callable[[Any], None], programs: bool) -> bool:
         return self._pages.prepare(run_gl, programs)
 
 

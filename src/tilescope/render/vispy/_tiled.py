@@ -391,12 +391,12 @@ class TiledPages:
         ``next_page``) is still to be made."""
         return self._next_page is not None and self._spare_page is None
 
-    def wants_prepare(self, programs: bool = True) -> bool:
+    def wants_prepare(self, programs: bool) -> bool:
         """Whether :meth:`prepare` has something to make."""
         unready = programs and self._spare is not None and self._spare_stage != "linked"
         return self.spare_wanted() > 0 or unready or self.page_wanted()
 
-    def prepare(self, run_gl: Callable[[Any], None], programs: bool = True) -> bool:
+    def prepare(self, run_gl: Callable[[Any], None], programs: bool) -> bool:
         """Make one thing the next page will need now, outside any frame; whether one was
         made. An atlas grows while tiles arrive, in the frames that are already the
         busiest, and each part of a new page is dear to make then:

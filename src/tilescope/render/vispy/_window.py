@@ -208,11 +208,8 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
             self._gl_window.requestUpdate()
 
     def _vispy_close(self) -> None:
-        self._poll.stop()
-        if self._pending is not None and self.fences is not None:
-            self._make_current()
-            self.fences.delete(self._pending)
-        self._pending = self._finish = None
+        self._drop_fence()
+        self._finish = None
         self.close()
         self._context.doneCurrent()
         self._offscreen.destroy()
@@ -246,14 +243,9 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
     def present(self) -> None:
         """Show the frame waiting to be shown, if any, now (its last step, then the swap,
         wait for the rasteriser), then draw the frame asked for meanwhile, if any."""
-        fence, self._pending = self._pending, None
-        self._poll.stop()
-        if fence is None:
-            return
         start = time.perf_counter()
-        self._make_current()
-        if self.fences is not None:
-            self.fences.delete(fence)
+        if not self._drop_fence():
+            return
         self._run_finish()
         if self._gl_window.isExposed():
             self._context.swapBuffers(self._gl_window)
@@ -263,6 +255,18 @@ class WindowCanvasBackend(_vispy_qt.QtBaseCanvasBackend, QtWidgets.QWidget):  # 
         if self._paint_wanted:
             self._paint_wanted = False
             self._paint()
+
+    def _drop_fence(self) -> bool:
+        """Stop polling and let the waiting frame's fence go; whether a frame was waiting
+        (its context is current afterwards)."""
+        fence, self._pending = self._pending, None
+        self._poll.stop()
+        if fence is None:
+            return False
+        self._make_current()
+        if self.fences is not None:
+            self.fences.delete(fence)
+        return True
 
     def _run_finish(self) -> None:
         finish, self._finish = self._finish, None
