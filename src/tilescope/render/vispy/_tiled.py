@@ -420,7 +420,7 @@ class TiledPages:
             self._spare_stage = "made"
             return True
         if programs and spare is not None and self._spare_stage == "made":
-            spare.set_variant(self._uniforms.get("u_gamma", 1.0) != 1.0, self._grey)
+            spare.set_variant(*self._variant())
             # attached now: the transforms it builds with are those it will draw with (an
             # attached visual with nothing to draw costs a camera change ~0.05 ms)
             spare.parent = self.node
@@ -633,8 +633,7 @@ class TiledPages:
     def _configure(self, g: int) -> None:
         """Bind visual ``g``'s page textures, the lookup texture and the uniforms."""
         visual = self._visuals[g]
-        gamma = self._uniforms.get("u_gamma", 1.0) != 1.0
-        visual.set_variant(gamma, self._grey)
+        visual.set_variant(*self._variant())
         program = visual.shared_program
         pages = self._groups[g]
         for i in range(visual.samplers):
@@ -645,6 +644,10 @@ class TiledPages:
         if self._gl_state:
             visual.set_gl_state(**self._gl_state)
         visual.update()
+
+    def _variant(self) -> tuple[bool, bool]:
+        """The shader variant the layer's visuals draw with now: (gamma applied, grey)."""
+        return self._uniforms.get("u_gamma", 1.0) != 1.0, self._grey
 
     def _blank(self) -> Any:
         """A 1x1 texture for samplers without a page."""
