@@ -2,11 +2,12 @@
 
 Workload: an OME-Zarr pyramid of 64 planes of 4096² uint16 (256² chunks, levels down to
 256², y/x downsampled only), written with ``tilescope.data.pyramid.write_pyramid`` (once:
-kept in the system temp folder for later runs) and served by ``tilescope serve``'s server
-with 50 ms per request; opened with ``viewer.open(url)`` in a real Qt window (Xvfb under
-``./run bench``) of 768², the whole plane in view. The slider waits at plane 10 (3 in
-quick mode) until the view and its warm neighbourhood are loaded, then moves across 40
-planes at 20 Hz (one step per 50 ms, driven by a Qt timer) and rests on the last one.
+kept in the system temp folder for later runs) and served by ``tilescope serve`` (a child
+process, as a remote server would not share the viewer's GIL) with 50 ms per request;
+opened with ``viewer.open(url)`` in a real Qt window (Xvfb under ``./run bench``) of 768²,
+the whole plane in view. The slider waits at plane 10 (3 in quick mode) until the view and
+its warm neighbourhood are loaded, then moves across 40 planes at 20 Hz (one step per 50
+ms, driven by a Qt timer) and rests on the last one.
 Printed:
 
 - per step, the time from the step to the first frame that draws tiles *of the new plane*
@@ -46,6 +47,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from served import tilescope_serve
 
 LATENCY_MS = 50.0
 RATE_HZ = 20.0
@@ -152,7 +157,6 @@ def run(w: Workload) -> Result:
     from qtpy.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
 
     import tilescope
-    from tilescope.data.serve import serve_directory
     from tilescope.loading.config import get_config, set_config
     from tilescope.render.plan import TILE_FAILED
     from tilescope.views.app import get_app
@@ -167,8 +171,8 @@ def run(w: Workload) -> Result:
     finally:
         set_config(previous)
     try:
-        with serve_directory(root, latency_ms=LATENCY_MS) as url:
-            (layer,) = viewer.open(f"{url}/stack.ome.zarr")
+        with tilescope_serve(root, latency_ms=LATENCY_MS) as (url, _):
+            (layer,) = viewer.open(url + "stack.ome.zarr")
             # local event loops: QApplication.quit() would close the window (Qt 6)
             return _measure(
                 viewer,

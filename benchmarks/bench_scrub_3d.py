@@ -2,11 +2,12 @@
 
 Workload: an OME-Zarr pyramid of 40 time points of 32 x 512² uint16 (chunks 1 x 16 x 128²,
 y/x downsampled to 128²), written with ``tilescope.data.pyramid.write_pyramid`` (once: kept
-in the system temp folder) and served by ``tilescope serve``'s server with 50 ms per request;
-opened with ``viewer.open(url)`` in a headless 3D viewer, which shows the coarsest level in
-full (32 x 128², 2 chunks per time point). The slider waits at t = 4 until the volume and its
-prefetched neighbourhood are in, then moves across 30 time points at 20 Hz (one step per
-50 ms, from the script's loop) and rests. Run twice: prefetch on (the default config), and
+in the system temp folder) and served by ``tilescope serve`` (a child process, as a remote
+server would not share the viewer's GIL) with 50 ms per request; opened with
+``viewer.open(url)`` in a headless 3D viewer, which shows the coarsest level in full (32 x
+128², 2 chunks per time point). The slider waits at t = 4 until the volume and its
+prefetched neighbourhood are in, then moves across 30 time points at 20 Hz (one step per 50
+ms, from the script's loop) and rests. Run twice: prefetch on (the default config), and
 ``prefetch.enabled = false`` (every step reads its volume, as napari does).
 
 Printed per run:
@@ -43,6 +44,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from served import tilescope_serve
 
 LATENCY_MS = 50.0
 RATE_HZ = 20.0
@@ -115,7 +120,6 @@ def ensure_series(times: int) -> Path:
 
 def run(times: int, steps: int, prefetch: bool) -> Result:
     import tilescope
-    from tilescope.data.serve import serve_directory
     from tilescope.loading.config import get_config, set_config
     from tilescope.slicing.prefetch import VolumeKey
     from tilescope.slicing.requests import request_signature
@@ -132,8 +136,8 @@ def run(times: int, steps: int, prefetch: bool) -> Result:
     finally:
         set_config(previous)
     try:
-        with serve_directory(root, latency_ms=LATENCY_MS) as url:
-            (layer,) = viewer.open(f"{url}/series.ome.zarr")
+        with tilescope_serve(root, latency_ms=LATENCY_MS) as (url, _):
+            (layer,) = viewer.open(url + "series.ome.zarr")
             volumes = viewer.volume_prefetch
             fetched: list[Any] = []
             done = volumes._done  # benchmark only: which volumes the prefetch brought in

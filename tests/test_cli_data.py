@@ -4,7 +4,6 @@ a real HTTP server and a real dask.distributed scheduler."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import numpy as np
 import pytest
 import yaozarrs
 import zarr
+
+from served import tilescope_serve
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -177,24 +178,10 @@ def served(
     from tilescope.data.pyramid import write_pyramid
 
     write_pyramid(image, tmp_path / "p.zarr", chunks=64, progress=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tilescope", "serve", str(tmp_path), "--port", "0",
-         "--latency-ms", "80", "--fail", "p.zarr/s0/c/1/*"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until the server prints its URL
-        assert "http://127.0.0.1:" in line, line + (proc.stderr.read() if proc.stderr else "")
-        url = line.split(" at ", 1)[1].split(" ", 1)[0]
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)
+    with tilescope_serve(
+        tmp_path, latency_ms=80, fail=["p.zarr/s0/c/1/*"], capture_stderr=True
+    ) as server:
+        yield server
 
 
 def test_serve_serves_a_pyramid_that_zarr_reads_with_the_latency_applied(

@@ -1,0 +1,64 @@
+"""``tilescope serve`` in a child process, as a user runs it (tests and benchmarks).
+
+A server in its own process does not compete with the viewer's threads for the viewer's
+GIL, as a remote store's server would not: the scrub benchmark's main thread and its
+time to full detail are measured against that (an in-process server's request threads
+cost the viewer's frames 1-2 ms of heartbeat p99 and its reads some 20 ms to full detail).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+#: How long a stopped server may take to exit after Ctrl-C before it is killed.
+STOP_WAIT_S = 10.0
+
+
+@contextmanager
+def tilescope_serve(
+    directory: str | os.PathLike[str],
+    *,
+    latency_ms: float = 0.0,
+    fail: Sequence[str] = (),
+    capture_stderr: bool = False,
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run ``tilescope serve DIRECTORY --port 0`` for the block; yields its base URL (ending
+    in ``/``, as ``SlowHTTPServer.url``) and the process. ``fail``: ``--fail`` globs.
+
+    On the way out a server still running gets Ctrl-C (SIGINT), and is killed if it has not
+    exited within ``STOP_WAIT_S``. ``capture_stderr``: its stderr is piped (the caller may
+    read it once the process ended); otherwise it goes to this process's stderr.
+    """
+    command = [sys.executable, "-m", "tilescope", "serve", str(Path(directory)), "--port", "0"]
+    command += ["--latency-ms", f"{latency_ms:g}"]
+    for pattern in fail:
+        command += ["--fail", pattern]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if capture_stderr else None,
+        text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server prints its URL
+        if "http://127.0.0.1:" not in line:
+            proc.kill()
+            _, err = proc.communicate(timeout=STOP_WAIT_S)
+            raise RuntimeError(f"tilescope serve did not start: {line!r} {err or ''}")
+        yield line.split(" at ", 1)[1].split(" ", 1)[0], proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.communicate(timeout=STOP_WAIT_S)
