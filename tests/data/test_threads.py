@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
+from tilescope.data import threads
 from tilescope.data.threads import DaemonExecutor
 
 WAIT = 10.0
@@ -48,11 +50,79 @@ def test_shutdown_cancels_queued_work_and_never_waits_for_running_work() -> None
     assert _alive("t-hang") == []
 
 
+def _started(prefix: str, n: int) -> bool:
+    """Whether ``n`` threads named ``prefix`` are alive within ``WAIT`` (the helper that
+    starts them does so right after the executor asks)."""
+    deadline = time.monotonic() + WAIT
+    while len(_alive(prefix)) < n and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return len(_alive(prefix)) == n
+
+
 def test_idle_threads_are_gone_when_shutdown_returns() -> None:
     ex = DaemonExecutor(3, "t-idle")
-    assert len(_alive("t-idle")) == 3
+    assert ex.threads == 3  # alive or starting
+    assert _started("t-idle", 3)
     ex.shutdown()
     assert _alive("t-idle") == []
+
+
+def test_the_caller_never_starts_a_thread_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Construction and a hung task's replacement ask the helper: ``Thread.start()`` waits
+    for the new thread to run, a GIL hand-off the (main) caller must not wait for."""
+    starters: list[int] = []
+    start = threading.Thread.start
+
+    def recorded(self: threading.Thread) -> None:
+        starters.append(threading.get_ident())
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recorded)
+    ex = DaemonExecutor(2, "t-starter")
+    try:
+        gate, hung = _hung(ex)
+        assert ex.abandon(hung)
+        assert ex.submit(lambda: "after").result(WAIT) == "after"
+        assert _started("t-starter", 3)
+        assert len(starters) == 3
+        assert threading.get_ident() not in starters
+        gate.set()
+    finally:
+        ex.shutdown()
+
+
+def test_work_fails_with_the_reason_when_no_thread_can_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    asked: list[Callable[[], None]] = []
+    monkeypatch.setattr(threads._STARTER, "request", asked.append)
+    ex = DaemonExecutor(2, "t-refused")
+    try:
+        queued = ex.submit(lambda: "never")  # before the helper tries (and fails)
+        for start in asked:
+            start()
+        with pytest.raises(RuntimeError, match="no worker thread could be started: can't start"):
+            queued.result(WAIT)
+        with pytest.raises(RuntimeError, match="no worker thread could be started"):
+            ex.submit(lambda: "never")
+    finally:
+        ex.shutdown()
+
+
+def test_threads_not_started_by_shutdown_never_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[Callable[[], None]] = []
+    monkeypatch.setattr(threads._STARTER, "request", asked.append)
+    ex = DaemonExecutor(2, "t-late")
+    assert ex.threads == 2
+    ex.shutdown()
+    for start in asked:  # the helper gets to them only now
+        start()
+    assert _alive("t-late") == []
+    assert ex.threads == 0
 
 
 def _hung(ex: DaemonExecutor) -> tuple[threading.Event, Future[Any]]:
