@@ -280,6 +280,63 @@ def test_unchanged_frames_are_not_redrawn(viewer: Viewer) -> None:
     assert len(applied) == 1
 
 
+class _CountedLock:
+    """The loader's lock, counting the main thread's outermost holds."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.holds = 0
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        if threading.current_thread() is threading.main_thread():
+            self.holds += self._depth == 0
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._depth -= 1
+        self.lock.release()
+
+
+def test_a_frame_takes_the_loader_lock_once_and_sets_statuses_after(viewer: Viewer) -> None:
+    """Each hold the main thread takes may find a worker in it and then cost a GIL
+    hand-back: one per frame, whatever the layers. Statuses (user callbacks) are set with
+    the lock let go, so a callback can never deadlock a worker finishing a load."""
+    for value in (0.2, 0.5, 0.8):
+        viewer.add_image(np.full((64, 64), value, np.float32), contrast_limits=(0, 1))
+    viewer.screenshot()
+    loader: Any = viewer.loader
+    counted = _CountedLock(loader._lock)
+    loader._lock = counted
+    held: list[bool] = []
+    set_status = viewer._set_status
+
+    def recorded(layer: Any, status: Any) -> None:
+        held.append(counted.lock._is_owned())
+        set_status(layer, status)
+
+    viewer._set_status = recorded  # type: ignore[method-assign]
+    per_frame: list[int] = []
+    resolve = viewer._resolve_tiles
+
+    def frame() -> Any:
+        before = counted.holds
+        draws = resolve()
+        per_frame.append(counted.holds - before)
+        return draws
+
+    viewer._resolve_tiles = frame  # type: ignore[method-assign]
+    viewer.camera.zoom = viewer.camera.zoom * 2  # every layer re-plans
+    viewer.screenshot()
+    loader._lock = counted.lock
+    assert per_frame
+    assert all(n == 1 for n in per_frame), per_frame
+    assert len(held) >= 3
+    assert not any(held)
+
+
 def test_points_frames_are_not_redrawn_when_unchanged(viewer: Viewer) -> None:
     pts = viewer.add_points(np.random.default_rng(0).random((100, 2)) * 16, size=2)
     viewer.screenshot()

@@ -1007,25 +1007,31 @@ class Viewer:
         draws: dict[int, TiledDraw] = {}
         if dims.ndisplay != 2:
             return draws
-        self._loader.begin_frame()  # one auto-sync budget for every layer of this frame
         canvas = self.model.canvas_size
         try:
             rect = self.model.camera.view_rect(canvas)
         except TilescopeError:
             return draws
-        for layer in self._layer_models():
-            if not is_tiled(layer, dims):
-                continue
-            if not layer.visible:
-                hidden = self._tiles.hidden(layer)
-                if hidden is not None:
-                    draws[layer.layer_id] = hidden
-                continue
-            assert isinstance(layer, Image | Labels)
-            try:
-                frame = self._tiles.resolve(layer, dims, rect, canvas)
-            except TilescopeError as e:
-                self._set_status(layer, LayerStatus("error", str(e)))
+        resolved: list[tuple[Image | Labels, LayerFrame | TilescopeError]] = []
+        # every layer's loads in one hold of the loader's lock, and one auto-sync budget;
+        # statuses (callbacks into user code) are set once it is let go
+        with self._loader.frame():
+            for layer in self._layer_models():
+                if not is_tiled(layer, dims):
+                    continue
+                if not layer.visible:
+                    hidden = self._tiles.hidden(layer)
+                    if hidden is not None:
+                        draws[layer.layer_id] = hidden
+                    continue
+                assert isinstance(layer, Image | Labels)
+                try:
+                    resolved.append((layer, self._tiles.resolve(layer, dims, rect, canvas)))
+                except TilescopeError as e:
+                    resolved.append((layer, e))
+        for layer, frame in resolved:
+            if isinstance(frame, TilescopeError):
+                self._set_status(layer, LayerStatus("error", str(frame)))
                 continue
             self._frames[layer.layer_id] = frame
             if frame.draw is not None:

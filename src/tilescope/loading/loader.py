@@ -58,8 +58,9 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future
+from contextlib import contextmanager
 from typing import IO, Any
 
 import numpy as np
@@ -411,6 +412,23 @@ class ChunkLoader:
         with self._lock:
             self._framed = True
             self._frame_sync_left = self._sync_budget_s
+
+    @contextmanager
+    def frame(self) -> Iterator[None]:
+        """One frame's calls (every layer's :meth:`set_wanted`, after :meth:`begin_frame`)
+        in one hold of the lock; see :meth:`held`."""
+        with self.held():
+            self.begin_frame()
+            yield
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Several calls from one thread in one hold of the lock (each call takes it again
+        at no cost: it is reentrant). See the docs' "The main thread lets the GIL go as
+        rarely as it can": each acquire that finds the lock taken costs the main thread a
+        GIL hand-back. Nothing inside may call user code: finishing loads wait meanwhile."""
+        with self._lock:
+            yield
 
     def allow_auto_sync(self, layer_id: int, allowed: bool) -> None:
         """Whether ``layer_id``'s fast loads may run on the calling thread (auto-sync).

@@ -178,10 +178,11 @@ class SlicePrefetcher:
     def run_pending(self) -> int:
         """Run the plans frames noted; returns how many layers were planned."""
         pending, self._pending = self._pending, set()
-        for layer_id in pending:
-            args = self._args.get(layer_id)
-            if args is not None:
-                self.plan(*args)
+        with self._loader.held():  # one hold for all of them (see ChunkLoader.held)
+            for layer_id in pending:
+                args = self._args.get(layer_id)
+                if args is not None:
+                    self.plan(*args)
         return len(pending)
 
     def _track(self, layer_id: int, current: tuple[int, ...]) -> SliderMotion:
