@@ -426,7 +426,10 @@ class ChunkLoader:
         """Several calls from one thread in one hold of the lock (each call takes it again
         at no cost: it is reentrant). See the docs' "The main thread lets the GIL go as
         rarely as it can": each acquire that finds the lock taken costs the main thread a
-        GIL hand-back. Nothing inside may call user code: finishing loads wait meanwhile."""
+        GIL hand-back. Finishing loads wait meanwhile, so keep user code out: the viewer sets
+        statuses after, but a lazy layer's first frame still sets its estimated contrast
+        limits inside (their callbacks run under the lock; one that waited for a load would
+        wait out its timeout)."""
         with self._lock:
             yield
 
