@@ -3,7 +3,8 @@
 A server in its own process does not compete with the viewer's threads for the viewer's
 GIL, as a remote store's server would not: the scrub benchmark's main thread and its
 time to full detail are measured against that (an in-process server's request threads
-cost the viewer's frames 1-2 ms of heartbeat p99 and its reads some 20 ms to full detail).
+cost the scrub benchmark's 2 ms heartbeat up to 2 ms at p99, and its time to full detail
+about 20 ms).
 """
 
 from __future__ import annotations
