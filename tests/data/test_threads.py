@@ -113,6 +113,27 @@ def test_work_fails_with_the_reason_when_no_thread_can_start(
         ex.shutdown()
 
 
+def test_a_helper_that_cannot_start_leaves_no_request_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The asker gets the error, and its request is gone: a later helper must not start a
+    thread for an executor whose construction failed."""
+
+    def refused(*args: Any) -> int:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threads._thread, "start_new_thread", refused)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        DaemonExecutor(1, "t-no-helper")
+    monkeypatch.undo()
+    ex = DaemonExecutor(1, "t-helper-after")
+    try:
+        assert ex.submit(lambda: "ran").result(WAIT) == "ran"
+        assert _alive("t-no-helper") == []
+    finally:
+        ex.shutdown()
+
+
 def test_threads_not_started_by_shutdown_never_start(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[Callable[[], None]] = []
     monkeypatch.setattr(threads._STARTER, "request", asked.append)

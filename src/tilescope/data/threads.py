@@ -62,7 +62,8 @@ class _Starter:
         try:
             _thread.start_new_thread(self._run, ())
         except BaseException:
-            with self._lock:
+            with self._lock:  # the asker sees the error: its request must not run later
+                self._queue.remove(start)
                 self._running = False
             raise
 
