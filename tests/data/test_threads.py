@@ -146,6 +146,34 @@ def test_threads_not_started_by_shutdown_never_start(monkeypatch: pytest.MonkeyP
     assert ex.threads == 0
 
 
+def test_shutdown_waits_for_a_thread_whose_task_just_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller can see its future done and shut down before the worker has left the task
+    (between ``set_result`` and its bookkeeping): that thread is not running work, and
+    ``shutdown(wait=True)`` waits for it like an idle one (seen once as a dask thread
+    alive after ``DaskReads.close()``)."""
+    monkeypatch.setattr(threads, "IDLE_EXIT_WAIT_S", WAIT)  # a slow machine still passes
+    ex = DaemonExecutor(1, "t-finishing")
+    go, in_callback, release = threading.Event(), threading.Event(), threading.Event()
+    future = ex.submit(go.wait, WAIT)
+    future.add_done_callback(lambda _: (in_callback.set(), release.wait(WAIT)))
+    go.set()
+    assert in_callback.wait(WAIT)  # the worker sits between the result and its bookkeeping
+
+    def release_once_closed() -> None:
+        while not ex._closed:  # shutdown has picked what to wait for
+            time.sleep(0.001)
+        time.sleep(0.05)  # a shutdown that does not wait for the thread has returned by now
+        release.set()
+
+    releaser = threading.Thread(target=release_once_closed)
+    releaser.start()
+    ex.shutdown(wait=True)
+    releaser.join(WAIT)
+    assert _alive("t-finishing") == []
+
+
 def _hung(ex: DaemonExecutor) -> tuple[threading.Event, Future[Any]]:
     gate, started = threading.Event(), threading.Event()
     future = ex.submit(lambda: (started.set(), gate.wait(WAIT))[1])

@@ -172,14 +172,16 @@ class DaemonExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking work; queued work is cancelled. Never waits for a running task.
 
-        ``wait`` only waits (briefly) for the idle threads to exit; ``cancel_futures`` is
-        implied (queued work would otherwise never run).
+        ``wait`` only waits (briefly) for the idle threads to exit, and for those whose task
+        has finished (its future is done: its caller may already be here) but that have
+        not yet left it; ``cancel_futures`` is implied (queued work would otherwise never
+        run).
         """
         with self._cond:
             self._closed = True
             dropped = list(self._queue)
             self._queue.clear()
-            idle = [t for t in self._threads if t not in self._busy]
+            idle = [t for t in self._threads if t not in self._busy or self._busy[t][0].done()]
             self._cond.notify_all()
         for future, _ in dropped:
             future.cancel()
