@@ -17,6 +17,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+#: ``python -c`` this, then ``tilescope``'s arguments: ``python -m tilescope`` with SIGINT
+#: raising KeyboardInterrupt (Python installs that only where SIGINT was not ignored).
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('tilescope', run_name='__main__')"
+)
+
 #: How long a stopped server may take to exit after Ctrl-C before it is killed.
 STOP_WAIT_S = 10.0
 
@@ -32,11 +39,15 @@ def tilescope_serve(
     """Run ``tilescope serve DIRECTORY --port 0`` for the block; yields its base URL (ending
     in ``/``, as ``SlowHTTPServer.url``) and the process. ``fail``: ``--fail`` globs.
 
-    On the way out a server still running gets Ctrl-C (SIGINT), and is killed if it has not
-    exited within ``STOP_WAIT_S``. ``capture_stderr``: its stderr is piped (the caller may
-    read it once the process ended); otherwise it goes to this process's stderr.
+    It starts with Ctrl-C (SIGINT) handled as in a terminal's foreground, whatever this
+    process inherited (a shell script's background job, as a CI step may be, ignores SIGINT,
+    and so would the server). On the way out a server still running gets SIGTERM, and is
+    killed if it has not exited within ``STOP_WAIT_S``. ``capture_stderr``: its stderr is
+    piped (the caller may read it once the process ended); otherwise it goes to this
+    process's stderr.
     """
-    command = [sys.executable, "-m", "tilescope", "serve", str(Path(directory)), "--port", "0"]
+    command = [sys.executable, "-c", _AS_FROM_A_TERMINAL, "serve", str(Path(directory))]
+    command += ["--port", "0"]
     command += ["--latency-ms", f"{latency_ms:g}"]
     for pattern in fail:
         command += ["--fail", pattern]
@@ -57,7 +68,7 @@ def tilescope_serve(
         yield line.split(" at ", 1)[1].split(" ", 1)[0], proc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(STOP_WAIT_S)
             except subprocess.TimeoutExpired:

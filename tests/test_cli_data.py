@@ -203,13 +203,23 @@ def test_serve_serves_a_pyramid_that_zarr_reads_with_the_latency_applied(
     assert failed.value.code == 500
     failed.value.close()
 
-    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    _assert_stops_cleanly(proc, signal.SIGINT)  # Ctrl-C
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """As ``kill``, systemd or ``docker stop`` stop it."""
+    with tilescope_serve(tmp_path, capture_stderr=True) as (_, proc):
+        _assert_stops_cleanly(proc, signal.SIGTERM)
+
+
+def _assert_stops_cleanly(proc: subprocess.Popen[str], signum: signal.Signals) -> None:
+    proc.send_signal(signum)
     try:
         out, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:  # seen once in a full run: say where it was stuck
+    except subprocess.TimeoutExpired:  # say where it was stuck
         proc.send_signal(signal.SIGABRT)
         _, err = proc.communicate(timeout=10)
-        pytest.fail(f"tilescope serve did not stop within 10 s of Ctrl-C; its threads:\n{err}")
+        pytest.fail(f"tilescope serve did not stop within 10 s of {signum.name}; threads:\n{err}")
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err

@@ -9,6 +9,7 @@ status 2 — never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -271,10 +272,23 @@ def _serve(args: argparse.Namespace) -> int:
         f"(latency {args.latency_ms:g} ms, bandwidth {bandwidth}); Ctrl-C stops",
         flush=True,
     )
+    # SIGTERM (kill, systemd, docker stop) stops it as Ctrl-C does. Ctrl-C itself keeps the
+    # disposition this process was started with: a shell script's background job ignores
+    # SIGINT, and Python then installs no KeyboardInterrupt for it.
+    previous = signal.signal(signal.SIGTERM, _stop_serving)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _StopServing):
         print("tilescope: stopped", flush=True)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.close()
     return 0
+
+
+class _StopServing(Exception):
+    """Raised in the main thread by SIGTERM to end ``tilescope serve``."""
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    raise _StopServing

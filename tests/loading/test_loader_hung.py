@@ -4,6 +4,8 @@ ManualExecutors; a "hung" read is one the test never runs until it says so)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -132,3 +134,37 @@ def test_a_cancelled_read_that_hangs_is_still_replaced(
 def test_hung_after_must_be_positive(bad: float, clock: FakeClock, executors: Executors) -> None:
     with pytest.raises(ValueError, match="hung_after_s"):
         make(clock, executors, hung_after_s=bad)
+
+
+def test_a_read_that_returned_in_time_is_not_timed_out_while_its_completion_waits(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """The read returned, but its completion waits for the loader's lock (a frame holds
+    it): a timeout check meanwhile must not call it hung or abandoned (CI saw a healthy
+    read reported "took longer than 0.1 s" this way)."""
+    with make(clock, executors, timeout_s=10.0) as loader:
+        loader.set_wanted(1, keyed(1, range(1)))
+        ((future, _, _),) = executors[0].tasks
+        with loader.held():
+            worker = threading.Thread(target=executors[0].run_next)
+            worker.start()  # its completion blocks on the lock this thread holds
+            assert _wait_done(future)
+            clock.advance(11.0)
+            loader.pump()
+            assert loader.stats.hung == 0
+            assert executors[0].abandoned == []
+        worker.join(10)
+        assert not worker.is_alive()
+        (result,) = loader.drain()
+        assert result.ok, result.error
+
+
+def _wait_done(future: Any) -> bool:
+    """Until the future is done: its state is set before its callbacks run, and the
+    loader's callback (registered first) is the one blocked, so no callback can tell."""
+    deadline = time.monotonic() + 10
+    while not future.done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True

@@ -599,7 +599,10 @@ class ChunkLoader:
         for pool in self._all_pools:
             for pending in (*pool.running, *pool.hung):
                 started = pending.submitted_at
-                if started is None:
+                future = pending.future
+                if started is None or (future is not None and future.done()):
+                    # done: the read returned in time and its completion waits for this lock
+                    # (a worker's _finish behind a frame's hold); it is no timeout
                     continue
                 if not pending.hung:  # cancelled or not: a hung read holds its thread
                     if now < started + hung_after:
