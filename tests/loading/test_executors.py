@@ -11,6 +11,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,29 +36,32 @@ def ones(token: CancelToken) -> npt.NDArray[Any]:
 
 
 class Collector:
-    """notify callback: counts posts and sets an Event when ``n`` have arrived."""
+    """notify callback: sets an Event per call (the loader may post several results per
+    call: a worker that finishes another's queued completion wakes the owner once)."""
 
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.count = 0
-        self.lock = threading.Lock()
-        self.done = threading.Event()
+    def __init__(self) -> None:
+        self.calls = 0
+        self.posted = threading.Event()
 
     def __call__(self) -> None:
-        with self.lock:
-            self.count += 1
-            if self.count >= self.n:
-                self.done.set()
+        self.calls += 1
+        self.posted.set()
 
 
 def load_all(loader: ChunkLoader, collector: Collector, n: int) -> list[LoadResult]:
+    """Ask for ``n`` tiles; drain as they are posted until all ``n`` are (30 s at most)."""
     loader.set_wanted(1, [LoadRequest(TileKey(1, 0, (), 0, 0, c), ones) for c in range(n)])
-    assert collector.done.wait(30), "loads never finished"
-    return loader.drain()
+    results: list[LoadResult] = []
+    deadline = time.monotonic() + 30
+    while len(results) < n:
+        assert collector.posted.wait(max(0.0, deadline - time.monotonic())), "loads never finished"
+        collector.posted.clear()  # before drain: a post from now on sets it again
+        results += loader.drain()
+    return results
 
 
 def test_thread_executor_end_to_end() -> None:
-    collector = Collector(6)
+    collector = Collector()
     with ChunkLoader(
         one_pool_config(delay_queue_ms=0, num_workers=3), cache=ChunkCache(10**6), notify=collector
     ) as loader:
@@ -69,7 +73,7 @@ def test_thread_executor_end_to_end() -> None:
 
 
 def test_process_executor_end_to_end() -> None:
-    collector = Collector(2)
+    collector = Collector()
     config = one_pool_config(delay_queue_ms=0, num_workers=1, use_processes=True)
     assert config.loader_defaults.executor_kind == "processes"
     before = set(multiprocessing.active_children())
@@ -95,7 +99,7 @@ class FakeClient:
 
 def test_dask_executor_kind_uses_the_client() -> None:
     client = FakeClient()
-    collector = Collector(3)
+    collector = Collector()
     config = one_pool_config(delay_queue_ms=0, executor="dask")
     with ChunkLoader(
         config, cache=ChunkCache(10**6), notify=collector, dask_client=client
@@ -117,7 +121,7 @@ def test_dask_executor_without_distributed_is_a_clear_error() -> None:
 def test_dask_executor_with_a_real_local_cluster() -> None:  # pragma: no cover - optional
     distributed: Any = pytest.importorskip("distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2) as client:
-        collector = Collector(2)
+        collector = Collector()
         with ChunkLoader(
             one_pool_config(delay_queue_ms=0, executor="dask"),
             cache=ChunkCache(10**6),
@@ -148,13 +152,13 @@ def test_shutdown_cancels_queued_futures() -> None:
 
 def test_dispatch_thread_releases_delayed_requests() -> None:
     """No pump() calls: the loader's own thread submits the request when due."""
-    collector = Collector(1)
+    collector = Collector()
     with ChunkLoader(
         one_pool_config(delay_queue_ms=20), cache=ChunkCache(10**6), notify=collector
     ) as loader:
         loader.set_wanted(1, [LoadRequest(TileKey(1, 0, (), 0, 0, 0), ones)])
         assert loader.stats.queued == 1
-        assert collector.done.wait(30)
+        assert collector.posted.wait(30)
         (result,) = loader.drain()
         assert result.outcome == "loaded"
         assert result.started_at is not None
@@ -168,7 +172,7 @@ def loader_threads() -> set[threading.Thread]:
 
 def test_close_leaves_no_thread_even_with_a_load_running() -> None:
     before = loader_threads()
-    collector = Collector(1)
+    collector = Collector()
     loader = ChunkLoader(
         one_pool_config(delay_queue_ms=0, num_workers=2), cache=ChunkCache(10**6), notify=collector
     )
@@ -181,7 +185,7 @@ def test_close_leaves_no_thread_even_with_a_load_running() -> None:
         ],
     )
     assert gated.started.wait(10)
-    assert collector.done.wait(30)  # the other load finished
+    assert collector.posted.wait(30)  # the other load finished
     mine = loader_threads() - before
     assert any("dispatch" in t.name for t in mine)
     assert len(mine) == 3  # dispatch thread + two workers

@@ -159,6 +159,28 @@ def test_a_read_that_returned_in_time_is_not_timed_out_while_its_completion_wait
         assert result.ok, result.error
 
 
+def test_a_worker_never_blocks_on_the_lock_a_frame_holds(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """A read that finishes while a frame holds the loader's lock leaves its completion
+    queued and its worker free at once: a worker that blocked on the lock got it back before
+    the GIL and held it while waiting for the GIL, stalling the next frame 10-60 ms (soak).
+    The owner's next pump (the dispatch thread, in a viewer) finishes it."""
+    with make(clock, executors) as loader:
+        loader.set_wanted(1, keyed(1, range(1)))
+        with loader.held():
+            worker = threading.Thread(target=executors[0].run_next)
+            worker.start()
+            worker.join(10)  # before: blocked here on the lock this thread holds
+            assert not worker.is_alive()
+            assert loader.drain() == []  # not finished yet: still this frame's pending
+            assert loader.stats.running == 1  # its worker is free, its load unaccounted
+        loader.pump()
+        (result,) = loader.drain()
+        assert result.ok, result.error
+        assert loader.stats.running == 0
+
+
 def _wait_done(future: Any) -> bool:
     """Until the future is done: its state is set before its callbacks run, and the
     loader's callback (registered first) is the one blocked, so no callback can tell."""

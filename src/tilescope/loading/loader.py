@@ -181,7 +181,17 @@ class ChunkLoader:
                 return make_executor(kind, settings.num_workers, name, dask_client)
 
         self._lock = threading.RLock()
-        self._wakeup = threading.Condition(self._lock)
+        #: Wakes the dispatch thread. Not a Condition on ``_lock``: a thread woken from one
+        #: re-takes the lock before it has the GIL back, and then holds the lock while it
+        #: waits for the GIL, so the main thread's next frame waits too (seen as 10-60 ms
+        #: stalls on the soak). The dispatch thread only ever try-takes the lock.
+        self._kick = threading.Event()
+        self._dispatch_waiting = False  # it found the lock taken: wake it when let go
+        #: finished futures whose worker found the lock taken: the dispatch thread (or the
+        #: owner's pump) accounts for them, the worker never blocks on the lock
+        self._completed: queue.SimpleQueue[
+            tuple[Pending, Future[tuple[npt.NDArray[Any], float, float]]]
+        ] = queue.SimpleQueue()
         self._pools = tuple(LoaderPool(s, executor_factory, clock) for s in self.config.pools())
         # level offset -> pool (the config's rule), up to the last pool's offset (beyond: the last)
         by_settings = {p.settings: p for p in self._pools}
@@ -309,7 +319,7 @@ class ChunkLoader:
                 self._frame_sync_left = max(self._frame_sync_left - spent, 0.0)
             if queued:  # only new work needs the dispatch thread (waking it costs the GIL)
                 self._pump_locked(now)
-                self._wakeup.notify_all()
+                self._kick.set()
 
     def set_prefetch(self, layer_id: int, requests: Sequence[LoadRequest]) -> None:
         """Declare the tiles ``layer_id`` would like soon, most wanted first; cancel the
@@ -355,7 +365,7 @@ class ChunkLoader:
                 queued = True
             if queued:
                 self._pump_locked(now)
-                self._wakeup.notify_all()
+                self._kick.set()
 
     def mean_load_s(self, layer_id: int) -> float | None:
         """The mean duration of ``layer_id``'s recent loads (None before any finished)."""
@@ -377,9 +387,13 @@ class ChunkLoader:
         with self._lock:
             if self._closed:
                 return 0
+            posted = self._finish_completed_locked()
             now = self._clock()
             self._expire_locked(now)  # without a dispatch thread, the owner's pump does it
-            return self._pump_locked(now)
+            submitted = self._pump_locked(now)
+        if posted:
+            self._wake_main()
+        return submitted
 
     def drain(self, max_items: int | None = None) -> list[LoadResult]:
         """Finished results posted since the last drain (oldest first).  Never blocks."""
@@ -429,9 +443,12 @@ class ChunkLoader:
         GIL hand-back. Finishing loads wait meanwhile, so keep user code out: the viewer sets
         statuses after, but a lazy layer's first frame still sets its estimated contrast
         limits inside (their callbacks run under the lock; one that waited for a load would
-        wait out its timeout)."""
+        wait out its timeout). Completions that found it taken are finished by the
+        dispatch thread, woken as it is let go."""
         with self._lock:
             yield
+        if self._dispatch_waiting:
+            self._kick.set()
 
     def allow_auto_sync(self, layer_id: int, allowed: bool) -> None:
         """Whether ``layer_id``'s fast loads may run on the calling thread (auto-sync).
@@ -481,7 +498,7 @@ class ChunkLoader:
                 self._cancel_locked(key)
             self._wanted.clear()
             self._prefetch.clear()
-            self._wakeup.notify_all()
+            self._kick.set()
         for pool in self._all_pools:
             pool.shutdown(wait=wait)
         if self._thread is not None:
@@ -757,55 +774,70 @@ class ChunkLoader:
     ) -> None:
         """Completion callback: runs on a worker thread (or wherever the future completed).
 
-        Never lets an exception escape (concurrent.futures would only log it and the
-        load would be lost): anything unexpected becomes a failed result.
+        The worker only try-takes the lock: a thread that blocks on it gets it back before
+        the GIL and holds it while it waits for the GIL, stalling the main thread's next
+        frame. Found taken (a frame holds it), the completion is queued for the dispatch
+        thread, which the worker wakes.
         """
+        self._completed.put((pending, future))
+        if not self._lock.acquire(blocking=False):
+            self._kick.set()
+            return
         try:
-            self._finish(pending, future)
-        except Exception as exc:
-            failed = False
-            with self._lock:
+            posted = self._finish_completed_locked()
+        finally:
+            self._lock.release()
+        if posted:
+            self._wake_main()  # outside the lock: waking the main thread may let the GIL go
+
+    def _finish_completed_locked(self) -> bool:
+        """Account for every queued completion (lock held); whether one was posted (the
+        caller wakes the main thread once it has let the lock go)."""
+        posted = False
+        while True:
+            try:
+                pending, future = self._completed.get_nowait()
+            except queue.Empty:
+                return posted
+            try:
+                posted |= self._finish_locked(pending, future)
+            except Exception as exc:  # never lost: anything unexpected is a failed result
                 if not self._closed:
                     self._fail(pending, exc, None, synchronous=False, notify=False)
                     self._next_locked()
-                    failed = True
-            if failed:
-                self._wake_main()  # outside the lock, as _finish does
-        finally:
-            # pending -> future -> this callback -> pending is a reference cycle: broken here,
-            # the future (and the pixels or the traceback it holds) goes with its last
-            # reference instead of waiting for a full garbage collection. Nothing looks at
-            # a finished pending's future: it has left every queue, set and dict.
-            pending.future = None
+                    posted = True
+            finally:
+                # pending -> future -> its callback -> pending is a reference cycle: broken
+                # here, the future (and the pixels or the traceback it holds) goes with its
+                # last reference instead of waiting for a full garbage collection. Nothing
+                # looks at a finished pending's future: it has left every queue, set, dict.
+                pending.future = None
 
     def _next_locked(self) -> None:
         """A worker is free: start the next due load, wake the dispatch thread."""
         self._pump_locked(self._clock())
-        self._wakeup.notify_all()
+        self._kick.set()
 
-    def _finish(
+    def _finish_locked(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
-    ) -> None:
+    ) -> bool:
         """Account for a finished load, cache, post, log or fail it and start the next, in
         one hold of the lock: a tile is never between ``_pending`` and the cache or the
-        undrained results, where a frame would find it nowhere and read it again (and the
-        main thread, which takes the same lock every frame, finds it taken once, not twice,
-        per load)."""
-        with self._lock:
-            pool = pending.pool
-            pool.running.discard(pending)
-            pool.hung.discard(pending)
-            count(pool.by_layer, pending.layer_id, -1)
-            if pending.hung:  # it returned after all
-                count(self._hung_layers, pending.layer_id, -1)
-            if self._pending.get(pending.request.key) is pending:
-                del self._pending[pending.request.key]
-            posted = False
-            if not self._closed:
-                posted = self._record_outcome_locked(pending, future)
-                self._next_locked()
-        if posted:
-            self._wake_main()  # outside the lock: waking the main thread may let the GIL go
+        undrained results, where a frame would find it nowhere and read it again. Whether a
+        result was posted."""
+        pool = pending.pool
+        pool.running.discard(pending)
+        pool.hung.discard(pending)
+        count(pool.by_layer, pending.layer_id, -1)
+        if pending.hung:  # it returned after all
+            count(self._hung_layers, pending.layer_id, -1)
+        if self._pending.get(pending.request.key) is pending:
+            del self._pending[pending.request.key]
+        if self._closed:
+            return False
+        posted = self._record_outcome_locked(pending, future)
+        self._next_locked()
+        return posted
 
     def _record_outcome_locked(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
@@ -868,7 +900,7 @@ class ChunkLoader:
         pool.queue.push(req.key, visible, req.priority, now - pool.queue.delay_s)
         self._pending[req.key] = visible
         self._pump_locked(now)
-        self._wakeup.notify_all()
+        self._kick.set()
 
     def _fail(
         self,
@@ -887,7 +919,7 @@ class ChunkLoader:
         backoff = min(self._retry_after_s * 2 ** (attempts - 1), 60.0)
         self._failed[key] = (now + backoff, attempts)
         self._retry_told.discard(key)
-        self._wakeup.notify_all()  # the dispatch thread wakes the owner when it may retry
+        self._kick.set()  # the dispatch thread wakes the owner when it may retry
         error = ChunkLoadError(
             f"loading tile {key} failed: {type(exc).__name__}: {exc} "
             f"(attempt {attempts}; retried when wanted after {backoff:g} s, or call retry())"
@@ -919,16 +951,32 @@ class ChunkLoader:
             return len(self._undrained)
 
     def _dispatch_loop(self) -> None:
-        """Dispatch thread: submit delayed requests when due."""
-        with self._wakeup:
-            while not self._closed:
+        """Dispatch thread: finish queued completions, submit delayed requests when due,
+        expire hung reads, tell the owner about retries; returns once the loader is closed."""
+        while True:
+            self._kick.clear()  # before the work: a kick from now on is seen by the wait
+            # Only try-take the lock (see ``_kick``); taken, try again in a moment.
+            if not self._lock.acquire(blocking=False):
+                # a frame's hold() kicks as it lets go; other holds are short
+                self._dispatch_waiting = True
+                self._kick.wait(0.005)
+                continue
+            self._dispatch_waiting = False
+            try:
+                if self._closed:
+                    return
+                posted = self._finish_completed_locked()
                 now = self._clock()
                 self._pump_locked(now)
                 due = self._next_due_locked()
                 for deadline in (self._expire_locked(now), self._retry_due_locked(now)):
                     if deadline is not None:
                         due = deadline if due is None else min(due, deadline)
-                self._wakeup.wait(None if due is None else max(due - now, 0.001))
+            finally:
+                self._lock.release()
+            if posted:
+                self._wake_main()
+            self._kick.wait(None if due is None else max(due - now, 0.001))
 
     def _retry_due_locked(self, now: float) -> float | None:
         """Tell the owner (``notify``) when a failed tile's back-off ends, so it asks again.
