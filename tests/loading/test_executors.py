@@ -40,11 +40,9 @@ class Collector:
     call: a worker that finishes another's queued completion wakes the owner once)."""
 
     def __init__(self) -> None:
-        self.calls = 0
         self.posted = threading.Event()
 
     def __call__(self) -> None:
-        self.calls += 1
         self.posted.set()
 
 
