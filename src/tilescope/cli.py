@@ -267,16 +267,17 @@ def _serve(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     bandwidth = f"{args.bandwidth_mbps:g} Mbit/s" if args.bandwidth_mbps else "unlimited"
-    print(
-        f"tilescope: serving {args.directory} at {server.url} "
-        f"(latency {args.latency_ms:g} ms, bandwidth {bandwidth}); Ctrl-C stops",
-        flush=True,
-    )
-    # SIGTERM (kill, systemd, docker stop) stops it as Ctrl-C does. Ctrl-C itself keeps the
-    # disposition this process was started with: a shell script's background job ignores
-    # SIGINT, and Python then installs no KeyboardInterrupt for it.
+    # SIGTERM (kill, systemd, docker stop) stops it as Ctrl-C does; handled before the URL is
+    # printed (whoever read it may stop us at once). Ctrl-C itself keeps the disposition this
+    # process was started with: a shell script's background job ignores SIGINT, and Python
+    # then installs no KeyboardInterrupt for it.
     previous = signal.signal(signal.SIGTERM, _stop_serving)
     try:
+        print(
+            f"tilescope: serving {args.directory} at {server.url} "
+            f"(latency {args.latency_ms:g} ms, bandwidth {bandwidth}); Ctrl-C stops",
+            flush=True,
+        )
         server.serve_forever()
     except (KeyboardInterrupt, _StopServing):
         print("tilescope: stopped", flush=True)
