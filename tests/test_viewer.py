@@ -32,6 +32,8 @@ class GatedArray:
         self.gate = threading.Event()
         self.gate.set()
         self.reads = 0
+        self.returned = 0
+        self.cond = threading.Condition()
         self.started = threading.Event()
         self.fail: Exception | None = None
 
@@ -40,12 +42,22 @@ class GatedArray:
     ndim = property(lambda self: self._data.ndim)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        self.reads += 1
+        with self.cond:
+            self.reads += 1
         self.started.set()
-        assert self.gate.wait(WAIT)
-        if self.fail is not None:
-            raise self.fail
-        return self._data[key]
+        try:
+            assert self.gate.wait(WAIT)
+            if self.fail is not None:
+                raise self.fail
+            return self._data[key]
+        finally:
+            with self.cond:
+                self.returned += 1
+                self.cond.notify_all()
+
+    def wait_all_returned(self) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.returned == self.reads, WAIT)
 
 
 def _stack() -> np.ndarray:
@@ -363,6 +375,10 @@ def test_a_read_that_hangs_times_out_into_an_error_and_retries() -> None:
         assert layer.status.startswith("error: ")
         assert "longer than 0.5 s" in layer.status
         arr.gate.set()
+        # Every gated read (the hung one, the neighbours' prefetch) returns first: a
+        # prefetch of plane 2 still running at the step would otherwise become that
+        # tile's visible load and might reach its own timeout on a loaded machine
+        assert arr.wait_all_returned()
         v.dims.set_current_step(0, 2)  # the next request retries and succeeds
         assert v.wait_until_idle(WAIT)
         assert layer.status == "ready"

@@ -165,8 +165,15 @@ def test_a_worker_never_blocks_on_the_lock_a_frame_holds(
     """A read that finishes while a frame holds the loader's lock leaves its completion
     queued and its worker free at once: a worker that blocked on the lock got it back before
     the GIL and held it while waiting for the GIL, stalling the next frame 10-60 ms (soak).
-    The owner's next pump (the dispatch thread, in a viewer) finishes it."""
-    with make(clock, executors) as loader:
+    The dispatch thread finishes it once the frame lets go (the frame's end wakes it)."""
+    posted = threading.Semaphore(0)
+    with ChunkLoader(
+        one_pool_config(delay_queue_ms=0, num_workers=WORKERS),
+        cache=ChunkCache(10**8),
+        clock=clock,
+        executor_factory=executors,
+        notify=posted.release,
+    ) as loader:
         loader.set_wanted(1, keyed(1, range(1)))
         with loader.held():
             worker = threading.Thread(target=executors[0].run_next)
@@ -175,10 +182,28 @@ def test_a_worker_never_blocks_on_the_lock_a_frame_holds(
             assert not worker.is_alive()
             assert loader.drain() == []  # not finished yet: still this frame's pending
             assert loader.stats.running == 1  # its worker is free, its load unaccounted
-        loader.pump()
+        assert posted.acquire(timeout=10)
         (result,) = loader.drain()
         assert result.ok, result.error
         assert loader.stats.running == 0
+
+
+def test_without_a_dispatch_thread_a_completion_is_never_left_queued(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """No dispatch thread to finish a completion queued behind a held lock: the worker
+    waits for the lock instead, so the owner waiting for its notify is woken (a queued
+    completion was never finished, and a test waiting for its notify hung)."""
+    posted = threading.Semaphore(0)
+    with make(clock, executors, notify=posted.release) as loader:
+        loader.set_wanted(1, keyed(1, range(1)))
+        with loader.held():
+            worker = threading.Thread(target=executors[0].run_next)
+            worker.start()  # it waits for this thread's hold
+        assert posted.acquire(timeout=10)
+        worker.join(10)
+        (result,) = loader.drain()
+        assert result.ok, result.error
 
 
 def _wait_done(future: Any) -> bool:
@@ -190,3 +215,49 @@ def _wait_done(future: Any) -> bool:
             return False
         time.sleep(0.001)
     return True
+
+
+class HeldRead:
+    """A read that returns only once ``release`` is set (it runs on a thread of its own)."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.layer = 1
+        self.started = threading.Event()
+        self.release = release
+
+    def __call__(self, token: CancelToken) -> npt.NDArray[Any]:
+        self.started.set()
+        assert self.release.wait(10)
+        return np.ones((2, 2))
+
+
+def test_a_timed_out_read_that_returns_while_its_tile_is_wanted_replaces_the_failure(
+    clock: FakeClock, executors: Executors
+) -> None:
+    """The read was shown as failed at its timeout, then returned data: the tile is still on
+    screen, so it shows the data now rather than the failure until its back-off ends (CI saw
+    a slider step land on a tile failed this way, idle in error with its data cached)."""
+    release = threading.Event()
+    reads = [HeldRead(release) for _ in range(2)]
+    wanted = [LoadRequest(key(c, 1), read, distance=float(c)) for c, read in enumerate(reads)]
+    with make(clock, executors, timeout_s=10.0) as loader:
+        loader.set_wanted(1, wanted)
+        workers = [threading.Thread(target=executors[0].run_next) for _ in reads]
+        for worker in workers:
+            worker.start()
+        assert all(read.started.wait(10) for read in reads)
+        clock.advance(10.0)
+        loader.pump()
+        failed = loader.drain()
+        assert [r.ok for r in failed] == [False, False]
+        assert "took longer than 10 s" in str(failed[0].error)
+        loader.set_wanted(1, wanted[:1])  # column 1 leaves the view
+        release.set()  # both reads return after all
+        for worker in workers:
+            worker.join(10)
+        loader.pump()
+        (late,) = loader.drain()
+        assert late.key == key(0, 1)
+        assert late.ok
+        assert loader.stats.failed == 0  # no back-off left: both tiles are clean
+        assert loader.cache.get(key(1, 1)) is not None  # the one out of view is cached only

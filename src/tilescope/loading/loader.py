@@ -44,7 +44,8 @@ can (the default daemon threads), a fresh thread takes its worker's place at onc
 read never shrinks a pool; and its layer may then run at most ``layer_cap`` (half the pool's
 workers) loads at once, hung ones included, so one hanging source always leaves the other
 half of every pool to the other layers.  A hung load is posted as failed ``timeout_s`` after
-it started (cancelled or not, its thread exits only when its read returns), and a load of
+it started (cancelled or not, its thread exits only when its read returns; if it returns
+data while its tile is still wanted, that is posted and replaces the failure), and a load of
 such a layer that cannot start because its layer's cap is held by hung reads is posted as
 failed ``timeout_s`` after it was queued, with a message saying so: nothing waits unseen.
 """
@@ -114,8 +115,9 @@ class ChunkLoader:
         work (post a Qt event, release a semaphore), never wait for another
         thread.
     dispatch_thread
-        Run a thread that submits delayed loads when due.  Without it the
-        owner calls :meth:`pump` (each frame, or when :meth:`next_due_in` says).
+        Run a thread that submits delayed loads when due and finishes the loads that
+        completed while the lock was held.  Without it the owner calls :meth:`pump` (each
+        frame, or when :meth:`next_due_in` says), and workers wait for the lock.
     sync_budget_ms
         Most time the :meth:`set_wanted` calls between two :meth:`begin_frame` calls (one
         frame) spend on auto-sync loads before queueing the rest (``force_synchronous``
@@ -633,7 +635,8 @@ class ChunkLoader:
                     nearest = _earliest(nearest, deadline)
                     continue
                 key = pending.request.key
-                pending.token.cancel()  # it may stop between steps; if not, it is dropped
+                pending.token.cancel()  # it may stop between steps; if not, see below
+                pending.timed_out = True
                 if self._pending.get(key) is pending:
                     del self._pending[key]
                 self._time_out_locked(
@@ -725,6 +728,17 @@ class ChunkLoader:
                 return True
         return False
 
+    def _late_but_wanted_locked(self, pending: Pending) -> bool:
+        """A read that was timed out (shown as failed) returned data after all, and its tile
+        is still visibly wanted with no other load of it under way: it is posted, replacing
+        the failure, rather than leaving the tile failed until its back-off ends."""
+        key = pending.request.key
+        return (
+            pending.timed_out
+            and key not in self._pending
+            and key in self._wanted.get(pending.layer_id, ())
+        )
+
     def _posts_locked(self, pending: Pending) -> bool:
         """Whether a finished load is posted: every visible one, a prefetch one only when
         its tile became visibly wanted meanwhile."""
@@ -777,10 +791,11 @@ class ChunkLoader:
         The worker only try-takes the lock: a thread that blocks on it gets it back before
         the GIL and holds it while it waits for the GIL, stalling the main thread's next
         frame. Found taken (a frame holds it), the completion is queued for the dispatch
-        thread, which the worker wakes.
+        thread, which the worker wakes. Without a dispatch thread nobody else would finish
+        it (the owner may be waiting for its notify): the worker then waits for the lock.
         """
         self._completed.put((pending, future))
-        if not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=self._thread is None):
             self._kick.set()
             return
         try:
@@ -854,7 +869,8 @@ class ChunkLoader:
             self._failed.pop(key, None)  # a retry that worked: back to a clean slate
             self._retry_told.discard(key)
             self.cache.put(key, data, pinned=pending.request.pinned)
-            if pending.token.cancelled:  # finished after it stopped being wanted: cached only
+            if pending.token.cancelled and not self._late_but_wanted_locked(pending):
+                # finished after it stopped being wanted: cached only
                 self._log(pool, key, pending.queued_at, started, finished, data.nbytes, "discarded")
                 return False
             if not self._posts_locked(pending):  # prefetched: cached for when the slider gets there

@@ -116,6 +116,9 @@ class Pending:
     hung: bool = False
     """Running longer than the loader's ``hung_after_s``: its layer is held to the pool's
     ``layer_cap`` and, where the executor can, its worker thread was replaced."""
+    timed_out: bool = False
+    """Given up on after ``timeout_s`` (posted as failed); data it returns later is posted
+    if its tile is still wanted."""
 
 
 def count(counts: dict[int, int], key: int, delta: int) -> None:
