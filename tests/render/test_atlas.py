@@ -177,6 +177,35 @@ def test_page_shape_is_clipped_to_the_largest_texture_and_whole_slots() -> None:
     assert atlas.used_bytes == 1024 * 1000 * 4
 
 
+
+@pytest.mark.parametrize(
+    ("bpt", "cap", "shape"),
+    [
+        (4, 4 << 20, (512, 2048)),  # float: slot rows dropped
+        (2, 4 << 20, (1024, 2048)),
+        (1, 4 << 20, (2048, 2048)),  # already within the cap
+        (16, 4 << 20, (256, 1024)),  # one row of slots is over: columns dropped too
+        (16, 1, (256, 256)),  # never less than one slot
+    ],
+)
+def test_a_shared_page_keeps_within_its_byte_cap(
+    bpt: int, cap: int, shape: tuple[int, int]
+) -> None:
+    atlas = TextureAtlas[str](
+        VramBudget(10**9),
+        bytes_per_texel=bpt,
+        slot_shape=(256, 256),
+        page_shape=(2048, 2048),
+        max_page_bytes=cap,
+    )
+    assert atlas.page_shape == shape
+    atlas.allocate("a", (256, 256), NONE)
+    (page,) = atlas.pages
+    assert page.shape == shape
+    assert atlas.used_bytes == shape[0] * shape[1] * bpt
+    assert atlas.allocate("b", (256, 1024), NONE) is not None  # a large tile: a page of its own
+
+
 # -- single pages for large tiles ---------------------------------------------------
 
 

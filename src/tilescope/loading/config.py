@@ -23,25 +23,25 @@ always exists (from ``loader_defaults`` when ``loaders`` has no ``0``).
 tilescope additions (all optional): ``loader_defaults.executor`` (``"threads"``,
 ``"processes"`` or ``"dask"`` for a ``dask.distributed`` client; default from
 ``use_processes``); ``octree.max_root_size``, ``octree.margin_tiles``,
-``octree.coverage_levels``, ``octree.finer_depth``, a ``cache`` section
-(``budget_bytes``, ``budget_fraction`` of RAM, ``pinned_levels``) and a ``render`` section
+``octree.coverage_levels``, ``octree.finer_depth``, a ``cache`` section (``budget_bytes``,
+``budget_fraction`` of RAM, ``pinned_levels``) and a ``render`` section
 (``upload_budget_ms`` per frame, ``vram_budget_bytes`` for every layer's texture atlas
-together, ``page_size`` of an atlas page, ``show_placeholders`` to mark tiles drawn coarser
-than ideal, ``debug_tiles`` to outline tiles by level; ``TILESCOPE_DEBUG_TILES=1`` turns the
-outlines on too; ``motion_scale``: in a window, frames drawn while the view moves render at
-this fraction of the resolution, scaled up, if a full-resolution frame took longer than
-``motion_paint_ms`` (software OpenGL); 1 turns it off; ``native_window``: a window's
-canvas draws into a native OpenGL window rather than a composited ``QOpenGLWidget``;
-``defer_present``: that window shows a frame when the rasteriser has finished it, and the
-main thread does not wait for it) and
-a ``prefetch`` section for scrubbing non-displayed axes (``enabled``;
-``radius``: slices on each side of the current one whose coarse tiles are kept warm;
-``budget_bytes``: the neighbourhood is prefetched at the finest level whose tiles of the view
-fit this budget, the coarsest level if none does; ``direction_steps``: slices ahead in the
-direction the slider moves, at a level chosen from its speed; ``num_workers`` of the prefetch
-pool, which starts a load only while no visible load is waiting; ``idle_after_s``: a slider
-still this long has stopped moving; ``stand_in``: a slice with nothing resident shows the
-nearest slice that has resident tiles, marked as placeholders, until its own arrive).
+together, ``page_size`` of an atlas page's side and ``page_bytes`` its most bytes,
+``show_placeholders`` to mark tiles drawn coarser than ideal, ``debug_tiles`` to outline
+tiles by level; ``TILESCOPE_DEBUG_TILES=1`` turns the outlines on too; ``motion_scale``: in
+a window, frames drawn while the view moves render at this fraction of the resolution,
+scaled up, if a full-resolution frame took longer than ``motion_paint_ms`` (software
+OpenGL); 1 turns it off; ``native_window``: a window's canvas draws into a native OpenGL
+window rather than a composited ``QOpenGLWidget``; ``defer_present``: that window shows a
+frame when the rasteriser has finished it, and the main thread does not wait for it) and a
+``prefetch`` section for scrubbing non-displayed axes (``enabled``; ``radius``: slices on
+each side of the current one whose coarse tiles are kept warm; ``budget_bytes``: the
+neighbourhood is prefetched at the finest level whose tiles of the view fit this budget, the
+coarsest level if none does; ``direction_steps``: slices ahead in the direction the slider
+moves, at a level chosen from its speed; ``num_workers`` of the prefetch pool, which starts
+a load only while no visible load is waiting; ``idle_after_s``: a slider still this long has
+stopped moving; ``stand_in``: a slice with nothing resident shows the nearest slice that has
+resident tiles, marked as placeholders, until its own arrive).
 
 Tiled, asynchronous rendering is always on in tilescope, so ``octree.enabled``
 must be true (it is accepted so napari config files work).  ``octree.log_path``
@@ -182,6 +182,9 @@ class RenderSettings:
     upload_budget_ms: float = 8.0
     vram_budget_bytes: int = 1 << 30
     page_size: int = 2048
+    page_bytes: int = 4 << 20
+    """Most bytes of one atlas page: a page of 4-byte texels is 2048 x 512 (see
+    :class:`~tilescope.render.atlas.TextureAtlas`'s ``max_page_bytes``)."""
     show_placeholders: bool = True
     debug_tiles: bool = False
     motion_scale: float = 0.5
@@ -486,6 +489,7 @@ def _parse_render(raw: object) -> RenderSettings:
             sec.get("vram_budget_bytes", d.vram_budget_bytes), p + "vram_budget_bytes", 1
         ),
         page_size=_int(sec.get("page_size", d.page_size), p + "page_size", 16),
+        page_bytes=_int(sec.get("page_bytes", d.page_bytes), p + "page_bytes", 1),
         show_placeholders=_bool(
             sec.get("show_placeholders", d.show_placeholders), p + "show_placeholders"
         ),

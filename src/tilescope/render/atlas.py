@@ -181,6 +181,11 @@ class TextureAtlas(Generic[K]):
         Shared page size, clipped to ``max_texture`` and rounded down to whole slots.
     max_texture
         The GPU's largest texture side (``GL_MAX_TEXTURE_SIZE``).
+    max_page_bytes
+        Most bytes of one shared page (None: no limit): slot rows, then slot columns, are
+        dropped to fit, down to one slot. Making a page's texture is one task the main
+        thread cannot split, and its cost grows with its bytes: with software OpenGL about
+        1 ms per fresh MiB (a 2048² float page, 16 MiB, took 15-50 ms).
     """
 
     def __init__(
@@ -191,6 +196,7 @@ class TextureAtlas(Generic[K]):
         slot_shape: tuple[int, int] = (256, 256),
         page_shape: tuple[int, int] = (2048, 2048),
         max_texture: int = 16384,
+        max_page_bytes: int | None = None,
     ) -> None:
         if bytes_per_texel < 1 or max_texture < 1:
             raise ConfigError(
@@ -209,6 +215,11 @@ class TextureAtlas(Generic[K]):
                 f"slot_shape {slot_shape} does not fit page_shape {page_shape} clipped to "
                 f"max_texture {max_texture}; use smaller tiles or a larger page"
             )
+        if max_page_bytes is not None:
+            slots = max(1, max_page_bytes // (sh * sw * bytes_per_texel))
+            cols = min(pw // sw, slots)
+            rows = min(ph // sh, max(1, slots // cols))
+            ph, pw = rows * sh, cols * sw
         self._budget = budget
         self._owner = next(_OWNERS)  # this atlas in the budget's announcements
         self._bpt = int(bytes_per_texel)

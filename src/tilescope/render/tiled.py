@@ -225,6 +225,7 @@ class TiledFrames:
             slot_shape=tile,
             page_shape=page_shape,
             max_texture=self._max_texture,
+            max_page_bytes=self._settings.page_bytes,
         )
         state = LayerTiles(source, signature, kind, atlas, labels, cast(TexelName, texel.name))
         self._layers[layer.layer_id] = state
