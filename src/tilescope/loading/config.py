@@ -182,8 +182,8 @@ class RenderSettings:
     upload_budget_ms: float = 8.0
     vram_budget_bytes: int = 1 << 30
     page_size: int = 2048
-    page_bytes: int = 4 << 20
-    """Most bytes of one atlas page: a page of 4-byte texels is 2048 x 512 (see
+    page_bytes: int = 8 << 20
+    """Most bytes of one atlas page: a page of 4-byte texels is 2048 x 1024 (see
     :class:`~tilescope.render.atlas.TextureAtlas`'s ``max_page_bytes``)."""
     show_placeholders: bool = True
     debug_tiles: bool = False
