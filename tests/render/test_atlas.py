@@ -177,7 +177,6 @@ def test_page_shape_is_clipped_to_the_largest_texture_and_whole_slots() -> None:
     assert atlas.used_bytes == 1024 * 1000 * 4
 
 
-
 @pytest.mark.parametrize(
     ("bpt", "cap", "shape"),
     [
