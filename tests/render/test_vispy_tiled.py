@@ -134,8 +134,53 @@ def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(
         while backend.wants_prepare:
             backend.prepare()
     # the first frame makes the 1-sampler visual; the rest are made ahead, the last (4) for
-    # an eleventh page
-    assert made == [1, 2, 4, 8, 1, 2, 4]
+    # an eleventh page; the third (1) is the first visual of the next layer of this kind
+    assert made == [1, 2, 1, 4, 8, 1, 2, 4]
+
+
+def test_a_layer_added_after_a_prepare_pass_makes_no_visual_in_its_frame(
+    make_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding a tiled layer made its adaptor and its first visual in the frame that showed
+    it (5 + 11 ms of one task in the soak): the prepare tasks after a layer of that kind
+    make them ahead, for the next one, which draws its own tile (by pixels)."""
+    from tilescope.render.vispy import _layers, _tiled
+
+    made: list[str] = []
+    real_node = _tiled.TiledPagesNode
+    real_init = _layers.TiledLayerVisual.__init__
+
+    def counted_node(*args: Any, **kwargs: Any) -> Any:
+        made.append("visual")
+        return real_node(*args, **kwargs)
+
+    def counted_init(self: Any, *args: Any) -> None:
+        made.append("adaptor")
+        real_init(self, *args)
+
+    monkeypatch.setattr(_tiled, "TiledPagesNode", counted_node)
+    monkeypatch.setattr(_layers.TiledLayerVisual, "__init__", counted_init)
+    backend = make_backend((16, 32))
+    upload = TileUpload(0, 0, 0, np.full((16, 16), 0.4, np.float32))
+    first = dataclasses.replace(_draw((_quad(0),), (upload,)), key=1)
+    render(backend, plan_2d((first,), (16, 32), 1))
+    assert made == ["adaptor", "visual"]
+    made.clear()
+    while backend.wants_prepare:
+        backend.prepare()
+    # the visual for its own next page, then ahead, for the next layer of this kind
+    assert made == ["visual", "adaptor", "visual"]
+    made.clear()
+    upload = TileUpload(0, 0, 16, np.full((16, 16), 0.8, np.float32))  # its slot 1
+    second = dataclasses.replace(_draw((_quad(1),), (upload,)), key=2)
+    shot = render(backend, plan_2d((first, second), (16, 32), 1))
+    assert made == []  # the second layer's frame made neither
+    assert abs(int(shot[8, 8, 0]) - 0.4 * 255) <= 1
+    assert abs(int(shot[8, 24, 0]) - 0.8 * 255) <= 1
+    upload = TileUpload(0, 0, 16, np.full((16, 16), 9, np.uint16))
+    other = dataclasses.replace(second, key=3, texel="uint16", uploads=(upload,))
+    render(backend, plan_2d((first, second, other), (16, 32), 1))  # another kind: made now
+    assert made == ["adaptor", "visual"]
 
 
 def test_a_new_page_redoes_only_the_visual_it_joins(

@@ -373,8 +373,10 @@ class TiledPages:
         made yet (0: nothing to make). Pages come in id order, so the next one joins the
         last visual's pages, or starts a new visual once that one holds
         :data:`PAGES_PER_VISUAL`."""
-        if self._kind is None or not self._groups:
+        if self._kind is None:
             return 0
+        if not self._groups:  # made ahead for a layer yet to come (see expect): its first
+            return 0 if self._spare is not None else 1
         last = self._groups[-1]
         if len(last) >= PAGES_PER_VISUAL:
             need = 1
@@ -385,6 +387,12 @@ class TiledPages:
         if self._spare is not None and self._spare.samplers >= need:
             return 0
         return need
+
+    def expect(self, kind: str, channels: int, texel: TexelName) -> None:
+        """Made ahead for a layer of this kind yet to come: its first :meth:`apply` of that
+        kind keeps what :meth:`prepare` makes meanwhile (its first visual)."""
+        self._kind = (kind, channels)
+        self._texel = texel
 
     def page_wanted(self) -> bool:
         """Whether the texture of the page the atlas is about to add (the draw's

@@ -27,7 +27,7 @@ from tilescope.render.base import (
     ResizeCallback,
 )
 from tilescope.render.orientation import camera_basis
-from tilescope.render.plan import CameraView, RenderPlan
+from tilescope.render.plan import CameraView, Draw, RenderPlan, TexelName, TiledDraw
 from tilescope.render.vispy._app import (
     EGL_PACKAGES,
     destroy_widget,
@@ -39,7 +39,13 @@ from tilescope.render.vispy._app import (
     select_app,
 )
 from tilescope.render.vispy._camera import TURNTABLE_FLIP, apply_camera, read_camera
-from tilescope.render.vispy._layers import GLLimits, LayerVisual, create_layer_visual, layer_kind
+from tilescope.render.vispy._layers import (
+    GLLimits,
+    LayerVisual,
+    TiledLayerVisual,
+    create_layer_visual,
+    layer_kind,
+)
 
 __all__ = ["VispyBackend"]
 
@@ -117,6 +123,10 @@ class VispyBackend(RenderBackend):
         self._applied_camera: tuple[CameraView, tuple[float, float], int] | None = None
         self._camera_stale = False  # headless: the plan's camera is set at the next render
         self._layers: dict[int, LayerVisual] = {}
+        #: tiled layer kinds (kind, channels, texel) this canvas has shown, and an adaptor
+        #: made ahead for the next layer of each (see prepare)
+        self._tiled_kinds: set[tuple[str, int, TexelName]] = set()
+        self._ahead: dict[tuple[str, int, TexelName], TiledLayerVisual] = {}
         self._order: tuple[int, ...] = ()
         self._on_camera: CameraCallback | None = None
         self._on_resize: ResizeCallback | None = None
@@ -241,16 +251,52 @@ class VispyBackend(RenderBackend):
 
     @property
     def wants_prepare(self) -> bool:
+        if self._closed:
+            return False
         programs = self.programs_ahead
-        return not self._closed and any(lv.wants_prepare(programs) for lv in self._layers.values())
+        return (
+            any(lv.wants_prepare(programs) for lv in self._layers.values())
+            or len(self._ahead) < len(self._tiled_kinds)
+            # made ahead outside the scene: only its visual (a program is built attached)
+            or any(lv.wants_prepare(False) for lv in self._ahead.values())
+        )
 
     def prepare(self) -> bool:
+        """One step of making things ahead (see ``wants_prepare``): the shown layers' next
+        pages first, then a tiled layer adaptor, and its first visual, for the next layer of
+        each kind this canvas has shown, so adding a layer does not make them in its task."""
         self._check_open()
         with self._gl():
             for layer in self._layers.values():
                 if layer.prepare(self._run_gl, self.programs_ahead):
+                    return self.wants_prepare
+            for key in self._tiled_kinds:
+                if key not in self._ahead:
+                    self._ahead[key] = TiledLayerVisual.ahead(key, self._count_tile, self._limits)
+                    return self.wants_prepare
+            for ahead in self._ahead.values():
+                if ahead.prepare(self._run_gl, False):
                     break
         return self.wants_prepare
+
+    def _layer_visual(self, draw: Draw) -> LayerVisual:
+        """A new layer's adaptor: the one made ahead for its kind if there is one."""
+        if isinstance(draw, TiledDraw):
+            key = (draw.kind, draw.channels, draw.texel)
+            self._tiled_kinds.add(key)
+            ahead = self._ahead.pop(key, None)
+            if ahead is not None:
+                ahead.node.parent = self._view.scene
+                ahead.kind = layer_kind(draw)
+                return ahead
+        return create_layer_visual(
+            draw,
+            self._view.scene,
+            self._count_texture,
+            self._count_vertex,
+            self._limits,
+            self._count_tile,
+        )
 
     def _run_gl(self, queue: Any) -> None:
         """Run a new GL object's queued commands (its creation) now, outside a frame, then
@@ -303,9 +349,10 @@ class VispyBackend(RenderBackend):
         if self._closed:
             return
         self._closed = True
-        for layer in self._layers.values():
+        for layer in (*self._layers.values(), *self._ahead.values()):
             layer.remove()
         self._layers.clear()
+        self._ahead.clear()
         self._on_camera = self._on_resize = None
         self._on_frame = None
         native = self._canvas.native
@@ -410,14 +457,7 @@ class VispyBackend(RenderBackend):
         for order, draw in enumerate(plan.layers):
             layer = self._layers.get(draw.key)
             if layer is None:
-                layer = create_layer_visual(
-                    draw,
-                    self._view.scene,
-                    self._count_texture,
-                    self._count_vertex,
-                    self._limits,
-                    self._count_tile,
-                )
+                layer = self._layer_visual(draw)
                 self._layers[draw.key] = layer
             layer.update(draw, order, draw.key == first_visible)
         keys = tuple(wanted)
