@@ -174,7 +174,7 @@ def run(w: Workload) -> Result:
         with tilescope_serve(root, latency_ms=LATENCY_MS) as (url, _):
             (layer,) = viewer.open(url + "stack.ome.zarr")
             # local event loops: QApplication.quit() would close the window (Qt 6)
-            return _measure(
+            result = _measure(
                 viewer,
                 layer,
                 w,
@@ -187,6 +187,8 @@ def run(w: Workload) -> Result:
                 Qt,
                 QEventLoop,
             )
+            viewer.close()  # before the server stops: its last loads would fail to connect
+            return result
     finally:
         viewer.close()
         shutil.rmtree(log_dir, ignore_errors=True)
