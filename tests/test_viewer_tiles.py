@@ -754,3 +754,22 @@ def test_a_stack_of_small_planes_gets_pages_of_four_planes_a_single_plane_none_l
         tiles = len(state.atlas)
         assert tiles >= 6 * per_plane
         assert len(state.atlas.pages) == -(-tiles // (4 * per_plane)) < -(-tiles // per_plane)
+
+
+def test_a_tiled_layer_moved_after_it_is_drawn_is_drawn_at_its_new_place() -> None:
+    """The backend skips a draw's matrix while its transform is the same object: a moved
+    layer brings a new one, and the layer moves on screen (pixels on a 64² canvas)."""
+    v = Viewer(show=False, size=(64, 64))
+    try:
+        data = np.zeros((64, 64), np.float32)
+        data[:, :32] = 1.0  # left half bright
+        layer = v.add_image(data, contrast_limits=(0, 1))
+        before = v.screenshot()[..., 0].astype(int)
+        assert before[32, 16] == 255
+        assert before[32, 48] == 0
+        layer.translate = (0.0, 32.0)  # half a canvas to the right
+        after = v.screenshot()[..., 0].astype(int)
+        assert after[32, 16] == 0  # nothing of the layer left there
+        assert after[32, 48] == 255
+    finally:
+        v.close()

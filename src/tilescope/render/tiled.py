@@ -818,11 +818,13 @@ def _view_box(
     """``(2, 2)`` min/max level-0 data coordinates of a world view rectangle, through
     ``inv``, the inverse of the slice plane's placement (None: not finite)."""
     (y0, x0), (y1, x1) = view_rect
-    corners = np.array([[y0, y0, y1, y1], [x0, x1, x0, x1], [1.0, 1.0, 1.0, 1.0]])
-    data = (inv @ corners)[:2]
-    if not np.all(np.isfinite(data)):
+    # plain floats: a 3x3 by 3x4 product and its bounds cost more in numpy's overheads
+    (a, b, c), (d, e, f) = inv.tolist()[:2]
+    ys = [a * y + b * x + c for y, x in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))]
+    xs = [d * y + e * x + f for y, x in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))]
+    if not all(map(math.isfinite, ys + xs)):
         return None
-    return np.stack([data.min(axis=1), data.max(axis=1)])
+    return np.array([[min(ys), min(xs)], [max(ys), max(xs)]], dtype=np.float64)
 
 
 def _corners(source: TileSource, view: ViewTiles) -> npt.NDArray[np.int64] | None:

@@ -413,7 +413,9 @@ class TiledLayerVisual(LayerVisual):
         self._prev = draw
         self.node.visible = draw.visible
         self.node.order = order
-        self._set_matrix(_vispy_matrix(draw.transform, 0.0))
+        # a draw's transform is read-only and reused while it holds: the same one, no work
+        if prev is None or draw.transform is not prev.transform:
+            self._set_matrix(_vispy_matrix(draw.transform, 0.0))
 
     def _update(self, draw: Any, prev: Any) -> None:  # update() does it all
         raise NotImplementedError
