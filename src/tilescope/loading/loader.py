@@ -806,20 +806,21 @@ class ChunkLoader:
             self._wake_main()  # outside the lock: waking the main thread may let the GIL go
 
     def _finish_completed_locked(self) -> bool:
-        """Account for every queued completion (lock held); whether one was posted (the
+        """Account for every queued completion (lock held), then start the next loads on
+        the workers they freed (one pump for the batch); whether one was posted (the
         caller wakes the main thread once it has let the lock go)."""
-        posted = False
+        posted = freed = False
         while True:
             try:
                 pending, future = self._completed.get_nowait()
             except queue.Empty:
-                return posted
+                break
+            freed = True
             try:
                 posted |= self._finish_locked(pending, future)
             except Exception as exc:  # never lost: anything unexpected is a failed result
                 if not self._closed:
                     self._fail(pending, exc, None, synchronous=False, notify=False)
-                    self._next_locked()
                     posted = True
             finally:
                 # pending -> future -> its callback -> pending is a reference cycle: broken
@@ -827,19 +828,19 @@ class ChunkLoader:
                 # last reference instead of waiting for a full garbage collection. Nothing
                 # looks at a finished pending's future: it has left every queue, set, dict.
                 pending.future = None
-
-    def _next_locked(self) -> None:
-        """A worker is free: start the next due load, wake the dispatch thread."""
-        self._pump_locked(self._clock())
-        self._kick.set()
+        if freed and not self._closed:
+            # workers are free: start the next due loads, wake the dispatch thread
+            self._pump_locked(self._clock())
+            self._kick.set()
+        return posted
 
     def _finish_locked(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]
     ) -> bool:
-        """Account for a finished load, cache, post, log or fail it and start the next, in
-        one hold of the lock: a tile is never between ``_pending`` and the cache or the
-        undrained results, where a frame would find it nowhere and read it again. Whether a
-        result was posted."""
+        """Account for a finished load, cache, post, log or fail it, in one hold of the
+        lock: a tile is never between ``_pending`` and the cache or the undrained results,
+        where a frame would find it nowhere and read it again. Whether a result was
+        posted."""
         pool = pending.pool
         pool.running.discard(pending)
         pool.hung.discard(pending)
@@ -850,9 +851,7 @@ class ChunkLoader:
             del self._pending[pending.request.key]
         if self._closed:
             return False
-        posted = self._record_outcome_locked(pending, future)
-        self._next_locked()
-        return posted
+        return self._record_outcome_locked(pending, future)
 
     def _record_outcome_locked(
         self, pending: Pending, future: Future[tuple[npt.NDArray[Any], float, float]]

@@ -820,8 +820,9 @@ def _view_box(
     (y0, x0), (y1, x1) = view_rect
     # plain floats: a 3x3 by 3x4 product and its bounds cost more in numpy's overheads
     (a, b, c), (d, e, f) = inv.tolist()[:2]
-    ys = [a * y + b * x + c for y, x in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))]
-    xs = [d * y + e * x + f for y, x in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))]
+    corners = ((y0, x0), (y0, x1), (y1, x0), (y1, x1))
+    ys = [a * y + b * x + c for y, x in corners]
+    xs = [d * y + e * x + f for y, x in corners]
     if not all(map(math.isfinite, ys + xs)):
         return None
     return np.array([[min(ys), min(xs)], [max(ys), max(xs)]], dtype=np.float64)
