@@ -17,6 +17,7 @@ from typing import Any
 from tilescope.data.ome_zarr import is_ome_zarr, read_ome_zarr
 from tilescope.data.remote import describe_error
 from tilescope.data.spec import LayerSpec
+from tilescope.data.zarr_chunks import ChunkReader
 from tilescope.errors import DataSourceError, UnsupportedFormatError
 
 __all__ = ["NamedReads", "StoreReader", "read_zarr_store"]
@@ -79,16 +80,24 @@ def open_error(exc: BaseException, where: str, what: str = "a zarr store") -> Ex
 class NamedReads:
     """A zarr array whose read failures say which array (path or URL) and what happened.
 
-    zarr raises bare ``TimeoutError()`` (empty message) or aiohttp's status errors from a
+    Basic selections of the common layouts are read by a
+    :class:`~tilescope.data.zarr_chunks.ChunkReader`, others by zarr. zarr raises bare
+    ``TimeoutError()`` (empty message) or aiohttp's status errors from a
     chunk read; the layer's error state then shows e.g. ``reading 'http://h/img.zarr/s0'
     failed: the request timed out ...``. Everything else is the wrapped array's.
     """
 
-    __slots__ = ("_array", "_where")
+    __slots__ = ("_array", "_chunks", "_where")
 
     def __init__(self, array: Any, where: str) -> None:
         self._array = array
         self._where = where
+        # basic selections of common layouts skip zarr's per-read CPU (see zarr_chunks)
+        self._chunks = ChunkReader.for_array(array)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # process executors: the chunk reader is rebuilt from the array on the other side
+        return (NamedReads, (self._array, self._where))
 
     @property
     def array(self) -> Any:
@@ -113,6 +122,10 @@ class NamedReads:
 
     def __getitem__(self, key: Any) -> Any:
         try:
+            if self._chunks is not None:
+                out = self._chunks.read(key)
+                if out is not None:
+                    return out
             return self._array[key]
         except (IndexError, TypeError):
             raise  # a bad key is the caller's error, not the store's
