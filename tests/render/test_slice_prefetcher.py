@@ -105,15 +105,38 @@ def test_a_fast_slider_gets_the_slices_ahead_coarse_first(loader: ChunkLoader) -
     plan = prefetcher.last[1]
     assert plan.motion.direction == 1
     assert plan.motion.speed == pytest.approx(20.0)
-    assert plan.ahead == ((16,), (17,), (18,))
+    # at 20 Hz a 50 ms load started now is too late for the next slice, in time for the one
+    # after: those two, not direction_steps' three
+    assert plan.ahead == ((16,), (17,))
     assert plan.ahead_level == 2  # at 50 ms per load, only the root keeps up with 20 Hz
     assert plan.near_level == 2  # nor would a finer neighbourhood arrive before the slider
-    assert summary(rec.calls[-1]) == [(16, 2, True), (17, 2, True), (18, 2, True)]
+    assert summary(rec.calls[-1]) == [(16, 2, True), (17, 2, True)]
     # the slider stops: at rest after idle_after_s, the slices ahead are dropped
     clock.advance(1.0)
     prefetcher.plan(src, (15,), view, coverage_levels=2, bytes_per_pixel=4)
     assert prefetcher.last[1].ahead == ()
     assert {r.key.slice[0] for r in rec.calls[-1]} == {14, 16}  # both sides at rest
+
+
+@pytest.mark.parametrize(
+    ("load_s", "steps_per_s", "ahead"),
+    [(0.05, 20, 2), (0.12, 20, 3), (1.0, 20, 5), (0.05, 4, 1), (0.3, 4, 2)],
+)
+def test_the_slices_ahead_are_those_reached_while_a_load_runs(
+    loader: ChunkLoader, load_s: float, steps_per_s: float, ahead: int
+) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    prefetcher, _ = make(loader, clock, radius=1, budget_bytes=10**9, direction_steps=5)
+    loader.mean_load_s = lambda layer_id: load_s  # type: ignore[method-assign]
+    for z in range(4, 10):
+        prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
+        clock.advance(1 / steps_per_s)
+    plan = prefetcher.last[1]
+    assert plan.motion.speed == pytest.approx(steps_per_s)
+    # floor(speed x load) + 1 slices: up to the first reached after a load, at most 5
+    assert plan.ahead == tuple((10 + i,) for i in range(ahead))
 
 
 def test_a_slow_slider_gets_full_detail_ahead_after_the_coarse_level(
@@ -125,18 +148,17 @@ def test_a_slow_slider_gets_full_detail_ahead_after_the_coarse_level(
     prefetcher, rec = make(
         loader, clock, radius=1, budget_bytes=128 << 10, direction_steps=2, num_workers=2
     )
-    for z in (10, 11):  # two steps per second: level 0 (8 rounds of 50 ms) keeps up
+    for z in (10, 11, 12):  # two steps per second: level 0 (8 rounds of 50 ms) keeps up
         prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
         clock.advance(0.5)
     plan = prefetcher.last[1]
     assert plan.motion.speed == pytest.approx(2.0)
     assert (plan.ahead_level, plan.near_level) == (0, 1)  # the budget holds level 1 only
+    # one slice ahead: at two steps per second a 50 ms load started now is in time for the
+    # next one (the next step asks for 14, still in time)
     assert summary(rec.calls[-1]) == [
-        (12, 2, True),
         (13, 2, True),  # ahead: the root first, something to show at once
-        (12, 1, True),
         (13, 1, True),  # then the neighbourhood's level (pinned like the neighbourhood)
-        (12, 0, False),
         (13, 0, False),  # then the speed level's full detail
     ]
 
@@ -155,7 +177,9 @@ def test_a_player_s_rate_picks_the_level_and_the_slices_ahead_wrap(
     plan = prefetcher.last[1]
     assert plan.motion.speed == pytest.approx(2.0)
     assert plan.ahead_level == 2  # chosen for 20 steps per second, not the 2 measured
-    assert plan.ahead == ((31,), (0,), (1,))  # a playing player loops
+    # a playing player loops; two ahead for 20 steps/s and 50 ms loads (one at the 2 steps/s
+    # measured)
+    assert plan.ahead == ((31,), (0,))
 
 
 def test_nothing_for_2d_data_and_disabled(loader: ChunkLoader) -> None:
@@ -227,3 +251,47 @@ def test_one_plan_asks_for_a_bounded_number_of_tiles(loader: ChunkLoader) -> Non
     assert plan is not None
     assert plan.near_level == 2  # 16 tiles x 4 slices; level 1 would be 64 x 4
     assert len(rec.calls[-1]) <= MAX_PLAN_TILES
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_slice_ahead_resident_at_the_neighbourhood_level_gets_no_coarser_tiles(
+    loader: ChunkLoader, warm: bool
+) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    # at rest: the neighbourhood (planes 7-13) at level 1 (4 tiles a slice)
+    prefetcher, rec = make(loader, clock, radius=3, budget_bytes=384 << 10, direction_steps=1)
+    prefetcher.plan(src, (10,), view, coverage_levels=2, bytes_per_pixel=4)
+    warmed = [r.key for r in rec.calls[-1] if r.key.slice == (13,)]
+    assert {k.level for k in warmed} == {1}
+    if warm:  # the neighbourhood's loads of plane 13 arrived
+        for key in warmed:
+            loader.cache.put(key, np.zeros((64, 64), np.float32), pinned=True)
+    for z in (11, 12):  # two steps per second
+        clock.advance(0.5)
+        prefetcher.plan(src, (z,), view, coverage_levels=2, bytes_per_pixel=4)
+    plan = prefetcher.last[1]
+    assert plan.motion.measured
+    assert plan.ahead == ((13,),)
+    assert plan.near_level == 1
+    ahead_root = [r for r in rec.calls[-1] if r.key.slice == (13,) and r.key.level == 2]
+    # plane 13 will be drawn from its level-1 tiles: its root tile would never be
+    assert len(ahead_root) == (0 if warm else 1)
+
+
+def test_a_first_step_asks_for_coarse_tiles_only(loader: ChunkLoader) -> None:
+    clock = FakeClock()
+    src = source()
+    view = full_view(src)
+    prefetcher, rec = make(loader, clock, radius=1, budget_bytes=10**9, direction_steps=3)
+    prefetcher.plan(src, (10,), view, coverage_levels=2, bytes_per_pixel=4)
+    clock.advance(2.0)
+    prefetcher.plan(src, (11,), view, coverage_levels=2, bytes_per_pixel=4)
+    plan = prefetcher.last[1]
+    # one step: its speed is a guess; a drag would pass finer tiles before they arrived
+    assert plan.motion.moving
+    assert not plan.motion.measured
+    assert plan.ahead == ((12,), (13,), (14,))  # direction_steps: the speed is unknown
+    assert (plan.ahead_level, plan.near_level) == (2, 2)
+    assert {r.key.level for r in rec.calls[-1]} == {2}

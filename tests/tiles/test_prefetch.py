@@ -18,6 +18,7 @@ from tilescope.tiles.prefetch import (
     level_within_budget,
     nearest_slice,
     prefetch_slices,
+    steps_ahead,
 )
 
 
@@ -48,10 +49,12 @@ def test_motion_backwards_and_a_single_step() -> None:
     m = motion.motion()
     assert (m.axis, m.direction) == (0, -1)
     assert m.speed == pytest.approx(2.0)  # one step per window
+    assert not m.measured  # ... a guess
     for z in (8, 6, 4):  # 1 + 2 + 2 steps in 0.3 s after the one at 9
         clock.advance(0.1)
         motion.update((z,))
     assert motion.motion().speed == pytest.approx(5 / 0.3)
+    assert motion.motion().measured
     assert motion.motion().direction == -1
 
 
@@ -232,3 +235,23 @@ def test_the_neighbourhood_level_also_keeps_within_a_tile_count() -> None:
     assert level_within_budget(view_bytes, 4, 10**9) == 0  # bytes alone: the finest
     assert level_within_budget(view_bytes, 4, 10**9, view_tiles=view_tiles, max_tiles=128) == 1
     assert level_within_budget(view_bytes, 4, 10**9, view_tiles=view_tiles, max_tiles=8) == 2
+
+
+@given(
+    st.integers(0, 16),
+    st.floats(0, 1e6, allow_nan=False) | st.just(math.inf),
+    st.floats(0, 1e3, allow_nan=False) | st.just(math.inf),
+)
+def test_steps_ahead_cover_a_load_and_never_exceed_the_setting(
+    max_steps: int, speed: float, load_s: float
+) -> None:
+    n = steps_ahead(max_steps, speed, load_s)
+    assert 0 <= n <= max_steps
+    if max_steps and (speed in (0, math.inf) or load_s in (0, math.inf)):
+        assert n == max_steps  # nothing known: the setting
+    elif max_steps:
+        assert n >= 1
+        # the farthest slice asked for is reached only after a load started now finished
+        assert n == max_steps or n > speed * load_s
+        # and the one before it before that: no slice asked for earlier than it must be
+        assert n - 1 <= speed * load_s

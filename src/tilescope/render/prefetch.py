@@ -6,8 +6,10 @@ layer (main thread, no data reads). From the slice shown, the slider's motion
 asks the loader (:meth:`~tilescope.loading.loader.ChunkLoader.set_prefetch`, a pool that
 never runs ahead of a visible load) for, in this order:
 
-1. the slices ahead of a moving slider (``direction_steps``), nearest first, at the
-   coarsest level (a tile or a few per slice: something to show the moment it is reached);
+1. the slices ahead of a moving slider, nearest first, at the coarsest level (a tile or a
+   few per slice: something to show the moment it is reached): those it reaches while one
+   load runs and the next (:func:`~tilescope.tiles.prefetch.steps_ahead`), at most
+   ``direction_steps`` — more would be wasted when it stops;
 2. the warm neighbourhood (``radius`` slices on each side), at the finest level whose tiles
    of the view fit ``budget_bytes`` for all of them (else the coarsest) — while the slider
    moves, no finer than the speed level (finer tiles would arrive after it passed) —, cached
@@ -36,6 +38,7 @@ the draw — never waits for the prefetch of the slices around it.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +56,7 @@ from tilescope.tiles.prefetch import (
     level_for_speed,
     level_within_budget,
     prefetch_slices,
+    steps_ahead,
 )
 from tilescope.tiles.source import TileSource
 
@@ -245,12 +249,21 @@ class SlicePrefetcher:
         shape0 = source.arrays[0].shape
         sizes = [int(shape0[a]) for a in nd]
         target = self.target_speed() if motion.moving else None
+        load_s = self._loader.mean_load_s(layer_id) or DEFAULT_LOAD_S
+        speed = motion.speed
+        if target is not None:
+            speed = max(speed, target)
+        elif motion.moving and not motion.measured:
+            # a first step: a click or the start of a drag. Guessed slow, a drag's first
+            # plans ask for fine tiles it passes before they arrive; guessed fast, a click
+            # costs a few coarse tiles (and its neighbourhood refines once at rest)
+            speed = math.inf
         ahead, near = prefetch_slices(
             current,
             sizes,
             motion,
             s.radius,
-            s.direction_steps if motion.moving else 0,
+            steps_ahead(s.direction_steps, speed, load_s) if motion.moving else 0,
             wrap=target is not None and motion.direction > 0,
         )
         tiles, nbytes = self._view_levels(source, view, coverage_levels, bytes_per_pixel)
@@ -261,10 +274,6 @@ class SlicePrefetcher:
             view_tiles=tiles,
             max_tiles=MAX_PLAN_TILES,
         )
-        load_s = self._loader.mean_load_s(layer_id) or DEFAULT_LOAD_S
-        speed = motion.speed
-        if target is not None:
-            speed = max(speed, target)
         speed_level = level_for_speed(tiles, load_s, s.num_workers, speed)
         if speed_level is not None and ahead:  # as many tiles ahead as one plan may ask for
             by_count = level_within_budget(
@@ -286,37 +295,41 @@ class SlicePrefetcher:
             lvl: visible_tiles(
                 grid, view.view_min, view.view_max, view.canvas_shape, locked_level=lvl
             ).visible
-            for lvl in {near_level, ahead_level, max(tiles, default=None)}
-            if lvl is not None
+            for lvl in tiles
         }
 
         first_pinned = grid.root_level - self._loader.config.cache.pinned_levels + 1
 
-        def add(slices: Sequence[tuple[int, ...]], level: int | None) -> None:
+        def add(slices: Sequence[tuple[int, ...]], level: int | None, is_ahead: bool) -> None:
             if level is None:
                 return
             # the neighbourhood's level and coarser stay (pinned), like the root everywhere
             pinned = level >= first_pinned or (near_level is not None and level >= near_level)
+            # a slice ahead whose view is held at a finer level (pinned: its neighbourhood,
+            # warmed at rest) is drawn from that: coarser tiles of it would never be
+            finer = [lvl for lvl in positions if lvl < level and positions[lvl]] if is_ahead else []
             for sl in slices:
                 if thick is None:
                     ts = source.tile_slice(sl)
                 else:
                     ts = source.tile_slice(sl, thick.windows_at(sl, sizes), thick.projection)
+                if any(all(cache.is_pinned(ts.key(p)) for p in positions[f]) for f in finer):
+                    continue
                 for pos in positions[level]:
                     key = ts.key(pos)
                     requests.append(LoadRequest(key, TileRead(source, key, cache), pinned=pinned))
 
         if ahead_level is None or near_level is None:
-            add(near, near_level)
+            add(near, near_level, is_ahead=False)
         else:
             # ahead: the coarsest level first (one tile a slice: something to show at once),
             # then the neighbourhood, then ahead at the two chosen levels, coarse to fine
             coarsest = max(tiles)
             coarse, fine = max(ahead_level, near_level), min(ahead_level, near_level)
-            add(ahead, coarsest)
-            add(near, near_level)
+            add(ahead, coarsest, is_ahead=True)
+            add(near, near_level, is_ahead=False)
             for level in sorted({coarse, fine} - {coarsest}, reverse=True):
-                add(ahead, level)
+                add(ahead, level, is_ahead=True)
         self._loader.set_prefetch(layer_id, requests)
         result = PrefetchPlan(motion, ahead, near, near_level, ahead_level, len(requests))
         self.last[layer_id] = result

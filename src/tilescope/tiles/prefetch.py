@@ -29,6 +29,7 @@ __all__ = [
     "Motion",
     "SliderMotion",
     "level_for_speed",
+    "steps_ahead",
     "level_within_budget",
     "nearest_slice",
     "prefetch_slices",
@@ -49,6 +50,8 @@ class Motion:
     """+1 or -1 along ``axis`` while moving, 0 at rest."""
     speed: float = 0.0
     """Steps per second along ``axis`` (0 at rest)."""
+    measured: bool = True
+    """False on a motion's first step: ``speed`` is then a guess (one step per window)."""
 
     @property
     def moving(self) -> bool:
@@ -117,7 +120,7 @@ class SliderMotion:
         direction = (steps > 0) - (steps < 0) or ((last_step > 0) - (last_step < 0))
         if len(self._events) < 2:
             # one step: at least one step per window (or per time since it, if longer)
-            return Motion(axis, direction, abs(last_step) / self._window)
+            return Motion(axis, direction, abs(last_step) / self._window, measured=False)
         span = t_last - self._events[0][0]
         moved = sum(abs(s) for _, _, s in list(self._events)[1:])
         speed = moved / span if span > 0 else math.inf
@@ -214,6 +217,21 @@ def level_within_budget(
             continue
         return level
     return max(view_bytes)
+
+
+def steps_ahead(max_steps: int, speed: float, load_s: float) -> int:
+    """How many slices ahead of a slider moving at ``speed`` (steps per second) to request
+    now, when a load takes ``load_s``: up to the nearest one it reaches only after a load
+    started now has finished (the farthest a load started now is needed for), at most
+    ``max_steps``. Farther slices are asked for by later steps still in time; asked for now,
+    they are wasted whenever the slider stops. ``max_steps`` when the speed or the load time
+    is unknown (0 or not finite).
+    """
+    if max_steps <= 0:
+        return 0
+    if not (0 < speed < math.inf) or not (0 < load_s < math.inf):
+        return max_steps
+    return min(max_steps, math.floor(speed * load_s) + 1)
 
 
 def level_for_speed(
