@@ -15,6 +15,7 @@ from zarr.storage import LocalStore, MemoryStore
 from http_server import LocalHTTPServer
 from tilescope.data.io import read_path
 from tilescope.data.remote import RemoteOptions, open_remote_store
+from tilescope.data.serve import SlowHTTPServer
 from tilescope.data.zarr_chunks import ChunkReader
 from tilescope.data.zarr_io import NamedReads
 from tilescope.errors import DataSourceError
@@ -46,9 +47,13 @@ def _array(
     order: str = "C",
     fill: Any = 0,
     missing: int = 0,
+    shards: tuple[int, ...] | None = None,
 ) -> Any:
-    """``data`` written by zarr-python, then chunks with a flat index < ``missing`` deleted."""
+    """``data`` written by zarr-python, then chunks (or shards) with a flat index <
+    ``missing`` deleted."""
     extra: dict[str, Any] = {"order": order} if fmt == 2 else {}
+    if shards is not None:
+        extra["shards"] = shards
     if fmt == 3 and data.dtype.itemsize > 1:
         extra["serializer"] = zarr.codecs.BytesCodec(
             endian="big" if data.dtype.byteorder == ">" else "little"
@@ -67,7 +72,8 @@ def _array(
     if missing:
         import itertools
 
-        grid = [range(-(-n // c)) for n, c in zip(data.shape, chunks, strict=True)]
+        stored = shards or chunks
+        grid = [range(-(-n // c)) for n, c in zip(data.shape, stored, strict=True)]
         for i, coords in enumerate(itertools.product(*grid)):
             if i < missing:
                 zarr.core.sync.sync(store.delete(a.metadata.encode_chunk_key(coords)))
@@ -99,6 +105,7 @@ def _basic_key(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[Any, ...]:
     st.sampled_from(["<u2", ">i2", "u1", "<f4", ">f8", "bool", "<i8"]),
     st.sampled_from(["C", "F"]),
     st.integers(0, 3),
+    st.booleans(),
 )
 def test_basic_reads_equal_zarrs(
     data: st.DataObject,
@@ -108,14 +115,28 @@ def test_basic_reads_equal_zarrs(
     dtype: str,
     order: str,
     missing: int,
+    sharded: bool,
 ) -> None:
     chunks = tuple(data.draw(st.integers(1, n + 2)) for n in shape)
+    shards = None
+    if sharded and fmt == 3:  # shards of 1-3 chunks per axis (some inner chunks all fill)
+        shards = tuple(c * data.draw(st.integers(1, 3)) for c in chunks)
     rng = np.random.default_rng(len(shape))
     values = (rng.integers(0, 2, shape) if dtype == "bool" else rng.integers(0, 200, shape)).astype(
         dtype
     )
     fill = True if dtype == "bool" else 7
-    a = _array(MemoryStore(), values, chunks, fmt, codec, order=order, fill=fill, missing=missing)
+    a = _array(
+        MemoryStore(),
+        values,
+        chunks,
+        fmt,
+        codec,
+        order=order,
+        fill=fill,
+        missing=missing,
+        shards=shards,
+    )
     reader = ChunkReader.for_array(a)
     assert reader is not None
     key = data.draw(_basic_key(tuple(shape)))
@@ -138,10 +159,6 @@ def test_local_store_reads_files_and_missing_chunks_are_the_fill_value(tmp_path:
 
 def test_layouts_it_does_not_decode_are_read_by_zarr(tmp_path: Path) -> None:
     values = np.arange(16 * 16, dtype="u2").reshape(16, 16)
-    sharded = zarr.create_array(
-        MemoryStore(), shape=(16, 16), chunks=(4, 4), shards=(8, 8), dtype="u2"
-    )
-    sharded[...] = values
     transposed = zarr.create_array(
         MemoryStore(),
         shape=(16, 16),
@@ -150,7 +167,7 @@ def test_layouts_it_does_not_decode_are_read_by_zarr(tmp_path: Path) -> None:
         filters=[zarr.codecs.TransposeCodec(order=(1, 0))],
     )
     transposed[...] = values
-    for a in (sharded, transposed):
+    for a in (transposed,):
         assert ChunkReader.for_array(a) is None
         np.testing.assert_array_equal(NamedReads(a, "x")[2:9, 3:15], values[2:9, 3:15])
     plain = _array(MemoryStore(), values, (4, 4), 3, "zstd")
@@ -208,3 +225,61 @@ def test_a_failing_request_fails_the_read_naming_the_url(http_server: LocalHTTPS
     np.testing.assert_array_equal(np.asarray(spec.data[0:32, :]), 3)
     with pytest.raises(DataSourceError, match=r"a\.zarr"):
         spec.data[32:64, 32:64]
+
+
+@pytest.mark.parametrize("location", ["end", "start"])
+def test_sharded_reads_fetch_one_index_and_the_covered_chunks(
+    tmp_path: Path, location: str
+) -> None:
+    from zarr.codecs import BytesCodec, ShardingCodec, ZstdCodec
+
+    values = np.random.default_rng(2).integers(0, 4000, (2, 128, 128)).astype("<u2")
+    # zarr-python writes the index at the end unless told
+    a = zarr.create_array(
+        LocalStore(tmp_path / "s.zarr"),
+        shape=values.shape,
+        chunks=(1, 64, 64),
+        dtype="<u2",
+        serializer=ShardingCodec(
+            chunk_shape=(1, 32, 32),
+            codecs=[BytesCodec(), ZstdCodec()],
+            index_location=location,  # type: ignore[arg-type]
+        ),
+        compressors=None,
+    )
+    a[...] = values
+    local = ChunkReader.for_array(zarr.open_array(LocalStore(tmp_path / "s.zarr")))
+    assert local is not None
+    got = local.read((1, slice(10, 100), slice(40, 128)))
+    assert got is not None
+    np.testing.assert_array_equal(got, values[1, 10:100, 40:128])
+    with SlowHTTPServer(tmp_path) as server:  # byte ranges, as object stores serve them
+        url = f"{server.url.rstrip('/')}/s.zarr"
+        remote = zarr.open_array(open_remote_store(url, RemoteOptions(timeout_s=5.0)), mode="r")
+        reader = ChunkReader.for_array(remote)
+        assert reader is not None
+        before = server.stats().requests
+        got = reader.read((0, slice(0, 64), slice(32, 96)))  # 2 x 2 chunks in 2 shards
+        assert got is not None
+        np.testing.assert_array_equal(got, values[0, 0:64, 32:96])
+        assert server.stats().requests - before == 2 + 4  # two indexes, four chunks
+
+
+def test_a_damaged_shard_index_fails_instead_of_drawing_other_chunks(tmp_path: Path) -> None:
+    values = np.arange(64 * 64, dtype="<u2").reshape(64, 64)
+    root = tmp_path / "s.zarr"
+    a = _array(LocalStore(root), values, (16, 16), 3, "none", shards=(32, 32))
+    shard = root / "c" / "0" / "1"
+    blob = bytearray(shard.read_bytes())
+    index = 16 * 4 + 4
+    # swap the first two chunks' index entries: every offset still valid, the checksum not
+    first, second = slice(-index, -index + 16), slice(-index + 16, -index + 32)
+    blob[first], blob[second] = blob[second], blob[first]
+    shard.write_bytes(bytes(blob))
+    reads = NamedReads(a, str(root))
+    np.testing.assert_array_equal(reads[0:32, 0:32], values[0:32, 0:32])  # shard (0, 0)
+    with pytest.raises(DataSourceError, match="checksum"):
+        reads[0:16, 32:48]
+    shard.write_bytes(bytes(blob[: len(blob) // 3]))  # truncated: its index is gone
+    with pytest.raises(DataSourceError, match=r"s\.zarr"):
+        reads[0:16, 32:48]

@@ -12,10 +12,13 @@ covered chunks' keys from the array's own metadata, their bytes from the array's
 loop, all chunks at once within zarr's concurrency limit, for every other store, so HTTP
 goes through the same fsspec code and its timeouts), decoded with numcodecs in the calling
 worker thread. Missing chunks are the fill value. It handles the layouts zarr writes by
-default and the common compressors; anything else (sharding, transposes, filters, other
-codecs, non-numeric dtypes, fancy indexing) returns ``None`` from :meth:`ChunkReader.for_array`
-or :meth:`ChunkReader.read`, and the caller reads through zarr as before. A chunk whose
-decoded size is not its shape's is an error (truncated or corrupt), never a wrong picture.
+default and the common compressors, and sharded arrays (OME-Zarr 0.5's usual layout: each
+shard's index is read with one ranged request, its checksum verified, then each covered
+inner chunk with one ranged request); anything else (transposes, filters, other codecs,
+non-numeric dtypes, fancy indexing) returns ``None`` from :meth:`ChunkReader.for_array` or
+:meth:`ChunkReader.read`, and the caller reads through zarr as before. A chunk whose decoded
+size is not its shape's, or a shard index whose checksum or size is wrong, is an error
+(truncated or corrupt), never a wrong picture.
 """
 
 from __future__ import annotations
@@ -69,8 +72,51 @@ class _Axis:
         )
 
 
+#: A byte range of a stored object: (start, stop), or (-n, None) for its last n bytes.
+ByteRange = tuple[int, int | None]
+#: An index entry of a missing inner chunk (offset and size both 2**64 - 1).
+_EMPTY = np.uint64(2**64 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sharding:
+    """Where a sharded array's inner chunks are: shards of ``per_shard`` chunks each, whose
+    index (offset, size per chunk, uint64 little-endian, then a crc32c when ``checksum``)
+    is at the shard's end or start."""
+
+    per_shard: tuple[int, ...]
+    at_end: bool
+    checksum: bool
+
+    @property
+    def index_bytes(self) -> int:
+        return 16 * math.prod(self.per_shard) + (4 if self.checksum else 0)
+
+    def index_range(self) -> ByteRange:
+        n = self.index_bytes
+        return (-n, None) if self.at_end else (0, n)
+
+    def parse_index(self, blob: Any, where: tuple[int, ...]) -> npt.NDArray[np.uint64]:
+        raw = np.frombuffer(blob, dtype=np.uint8)
+        if raw.size != self.index_bytes:
+            raise CorruptChunkError(
+                f"shard {where} has an index of {raw.size} bytes, not {self.index_bytes}: the "
+                "shard is truncated or corrupt; rewrite it"
+            )
+        if self.checksum:
+            import google_crc32c
+
+            body, stored = raw[:-4], raw[-4:].tobytes()
+            if np.uint32(google_crc32c.value(body.tobytes())).tobytes() != stored:
+                raise CorruptChunkError(
+                    f"shard {where}'s index fails its checksum: the shard is corrupt; rewrite it"
+                )
+            raw = body
+        return raw.view("<u8").reshape((*self.per_shard, 2))
+
+
 class ChunkReader:
-    """Reads basic selections of one unsharded zarr array chunk by chunk (see the module)."""
+    """Reads basic selections of one zarr array chunk by chunk (see the module)."""
 
     __slots__ = (
         "_chunk_key",
@@ -81,6 +127,7 @@ class ChunkReader:
         "_out_dtype",
         "_root",
         "_shape",
+        "_sharding",
         "_store",
         "_stored_dtype",
     )
@@ -92,9 +139,11 @@ class ChunkReader:
         stored_dtype: np.dtype[Any],
         order: str,
         fill: Any,
+        sharding: _Sharding | None = None,
     ) -> None:
         self._shape = tuple(int(n) for n in array.shape)
-        self._chunks = tuple(int(c) for c in array.chunks)
+        self._chunks = tuple(int(c) for c in array.chunks)  # inner chunks when sharded
+        self._sharding = sharding
         self._decoders = tuple(decoders)
         self._stored_dtype = stored_dtype
         # native byte order: what the texture upload and numpy's fast paths want
@@ -138,10 +187,17 @@ class ChunkReader:
             return cls(array, decoders, dtype, str(order), fill)
         if fmt != 3:
             return None
-        stored, decoders = _v3_codecs(meta.codecs, dtype)
+        sharding = None
+        codecs = meta.codecs
+        if len(codecs) == 1 and type(codecs[0]).__name__ == "ShardingCodec":
+            sharding = _sharding(codecs[0], meta.chunk_grid.chunk_shape)
+            if sharding is None:
+                return None
+            codecs = codecs[0].codecs
+        stored, decoders = _v3_codecs(codecs, dtype)
         if stored is None:
             return None
-        return cls(array, decoders, stored, "C", meta.fill_value)
+        return cls(array, decoders, stored, "C", meta.fill_value, sharding)
 
     def read(self, key: Any) -> npt.NDArray[Any] | None:
         """``array[key]`` for a basic ``key`` (integers, unit-step slices, one Ellipsis), or
@@ -155,7 +211,7 @@ class ChunkReader:
         coords = list(itertools.product(*(a.chunks() for a in axes)))
         if not coords:
             return out
-        blobs = self._fetch([self._chunk_key(c) for c in coords])
+        blobs = self._chunk_blobs(coords)
         for c, blob in zip(coords, blobs, strict=True):
             parts = [a.part(i) for a, i in zip(axes, c, strict=True)]
             dst = tuple(p[1] for p in parts if isinstance(p[1], slice))
@@ -211,10 +267,46 @@ class ChunkReader:
             )
         return raw.view(self._stored_dtype).reshape(self._chunks, order=self._order)
 
-    def _fetch(self, keys: list[str]) -> list[Any]:
-        """Each key's bytes, or None where the store has no such chunk (the fill value)."""
+    def _chunk_blobs(self, coords: list[tuple[int, ...]]) -> list[Any]:
+        """Each chunk's stored bytes, or None for a chunk never written (the fill value)."""
+        sharding = self._sharding
+        if sharding is None:
+            return self._fetch([(self._chunk_key(c), None) for c in coords])
+        per = sharding.per_shard
+        shard_of = [tuple(i // n for i, n in zip(c, per, strict=True)) for c in coords]
+        shards = list(dict.fromkeys(shard_of))
+        raw = self._fetch([(self._chunk_key(sh), sharding.index_range()) for sh in shards])
+        index = {
+            sh: None if blob is None else sharding.parse_index(blob, sh)
+            for sh, blob in zip(shards, raw, strict=True)
+        }
+        wanted: list[tuple[str, ByteRange]] = []
+        slot: list[int | None] = []  # which of ``wanted`` holds each chunk
+        for c, sh in zip(coords, shard_of, strict=True):
+            table = index[sh]
+            entry = (
+                None if table is None else table[tuple(i % n for i, n in zip(c, per, strict=True))]
+            )
+            if entry is None or (entry[0] == _EMPTY and entry[1] == _EMPTY):
+                slot.append(None)
+                continue
+            start, size = int(entry[0]), int(entry[1])
+            slot.append(len(wanted))
+            wanted.append((self._chunk_key(sh), (start, start + size)))
+        got = self._fetch(wanted)
+        blobs: list[Any] = []
+        for c, i in zip(coords, slot, strict=True):
+            if i is not None and got[i] is None:
+                raise CorruptChunkError(f"the shard holding chunk {c} vanished while read")
+            blobs.append(None if i is None else got[i])
+        return blobs
+
+    def _fetch(self, requests: Sequence[tuple[str, ByteRange | None]]) -> list[Any]:
+        """Each (key, byte range)'s bytes, or None where the store has no such key."""
+        if not requests:
+            return []
         if self._root is not None:
-            return [_read_file(self._root / k) for k in keys]
+            return [_read_file(self._root / k, r) for k, r in requests]
         import zarr
         from zarr.core.buffer import default_buffer_prototype
         from zarr.core.sync import sync
@@ -226,12 +318,12 @@ class ChunkReader:
         async def fetch_all() -> list[Any]:
             gate = asyncio.Semaphore(limit)
 
-            async def one(k: str) -> Any:
+            async def one(k: str, r: ByteRange | None) -> Any:
                 async with gate:
-                    buf = await store.get(k, prototype)
+                    buf = await store.get(k, prototype, byte_range=_byte_request(r))
                 return None if buf is None else buf.as_numpy_array()
 
-            return list(await asyncio.gather(*(one(k) for k in keys)))
+            return list(await asyncio.gather(*(one(k, r) for k, r in requests)))
 
         result: list[Any] = sync(fetch_all())
         return result
@@ -267,6 +359,38 @@ def _v3_codecs(
     return stored, decoders[::-1]
 
 
+def _sharding(codec: Any, shard_shape: Sequence[int]) -> _Sharding | None:
+    """The layout of a sharding codec's shards, or None for an index this module does not
+    read (other index codecs)."""
+    from zarr.codecs import BytesCodec, Crc32cCodec
+
+    index_codecs = tuple(codec.index_codecs)
+    if not index_codecs or type(index_codecs[0]) is not BytesCodec:
+        return None
+    endian = index_codecs[0].endian
+    if endian is not None and endian.value != "little":
+        return None
+    rest = [type(c) for c in index_codecs[1:]]
+    if rest not in ([], [Crc32cCodec]):
+        return None
+    inner = tuple(int(n) for n in codec.chunk_shape)
+    shard = tuple(int(n) for n in shard_shape)
+    if len(inner) != len(shard) or any(s % i for s, i in zip(shard, inner, strict=True)):
+        return None
+    per_shard = tuple(s // i for s, i in zip(shard, inner, strict=True))
+    at_end = getattr(codec.index_location, "value", codec.index_location) == "end"
+    return _Sharding(per_shard, at_end, bool(rest))
+
+
+def _byte_request(r: ByteRange | None) -> Any:
+    if r is None:
+        return None
+    from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+
+    start, stop = r
+    return SuffixByteRequest(-start) if stop is None else RangeByteRequest(start, stop)
+
+
 def _local_root(store: Any) -> Path | None:
     """A LocalStore's root directory (its chunks are plain files), else None."""
     from zarr.storage import LocalStore
@@ -276,8 +400,17 @@ def _local_root(store: Any) -> Path | None:
     return None
 
 
-def _read_file(path: Path) -> bytes | None:
+def _read_file(path: Path, r: ByteRange | None = None) -> bytes | None:
     try:
-        return path.read_bytes()
+        if r is None:
+            return path.read_bytes()
+        with path.open("rb") as f:
+            start, stop = r
+            if stop is None:  # the last -start bytes (all of a shorter file)
+                size = f.seek(0, 2)
+                f.seek(max(0, size + start))
+                return f.read()
+            f.seek(start)
+            return f.read(stop - start)
     except (FileNotFoundError, NotADirectoryError):
         return None
