@@ -106,6 +106,44 @@ def test_tile_slice_memoizes_keys_and_owns() -> None:
         TileSlice(grid, 7, 1, ((4,),))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(6, 8),  # layer
+            st.integers(0, 2),  # version
+            st.integers(0, 3),  # plane
+            st.integers(0, 1),  # level
+            st.sampled_from([(1, 2), (2, 1)]),
+            st.sampled_from([(), ((0, 2),), ((1, 3),)]),
+        ),
+        max_size=40,
+    ),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_owned_positions_are_those_owns_accepts(
+    keys: list[tuple[int, int, int, int, tuple[int, int], tuple[tuple[int, int], ...]]],
+    plane: int,
+    thick: bool,
+) -> None:
+    grid = build_tile_grid([(512, 512), (256, 256)], 128, 256)
+    windows = (((1, 3),), ((0, 2),)) if thick else ()
+    ts = TileSlice(
+        grid,
+        layer_id=7,
+        data_version=1,
+        level_slices=((plane,), (plane // 2,)),
+        level_windows=windows,
+        projection="max" if thick else "none",
+    )
+    tile_keys = [
+        TileKey(lid, ver, (z,), lvl, 0, 1, shown, window, "max" if window else "none")
+        for lid, ver, z, lvl, shown, window in keys
+    ] + [ts.key((1, 0, 0)), ts.key((0, 1, 1))]
+    assert ts.owned_positions(tile_keys) == {k.position for k in tile_keys if ts.owns(k)}
+
+
 def test_level_to_data_and_bounds_geometry() -> None:
     grid = build_tile_grid([(1024, 1024), (512, 512), (256, 256)], 256, 256)
     assert grid.level_to_data(2) == (4.0, 4.0, 1.5, 1.5)

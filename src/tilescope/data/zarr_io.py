@@ -87,11 +87,14 @@ class NamedReads:
     failed: the request timed out ...``. Everything else is the wrapped array's.
     """
 
-    __slots__ = ("_array", "_chunks", "_where")
+    __slots__ = ("_array", "_chunk_shape", "_chunks", "_shape", "_where")
 
     def __init__(self, array: Any, where: str) -> None:
         self._array = array
         self._where = where
+        # read-only arrays: asked for on every frame's slice math, built once
+        self._shape = tuple(int(n) for n in array.shape)
+        self._chunk_shape = tuple(int(c) for c in array.chunks)
         # basic selections of common layouts skip zarr's per-read CPU (see zarr_chunks)
         self._chunks = ChunkReader.for_array(array)
 
@@ -106,7 +109,7 @@ class NamedReads:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(int(n) for n in self._array.shape)
+        return self._shape
 
     @property
     def dtype(self) -> Any:
@@ -114,11 +117,11 @@ class NamedReads:
 
     @property
     def ndim(self) -> int:
-        return int(self._array.ndim)
+        return len(self._shape)
 
     @property
     def chunks(self) -> tuple[int, ...]:
-        return tuple(int(c) for c in self._array.chunks)
+        return self._chunk_shape
 
     def __getitem__(self, key: Any) -> Any:
         try:

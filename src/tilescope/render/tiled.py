@@ -402,7 +402,7 @@ class TiledFrames:
             # the slice's resident positions change only when the atlas does (version)
             memo = (tiles.level_slices, tiles.level_windows, tiles.projection, state.version)
             if state.resident_memo is None or state.resident_memo[0] != memo:
-                resident = {k.position for k in state.atlas.keys if tiles.owns(k)}
+                resident = tiles.owned_positions(state.atlas.keys)
                 state.resident_memo = (memo, resident)
             return plan_coverage(
                 tiles, view, state.resident_memo[1], coverage_levels=coverage, finer_depth=finer

@@ -27,7 +27,7 @@ dict; concurrent use can at worst compute an entry twice).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -471,6 +471,28 @@ class TileSlice:
             )
             self._keys[pos] = key
         return key
+
+    def owned_positions(self, keys: Iterable[TileKey]) -> set[Position]:
+        """The positions of the ``keys`` this slice :meth:`owns`: one pass over, e.g., every
+        tile an atlas holds (hundreds, each slice's), without a call per key."""
+        planes = {
+            (lvl, self.level_slices[lvl], self.window(lvl)) for lvl in range(self.grid.nlevels)
+        }
+        lid, version, shown, projection = (
+            self.layer_id,
+            self.data_version,
+            self.displayed,
+            self.projection,
+        )
+        return {
+            (k.level, k.row, k.col)
+            for k in keys
+            if k.layer_id == lid
+            and (k.level, k.slice, k.window) in planes
+            and k.data_version == version
+            and k.displayed == shown
+            and k.projection == projection
+        }
 
     def owns(self, key: TileKey) -> bool:
         """Whether ``key`` belongs to this layer, version, view and slice."""
