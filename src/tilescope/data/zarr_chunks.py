@@ -332,8 +332,9 @@ class ChunkReader:
 def _v3_codecs(
     codecs: Sequence[Any], dtype: np.dtype[Any]
 ) -> tuple[np.dtype[Any] | None, list[Decode]]:
-    """The stored dtype and the bytes decoders for a v3 codec chain, or (None, []) when it has
-    a codec this module does not decode (sharding, transpose, checksums, others)."""
+    """The stored dtype and the bytes decoders for a v3 codec chain (a shard's inner chain
+    for a sharded array), or (None, []) when it has a codec this module does not decode
+    (transpose, checksums, nested sharding, others)."""
     import numcodecs
     from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
 
