@@ -550,3 +550,52 @@ def test_a_removed_layer_leaves_nothing_in_the_ram_cache(viewer: Viewer) -> None
     assert viewer.loader.cache.stats.entries >= 5  # the slice shown and its neighbours
     viewer.layers.remove(layer)
     assert viewer.loader.cache.stats.entries == 0
+
+
+class _HeldSlicer:
+    """A prefetch slicer that runs nothing: the test finishes each read when it chooses."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[Any, Callable[[Any], Any], Callable[[Any], None]]] = []
+
+    def submit(
+        self, key: Any, task: Callable[[Any], Any], done: Callable[[Any], None], *_: Any, **__: Any
+    ) -> None:
+        self.reads.append((key, task, done))
+
+    def cancel(self, key: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_the_slices_ahead_are_those_a_measured_read_lets_the_slider_reach() -> None:
+    clock = FakeClock()
+    held = _HeldSlicer()
+    prefetcher = VolumePrefetcher(
+        MainThreadQueue(),
+        ChunkCache(1 << 30),
+        PrefetchSettings(**_settings(idle_after_s=0.5, direction_steps=5, radius=1)),
+        visible_busy=lambda: False,
+        read_task=lambda request: lambda token: request(token),
+        timeout_s=10.0,
+        clock=clock,
+        slicer=held,  # type: ignore[arg-type]
+    )
+    layer = Image(np.zeros((NT, *VOLUME), np.float32), contrast_limits=(0, 1))
+    dims = Dims(4, ndisplay=3, range=[(0, NT - 1, 1), (0, 3, 1), (0, 15, 1), (0, 15, 1)])
+    try:
+        dims.set_current_step(0, 2)
+        prefetcher.plan(layer, dims.state)
+        clock.advance(0.06)  # the first read takes 60 ms
+        _, task, done = held.reads[0]
+        done(task(None))
+        for t in (3, 4, 5):  # 20 steps per second
+            clock.advance(0.05)
+            dims.set_current_step(0, t)
+            prefetcher.plan(layer, dims.state)
+        # a 60 ms read at 20 Hz: the next two slices (floor(1.2) + 1), not direction_steps' 5
+        assert _times(prefetcher, layer) == [6, 7]
+    finally:
+        prefetcher.close()

@@ -38,8 +38,8 @@ frame when the rasteriser has finished it, and the main thread does not wait for
 each side of the current one whose coarse tiles are kept warm; ``budget_bytes``: the
 neighbourhood is prefetched at the finest level whose tiles of the view fit this budget, the
 coarsest level if none does; ``direction_steps``: at most this many slices ahead in the
-direction the slider moves (tiled layers ask for those it reaches while a load runs, and the
-next), at a level chosen from its speed; ``num_workers`` of the prefetch pool, which starts
+direction the slider moves (those it reaches while a load runs, and the next, are asked
+for), at a level chosen from its speed; ``num_workers`` of the prefetch pool, which starts
 a load only while no visible load is waiting; ``idle_after_s``: a slider still this long has
 stopped moving; ``stand_in``: a slice with nothing resident shows the nearest slice that has
 resident tiles, marked as placeholders, until its own arrive).
@@ -212,8 +212,8 @@ class PrefetchSettings:
     budget_bytes: int = 32 << 20
     """The neighbourhood's level: the finest whose tiles of the view fit (else the coarsest)."""
     direction_steps: int = 4
-    """Most slices ahead in the direction of travel, while the slider moves (tiled layers ask
-    for as many as it reaches while one load runs, and the next; 3D volumes for all)."""
+    """Most slices ahead in the direction of travel, while the slider moves (as many as it
+    reaches while one load runs, and the next, are asked for)."""
     num_workers: int = 2
     """Workers of the prefetch pool (it starts loads only while no visible load waits)."""
     idle_after_s: float = 0.5

@@ -7,7 +7,10 @@ requests instead. Each time the viewer slices such a layer (main thread, no data
 
 1. follows the slider on the layer's sliced world axes
    (:class:`~tilescope.tiles.prefetch.SliderMotion`) and lists the slices ahead of a moving
-   slider (``prefetch.direction_steps``, wrapping while a player loops) and the warm
+   slider (those it reaches while one of the layer's measured prefetch reads runs, and the
+   next, :func:`~tilescope.tiles.prefetch.steps_ahead`; at most ``prefetch.direction_steps``,
+   all of them before a read or the speed was measured; wrapping while a player loops) and
+   the warm
    neighbourhood (``prefetch.radius`` on each side) with
    :func:`~tilescope.tiles.prefetch.prefetch_slices`;
    When a slider that moved comes to rest (``prefetch.idle_after_s``), the viewer's rest
@@ -42,6 +45,7 @@ import dataclasses
 import functools
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -63,7 +67,7 @@ from tilescope.slicing.requests import (
     request_signature,
 )
 from tilescope.slicing.slicer import LayerSlicer
-from tilescope.tiles.prefetch import SliderMotion, prefetch_slices
+from tilescope.tiles.prefetch import SliderMotion, prefetch_slices, steps_ahead
 
 __all__ = ["FAILED_BACKOFF_S", "VolumeKey", "VolumePrefetcher"]
 
@@ -89,6 +93,7 @@ class _Flight:
     request: ImageSliceRequest
     future: Future[ImageSliceResponse] = field(default_factory=Future)
     adopted: bool = False  # a visible read waits for it: never cancelled by a re-plan
+    started: float = 0.0  # the prefetcher's clock when it was submitted
 
 
 @dataclass
@@ -97,6 +102,8 @@ class _Layer:
     axes: tuple[int, ...] = ()  # the sliced world axes followed
     moving: bool = False  # the slider moved when this layer was last planned
     queue: list[tuple[VolumeKey, ImageSliceRequest]] = field(default_factory=list)
+    #: How long its last prefetches took, submit to result on the main thread (seconds).
+    load_s: deque[float] = field(default_factory=lambda: deque(maxlen=16))
 
 
 class VolumePrefetcher:
@@ -213,12 +220,16 @@ class VolumePrefetcher:
         state.motion.update(current)
         motion = state.motion.motion()
         state.moving = motion.moving
+        # as many slices ahead as the slider reaches while one read runs, and the next
+        # (all direction_steps until a read and the speed were measured)
+        load_s = sum(state.load_s) / len(state.load_s) if state.load_s else 0.0
+        speed = motion.speed if motion.measured else math.inf
         ahead, near = prefetch_slices(
             current,
             [dims.nsteps[a] for a in axes],
             motion,
             self._settings.radius,
-            self._settings.direction_steps,
+            steps_ahead(self._settings.direction_steps, speed, load_s),
             wrap=self.playing(),
         )
         if here is None:
@@ -320,7 +331,7 @@ class VolumePrefetcher:
             if item is None:
                 return
             key, request = item
-            flight = _Flight(request)
+            flight = _Flight(request, started=self._clock())
             self._flights[key] = flight
             self._slicer.submit(
                 key,
@@ -344,6 +355,9 @@ class VolumePrefetcher:
     def _done(self, key: VolumeKey, flight: _Flight, response: Any) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
+        state = self._layers.get(key.layer_id)
+        if state is not None:
+            state.load_s.append(self._clock() - flight.started)
         if isinstance(response, ImageSliceResponse):
             self._cache.put(key, response)
             self.completed += 1
