@@ -597,5 +597,12 @@ def test_the_slices_ahead_are_those_a_measured_read_lets_the_slider_reach() -> N
             prefetcher.plan(layer, dims.state)
         # a 60 ms read at 20 Hz: the next two slices (floor(1.2) + 1), not direction_steps' 5
         assert _times(prefetcher, layer) == [6, 7]
+        # a player held by late volumes moves slower than its rate: all five stay asked for
+        prefetcher.playing = lambda: True
+        clock.advance(0.05)
+        dims.set_current_step(0, 6)
+        prefetcher.plan(layer, dims.state)
+        # (6, the slice shown now, is still in the plan: its read is held, as a running one)
+        assert [t for t in _times(prefetcher, layer) if t > 6] == [7, 8, 9, 10, 11]
     finally:
         prefetcher.close()

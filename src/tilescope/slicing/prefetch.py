@@ -9,9 +9,8 @@ requests instead. Each time the viewer slices such a layer (main thread, no data
    (:class:`~tilescope.tiles.prefetch.SliderMotion`) and lists the slices ahead of a moving
    slider (those it reaches while one of the layer's measured prefetch reads runs, and the
    next, :func:`~tilescope.tiles.prefetch.steps_ahead`; at most ``prefetch.direction_steps``,
-   all of them before a read or the speed was measured; wrapping while a player loops) and
-   the warm
-   neighbourhood (``prefetch.radius`` on each side) with
+   all of them before a read or the speed was measured and while a player plays, wrapping
+   then) and the warm neighbourhood (``prefetch.radius`` on each side) with
    :func:`~tilescope.tiles.prefetch.prefetch_slices`;
    When a slider that moved comes to rest (``prefetch.idle_after_s``), the viewer's rest
    alarm re-plans (:meth:`VolumePrefetcher.replan_rested`): the neighbourhood then covers
@@ -220,10 +219,12 @@ class VolumePrefetcher:
         state.motion.update(current)
         motion = state.motion.motion()
         state.moving = motion.moving
-        # as many slices ahead as the slider reaches while one read runs, and the next
-        # (all direction_steps until a read and the speed were measured)
+        # as many slices ahead as the slider reaches while one read runs, and the next (all
+        # direction_steps until a read and the speed were measured, and while a player
+        # plays: one held by late volumes moves slower than its rate, and fewer slices ahead
+        # would keep it slow)
         load_s = sum(state.load_s) / len(state.load_s) if state.load_s else 0.0
-        speed = motion.speed if motion.measured else math.inf
+        speed = motion.speed if motion.measured and not self.playing() else math.inf
         ahead, near = prefetch_slices(
             current,
             [dims.nsteps[a] for a in axes],
