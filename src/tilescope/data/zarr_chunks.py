@@ -1,4 +1,4 @@
-"""Chunk-by-chunk reads of unsharded zarr arrays, without zarr's per-read machinery.
+"""Chunk-by-chunk reads of zarr arrays, without zarr's per-read machinery.
 
 zarr-python's ``array[key]`` costs about 0.5 ms of CPU per chunk on a local store (its
 indexers, buffer prototypes, codec pipeline and one event-loop task per chunk), ten times
@@ -44,7 +44,8 @@ Decode = Callable[[Any], Any]
 
 
 class CorruptChunkError(ValueError):
-    """A chunk decoded to the wrong number of bytes: the stored chunk is truncated or corrupt."""
+    """A chunk decoded to the wrong number of bytes, or a shard index of the wrong size or
+    checksum: what is stored is truncated or corrupt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +188,11 @@ class ChunkReader:
             return cls(array, decoders, dtype, str(order), fill)
         if fmt != 3:
             return None
+        from zarr.codecs import ShardingCodec
+
         sharding = None
         codecs = meta.codecs
-        if len(codecs) == 1 and type(codecs[0]).__name__ == "ShardingCodec":
+        if len(codecs) == 1 and type(codecs[0]) is ShardingCodec:
             sharding = _sharding(codecs[0], meta.chunk_grid.chunk_shape)
             if sharding is None:
                 return None
