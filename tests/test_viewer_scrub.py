@@ -135,6 +135,32 @@ def test_a_slice_change_cancels_the_old_slice_and_its_neighbourhood(viewer: View
         assert viewer.loader.cache.is_pinned(_root_key(viewer, z))
 
 
+def test_a_slider_step_asks_for_its_tiles_at_once_and_draws_them_in_the_next_task(
+    viewer: Viewer,
+) -> None:
+    """The step's own task plans (its loads start before ``set_current_step`` returns); the
+    frame (draws, uploads, the backend's apply) is the posted flush's, a task of its own, so
+    neither holds the main thread for both."""
+    arr = GatedStack()
+    viewer.add_image(arr, contrast_limits=(0, 1))
+    _settle_at(viewer, 8)
+    applied: list[Any] = []
+    real_apply = viewer.backend.apply
+    viewer.backend.apply = lambda plan: (applied.append(plan), real_apply(plan))  # type: ignore[method-assign]
+    arr.gate.clear()
+    viewer.dims.set_current_step(0, 3)  # cold: z=3 is outside the warm neighbourhood
+    arr.wait_for(lambda: arr.started.count(3) >= 1)  # asked for within the step's task
+    assert applied == []  # not drawn in it
+    viewer.hop.drain()  # the posted flush
+    assert len(applied) == 1
+    arr.gate.set()
+    assert viewer.wait_until_idle(WAIT)
+    frame = viewer.layer_frame(viewer.layers[0])
+    assert frame is not None
+    assert frame.slice0 == (3,)
+    assert frame.settled
+
+
 def test_the_warm_neighbourhood_shows_a_step_at_once_without_a_read(viewer: Viewer) -> None:
     arr = GatedStack()
     viewer.add_image(arr, contrast_limits=(0, 1))
