@@ -682,7 +682,7 @@ class Viewer:
             changed.connect(on_changed)
             self._disconnects[layer.layer_id] = lambda: changed.disconnect(on_changed)
             self._update_views()
-            self._refresh_slices(draw_now=True)
+            self._refresh_slices()
 
     def _on_layer_removed(self, index: int, layer: Layer) -> None:
         key = layer.layer_id
@@ -756,16 +756,16 @@ class Viewer:
             if isinstance(layer, Image | Labels) and layer.multiscale and not is_tiled(layer, dims):
                 update_view_from_world(layer, lo, hi, canvas, dims)
 
-    def _refresh_slices(self, tiles_now: bool = True, draw_now: bool = False) -> None:
+    def _refresh_slices(self, tiles_now: bool = True) -> None:
         """Re-slice what changed. With ``tiles_now`` (a new layer, a slider step) tiled layers
         re-plan at once, so their loads start before this returns; else in the next frame.
 
         The frame itself (draws, uploads, the backend's apply) is the posted flush's, a task
         of its own: planning a slider step and drawing it in one task took 10-12 ms of CPU
         with five tiled layers, each half 5-6 ms. The flush finds the plans made here
-        unchanged (``TiledFrames.resolve``'s last frame) unless tiles came. ``draw_now`` (a
-        new layer) draws in this task: a script adding layers in a row would otherwise make
-        all their visuals (6-8 ms of CPU each) in one flush.
+        unchanged (``TiledFrames.resolve``'s last frame) unless tiles came. (A script adding
+        layers in a row gets one flush for all of them; the backend then makes one new
+        visual per frame, the others in tasks of their own.)
         """
         for layer in self._layer_models():
             self._refresh_layer(layer)
@@ -776,11 +776,8 @@ class Viewer:
                 for layer in self._layer_models()
             )
         ):
-            if draw_now:
-                self._flush()
-            else:
-                self._tiles.accept(self._loader.drain())
-                self._resolve_tiles()  # asks the loader for the new tiles; drawn by the flush
+            self._tiles.accept(self._loader.drain())
+            self._resolve_tiles()  # asks the loader for the new tiles; drawn by the flush
         self._schedule_flush()
 
     def _refresh_layer(self, layer: Layer) -> None:

@@ -448,3 +448,32 @@ def test_the_camera_is_set_once_per_change_and_headless_at_the_next_render(
     assert len(calls) == n + 1
     assert not np.array_equal(first, shifted)
     np.testing.assert_array_equal(render(backend, plan), first)  # and back
+
+
+def test_a_frame_makes_one_new_visual_and_prepare_steps_the_rest(
+    make_backend: BackendFactory,
+) -> None:
+    """Layers added in a row reach the backend in one plan: the frame makes the first's
+    visual, each later one is a prepare step of its own, and a screenshot taken before
+    those shows the whole plan anyway."""
+    layers = tuple(
+        ImageDraw(i, _const(v), np.eye(3), (0.0, 1.0)) for i, v in enumerate((0.2, 0.5, 1.0))
+    )
+    plan = plan_2d(layers, (4, 4), K)
+    backend = make_backend((4 * K, 4 * K))
+    assert isinstance(backend, VispyBackend)
+    backend.apply(plan)
+    assert len(backend._layers) == 1  # type: ignore[attr-defined]
+    assert backend.wants_prepare
+    backend.prepare()
+    assert len(backend._layers) == 2  # type: ignore[attr-defined]
+    backend.prepare()
+    assert len(backend._layers) == 3  # type: ignore[attr-defined]
+    assert not backend.wants_prepare
+    # the top layer (opaque white) covers the others once it is drawn
+    assert np.all(backend.screenshot()[..., :3] == 255)
+    # a screenshot before the prepare steps makes what they would have
+    other = make_backend((4 * K, 4 * K))
+    other.apply(plan)
+    assert np.all(other.screenshot()[..., :3] == 255)
+    assert not other.wants_prepare

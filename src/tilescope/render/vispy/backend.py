@@ -127,6 +127,9 @@ class VispyBackend(RenderBackend):
         #: made ahead for the next layer of each (see prepare)
         self._tiled_kinds: set[tuple[str, int, TexelName]] = set()
         self._ahead: dict[tuple[str, int, TexelName], TiledLayerVisual] = {}
+        #: new layers of the last plan whose visual waits for a prepare step (a frame makes
+        #: at most one, see _sync_layers): key -> (draw, order, first visible)
+        self._pending: dict[int, tuple[Draw, int, bool]] = {}
         self._order: tuple[int, ...] = ()
         self._on_camera: CameraCallback | None = None
         self._on_resize: ResizeCallback | None = None
@@ -184,6 +187,8 @@ class VispyBackend(RenderBackend):
                 "the canvas has no OpenGL context until its window is shown; show the "
                 "window first, or take screenshots from a headless (show=False) viewer"
             )
+        if self._pending:  # a screenshot shows the whole plan
+            self._make_pending(None)
         self._busy = True
         try:
             with self._gl():
@@ -200,6 +205,8 @@ class VispyBackend(RenderBackend):
         self._check_open()
         if not 0 < scale <= 1:
             raise ValueError(f"scale must be > 0 and <= 1, got {scale}")
+        if self._pending:
+            self._make_pending(None)
         self._busy = True
         try:
             with self._gl():
@@ -255,7 +262,8 @@ class VispyBackend(RenderBackend):
             return False
         programs = self.programs_ahead
         return (
-            any(lv.wants_prepare(programs) for lv in self._layers.values())
+            bool(self._pending)
+            or any(lv.wants_prepare(programs) for lv in self._layers.values())
             or len(self._ahead) < len(self._tiled_kinds)
             # made ahead outside the scene: only its visual (a program is built attached)
             or any(lv.wants_prepare(False) for lv in self._ahead.values())
@@ -264,8 +272,12 @@ class VispyBackend(RenderBackend):
     def prepare(self) -> bool:
         """One step of making things ahead (see ``wants_prepare``): the shown layers' next
         pages first, then a tiled layer adaptor, and its first visual, for the next layer of
-        each kind this canvas has shown, so adding a layer does not make them in its task."""
+        each kind this canvas has shown, so adding a layer does not make them in its task. A
+        new layer whose visual the last frame left for later comes before all of them."""
         self._check_open()
+        if self._pending:
+            self._make_pending(1)
+            return self.wants_prepare
         with self._gl():
             for layer in self._layers.values():
                 if layer.prepare(self._run_gl, self.programs_ahead):
@@ -278,6 +290,25 @@ class VispyBackend(RenderBackend):
                 if ahead.prepare(self._run_gl, False):
                     break
         return self.wants_prepare
+
+    def _make_pending(self, n: int | None) -> None:
+        """Make ``n`` (None: all) of the visuals the last frame left for later, set to its
+        draws, and ask for a frame that shows them."""
+        self._busy = True
+        try:
+            with self._gl():
+                for key in list(self._pending)[:n]:
+                    draw, order, first = self._pending.pop(key)
+                    layer = self._layer_visual(draw)
+                    self._layers[key] = layer
+                    layer.update(draw, order, first)
+                self._canvas._draw_order.clear()  # a new child (see _sync_layers)
+                if self._app == "egl":
+                    self._join_command_queues()
+                    self._canvas.context.flush_commands()
+        finally:
+            self._busy = False
+        self._canvas.update()
 
     def _layer_visual(self, draw: Draw) -> LayerVisual:
         """A new layer's adaptor: the one made ahead for its kind if there is one."""
@@ -353,6 +384,7 @@ class VispyBackend(RenderBackend):
             layer.remove()
         self._layers.clear()
         self._ahead.clear()
+        self._pending.clear()
         self._on_camera = self._on_resize = None
         self._on_frame = None
         native = self._canvas.native
@@ -446,7 +478,13 @@ class VispyBackend(RenderBackend):
                 self._camera_stale = True
 
     def _sync_layers(self, plan: RenderPlan) -> None:
+        """Bring the visuals in line with ``plan``. A frame makes at most one new visual (a
+        tiled one costs 6-8 ms of CPU, more with a program to link): the other new layers
+        wait for ``prepare`` steps, one each, as main-thread tasks of their own, so a script
+        adding layers in a row never holds the main thread for all of them. A layer made
+        ahead (``prepare``) is not made here and does not count."""
         wanted = {d.key: d for d in plan.layers}
+        self._pending.clear()  # this plan's draws replace the last one's
         for key in list(self._layers):
             draw = wanted.get(key)
             old = self._layers[key]
@@ -454,12 +492,21 @@ class VispyBackend(RenderBackend):
                 old.remove()
                 del self._layers[key]
         first_visible = next((d.key for d in plan.layers if d.visible), None)
+        made = False
         for order, draw in enumerate(plan.layers):
             layer = self._layers.get(draw.key)
+            first = draw.key == first_visible
             if layer is None:
+                ahead = isinstance(draw, TiledDraw) and (
+                    (draw.kind, draw.channels, draw.texel) in self._ahead
+                )
+                if made and not ahead:
+                    self._pending[draw.key] = (draw, order, first)
+                    continue
+                made = made or not ahead
                 layer = self._layer_visual(draw)
                 self._layers[draw.key] = layer
-            layer.update(draw, order, draw.key == first_visible)
+            layer.update(draw, order, first)
         keys = tuple(wanted)
         if keys != self._order:
             # vispy caches the draw order and refreshes it only when children change
