@@ -222,6 +222,33 @@ def test_a_cold_slice_shows_the_nearest_resident_slice_marked_as_placeholder(
     assert frame.stand_in is None
 
 
+def test_the_stand_in_follows_what_became_resident(viewer: Viewer) -> None:
+    """The resident slices are grouped once per atlas change (the search walks every key):
+    a slice that became resident since is found the next time one stands in."""
+    arr = GatedStack()
+    layer = viewer.add_image(arr, contrast_limits=(0, 1))
+    viewer.show_placeholders = False
+    _settle_at(viewer, 8)
+    arr.gate.clear()
+    viewer.dims.set_current_step(0, 15)
+    viewer.screenshot(wait=False)
+    frame = viewer.layer_frame(layer)
+    assert frame is not None
+    assert frame.stand_in == (0, (8,))
+    arr.gate.set()
+    _settle_at(viewer, 15)
+    arr.gate.clear()
+    # cold (outside both neighbourhoods), nearer 15 than 8: 15 stands in, though the first
+    # search grouped the atlas when only 8 and its first neighbours were drawn
+    viewer.dims.set_current_step(0, 12)
+    shot = viewer.screenshot(wait=False)
+    frame = viewer.layer_frame(layer)
+    assert frame is not None
+    assert frame.stand_in == (0, (15,))
+    assert _centre(shot) == pytest.approx(_gray(15), abs=1)
+    arr.gate.set()
+
+
 def test_no_stand_in_when_switched_off() -> None:
     v = _viewer(_config(stand_in=False))
     try:

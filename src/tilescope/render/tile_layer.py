@@ -30,6 +30,9 @@ __all__ = ["LayerFrame", "LayerTiles", "Placement"]
 #: Slices whose key factories a layer keeps (a scrub revisits its neighbours).
 _SLICES_KEPT = 16
 
+#: Resident tiles per (level, slice) at that level.
+SliceGroups = dict[tuple[int, tuple[int, ...]], list[TileKey]]
+
 
 @dataclass(frozen=True, slots=True)
 class LayerFrame:
@@ -94,6 +97,9 @@ class LayerTiles:
     last_tiled: TiledDraw | None = None
     last_frame: LayerFrame | None = None
     resident_memo: tuple[tuple[Any, ...], set[tuple[int, int, int]]] | None = None
+    stand_in_groups: tuple[tuple[Any, ...], SliceGroups] | None = None
+    """The atlas's plain tiles per (level, slice) for the displayed axes (stand-in search),
+    with the (version, displayed axes) they were grouped at."""
     quad_memo: dict[TileKey, tuple[Any, ...]] = field(default_factory=dict)
     """Last frame's quads per drawn tile, with the rectangles, slot and mark they came from."""
     slices: dict[tuple[Any, ...], TileSlice] = field(default_factory=dict)

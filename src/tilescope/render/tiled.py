@@ -433,10 +433,17 @@ class TiledFrames:
     def _stand_in(self, state: LayerTiles, tiles: TileSlice, view: ViewTiles) -> list[TileKey]:
         """The resident tiles in view of the nearest slice that has some (placeholders for a
         slice with nothing resident yet); sets ``state.stand_in``."""
-        groups: dict[tuple[int, tuple[int, ...]], list[TileKey]] = {}
-        for key in state.atlas.keys:
-            if key.projection == "none" and key.displayed == tiles.displayed:
-                groups.setdefault((key.level, key.slice), []).append(key)
+        # a walk over every resident key (thousands): regrouped only when the atlas changed
+        memo_key = (state.version, tiles.displayed)
+        memo = state.stand_in_groups
+        if memo is not None and memo[0] == memo_key:
+            groups = memo[1]
+        else:
+            groups = {}
+            for key in state.atlas.keys:
+                if key.projection == "none" and key.displayed == tiles.displayed:
+                    groups.setdefault((key.level, key.slice), []).append(key)
+            state.stand_in_groups = (memo_key, groups)
         if not groups:
             return []
         source = state.source
