@@ -195,3 +195,49 @@ def test_one_chunk_answering_500_fails_only_its_tile_and_says_where(tmp_path: Pa
     assert "p.zarr/s0" in status
     assert "500" in status
     assert shot[..., 3].min() == 255
+
+
+def test_zarr_arrays_of_the_callers_own_read_by_chunk_and_fail_saying_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``add_image([zarr arrays])`` (napari's idiom) reads its tiles chunk by chunk, not
+    through zarr-python's indexing (broken here to prove it), and a truncated chunk fails
+    its tile with a status naming the array."""
+    import zarr
+
+    values = np.random.default_rng(3).integers(0, 4000, (256, 256), dtype=np.uint16)
+    levels = []
+    for lvl in range(2):
+        f = 2**lvl
+        a = zarr.create_array(
+            str(tmp_path / "p.zarr" / str(lvl)),
+            shape=(256 // f, 256 // f),
+            chunks=(64, 64),
+            dtype="u2",
+        )
+        a[:] = values[::f, ::f]
+        levels.append(zarr.open_array(str(tmp_path / "p.zarr" / str(lvl)), mode="r"))
+
+    def no_zarr_indexing(self: object, key: object) -> None:
+        raise AssertionError("read through zarr-python's indexing")
+
+    monkeypatch.setattr(zarr.Array, "__getitem__", no_zarr_indexing)
+    with Viewer(show=False, size=(256, 256)) as v:
+        layer = v.add_image(levels, multiscale=True, contrast_limits=(0, 4000))
+        v.camera.update(center=(127.5, 127.5), zoom=1.0)  # level 0
+        shot = v.screenshot()
+        assert v.layer_status(layer).state == "ready"
+    expected = np.round(values.astype(np.float64) / 4000 * 255)
+    np.testing.assert_allclose(shot[..., 0], expected, atol=1)
+    chunk = tmp_path / "p.zarr" / "0" / "c" / "3" / "3"
+    chunk.write_bytes(chunk.read_bytes()[:10])  # truncated
+    with Viewer(show=False, size=(256, 256)) as v:
+        layer = v.add_image(levels, multiscale=True, contrast_limits=(0, 4000))
+        v.camera.update(center=(127.5, 127.5), zoom=1.0)
+        v.screenshot()
+        frame = v.layer_frame(layer)
+        status = str(v.layer_status(layer))
+    assert frame is not None
+    assert len(frame.failed) == 1
+    assert status.startswith("error: layer 'Image': tile at level 0")
+    assert "p.zarr/0' failed" in status  # which array, not zarr's bare codec error

@@ -17,7 +17,7 @@ from tilescope.data.io import read_path
 from tilescope.data.remote import RemoteOptions, open_remote_store
 from tilescope.data.serve import SlowHTTPServer
 from tilescope.data.zarr_chunks import ChunkReader
-from tilescope.data.zarr_io import NamedReads
+from tilescope.data.zarr_io import NamedReads, array_location, fast_reads
 from tilescope.errors import DataSourceError
 
 
@@ -283,3 +283,32 @@ def test_a_damaged_shard_index_fails_instead_of_drawing_other_chunks(tmp_path: P
     shard.write_bytes(bytes(blob[: len(blob) // 3]))  # truncated: its index is gone
     with pytest.raises(DataSourceError, match=r"s\.zarr"):
         reads[0:16, 32:48]
+
+
+def test_a_zarr_array_of_the_callers_own_is_read_through_named_reads(
+    tmp_path: Path, http_server: LocalHTTPServer
+) -> None:
+    """``fast_reads``: zarr arrays the caller opened (local or over HTTP) get the chunk
+    reader and failures naming them; other arrays, and arrays already wrapped, pass as is."""
+    values = np.arange(32 * 32, dtype="u2").reshape(32, 32)
+    local = _array(LocalStore(tmp_path / "a.zarr"), values, (16, 16), 3, "zstd")
+    reads = fast_reads(local)
+    assert isinstance(reads, NamedReads)
+    assert reads.array is local
+    assert array_location(local) == str(tmp_path / "a.zarr")
+    np.testing.assert_array_equal(reads[4:20, 8:30], values[4:20, 8:30])
+    assert fast_reads(reads) is reads
+    plain = np.zeros((4, 4))
+    assert fast_reads(plain) is plain
+    _array(LocalStore(http_server.root / "b.zarr"), values, (16, 16), 3, "zstd")
+    remote = zarr.open_array(f"{http_server.url('b.zarr')}", mode="r")
+    assert array_location(remote) == http_server.url("b.zarr")
+    http_server.fail("b.zarr/c/1/1", 500)
+    remote_reads = fast_reads(remote)
+    np.testing.assert_array_equal(remote_reads[0:16, :], values[0:16, :])
+    with pytest.raises(DataSourceError, match=r"b\.zarr"):
+        remote_reads[16:32, 16:32]
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    group.create_array("0", shape=(4, 4), dtype="u1")
+    level = zarr.open_group(str(tmp_path / "g.zarr"), mode="r")["0"]
+    assert array_location(level) == f"{tmp_path / 'g.zarr'}/0"

@@ -10,6 +10,7 @@ nothing reads array values: opening costs a few metadata requests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,7 +21,7 @@ from tilescope.data.spec import LayerSpec
 from tilescope.data.zarr_chunks import ChunkReader
 from tilescope.errors import DataSourceError, UnsupportedFormatError
 
-__all__ = ["NamedReads", "StoreReader", "read_zarr_store"]
+__all__ = ["NamedReads", "StoreReader", "fast_reads", "read_zarr_store"]
 
 #: Codec id prefixes and the package that provides them (named when one is missing).
 CODEC_PACKAGES: tuple[tuple[str, str], ...] = (
@@ -143,6 +144,31 @@ class NamedReads:
 
     def __repr__(self) -> str:
         return f"NamedReads({self._where!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def fast_reads(level: Any) -> Any:
+    """``level`` to read tiles from: a zarr array the caller made (``add_image(zarr_array)``,
+    a list of them as a pyramid) is read through :class:`NamedReads`, so it gets the chunk
+    reader's reads (zarr-python's own cost ~0.5 ms of CPU per chunk, holding the GIL the
+    main thread needs) and failures naming the array; anything else is returned as is.
+    zarr is never imported here: an array of it means it already is."""
+    zarr = sys.modules.get("zarr")
+    if zarr is None or isinstance(level, NamedReads) or not isinstance(level, zarr.Array):
+        return level
+    return NamedReads(level, array_location(level))
+
+
+def array_location(array: Any) -> str:
+    """Where a zarr array lives, for messages: its directory or URL."""
+    store_path = array.store_path
+    store = store_path.store
+    base = getattr(store, "root", None)  # LocalStore: a directory
+    if base is None:
+        base = getattr(store, "path", None)  # FsspecStore: the URL
+    if base is None:  # a memory store or another kind: zarr's own description
+        return str(store_path)
+    base = str(base).rstrip("/")
+    return f"{base}/{store_path.path}" if store_path.path else base
 
 
 def _join(*parts: str) -> str:

@@ -39,6 +39,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from tilescope.data.zarr_io import fast_reads
 from tilescope.errors import ChunkLoadError, TilescopeError
 from tilescope.loading.config import RenderSettings
 from tilescope.loading.loader import ChunkLoader
@@ -182,7 +183,7 @@ class TiledFrames:
             return state
         if state is not None:
             self.drop(layer.layer_id)
-        levels = [layer.level_data(lvl) for lvl in range(layer.level_shapes.shape[0])]
+        levels = [fast_reads(layer.level_data(lvl)) for lvl in range(layer.level_shapes.shape[0])]
         octree = self._loader.config.octree
         tile = tile_shape_for_chunks(
             chunk_shape_2d(levels[0], axes), octree.tile_size, octree.max_root_size
