@@ -229,6 +229,17 @@ def test_zarr_arrays_of_the_callers_own_read_by_chunk_and_fail_saying_where(
         assert v.layer_status(layer).state == "ready"
     expected = np.round(values.astype(np.float64) / 4000 * 255)
     np.testing.assert_allclose(shot[..., 0], expected, atol=1)
+    # sliced whole (3D) as well: a volume of a caller's zarr array, with the same reader
+    volume = zarr.create_array(
+        str(tmp_path / "v.zarr"), shape=(8, 32, 32), chunks=(4, 16, 16), dtype="u2"
+    )
+    volume[:] = 2000
+    with Viewer(show=False, size=(64, 64)) as v:
+        layer = v.add_image(zarr.open_array(str(tmp_path / "v.zarr"), mode="r"))
+        v.dims.ndisplay = 3
+        shot3d = v.screenshot()
+        assert v.layer_status(layer).state == "ready"
+    assert shot3d[..., 0].max() > 0
     chunk = tmp_path / "p.zarr" / "0" / "c" / "3" / "3"
     chunk.write_bytes(chunk.read_bytes()[:10])  # truncated
     with Viewer(show=False, size=(256, 256)) as v:

@@ -298,6 +298,7 @@ def test_a_zarr_array_of_the_callers_own_is_read_through_named_reads(
     assert array_location(local) == str(tmp_path / "a.zarr")
     np.testing.assert_array_equal(reads[4:20, 8:30], values[4:20, 8:30])
     assert fast_reads(reads) is reads
+    assert fast_reads(local) is reads  # one wrapper per array: slice signatures stay equal
     plain = np.zeros((4, 4))
     assert fast_reads(plain) is plain
     _array(LocalStore(http_server.root / "b.zarr"), values, (16, 16), 3, "zstd")
@@ -312,3 +313,20 @@ def test_a_zarr_array_of_the_callers_own_is_read_through_named_reads(
     group.create_array("0", shape=(4, 4), dtype="u1")
     level = zarr.open_group(str(tmp_path / "g.zarr"), mode="r")["0"]
     assert array_location(level) == f"{tmp_path / 'g.zarr'}/0"
+
+
+def test_an_arrays_wrapper_goes_with_it(tmp_path: Path) -> None:
+    import gc
+
+    from tilescope.data import zarr_io
+
+    a = _array(LocalStore(tmp_path / "a.zarr"), np.zeros((4, 4), "u1"), (2, 2), 3, "none")
+    reads = fast_reads(a)
+    key = id(a)
+    assert key in zarr_io._WRAPPERS
+    del a
+    gc.collect()
+    assert key in zarr_io._WRAPPERS  # the wrapper keeps its array
+    del reads
+    gc.collect()
+    assert key not in zarr_io._WRAPPERS  # neither is kept alive by the map

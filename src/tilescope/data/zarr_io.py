@@ -10,7 +10,9 @@ nothing reads array values: opening costs a few metadata requests.
 
 from __future__ import annotations
 
+import functools
 import sys
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -88,7 +90,7 @@ class NamedReads:
     failed: the request timed out ...``. Everything else is the wrapped array's.
     """
 
-    __slots__ = ("_array", "_chunk_shape", "_chunks", "_shape", "_where")
+    __slots__ = ("__weakref__", "_array", "_chunk_shape", "_chunks", "_shape", "_where")
 
     def __init__(self, array: Any, where: str) -> None:
         self._array = array
@@ -146,16 +148,39 @@ class NamedReads:
         return f"NamedReads({self._where!r}, shape={self.shape}, dtype={self.dtype})"
 
 
+#: id(zarr array) -> weak references to it and to its NamedReads: one wrapper per array
+#: while anything reads through it, so a slice request's signature (arrays by identity) stays
+#: the same from one request to the next; neither is kept alive by this map
+_WRAPPERS: dict[int, tuple[weakref.ref[Any], weakref.ref[NamedReads]]] = {}
+
+
 def fast_reads(level: Any) -> Any:
-    """``level`` to read tiles from: a zarr array the caller made (``add_image(zarr_array)``,
-    a list of them as a pyramid) is read through :class:`NamedReads`, so it gets the chunk
-    reader's reads (zarr-python's own cost ~0.5 ms of CPU per chunk, holding the GIL the
-    main thread needs) and failures naming the array; anything else is returned as is.
-    zarr is never imported here: an array of it means it already is."""
+    """``level`` to read from: a zarr array the caller made (``add_image(zarr_array)``, a
+    list of them as a pyramid) is read through :class:`NamedReads` (always the same one for
+    the same array), so it gets the chunk reader's reads (zarr-python's own cost ~0.5 ms of
+    CPU per chunk, holding the GIL the main thread needs) and failures naming the array;
+    anything else is returned as is. zarr is never imported here: an array of it means it
+    already is."""
     zarr = sys.modules.get("zarr")
     if zarr is None or isinstance(level, NamedReads) or not isinstance(level, zarr.Array):
         return level
-    return NamedReads(level, array_location(level))
+    key = id(level)
+    known = _WRAPPERS.get(key)
+    if known is not None and known[0]() is level:
+        existing = known[1]()
+        if existing is not None:
+            return existing
+    reads = NamedReads(level, array_location(level))
+    # the entry goes with the array (its id may then be reused by another object)
+    ref = weakref.ref(level, functools.partial(_forget_wrapper, key))
+    _WRAPPERS[key] = (ref, weakref.ref(reads))
+    return reads
+
+
+def _forget_wrapper(key: int, ref: weakref.ref[Any]) -> None:
+    known = _WRAPPERS.get(key)
+    if known is not None and known[0] is ref:
+        del _WRAPPERS[key]
 
 
 def array_location(array: Any) -> str:

@@ -53,6 +53,7 @@ import numpy.typing as npt
 from tilescope.cancel import Cancelled, CancelToken
 from tilescope.data.protocol import ArrayLike, shape_of
 from tilescope.data.validate import indexed_shape, validate_read
+from tilescope.data.zarr_io import fast_reads
 from tilescope.errors import SliceError
 from tilescope.models.dims import DimsState
 from tilescope.models.dims_mapping import (
@@ -426,7 +427,7 @@ def _image_request(layer: Image | Labels, dims: DimsState) -> ImageSliceRequest:
             else:
                 at_level.append(window_at_level(w0, n0, n))
         windows = tuple(at_level)
-    data = layer.level_data(level)
+    data = fast_reads(layer.level_data(level))  # a caller's zarr array: read chunk by chunk
     rgb = bool(getattr(layer, "rgb", False))
     channels = shape_of(data)[-1] if rgb else 0
     return ImageSliceRequest(
