@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -154,10 +154,15 @@ class VispyBackend(RenderBackend):
 
     def apply(self, plan: RenderPlan) -> None:
         self._check_open()
+        self._change_scene(lambda: self._apply(plan))
+
+    def _change_scene(self, change: Callable[[], None]) -> None:
+        """Run ``change`` (it edits the scene's visuals) with the GL context current, then
+        ask for a frame that shows it."""
         self._busy = True
         try:
             with self._gl():
-                self._apply(plan)
+                change()
                 if self._app == "egl":
                     # Headless, nothing paints until a screenshot: run the queued GL commands
                     # (tile uploads, vertex data) now, so they never pile up in RAM between
@@ -294,21 +299,16 @@ class VispyBackend(RenderBackend):
     def _make_pending(self, n: int | None) -> None:
         """Make ``n`` (None: all) of the visuals the last frame left for later, set to its
         draws, and ask for a frame that shows them."""
-        self._busy = True
-        try:
-            with self._gl():
-                for key in list(self._pending)[:n]:
-                    draw, order, first = self._pending.pop(key)
-                    layer = self._layer_visual(draw)
-                    self._layers[key] = layer
-                    layer.update(draw, order, first)
-                self._canvas._draw_order.clear()  # a new child (see _sync_layers)
-                if self._app == "egl":
-                    self._join_command_queues()
-                    self._canvas.context.flush_commands()
-        finally:
-            self._busy = False
-        self._canvas.update()
+
+        def make() -> None:
+            for key in list(self._pending)[:n]:
+                draw, order, first = self._pending.pop(key)
+                layer = self._layer_visual(draw)
+                self._layers[key] = layer
+                layer.update(draw, order, first)
+            self._canvas._draw_order.clear()  # a new child (see _sync_layers)
+
+        self._change_scene(make)
 
     def _layer_visual(self, draw: Draw) -> LayerVisual:
         """A new layer's adaptor: the one made ahead for its kind if there is one."""
