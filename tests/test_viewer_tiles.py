@@ -773,3 +773,20 @@ def test_a_tiled_layer_moved_after_it_is_drawn_is_drawn_at_its_new_place() -> No
         assert after[32, 48] == 255
     finally:
         v.close()
+
+
+def test_a_layer_waiting_for_its_visual_is_reported_shown_only_once_it_has_one() -> None:
+    """Two layers added in a row: the frame makes the first's visual and the second's comes
+    in a prepare step; ``frame_shown`` must not report the second as on screen before."""
+    with Viewer(show=False, size=(64, 64)) as v:
+        a = v.add_image(np.zeros((64, 64), np.float32))
+        b = v.add_image(np.ones((64, 64), np.float32), opacity=0.5)
+        while v.hop.drain(budget_s=0) and not v.backend.pending_layers:
+            pass  # one task at a time, up to the flush that leaves b's visual for later
+        assert v.backend.pending_layers == {b.layer_id}
+        awaiting = v._awaiting_tiles  # type: ignore[attr-defined]
+        assert a.layer_id in awaiting
+        assert b.layer_id not in awaiting
+        v.hop.drain()  # the prepare step makes b's visual
+        assert not v.backend.pending_layers
+        assert b.layer_id in v._awaiting_tiles  # type: ignore[attr-defined]

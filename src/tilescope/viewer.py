@@ -190,6 +190,8 @@ class Viewer:
         self._more_tiles = False
         self._last_view_change = -math.inf
         self._awaiting_tiles: dict[int, LayerFrame] = {}
+        #: frames of layers whose visual the backend has not made yet (reported once it has)
+        self._unmade_tiles: dict[int, LayerFrame] = {}
         #: Called as ``callback(layer_id, frame, time.perf_counter())`` after a frame of a
         #: tiled layer is on screen (its tile counts say how complete it is).
         self.frame_shown: list[Callable[[int, LayerFrame, float], None]] = []
@@ -944,7 +946,7 @@ class Viewer:
             if key != self._last_plan_key or self._tiles.has_uploads:
                 self._last_plan_key = key
                 self._backend.apply(plan)
-                self._awaiting_tiles.update((k, f) for k, f in self._frames.items() if k in tiled)
+                self._await_frames({k: f for k, f in self._frames.items() if k in tiled})
             self._tiles.applied()  # the uploads are in the backend's hands now
         if self._slice_status:
             self._refresh_play_notes()
@@ -962,6 +964,17 @@ class Viewer:
         self._more_tiles = bool(self._tiles.backlog)
         self._wake_at_rest()
         self._collector.poke()
+
+    def _await_frames(self, frames: dict[int, LayerFrame]) -> None:
+        """Report ``frames`` (and those held before) after the next paint, except a layer's
+        whose visual the backend has yet to make: it is not on screen yet."""
+        pending = self._backend.pending_layers
+        held, self._unmade_tiles = {**self._unmade_tiles, **frames}, {}
+        for key, frame in held.items():
+            if key in pending:
+                self._unmade_tiles[key] = frame
+            elif key in self._frames:  # not removed meanwhile
+                self._awaiting_tiles[key] = frame
 
     def _collect_at_rest(self) -> None:
         """The collector's alarm (posted): a deferred full garbage collection if the user
@@ -981,6 +994,8 @@ class Viewer:
             return
         with self.perf.task("prepare"):
             more = self._backend.prepare()
+            if self._unmade_tiles:  # a visual made: its layer's frame is on the next paint
+                self._await_frames({})
         if more:
             self._prepare_posted = True
             self._hop.post(self._prepare_render)

@@ -87,6 +87,12 @@ class RenderBackend(ABC):
         if more is left."""
         return False
 
+    @property
+    def pending_layers(self) -> frozenset[int]:
+        """Layers of the last plan not drawn yet: their visual waits for a :meth:`prepare`
+        step (a frame makes one new visual at most)."""
+        return frozenset()
+
     @abstractmethod
     def screenshot(self, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
         """Render the current plan offscreen; return ``(height, width, 4)`` RGBA uint8.

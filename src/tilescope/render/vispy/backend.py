@@ -274,6 +274,10 @@ class VispyBackend(RenderBackend):
             or any(lv.wants_prepare(False) for lv in self._ahead.values())
         )
 
+    @property
+    def pending_layers(self) -> frozenset[int]:
+        return frozenset(self._pending)
+
     def prepare(self) -> bool:
         """One step of making things ahead (see ``wants_prepare``): the shown layers' next
         pages first, then a tiled layer adaptor, and its first visual, for the next layer of
