@@ -41,6 +41,7 @@ from tilescope.collector import RestCollector
 from tilescope.data.dask_support import DaskReads
 from tilescope.data.io import read_path
 from tilescope.data.layer_input import image_specs
+from tilescope.data.priority import set_background_nice
 from tilescope.data.remote import RemoteOptions
 from tilescope.errors import DataSourceError, TilescopeError, ViewerClosedError
 from tilescope.hop import MainThreadQueue
@@ -152,6 +153,8 @@ class Viewer:
         self._backend = backend
         self.perf = PerfMonitor()
         self._hop = MainThreadQueue()
+        config = get_config()
+        set_background_nice(config.loader_defaults.background_nice)  # before any worker starts
         try:
             self._slicer = LayerSlicer(
                 self._hop,
@@ -164,7 +167,6 @@ class Viewer:
                 backend.close()  # a refused setting leaves no canvas of ours behind
             raise
         self.model = ViewerModel(ndisplay=ndisplay, canvas_size=size)
-        config = get_config()
         self._tiles_posted = threading.Lock()
         self._tiles_pending = False
         self._loader = ChunkLoader(config, notify=self._on_tiles_posted, timeout_s=slice_timeout_s)

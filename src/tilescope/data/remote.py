@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from tilescope.data.priority import lower_thread_priority
 from tilescope.errors import ConfigError, DataSourceError
 
 __all__ = [
@@ -96,8 +97,11 @@ def url_name(url: str) -> str:
 
 
 async def _limited_client(**kwargs: Any) -> Any:
-    """fsspec's HTTP client factory with a bounded connection pool."""
+    """fsspec's HTTP client factory with a bounded connection pool (on fsspec's event-loop
+    thread, which then gives way to the main thread for a core)."""
     import aiohttp
+
+    lower_thread_priority()
 
     limit = int(kwargs.pop("tilescope_limit", 16))
     kwargs.pop("loop", None)

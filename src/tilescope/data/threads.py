@@ -31,6 +31,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, ParamSpec, TypeVar
 
+from tilescope.data.priority import lower_thread_priority
+
 __all__ = ["DaemonExecutor"]
 
 P = ParamSpec("P")
@@ -234,6 +236,7 @@ class DaemonExecutor(Executor):
 
     def _loop(self) -> None:
         me = threading.current_thread()
+        lower_thread_priority()  # the main thread comes first for a core
         while True:
             with self._cond:
                 while not self._queue and not self._closed:

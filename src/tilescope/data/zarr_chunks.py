@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tilescope.data.priority import lower_thread_priority
+
 __all__ = ["ChunkReader", "CorruptChunkError"]
 
 #: numcodecs codec ids whose ``decode`` returns the raw chunk bytes (zarr v2 compressors).
@@ -319,6 +321,7 @@ class ChunkReader:
         limit = max(1, int(zarr.config.get("async.concurrency") or 10))
 
         async def fetch_all() -> list[Any]:
+            lower_thread_priority()  # on zarr's event-loop thread: it parses every response
             gate = asyncio.Semaphore(limit)
 
             async def one(k: str, r: ByteRange | None) -> Any:

@@ -22,7 +22,9 @@ always exists (from ``loader_defaults`` when ``loaders`` has no ``0``).
 
 tilescope additions (all optional): ``loader_defaults.executor`` (``"threads"``,
 ``"processes"`` or ``"dask"`` for a ``dask.distributed`` client; default from
-``use_processes``); ``octree.max_root_size``, ``octree.margin_tiles``,
+``use_processes``), ``loader_defaults.background_nice`` (the nice value, 0-19, of the
+read, slice and HTTP event-loop threads: the main thread gets a core first; Linux only; default
+10; 0 turns it off); ``octree.max_root_size``, ``octree.margin_tiles``,
 ``octree.coverage_levels``, ``octree.finer_depth``, a ``cache`` section (``budget_bytes``,
 ``budget_fraction`` of RAM, ``pinned_levels``) and a ``render`` section
 (``upload_budget_ms`` per frame, ``vram_budget_bytes`` for every layer's texture atlas
@@ -65,6 +67,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from tilescope.data.priority import DEFAULT_BACKGROUND_NICE
 from tilescope.errors import ConfigError
 
 __all__ = [
@@ -121,6 +124,9 @@ class LoaderDefaults:
     delay_queue_ms: float = 100.0
     executor: ExecutorKind | None = None
     """``None``: ``"processes"`` when ``use_processes`` else ``"threads"``."""
+    background_nice: int = DEFAULT_BACKGROUND_NICE
+    """Nice value (0-19, Linux) of the read, slice and HTTP event-loop threads, so the main
+    thread gets a core first (see :mod:`tilescope.data.priority`); 0: the process's."""
 
     @property
     def executor_kind(self) -> ExecutorKind:
@@ -348,6 +354,13 @@ def _int(value: object, name: str, minimum: int) -> int:
     return value
 
 
+def _int_range(value: object, name: str, minimum: int, maximum: int) -> int:
+    value = _int(value, name, minimum)
+    if value > maximum:
+        raise ConfigError(f"config key {name!r} must be <= {maximum}, got {value}")
+    return value
+
+
 def _number(value: object, name: str, minimum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"config key {name!r} must be a number, got {value!r}")
@@ -400,6 +413,9 @@ def _parse_loader_defaults(raw: object) -> LoaderDefaults:
             sec.get("delay_queue_ms", d.delay_queue_ms), p + "delay_queue_ms", 0
         ),
         executor=cast(ExecutorKind | None, executor),
+        background_nice=_int_range(
+            sec.get("background_nice", d.background_nice), p + "background_nice", 0, 19
+        ),
     )
 
 

@@ -68,6 +68,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tilescope.cancel import Cancelled, CancelToken
+from tilescope.data.priority import set_background_nice
 from tilescope.errors import ChunkLoadError
 from tilescope.loading.cache import ChunkCache
 from tilescope.loading.config import OctreeConfig, PoolSettings, get_config
@@ -152,6 +153,8 @@ class ChunkLoader:
         self.config = get_config() if config is None else config
         defaults = self.config.loader_defaults
         self.executor_kind = defaults.executor_kind
+        # process-wide (read and slice threads started from now on, the IO loops' threads)
+        set_background_nice(defaults.background_nice)
         self.force_synchronous = defaults.force_synchronous
         #: Queue new loads as due now, skipping the pools' delay queues. The owner sets it
         #: while the view it plans came after a rest (a single step, not a drag: nothing

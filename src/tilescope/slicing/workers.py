@@ -24,6 +24,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tilescope.data.priority import lower_thread_priority
+
 __all__ = ["Job", "KeyedWorkers"]
 
 JobState = Literal["waiting", "running", "done", "cancelled"]
@@ -143,6 +145,7 @@ class KeyedWorkers:
 
     def _loop(self, ready: threading.Barrier | None) -> None:
         me = threading.current_thread()
+        lower_thread_priority()  # the main thread comes first for a core
         if ready is not None:
             ready.wait()
         while True:
