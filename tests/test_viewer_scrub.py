@@ -196,6 +196,43 @@ def test_the_warm_neighbourhood_shows_a_step_at_once_without_a_read(viewer: View
     assert frame.resident == frame.wanted
 
 
+def test_a_step_into_the_warm_neighbourhood_plans_the_layer_once(viewer: Viewer) -> None:
+    """The step's cached tiles are asked for before its uploads and drawn in the same pass:
+    no second planning pass, no search for a nearby slice to stand in."""
+    arr = GatedStack()
+    viewer.add_image(arr, contrast_limits=(0, 1))
+    _settle_at(viewer, 8)
+    assert viewer.loader.cache.is_pinned(_root_key(viewer, 9))
+    tiles = viewer._tiles
+    calls: dict[str, int] = {"_resolve": 0, "_stand_in": 0}
+
+    def counted(name: str) -> Any:
+        real = getattr(tiles, name)
+
+        def call(*args: Any) -> Any:
+            calls[name] += 1
+            return real(*args)
+
+        return call
+
+    for name in calls:
+        setattr(tiles, name, counted(name))
+    viewer.show_placeholders = False
+    arr.gate.clear()  # nothing may be read: the step is answered from RAM
+    finished = arr.finished
+    viewer.dims.set_current_step(0, 9)
+    assert calls == {"_resolve": 1, "_stand_in": 0}
+    shot = viewer.screenshot(wait=False)
+    assert arr.finished == finished
+    assert _centre(shot) == pytest.approx(_gray(9), abs=1)
+    frame = viewer.layer_frame(viewer.layers[0])
+    assert frame is not None
+    assert frame.slice0 == (9,)
+    assert frame.stand_in is None  # its own (coarse) tiles
+    arr.gate.set()
+    assert viewer.wait_until_idle(WAIT)
+
+
 def test_a_cold_slice_shows_the_nearest_resident_slice_marked_as_placeholder(
     viewer: Viewer,
 ) -> None:

@@ -322,9 +322,8 @@ class TiledFrames:
             )
             state.view_memo = (asked, view)
         view = state.prefetch_ahead(view)
-        quads, plan, over = self._plan(state, tiles, view)
         estimate = self._estimate_contrast(layer, state, tiles)
-        self._want(state, plan, estimate)
+        quads, plan, over = self._plan(state, tiles, view, estimate)
         octree = self._loader.config.octree
         channels = 4 if state.kind == "rgb" else 1
         self.prefetcher.note(
@@ -386,12 +385,14 @@ class TiledFrames:
         return placement
 
     def _plan(
-        self, state: LayerTiles, tiles: TileSlice, view: ViewTiles
+        self, state: LayerTiles, tiles: TileSlice, view: ViewTiles, estimate: TileKey | None
     ) -> tuple[tuple[TileQuad, ...], CoveragePlan, int]:
-        """Coverage, uploads within the budget, and quads (memoized while nothing changed)."""
+        """Coverage, the loader told what to load (``estimate``: see ``_want``), uploads within
+        the budget, and quads (memoized while nothing changed)."""
         memo = (tiles.level_slices, view, state.version)
         if not state.arrived and state.memo == memo and state.memo_value is not None:
             state.atlas.touch(state.last_draw)
+            self._want(state, state.memo_value[1], estimate)
             return state.memo_value
         if state.memo is not None and state.memo[:2] != memo[:2]:
             state.no_room.clear()
@@ -410,9 +411,22 @@ class TiledFrames:
             )
 
         plan = plan_now()
+        wanted = False
+        if not state.arrived:
+            # A new view or slice: asked for before the uploads, what the RAM cache holds (a
+            # slider step's prefetched coarse tiles, a pan back) is posted at once and
+            # uploaded in this pass. Asked for after, it made the caller resolve the layer
+            # twice, quads and stand-in search included. (A frame for arrived tiles asks
+            # once, after its uploads: its cache hits are rare and the caller still takes
+            # them.)
+            self._want(state, plan, estimate)
+            wanted = True
+            self._take_cached(state)
         uploads = self._upload(state, tiles, plan)
         if uploads:
             plan = plan_now()
+        if uploads or not wanted:
+            self._want(state, plan, estimate)  # after uploads: what they made resident, let go
         draw_keys = [k for k in plan.draw if k in state.atlas]
         # visible ideal tiles that arrived but found no slot: the budget cannot hold the view
         over = sum(1 for k in plan.ideal if k in state.no_room)
