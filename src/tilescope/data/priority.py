@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from typing import cast
 
 __all__ = [
     "DEFAULT_BACKGROUND_NICE",
@@ -34,7 +35,7 @@ DEFAULT_BACKGROUND_NICE = 10
 
 _MAX_NICE = 19
 _nice = DEFAULT_BACKGROUND_NICE
-_done = threading.local()  # the nice value already asked for on this thread
+_done = threading.local()
 
 
 def set_background_nice(nice: int) -> None:
@@ -56,11 +57,17 @@ def lower_thread_priority(nice: int | None = None) -> int | None:
     have none of their own (not Linux) or the system refused. Cheap after the first call on a
     thread: event-loop threads call it from every coroutine that reads."""
     want = _nice if nice is None else nice
-    if getattr(_done, "nice", None) == want:
-        return want
+    done = getattr(_done, "asked", None)  # (nice asked for, what it gave) on this thread
+    if done is not None and done[0] == want:
+        return cast("int | None", done[1])
+    result = _lower(want)
+    _done.asked = (want, result)
+    return result
+
+
+def _lower(want: int) -> int | None:
     main = threading.current_thread() is threading.main_thread()
     if main or not sys.platform.startswith("linux") or want <= 0:  # never the main thread
-        _done.nice = want
         return None
     tid = threading.get_native_id()
     try:
@@ -69,7 +76,5 @@ def lower_thread_priority(nice: int | None = None) -> int | None:
             os.setpriority(os.PRIO_PROCESS, tid, want)
             now = want
     except OSError:  # a sandbox may forbid it: the thread keeps the process's priority
-        _done.nice = want
         return None
-    _done.nice = want
     return now
