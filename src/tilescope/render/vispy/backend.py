@@ -52,6 +52,11 @@ __all__ = ["VispyBackend"]
 _INPUT_EVENTS = ("mouse_move", "mouse_release", "mouse_wheel", "key_press", "touch")
 
 
+def _ahead_key(draw: TiledDraw) -> tuple[str, int, TexelName]:
+    """What a tiled layer's visual made ahead must match: its kind, channels and texel type."""
+    return (draw.kind, draw.channels, draw.texel)
+
+
 def _close(a: CameraView, b: CameraView) -> bool:
     return (
         len(a.center) == len(b.center)
@@ -192,8 +197,7 @@ class VispyBackend(RenderBackend):
                 "the canvas has no OpenGL context until its window is shown; show the "
                 "window first, or take screenshots from a headless (show=False) viewer"
             )
-        if self._pending:  # a screenshot shows the whole plan
-            self._make_pending(None)
+        self._make_all_pending()  # a screenshot shows the whole plan
         self._busy = True
         try:
             with self._gl():
@@ -210,8 +214,7 @@ class VispyBackend(RenderBackend):
         self._check_open()
         if not 0 < scale <= 1:
             raise ValueError(f"scale must be > 0 and <= 1, got {scale}")
-        if self._pending:
-            self._make_pending(None)
+        self._make_all_pending()
         self._busy = True
         try:
             with self._gl():
@@ -300,6 +303,12 @@ class VispyBackend(RenderBackend):
                     break
         return self.wants_prepare
 
+    def _make_all_pending(self) -> None:
+        """Make every visual the last frame left for later (before a frame that must show
+        the whole plan: a screenshot, a motion frame)."""
+        if self._pending:
+            self._make_pending(None)
+
     def _make_pending(self, n: int | None) -> None:
         """Make ``n`` (None: all) of the visuals the last frame left for later, set to its
         draws, and ask for a frame that shows them."""
@@ -317,7 +326,7 @@ class VispyBackend(RenderBackend):
     def _layer_visual(self, draw: Draw) -> LayerVisual:
         """A new layer's adaptor: the one made ahead for its kind if there is one."""
         if isinstance(draw, TiledDraw):
-            key = (draw.kind, draw.channels, draw.texel)
+            key = _ahead_key(draw)
             self._tiled_kinds.add(key)
             ahead = self._ahead.pop(key, None)
             if ahead is not None:
@@ -501,9 +510,7 @@ class VispyBackend(RenderBackend):
             layer = self._layers.get(draw.key)
             first = draw.key == first_visible
             if layer is None:
-                ahead = isinstance(draw, TiledDraw) and (
-                    (draw.kind, draw.channels, draw.texel) in self._ahead
-                )
+                ahead = isinstance(draw, TiledDraw) and _ahead_key(draw) in self._ahead
                 if made and not ahead:
                     self._pending[draw.key] = (draw, order, first)
                     continue
