@@ -346,17 +346,12 @@ def _check_keys(section: Mapping[Any, Any], allowed: set[str], prefix: str) -> N
             )
 
 
-def _int(value: object, name: str, minimum: int) -> int:
+def _int(value: object, name: str, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"config key {name!r} must be an integer, got {value!r}")
     if value < minimum:
         raise ConfigError(f"config key {name!r} must be >= {minimum}, got {value}")
-    return value
-
-
-def _int_range(value: object, name: str, minimum: int, maximum: int) -> int:
-    value = _int(value, name, minimum)
-    if value > maximum:
+    if maximum is not None and value > maximum:
         raise ConfigError(f"config key {name!r} must be <= {maximum}, got {value}")
     return value
 
@@ -413,7 +408,7 @@ def _parse_loader_defaults(raw: object) -> LoaderDefaults:
             sec.get("delay_queue_ms", d.delay_queue_ms), p + "delay_queue_ms", 0
         ),
         executor=cast(ExecutorKind | None, executor),
-        background_nice=_int_range(
+        background_nice=_int(
             sec.get("background_nice", d.background_nice), p + "background_nice", 0, 19
         ),
     )

@@ -416,8 +416,8 @@ class TiledFrames:
             )
 
         plan = plan_now()
-        wanted = False
-        if not state.arrived:
+        new_view = not state.arrived
+        if new_view:
             # A new view or slice: asked for before the uploads, what the RAM cache holds (a
             # slider step's prefetched coarse tiles, a pan back) is posted at once and
             # uploaded in this pass. Asked for after, it made the caller resolve the layer
@@ -425,12 +425,11 @@ class TiledFrames:
             # once, after its uploads: its cache hits are rare and the caller still takes
             # them.)
             self._want(state, plan, estimate)
-            wanted = True
             self._take_cached(state)
         uploads = self._upload(state, tiles, plan)
         if uploads:
             plan = plan_now()
-        if uploads or not wanted:
+        if uploads or not new_view:
             self._want(state, plan, estimate)  # after uploads: what they made resident, let go
         draw_keys = [k for k in plan.draw if k in state.atlas]
         # visible ideal tiles that arrived but found no slot: the budget cannot hold the view
