@@ -75,6 +75,11 @@ class FaultPlan:
         with self._lock:
             self.rates = dict(rates)
 
+    def count(self, event: str) -> None:
+        """Count an event that is not a fault (``connections``: TCP connections accepted)."""
+        with self._lock:
+            self.counts[event] += 1
+
     def draw(self) -> str:
         """The fault for the next request (``"ok"`` when none or faults are off)."""
         with self._lock:
@@ -92,6 +97,13 @@ class FaultPlan:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
+    # keep-alive, as real stores (S3, nginx, tilescope serve) do: HTTP/1.0 would close every
+    # connection and make the client's event loop open one per chunk
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.plan.count("connections")
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
@@ -125,7 +137,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_HEAD(self) -> None:
+        path = (self.server.root / self.path.split("?", 1)[0].lstrip("/")).resolve()
+        if not path.is_file():
+            self.send_error(404)
+            return
         self.send_response(200)
+        self.send_header("Content-Length", str(path.stat().st_size))
         self.end_headers()
 
     def _respond(self, kind: str, body: bytes) -> None:
