@@ -808,3 +808,29 @@ def test_a_layer_waiting_for_its_visual_is_reported_shown_only_once_it_has_one()
         v.hop.drain()  # the prepare step makes b's visual
         assert not v.backend.pending_layers
         assert b.layer_id in v._awaiting_tiles  # type: ignore[attr-defined]
+
+
+def test_a_pending_tiled_layer_is_made_in_steps_as_if_made_ahead() -> None:
+    """A tiled layer left for later with nothing made ahead for its kind gets its adaptor,
+    then its first visual, then its draw, each in a prepare step of its own (14 ms of CPU as
+    one step): the adaptor that ends up drawing it is the one made ahead."""
+    with Viewer(show=False, size=(64, 64)) as v:
+        backend = v.backend
+        v.add_image(np.zeros((64, 64), np.float32))
+        b = v.add_image(np.ones((64, 64), np.float32), opacity=0.5)
+        c = v.add_image(np.ones((64, 64), np.float32), opacity=0.5)
+        while v.hop.drain(budget_s=0) and not backend.pending_layers:
+            pass
+        assert backend.pending_layers == {b.layer_id, c.layer_id}
+        steps: list[tuple[int, bool]] = []  # (pending layers, an adaptor made ahead) per step
+        made_ahead: list[object] = []
+        while backend.pending_layers:
+            assert backend.wants_prepare
+            backend.prepare()
+            ahead = list(backend._ahead.values())  # type: ignore[attr-defined]
+            made_ahead.extend(a for a in ahead if a not in made_ahead)
+            steps.append((len(backend.pending_layers), bool(ahead)))
+        assert steps == [(2, True), (2, True), (1, False), (1, True), (1, True), (0, False)]
+        layers = backend._layers  # type: ignore[attr-defined]
+        assert layers[b.layer_id] in made_ahead
+        assert layers[c.layer_id] in made_ahead
