@@ -34,6 +34,13 @@ def render(backend: RenderBackend, plan: RenderPlan) -> np.ndarray:
     return backend.screenshot().astype(np.int16)
 
 
+def make_pending(backend: RenderBackend) -> None:
+    """Run ``prepare`` steps until every layer the frames left for later has its visual (a
+    frame makes no new tiled visual: see the backend's ``_sync_layers``)."""
+    while backend.pending_layers:
+        backend.prepare()
+
+
 def shot_3d(
     backend: RenderBackend,
     draw: Draw,

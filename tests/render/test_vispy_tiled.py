@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from cmap import Colormap
-from render_helpers import BackendFactory, plan_2d, render
+from render_helpers import BackendFactory, make_pending, plan_2d, render
 
 from tilescope.render.plan import TiledDraw, TilePage, TileQuad, TileUpload
 
@@ -53,6 +53,7 @@ def test_headless_applies_leave_no_gl_commands_queued(make_backend: BackendFacto
     backend = make_backend((16, 32))
     pixels = np.full((16, 32), 1.0, np.float32)
     backend.apply(plan_2d((_draw((_quad(0),), (TileUpload(0, 0, 0, pixels),)),), (16, 32), 1))
+    make_pending(backend)
     for i in range(50):  # new quads every frame, never drawn
         backend.apply(plan_2d((_draw((_quad(i % 2),)),), (16, 32), 1))
     pages: Any = backend._layers[1]._pages  # type: ignore[attr-defined]
@@ -68,6 +69,7 @@ def test_gl_objects_made_after_the_first_apply_join_the_canvas_queue(
     a grown vertex buffer, a new page and its visual, a new lookup texture must still join."""
     backend = make_backend((16, 32))
     backend.apply(plan_2d((_draw((_quad(0),)),), (16, 32), 1))
+    make_pending(backend)
     shared = backend._canvas.context.glir._shared  # type: ignore[attr-defined]
     many = tuple(_quad(i % 2) for i in range(40))  # past the first buffer's capacity
     pages = tuple(TilePage(p, (16, 32)) for p in range(9))  # a second visual
@@ -80,6 +82,25 @@ def test_gl_objects_made_after_the_first_apply_join_the_canvas_queue(
     for obj in objects:
         assert obj.glir._shared is shared
     assert len(shared._commands) == 0
+
+
+def test_a_layer_waiting_for_its_visual_keeps_the_uploads_of_every_draw_it_was_sent(
+    make_backend: BackendFactory,
+) -> None:
+    """A new tiled layer waits for ``prepare`` steps, and each frame's draw replaces the one
+    held: the tiles uploaded in an earlier draw must still reach its pages (pixels)."""
+    backend = make_backend((16, 32))
+    left = np.full((16, 32), 0.5, np.float32)
+    right = np.full((16, 16), 1.0, np.float32)
+    backend.apply(plan_2d((_draw((_quad(0),), (TileUpload(0, 0, 0, left),)),), (16, 32), 1))
+    assert backend.pending_layers == {1}
+    both = _draw((_quad(0), _quad(1)), (TileUpload(0, 0, 16, right),))
+    backend.apply(plan_2d((both,), (16, 32), 1))
+    backend.apply(plan_2d((_draw((_quad(0), _quad(1))),), (16, 32), 1))  # nothing new
+    make_pending(backend)
+    shot = backend.screenshot().astype(int)
+    assert np.abs(shot[:, :16, 0] - 128).max() <= 1  # the first draw's upload
+    assert (shot[:, 16:, 0] == 255).all()  # the second's, over the first's right half
 
 
 def test_the_visual_a_growing_atlas_needs_next_is_made_ahead_outside_the_frame(

@@ -363,7 +363,7 @@ class TiledPages:
         self._joined: tuple[int, ...] = ()
         self._interp = ""
         self._spare: Any = None  # a visual made ahead, for the next page (see prepare)
-        self._spare_stage = "made"  # then "built" and "linked" (see prepare)
+        self._spare_stage = "made"  # then "attached", "built" and "linked" (see prepare)
         self._next_page: tuple[int, int, int] | None = None  # the atlas's next page, channels
         self._spare_page: Any = None  # its texture, made ahead (see prepare)
         self._texel: TexelName = "float32"  # the dtype of the tiles and pages
@@ -401,7 +401,11 @@ class TiledPages:
 
     def wants_prepare(self, programs: bool) -> bool:
         """Whether :meth:`prepare` has something to make."""
-        unready = programs and self._spare is not None and self._spare_stage != "linked"
+        stage = self._spare_stage
+        unready = self._spare is not None and (
+            (stage == "made" and self.node.parent is not None)
+            or (programs and stage in ("attached", "built"))
+        )
         return self.spare_wanted() > 0 or unready or self.page_wanted()
 
     def prepare(self, run_gl: Callable[[Any], None], programs: bool) -> bool:
@@ -409,11 +413,13 @@ class TiledPages:
         made. An atlas grows while tiles arrive, in the frames that are already the
         busiest, and each part of a new page is dear to make then:
 
-        - its visual (:meth:`spare_wanted`): made, 1.5-3 ms; with ``programs`` (a window,
-          whose frames come on their own), then attached (not drawn until a page needs it)
-          and its shader program built by vispy, 3.5-6 ms, then compiled and linked
-          (``run_gl``), 1.3-10 ms, each step a task of its own. A first draw in a frame did
-          all of that: 10-33 ms with software OpenGL;
+        - its visual (:meth:`spare_wanted`): made, 1.5-3 ms; then, once this layer is in
+          the scene, attached (not drawn until a page needs it: vispy's transform system
+          rebuilds its shaders, 2-4 ms that a frame paid when a page outgrew its visual);
+          with ``programs`` (a window, whose frames come on their own), then its shader
+          program built by vispy, then compiled and linked (``run_gl``), 1.3-10 ms, each
+          step a task of its own. A first draw in a frame did all of that: 10-33 ms with
+          software OpenGL;
         - its texture (:meth:`page_wanted`): with software OpenGL, allocating a 2048² float
           texture takes 10-13 ms. ``run_gl`` runs the texture's queued GL commands now (its
           allocation) and joins its command queue to the canvas's, so its uploads and its
@@ -427,11 +433,15 @@ class TiledPages:
             self._spare = TiledPagesNode(*self._kind, need)
             self._spare_stage = "made"
             return True
-        if programs and spare is not None and self._spare_stage == "made":
+        if spare is not None and self._spare_stage == "made" and self.node.parent is not None:
             spare.set_variant(*self._variant())
             # attached now: the transforms it builds with are those it will draw with (an
-            # attached visual with nothing to draw costs a camera change ~0.05 ms)
+            # attached visual with nothing to draw costs a camera change ~0.05 ms and is
+            # not drawn: no program is built for it)
             spare.parent = self.node
+            self._spare_stage = "attached"
+            return True
+        if programs and spare is not None and self._spare_stage == "attached":
             spare.build()
             self._spare_stage = "built"
             return True
