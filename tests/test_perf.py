@@ -52,14 +52,19 @@ def test_perf_log_writes_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     log = tmp_path / "perf.jsonl"
     monkeypatch.setenv("TILESCOPE_PERF_LOG", str(log))
     clock = FakeClock()
-    perf = PerfMonitor(clock=clock)
+    cpu = [0.0]
+    perf = PerfMonitor(clock=clock, cpu_clock=lambda: cpu[0])
     with perf.task("slice"):
         clock.t += 0.0125
+        cpu[0] += 0.003
+    perf.record("paint", 1.0, 4.0)  # measured elsewhere, without CPU time
     perf.close()
-    (line,) = log.read_text().splitlines()
-    rec = json.loads(line)
-    assert rec["name"] == "slice"
-    assert rec["duration_ms"] == pytest.approx(12.5)
+    first, second = (json.loads(line) for line in log.read_text().splitlines())
+    assert first["name"] == "slice"
+    assert first["duration_ms"] == pytest.approx(12.5)
+    assert first["cpu_ms"] == pytest.approx(3.0)  # a long task with little CPU: it waited
+    assert second["name"] == "paint"
+    assert second["cpu_ms"] is None
 
 
 def test_cpu_time_shows_when_a_task_was_waiting_rather_than_working() -> None:

@@ -151,6 +151,7 @@ class PerfMonitor:
                             "name": name,
                             "start": start,
                             "duration_ms": round(duration_ms, 4),
+                            "cpu_ms": None if cpu_ms is None else round(cpu_ms, 4),
                             "thread": threading.current_thread().name,
                         }
                     )

@@ -282,7 +282,8 @@ class VispyBackend(RenderBackend):
         return (
             bool(self._pending)
             or any(lv.wants_prepare(programs) for lv in self._layers.values())
-            or len(self._ahead) < len(self._tiled_kinds)
+            # (an adaptor made for a pending layer since removed may be of a kind not shown)
+            or any(key not in self._ahead for key in self._tiled_kinds)
             # made ahead outside the scene: only its visual (a program is built attached)
             or any(lv.wants_prepare(False) for lv in self._ahead.values())
         )
