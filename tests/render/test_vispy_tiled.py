@@ -462,3 +462,23 @@ def test_is_grey_knows_cmaps_gray_from_other_ramps() -> None:
     assert is_grey(cmap_lut(Colormap("gray")))
     for name in ("gray_r", "viridis", "magma", "green"):
         assert not is_grey(cmap_lut(Colormap(name))), name
+
+
+def test_a_shown_kind_gets_an_adaptor_made_ahead_beside_one_left_by_a_removed_layer(
+    make_backend: BackendFactory,
+) -> None:
+    """An adaptor made ahead for a layer removed before it was shown stays for its kind; a
+    kind shown since (here: its layer's adaptor just taken) must still be asked for."""
+    backend = make_backend((16, 32))
+    backend.apply(plan_2d((_draw((_quad(0),)),), (16, 32), 1))  # float32, left for later
+    backend.prepare()  # its adaptor, made ahead
+    backend.prepare()  # and its first visual
+    backend.apply(plan_2d((), (16, 32), 1))  # removed before it was shown
+    assert not backend.pending_layers
+    assert not backend.wants_prepare  # nothing shown: nothing to make
+    kinds: Any = backend._tiled_kinds  # type: ignore[attr-defined]
+    kinds.add(("image", 1, "uint16"))  # a uint16 layer shown, then removed
+    assert backend.wants_prepare
+    backend.prepare()
+    ahead: Any = backend._ahead  # type: ignore[attr-defined]
+    assert set(ahead) == {("image", 1, "uint16"), ("image", 1, "float32")}
