@@ -227,6 +227,30 @@ def test_a_failing_request_fails_the_read_naming_the_url(http_server: LocalHTTPS
         spec.data[32:64, 32:64]
 
 
+def test_a_failed_remote_read_leaves_no_coroutine_locals_in_its_traceback(
+    http_server: LocalHTTPServer,
+) -> None:
+    """A failing store's exceptions are held by the finished coroutines' frames (tasks,
+    buffers): reference cycles only a full collection frees, thousands of objects per pause
+    under faults. The read's traceback keeps its lines and drops those frames' locals."""
+    import traceback
+
+    values = np.zeros((64, 64), dtype="u1")
+    _array(LocalStore(http_server.root / "a.zarr"), values + 3, (32, 32), 3, "zstd")
+    (spec,) = read_path(http_server.url("a.zarr"), remote=RemoteOptions(timeout_s=5.0))
+    http_server.fail("a.zarr/c/1/1", 500)
+    with pytest.raises(DataSourceError) as info:
+        spec.data[32:64, 32:64]
+    frames: list[Any] = []
+    error: BaseException | None = info.value
+    while error is not None:  # the chain: our error, then what zarr, fsspec, aiohttp raised
+        frames += [f for f, _ in traceback.walk_tb(error.__traceback__)]
+        error = error.__cause__ or error.__context__
+    coroutines = [f for f in frames if f.f_code.co_name in ("one", "fetch_all", "_cat_file")]
+    assert coroutines, [f.f_code.co_name for f in frames]
+    assert all(not f.f_locals for f in coroutines)
+
+
 @pytest.mark.parametrize("location", ["end", "start"])
 def test_sharded_reads_fetch_one_index_and_the_covered_chunks(
     tmp_path: Path, location: str

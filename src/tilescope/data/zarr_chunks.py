@@ -27,6 +27,7 @@ import asyncio
 import itertools
 import math
 import operator
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,7 +332,15 @@ class ChunkReader:
 
             return list(await asyncio.gather(*(one(k, r) for k, r in requests)))
 
-        result: list[Any] = sync(fetch_all())
+        try:
+            result: list[Any] = sync(fetch_all())
+        except BaseException as e:
+            # The finished coroutines' frames (ours, zarr's, fsspec's, aiohttp's) hold the
+            # tasks and buffers that hold this exception: cycles only a full garbage
+            # collection frees, thousands of objects per rest on a failing store. Their
+            # locals are of no use once the read failed; the traceback keeps its lines.
+            traceback.clear_frames(e.__traceback__)
+            raise
         return result
 
 
