@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from tilescope.collector import DEFER_FACTOR, RestCollector
+from tilescope.collector import DEFER_FACTOR, SWEEP_EVERY, RestCollector
 from tilescope.viewer import Viewer
 
 
@@ -20,6 +20,7 @@ class FakeGc:
         self.enabled = True
         self.young = 0  # generation-1 collections since the last full one
         self.full = 0
+        self.calls: list[str] = []  # collect, freeze, unfreeze in order
 
     def isenabled(self) -> bool:
         return self.enabled
@@ -37,7 +38,14 @@ class FakeGc:
         assert generation == 2
         self.full += 1
         self.young = 0
+        self.calls.append("collect")
         return 0
+
+    def freeze(self) -> None:
+        self.calls.append("freeze")
+
+    def unfreeze(self) -> None:
+        self.calls.append("unfreeze")
 
 
 class Clock:
@@ -150,6 +158,80 @@ def test_a_poke_arms_only_when_a_collection_is_due_and_waits_out_the_quiet_time(
     assert arms[-1] == 0.0
 
 
+def _rest_collect(c: RestCollector, fake: FakeGc, clock: Clock) -> None:
+    fake.young = 10
+    c.activity()
+    clock.t += 1.0
+    assert c.rest() is True
+
+
+def test_what_survives_a_rest_collection_is_frozen_and_swept_every_few_and_after_removal() -> None:
+    """A collection's cost is walking what is tracked: its survivors are frozen, so the next
+    walks only what came since. Cycles among frozen objects need an unfreeze: every
+    SWEEP_EVERY th collection, the first after ``sweep_soon`` (a layer removed), and close."""
+    fake = FakeGc()
+    c, _, clock = make(fake)
+    _rest_collect(c, fake, clock)
+    assert fake.calls == ["collect", "freeze"]  # the viewer's start-up freeze is kept
+    for _ in range(SWEEP_EVERY - 1):
+        _rest_collect(c, fake, clock)
+    assert "unfreeze" not in fake.calls
+    fake.calls.clear()
+    _rest_collect(c, fake, clock)  # the SWEEP_EVERY th since the first
+    assert fake.calls == ["unfreeze", "collect", "freeze"]
+    fake.calls.clear()
+    _rest_collect(c, fake, clock)
+    assert fake.calls == ["collect", "freeze"]
+    c.sweep_soon()
+    fake.calls.clear()
+    _rest_collect(c, fake, clock)
+    assert fake.calls == ["unfreeze", "collect", "freeze"]
+    fake.calls.clear()
+    c.close()
+    assert fake.calls == ["unfreeze"]
+    c.close()
+    assert fake.calls == ["unfreeze"]  # once
+
+
+def test_a_collector_that_never_collected_leaves_the_freeze_alone() -> None:
+    fake = FakeGc()
+    c, _, _ = make(fake)
+    c.sweep_soon()
+    c.close()
+    assert fake.calls == []
+
+
+def test_a_cycle_frozen_at_rest_is_freed_by_the_sweep_after_a_removal() -> None:
+    """Real gc: a cycle alive at a rest collection is frozen with the survivors; once it
+    dies, plain collections cannot free it; the sweep after ``sweep_soon`` does."""
+    import weakref
+
+    class Node:
+        other: object = None
+
+    clock = Clock()
+    c = RestCollector(lambda _: None, quiet_s=0.5, clock=clock)
+    try:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        _due()
+        c.activity()
+        clock.t += 1.0
+        assert c.rest() is True  # a and b survive: frozen
+        del a, b
+        gc.collect()
+        assert gone() is not None  # frozen: out of the collector's reach
+        c.sweep_soon()
+        _due()
+        c.activity()
+        clock.t += 1.0
+        assert c.rest() is True
+        assert gone() is None
+    finally:
+        c.close()  # it froze: everything unfrozen again
+
+
 def _due() -> None:
     """Make a full collection due: enough generation-1 collections since the last one."""
     for _ in range(gc.get_threshold()[2] // DEFER_FACTOR + 1):
@@ -180,3 +262,12 @@ def test_a_viewer_defers_full_collections_to_its_users_rest() -> None:
     finally:
         viewer.close()
     assert gc.get_threshold() == before
+
+
+def test_removing_a_layer_asks_the_next_rest_collection_to_sweep() -> None:
+    with Viewer(show=False, size=(32, 32)) as viewer:
+        layer = viewer.add_image(np.zeros((16, 16), np.uint8))
+        collector = viewer._collector  # type: ignore[attr-defined]
+        assert not collector._sweep
+        viewer.layers.remove(layer)
+        assert collector._sweep

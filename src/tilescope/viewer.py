@@ -690,6 +690,7 @@ class Viewer:
 
     def _on_layer_removed(self, index: int, layer: Layer) -> None:
         key = layer.layer_id
+        self._collector.sweep_soon()  # its objects may be frozen (see collector.py)
         disconnect = self._disconnects.pop(key, None)
         if disconnect is not None:
             disconnect()
