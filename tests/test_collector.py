@@ -193,6 +193,24 @@ def test_what_survives_a_rest_collection_is_frozen_and_swept_every_few_and_after
     assert fake.calls == ["unfreeze"]  # once
 
 
+def test_a_removal_in_one_viewer_sweeps_what_another_viewers_collection_froze() -> None:
+    """The freeze is process-wide: a second viewer that never collected still unfreezes
+    before its first collection after a removal, and the first's close unfreezes once."""
+    fake = FakeGc()
+    a, _, clock = make(fake)
+    b, _, _ = make(fake, clock)
+    _rest_collect(a, fake, clock)
+    b.sweep_soon()
+    fake.calls.clear()
+    _rest_collect(b, fake, clock)
+    assert fake.calls == ["unfreeze", "collect", "freeze"]
+    fake.calls.clear()
+    a.close()
+    assert fake.calls == ["unfreeze"]
+    b.close()  # b froze too, but everything is unfrozen already
+    assert fake.calls == ["unfreeze"]
+
+
 def test_a_collector_that_never_collected_leaves_the_freeze_alone() -> None:
     fake = FakeGc()
     c, _, _ = make(fake)

@@ -100,6 +100,10 @@ class _Deferral:
 
 _DEFERRAL = _Deferral()
 
+#: The controls whose objects a collector froze and nobody unfroze since (the freeze is
+#: process-wide: one viewer's removal must sweep what another viewer's collection froze).
+_FROZEN: set[GcControl] = set()
+
 
 class RestCollector:
     """Runs the full garbage collections a viewer defers once its user rests (see the
@@ -119,7 +123,7 @@ class RestCollector:
         self._quiet = QuietTimer(arm, quiet_s, clock)
         #: Full collections this collector ran at rest.
         self.collections = 0
-        self._froze = False
+        self._froze = False  # this collector froze (and must unfreeze at close)
         self._sweep = False  # the next collection unfreezes first
 
     @property
@@ -151,11 +155,12 @@ class RestCollector:
         if not self.due():
             return False
         control = self._control
-        if self._froze and (self._sweep or self.collections % SWEEP_EVERY == 0):
+        if control in _FROZEN and (self._sweep or self.collections % SWEEP_EVERY == 0):
             control.unfreeze()
         self._sweep = False
         control.collect()
         control.freeze()  # what survived is long-lived: the next collection skips it
+        _FROZEN.add(control)
         self._froze = True
         self.collections += 1
         return True
@@ -170,6 +175,8 @@ class RestCollector:
         if self._due_at is not None:
             self._due_at = None
             _DEFERRAL.release(self._control)
-            if self._froze:  # the viewer's objects are garbage soon: let CPython see them
+            if self._froze and self._control in _FROZEN:
+                # the viewer's objects are garbage soon: let CPython see them
                 self._control.unfreeze()
-                self._froze = False
+                _FROZEN.discard(self._control)
+            self._froze = False
