@@ -158,11 +158,23 @@ def test_a_poke_arms_only_when_a_collection_is_due_and_waits_out_the_quiet_time(
     assert arms[-1] == 0.0
 
 
-def _rest_collect(c: RestCollector, fake: FakeGc, clock: Clock) -> None:
+def _rest_collect(c: RestCollector, fake: FakeGc, clock: Clock) -> list[str]:
+    """One due collection at rest; the gc calls it made, in order."""
+    fake.calls.clear()
     fake.young = 10
     c.activity()
     clock.t += 1.0
     assert c.rest() is True
+    return list(fake.calls)
+
+
+def _close(c: RestCollector, fake: FakeGc) -> list[str]:
+    fake.calls.clear()
+    c.close()
+    return list(fake.calls)
+
+
+SWEEP = ["unfreeze", "collect", "freeze"]
 
 
 def test_what_survives_a_rest_collection_is_frozen_and_swept_every_few_and_after_removal() -> None:
@@ -171,26 +183,16 @@ def test_what_survives_a_rest_collection_is_frozen_and_swept_every_few_and_after
     SWEEP_EVERY th collection, the first after ``sweep_soon`` (a layer removed), and close."""
     fake = FakeGc()
     c, _, clock = make(fake)
-    _rest_collect(c, fake, clock)
-    assert fake.calls == ["collect", "freeze"]  # the viewer's start-up freeze is kept
+    # the viewer's start-up freeze is kept
+    assert _rest_collect(c, fake, clock) == ["collect", "freeze"]
     for _ in range(SWEEP_EVERY - 1):
-        _rest_collect(c, fake, clock)
-    assert "unfreeze" not in fake.calls
-    fake.calls.clear()
-    _rest_collect(c, fake, clock)  # the SWEEP_EVERY th since the first
-    assert fake.calls == ["unfreeze", "collect", "freeze"]
-    fake.calls.clear()
-    _rest_collect(c, fake, clock)
-    assert fake.calls == ["collect", "freeze"]
+        assert "unfreeze" not in _rest_collect(c, fake, clock)
+    assert _rest_collect(c, fake, clock) == SWEEP  # the SWEEP_EVERY th since the first
+    assert _rest_collect(c, fake, clock) == ["collect", "freeze"]
     c.sweep_soon()
-    fake.calls.clear()
-    _rest_collect(c, fake, clock)
-    assert fake.calls == ["unfreeze", "collect", "freeze"]
-    fake.calls.clear()
-    c.close()
-    assert fake.calls == ["unfreeze"]
-    c.close()
-    assert fake.calls == ["unfreeze"]  # once
+    assert _rest_collect(c, fake, clock) == SWEEP
+    assert _close(c, fake) == ["unfreeze"]
+    assert _close(c, fake) == []  # once
 
 
 def test_a_removal_in_one_viewer_sweeps_what_another_viewers_collection_froze() -> None:
@@ -201,14 +203,9 @@ def test_a_removal_in_one_viewer_sweeps_what_another_viewers_collection_froze() 
     b, _, _ = make(fake, clock)
     _rest_collect(a, fake, clock)
     b.sweep_soon()
-    fake.calls.clear()
-    _rest_collect(b, fake, clock)
-    assert fake.calls == ["unfreeze", "collect", "freeze"]
-    fake.calls.clear()
-    a.close()
-    assert fake.calls == ["unfreeze"]
-    b.close()  # b froze too, but everything is unfrozen already
-    assert fake.calls == ["unfreeze"]
+    assert _rest_collect(b, fake, clock) == SWEEP
+    assert _close(a, fake) == ["unfreeze"]
+    assert _close(b, fake) == []  # b froze too, but everything is unfrozen already
 
 
 def test_a_collector_that_never_collected_leaves_the_freeze_alone() -> None:
