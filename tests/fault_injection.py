@@ -108,15 +108,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
-    def do_GET(self) -> None:
+    def _file(self, rel: str) -> Path | None:
+        """The served file at ``rel`` (None, after a 404, when it is not one under root)."""
         root = self.server.root
+        path = (root / rel).resolve()
+        if (root not in path.parents and path != root) or not path.is_file():
+            self.send_error(404)
+            return None
+        return path
+
+    def do_GET(self) -> None:
         rel = self.path.split("?", 1)[0].lstrip("/")
         if rel.startswith(CONTROL):
             self._control(rel[len(CONTROL) :])
             return
-        path = (root / rel).resolve()
-        if (root not in path.parents and path != root) or not path.is_file():
-            self.send_error(404)
+        path = self._file(rel)
+        if path is None:
             return
         body = path.read_bytes()
         kind = "ok" if path.name == "zarr.json" else self.server.plan.draw()
@@ -137,9 +144,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_HEAD(self) -> None:
-        path = (self.server.root / self.path.split("?", 1)[0].lstrip("/")).resolve()
-        if not path.is_file():
-            self.send_error(404)
+        path = self._file(self.path.split("?", 1)[0].lstrip("/"))
+        if path is None:
             return
         self.send_response(200)
         self.send_header("Content-Length", str(path.stat().st_size))

@@ -67,6 +67,11 @@ def _ahead_key(draw: TiledDraw) -> tuple[str, int, TexelName]:
     return (draw.kind, draw.channels, draw.texel)
 
 
+def _tiled_key(draw: Draw) -> tuple[str, int, TexelName] | None:
+    """:func:`_ahead_key` of a tiled draw; None for any other draw."""
+    return _ahead_key(draw) if isinstance(draw, TiledDraw) else None
+
+
 def _close(a: CameraView, b: CameraView) -> bool:
     return (
         len(a.center) == len(b.center)
@@ -301,8 +306,7 @@ class VispyBackend(RenderBackend):
         ahead), then set to its draw (each 3-6 ms of CPU, 14 ms as one step)."""
         self._check_open()
         if self._pending:
-            draw = next(iter(self._pending.values()))[0]
-            key = _ahead_key(draw) if isinstance(draw, TiledDraw) else None
+            key = _tiled_key(next(iter(self._pending.values()))[0])
             if key is not None and key not in self._ahead:
                 self._ahead[key] = TiledLayerVisual.ahead(key, self._count_tile, self._limits)
             elif key is not None and self._ahead[key].wants_prepare(False):
@@ -533,9 +537,9 @@ class VispyBackend(RenderBackend):
             if layer is None:
                 if draw.key in held:
                     draw = _with_held_uploads(draw, held[draw.key][0])
-                tiled = isinstance(draw, TiledDraw)
-                ahead = isinstance(draw, TiledDraw) and _ahead_key(draw) in self._ahead
-                if (made or tiled) and not ahead:
+                kind = _tiled_key(draw)
+                ahead = kind is not None and kind in self._ahead
+                if (made or kind is not None) and not ahead:
                     self._pending[draw.key] = (draw, order, first)
                     continue
                 made = made or not ahead
